@@ -257,3 +257,296 @@ fn split_ciphertext(ciphertext: &str) -> Option<(&str, &str)> {
     let (kid, body) = rest.split_once('.')?;
     (valid_kid(kid) && !body.is_empty()).then_some((kid, body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+
+    fn key(b: u8) -> [u8; 32] {
+        [b; 32]
+    }
+
+    fn ring(entries: &[(&str, u8)]) -> Keyring {
+        Keyring::from_keys(
+            entries
+                .iter()
+                .map(|(k, b)| ((*k).to_owned(), key(*b)))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    const AAD: &[u8] = b"tenant:7|purpose:wa_access_token|row:42";
+
+    #[test]
+    fn round_trip_and_format() {
+        let r = ring(&[("k1", 1)]);
+        let ct = r.encrypt(b"EAAG-secret-token", AAD);
+        assert!(ct.starts_with("v1.k1."), "{ct}");
+        let body = ct.strip_prefix("v1.k1.").unwrap();
+        assert!(!body.contains('='));
+        let raw = URL_SAFE_NO_PAD.decode(body).unwrap();
+        assert_eq!(raw.len(), NONCE_LEN + b"EAAG-secret-token".len() + TAG_LEN);
+        assert!(!ct.contains("EAAG"));
+        assert_eq!(r.decrypt(&ct, AAD).unwrap(), b"EAAG-secret-token");
+        // Empty plaintext works too.
+        let e = r.encrypt(b"", AAD);
+        assert_eq!(r.decrypt(&e, AAD).unwrap(), b"");
+    }
+
+    #[test]
+    fn nonces_are_random() {
+        let r = ring(&[("k1", 1)]);
+        assert_ne!(r.encrypt(b"same", AAD), r.encrypt(b"same", AAD));
+    }
+
+    #[test]
+    fn wrong_aad_fails() {
+        let r = ring(&[("k1", 1)]);
+        let ct = r.encrypt(b"secret", AAD);
+        assert_eq!(
+            r.decrypt(&ct, b"tenant:8|purpose:wa_access_token|row:42"),
+            Err(AeadError::Decrypt)
+        );
+        assert_eq!(r.decrypt(&ct, b""), Err(AeadError::Decrypt));
+    }
+
+    #[test]
+    fn tampered_ciphertext_fails() {
+        let r = ring(&[("k1", 1)]);
+        let ct = r.encrypt(b"secret payload", AAD);
+        let body = URL_SAFE_NO_PAD
+            .decode(ct.strip_prefix("v1.k1.").unwrap())
+            .unwrap();
+        for i in 0..body.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut b = body.clone();
+                b[i] ^= bit;
+                let t = format!("v1.k1.{}", URL_SAFE_NO_PAD.encode(&b));
+                assert_eq!(r.decrypt(&t, AAD), Err(AeadError::Decrypt), "byte {i}");
+            }
+        }
+        // Truncated tag.
+        let t = format!("v1.k1.{}", URL_SAFE_NO_PAD.encode(&body[..body.len() - 1]));
+        assert_eq!(r.decrypt(&t, AAD), Err(AeadError::Decrypt));
+    }
+
+    #[test]
+    fn same_kid_different_key_fails() {
+        let a = ring(&[("k1", 1)]);
+        let b = ring(&[("k1", 2)]);
+        let ct = a.encrypt(b"x", AAD);
+        assert_eq!(b.decrypt(&ct, AAD), Err(AeadError::Decrypt));
+    }
+
+    #[test]
+    fn unknown_kid_fails() {
+        let a = ring(&[("old", 1)]);
+        let b = ring(&[("new", 2)]);
+        let ct = a.encrypt(b"x", AAD);
+        assert_eq!(b.decrypt(&ct, AAD), Err(AeadError::UnknownKey));
+    }
+
+    #[test]
+    fn malformed_ciphertexts() {
+        let r = ring(&[("k1", 1)]);
+        let ct = r.encrypt(b"x", AAD);
+        let body = ct.strip_prefix("v1.k1.").unwrap();
+        for bad in [
+            String::new(),
+            "v1".into(),
+            "v1.".into(),
+            "v1.k1".into(),
+            "v1.k1.".into(),
+            format!("v2.k1.{body}"),
+            format!("V1.k1.{body}"),
+            format!("v1..{body}"),
+            format!("v1.k 1.{body}"),
+            format!("v1.{}.{body}", "a".repeat(33)),
+            format!("v1.k1.{body}="),
+            format!("v1.k1.{body}.x"),
+            format!("v1.k1.{}", &body[..20]),
+            "v1.k1.!!!!".into(),
+            format!(" v1.k1.{body}"),
+        ] {
+            assert_eq!(r.decrypt(&bad, AAD), Err(AeadError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rotation() {
+        let old = ring(&[("k1", 1)]);
+        let ct_old = old.encrypt(b"legacy", AAD);
+        assert!(!old.needs_rotation(&ct_old));
+
+        let rotated = ring(&[("k1", 1), ("k2", 2)]);
+        assert_eq!(rotated.current_kid(), "k2");
+        assert_eq!(rotated.key_ids().collect::<Vec<_>>(), ["k1", "k2"]);
+        // Old key still decrypts.
+        assert_eq!(rotated.decrypt(&ct_old, AAD).unwrap(), b"legacy");
+        assert!(rotated.needs_rotation(&ct_old));
+        // New key encrypts.
+        let ct_new = rotated.encrypt(b"legacy", AAD);
+        assert!(ct_new.starts_with("v1.k2."));
+        assert!(!rotated.needs_rotation(&ct_new));
+        assert_eq!(rotated.decrypt(&ct_new, AAD).unwrap(), b"legacy");
+        // The old keyring cannot read the new ciphertext.
+        assert_eq!(old.decrypt(&ct_new, AAD), Err(AeadError::UnknownKey));
+        // Malformed input is reported as needing attention.
+        assert!(rotated.needs_rotation("garbage"));
+    }
+
+    #[test]
+    fn parse_valid_specs() {
+        let k1 = STANDARD.encode(key(1));
+        let k2 = URL_SAFE.encode([0xfb; 32]); // contains '-'/'_'
+        assert!(k2.contains('-') || k2.contains('_'));
+        let k3 = STANDARD.encode([0xfb; 32]);
+        assert!(k3.contains('+') || k3.contains('/'));
+        let k4 = URL_SAFE_NO_PAD.encode(key(4));
+        let spec = format!(" k1:{k1} , k2:{k2},k3:{k3},\nk4:{k4},");
+        let r = Keyring::parse(&spec).unwrap();
+        assert_eq!(r.key_ids().collect::<Vec<_>>(), ["k1", "k2", "k3", "k4"]);
+        assert_eq!(r.current_kid(), "k4");
+        // Parsed keys are the same keys as from_keys.
+        let direct = ring(&[("k1", 1)]);
+        let ct = direct.encrypt(b"x", AAD);
+        assert_eq!(r.decrypt(&ct, AAD).unwrap(), b"x");
+        // k2 and k3 are the same bytes in different alphabets.
+        let ct = Keyring::parse(&format!("k2:{k3}"))
+            .unwrap()
+            .encrypt(b"y", AAD);
+        assert_eq!(r.decrypt(&ct, AAD).unwrap(), b"y");
+    }
+
+    #[test]
+    fn parse_errors() {
+        let good = STANDARD.encode(key(9));
+        let short = STANDARD.encode([9u8; 31]);
+        let long = STANDARD.encode([9u8; 33]);
+        let cases: Vec<(String, AeadError)> = vec![
+            (String::new(), AeadError::Empty),
+            ("  ,  , ".into(), AeadError::Empty),
+            (good.clone(), AeadError::MissingColon { position: 1 }),
+            (
+                format!("k1:{good},k2{good}"),
+                AeadError::MissingColon { position: 2 },
+            ),
+            (format!(":{good}"), AeadError::InvalidKid { position: 1 }),
+            (format!("k 1:{good}"), AeadError::InvalidKid { position: 1 }),
+            (format!("k.1:{good}"), AeadError::InvalidKid { position: 1 }),
+            (
+                format!("{}:{good}", "a".repeat(33)),
+                AeadError::InvalidKid { position: 1 },
+            ),
+            (
+                "k1:not base64!".into(),
+                AeadError::BadBase64 { position: 1 },
+            ),
+            (
+                "k1:".into(),
+                AeadError::WrongKeyLength {
+                    position: 1,
+                    len: 0,
+                },
+            ),
+            (
+                format!("k1:{short}"),
+                AeadError::WrongKeyLength {
+                    position: 1,
+                    len: 31,
+                },
+            ),
+            (
+                format!("k1:{good},k2:{long}"),
+                AeadError::WrongKeyLength {
+                    position: 2,
+                    len: 33,
+                },
+            ),
+            (
+                format!("k1:{good},k1:{good}"),
+                AeadError::DuplicateKid("k1".into()),
+            ),
+        ];
+        for (spec, want) in cases {
+            let got = Keyring::parse(&spec).unwrap_err();
+            assert_eq!(got, want, "{spec:?}");
+            let msg = got.to_string();
+            assert!(!msg.contains(&good) && !msg.contains(&short), "{msg}");
+        }
+        // The maximum kid length is fine.
+        assert!(Keyring::parse(&format!("{}:{good}", "a".repeat(32))).is_ok());
+    }
+
+    #[test]
+    fn from_keys_errors() {
+        assert_eq!(Keyring::from_keys(vec![]).unwrap_err(), AeadError::Empty);
+        assert_eq!(
+            Keyring::from_keys(vec![("a".into(), key(1)), ("a".into(), key(2))]).unwrap_err(),
+            AeadError::DuplicateKid("a".into())
+        );
+        assert_eq!(
+            Keyring::from_keys(vec![("a/b".into(), key(1))]).unwrap_err(),
+            AeadError::InvalidKid { position: 1 }
+        );
+    }
+
+    #[test]
+    fn generate_spec_entry_parses() {
+        let a = Keyring::generate_spec_entry();
+        let b = Keyring::generate_spec_entry();
+        assert_ne!(a, b);
+        let (kid, b64) = a.split_once(':').unwrap();
+        assert!(kid.starts_with('k') && valid_kid(kid), "{kid}");
+        assert_eq!(STANDARD.decode(b64).unwrap().len(), 32);
+        let r = Keyring::parse(&format!("{a},{b}")).unwrap();
+        assert_eq!(r.current_kid(), b.split_once(':').unwrap().0);
+        let ct = r.encrypt(b"z", AAD);
+        assert_eq!(r.decrypt(&ct, AAD).unwrap(), b"z");
+    }
+
+    #[test]
+    fn debug_prints_only_kids() {
+        let spec_key = STANDARD.encode([0xab; 32]);
+        let r = Keyring::parse(&format!("old:{spec_key},new:{}", STANDARD.encode(key(3)))).unwrap();
+        let dbg = format!("{r:?}");
+        assert_eq!(dbg, r#"Keyring { kids: ["old", "new"], current: "new" }"#);
+        let pretty = format!("{r:#?}");
+        assert!(
+            !pretty.contains(&spec_key) && !pretty.contains("171"),
+            "{pretty}"
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let r = ring(&[("k1", 1)]);
+        let good = r.encrypt(b"payload", AAD);
+        let mut state: u64 = 0xD1B5_4A32_D192_ED03;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"v1k.ABCxyz019-_=+/ :,\xff";
+        for round in 0..3000 {
+            let len = (next() % 80) as usize;
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if round % 2 == 0 {
+                let mut g = good.clone().into_bytes();
+                let at = (next() % g.len() as u64) as usize;
+                g.splice(at..at, bytes.iter().copied().take(3));
+                bytes = g;
+            }
+            let s = String::from_utf8_lossy(&bytes);
+            let _ = r.decrypt(&s, AAD);
+            let _ = r.needs_rotation(&s);
+            let _ = Keyring::parse(&s);
+        }
+    }
+}

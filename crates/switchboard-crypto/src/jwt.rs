@@ -259,3 +259,426 @@ fn numeric_date(v: &Value) -> Option<NumericDate> {
     }
     n.as_f64().filter(|f| f.is_finite()).map(NumericDate::Float)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const NOW: i64 = 1_700_000_000;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Claims {
+        sub: String,
+        aud: String,
+        typ: String,
+        exp: i64,
+    }
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(SECRET).unwrap()
+    }
+
+    fn validation() -> Validation {
+        Validation {
+            audience: "switchboard".into(),
+            typ: "access".into(),
+            now: NOW,
+            leeway_secs: 0,
+        }
+    }
+
+    fn claims() -> Claims {
+        Claims {
+            sub: "user-1".into(),
+            aud: "switchboard".into(),
+            typ: "access".into(),
+            exp: NOW + 60,
+        }
+    }
+
+    fn b64(data: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(data)
+    }
+
+    /// Builds a token by hand with an arbitrary header and payload, signed with SECRET.
+    fn craft(header: &str, payload: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.as_bytes()),
+            b64(payload.to_string().as_bytes())
+        );
+        let sig = crate::token::hmac_sha256(SECRET, input.as_bytes());
+        format!("{input}.{}", b64(&sig))
+    }
+
+    fn payload() -> Value {
+        json!({"sub":"user-1","aud":"switchboard","typ":"access","exp":NOW + 60})
+    }
+
+    fn decode(token: &str) -> Result<Value, JwtError> {
+        keys().decode::<Value>(token, &validation())
+    }
+
+    #[test]
+    fn header_constant_is_exact() {
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(HEADER_B64).unwrap(),
+            br#"{"alg":"HS256","typ":"JWT"}"#
+        );
+    }
+
+    #[test]
+    fn round_trip() {
+        let k = keys();
+        let t = k.encode(&claims()).unwrap();
+        assert_eq!(t.split('.').count(), 3);
+        assert!(!t.contains('='));
+        assert_eq!(k.decode::<Claims>(&t, &validation()).unwrap(), claims());
+    }
+
+    #[test]
+    fn hand_crafted_hs256_token_verifies() {
+        let t = craft(r#"{"alg":"HS256","typ":"JWT"}"#, &payload());
+        assert_eq!(decode(&t).unwrap(), payload());
+        // Extra header fields like kid are ignored.
+        let t = craft(r#"{"typ":"JWT","kid":"k1","alg":"HS256"}"#, &payload());
+        assert_eq!(decode(&t).unwrap(), payload());
+    }
+
+    #[test]
+    fn tampered_payload_rejected() {
+        let t = keys().encode(&claims()).unwrap();
+        let parts: Vec<&str> = t.split('.').collect();
+        let mut evil = payload();
+        evil["sub"] = json!("admin");
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(evil.to_string().as_bytes()),
+            parts[2]
+        );
+        assert_eq!(decode(&forged), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn tampered_signature_rejected() {
+        let t = keys().encode(&claims()).unwrap();
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        sig[0] ^= 1;
+        assert_eq!(
+            decode(&format!("{input}.{}", b64(&sig))),
+            Err(JwtError::BadSignature)
+        );
+        // Truncated signature.
+        assert_eq!(
+            decode(&format!("{input}.{}", b64(&sig[..31]))),
+            Err(JwtError::BadSignature)
+        );
+        // Signed with another key.
+        let other = JwtKeys::new(b"another-secret-another-secret-xx").unwrap();
+        let t2 = other.encode(&claims()).unwrap();
+        assert_eq!(decode(&t2), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn alg_none_rejected() {
+        let p = b64(payload().to_string().as_bytes());
+        let h = b64(br#"{"alg":"none","typ":"JWT"}"#);
+        // Unsigned, as a real "none" token would be (empty signature part).
+        assert!(decode(&format!("{h}.{p}.")).is_err());
+        // With an otherwise valid signature.
+        assert_eq!(
+            decode(&craft(r#"{"alg":"none","typ":"JWT"}"#, &payload())),
+            Err(JwtError::BadHeader)
+        );
+        assert_eq!(
+            decode(&craft(r#"{"alg":"None","typ":"JWT"}"#, &payload())),
+            Err(JwtError::BadHeader)
+        );
+    }
+
+    #[test]
+    fn other_algs_rejected() {
+        for header in [
+            r#"{"alg":"HS512","typ":"JWT"}"#,
+            r#"{"alg":"RS256","typ":"JWT"}"#,
+            r#"{"alg":"hs256","typ":"JWT"}"#,
+            r#"{"alg":"HS256 ","typ":"JWT"}"#,
+            r#"{"typ":"JWT"}"#,
+            r#"{"alg":null,"typ":"JWT"}"#,
+            r#"{"alg":["HS256"],"typ":"JWT"}"#,
+            r#"{"alg":"HS256"}"#,
+            r#"{"alg":"HS256","typ":"JWE"}"#,
+            r#"{"alg":"HS256","typ":"JWT","crit":["exp"]}"#,
+            r#"{"alg":"none","alg":"HS256","typ":"JWT"}"#,
+            r#"{"alg":"HS256","alg":"none","typ":"JWT"}"#,
+            r#"["HS256"]"#,
+            "not json",
+        ] {
+            assert_eq!(
+                decode(&craft(header, &payload())),
+                Err(JwtError::BadHeader),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn expired_rejected_with_leeway_respected() {
+        let k = keys();
+        let mut c = claims();
+        c.exp = NOW;
+        let t = k.encode(&c).unwrap();
+        assert_eq!(
+            k.decode::<Claims>(&t, &validation()),
+            Err(JwtError::Expired)
+        );
+        c.exp = NOW - 100;
+        let t = k.encode(&c).unwrap();
+        assert_eq!(
+            k.decode::<Claims>(&t, &validation()),
+            Err(JwtError::Expired)
+        );
+        let mut v = validation();
+        v.leeway_secs = 100;
+        assert_eq!(k.decode::<Claims>(&t, &v), Err(JwtError::Expired));
+        v.leeway_secs = 101;
+        assert_eq!(k.decode::<Claims>(&t, &v).unwrap(), c);
+        c.exp = NOW + 1;
+        let t = k.encode(&c).unwrap();
+        assert_eq!(k.decode::<Claims>(&t, &validation()).unwrap(), c);
+    }
+
+    #[test]
+    fn exp_must_be_present_and_numeric() {
+        for p in [
+            json!({"aud":"switchboard","typ":"access"}),
+            json!({"aud":"switchboard","typ":"access","exp":"9999999999"}),
+            json!({"aud":"switchboard","typ":"access","exp":null}),
+        ] {
+            assert!(
+                matches!(
+                    decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
+                    Err(JwtError::InvalidClaims(_))
+                ),
+                "{p}"
+            );
+        }
+        // Fractional NumericDate is accepted.
+        let p = json!({"aud":"switchboard","typ":"access","exp": (NOW as f64) + 0.5});
+        assert!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)).is_ok());
+        let p = json!({"aud":"switchboard","typ":"access","exp": (NOW as f64) - 0.5});
+        assert_eq!(
+            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
+            Err(JwtError::Expired)
+        );
+    }
+
+    #[test]
+    fn nbf_in_future_rejected() {
+        let mut p = payload();
+        p["nbf"] = json!(NOW + 10);
+        assert_eq!(
+            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
+            Err(JwtError::NotYetValid)
+        );
+        p["nbf"] = json!(NOW);
+        assert!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)).is_ok());
+    }
+
+    #[test]
+    fn wrong_audience_rejected() {
+        let k = keys();
+        let mut c = claims();
+        c.aud = "someone-else".into();
+        let t = k.encode(&c).unwrap();
+        assert_eq!(
+            k.decode::<Claims>(&t, &validation()),
+            Err(JwtError::WrongAudience)
+        );
+        let mut p = payload();
+        p.as_object_mut().unwrap().remove("aud");
+        assert_eq!(
+            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
+            Err(JwtError::WrongAudience)
+        );
+        p["aud"] = json!(["other", 5, null]);
+        assert_eq!(
+            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
+            Err(JwtError::WrongAudience)
+        );
+        p["aud"] = json!({"switchboard": true});
+        assert_eq!(
+            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
+            Err(JwtError::WrongAudience)
+        );
+    }
+
+    #[test]
+    fn audience_array_accepted() {
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        struct Multi {
+            aud: Vec<String>,
+            typ: String,
+            exp: i64,
+        }
+        let k = keys();
+        let c = Multi {
+            aud: vec!["billing".into(), "switchboard".into()],
+            typ: "access".into(),
+            exp: NOW + 5,
+        };
+        let t = k.encode(&c).unwrap();
+        assert_eq!(k.decode::<Multi>(&t, &validation()).unwrap(), c);
+    }
+
+    #[test]
+    fn wrong_typ_rejected() {
+        let k = keys();
+        let mut c = claims();
+        c.typ = "refresh".into();
+        let t = k.encode(&c).unwrap();
+        assert_eq!(
+            k.decode::<Claims>(&t, &validation()),
+            Err(JwtError::WrongType)
+        );
+        let mut p = payload();
+        p.as_object_mut().unwrap().remove("typ");
+        assert_eq!(
+            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
+            Err(JwtError::WrongType)
+        );
+    }
+
+    #[test]
+    fn claims_type_mismatch_is_invalid_claims() {
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Needs {
+            tenant_id: u64,
+        }
+        let t = keys().encode(&claims()).unwrap();
+        assert!(matches!(
+            keys().decode::<Needs>(&t, &validation()),
+            Err(JwtError::InvalidClaims(_))
+        ));
+        // Non-object payloads.
+        assert!(matches!(
+            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &json!([1, 2]))),
+            Err(JwtError::InvalidClaims(_))
+        ));
+        assert!(matches!(keys().encode(&5), Err(JwtError::InvalidClaims(_))));
+    }
+
+    #[test]
+    fn weak_secret_rejected() {
+        assert_eq!(JwtKeys::new(b"").unwrap_err(), JwtError::WeakSecret);
+        assert_eq!(JwtKeys::new(&[7u8; 31]).unwrap_err(), JwtError::WeakSecret);
+        assert!(JwtKeys::new(&[7u8; 32]).is_ok());
+    }
+
+    #[test]
+    fn debug_hides_secret() {
+        let s = format!("{:?}", keys());
+        assert!(!s.contains("0123456789"), "{s}");
+    }
+
+    #[test]
+    fn malformed_structure_rejected() {
+        let t = keys().encode(&claims()).unwrap();
+        let parts: Vec<&str> = t.split('.').collect();
+        for bad in [
+            String::new(),
+            ".".into(),
+            "..".into(),
+            "...".into(),
+            format!("{}.{}", parts[0], parts[1]),
+            format!("{t}."),
+            format!("{t}.{}", parts[2]),
+            format!(".{}.{}", parts[1], parts[2]),
+            format!("{}..{}", parts[0], parts[2]),
+            format!("{}={}", t, ""),
+            format!("{}.{}.{}=", parts[0], parts[1], parts[2]),
+            format!("{}.{}+.{}", parts[0], parts[1], parts[2]),
+            format!(" {t}"),
+            "a".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert_eq!(decode(&bad), Err(JwtError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_single_character_mutation_is_rejected() {
+        let t = keys().encode(&claims()).unwrap();
+        let bytes = t.as_bytes();
+        for i in 0..bytes.len() {
+            for repl in [b'A', b'z', b'0', b'-', b'_', b'.', b'='] {
+                if bytes[i] == repl {
+                    continue;
+                }
+                let mut m = bytes.to_vec();
+                m[i] = repl;
+                let m = String::from_utf8(m).unwrap();
+                assert!(decode(&m).is_err(), "mutation at {i} accepted: {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // Deterministic xorshift so failures reproduce.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ {}\"\\:\x00\xff";
+        let k = keys();
+        let v = validation();
+        let good = k.encode(&claims()).unwrap();
+        for round in 0..3000 {
+            let len = (next() % 200) as usize;
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if round % 3 == 0 {
+                // Splice random bytes into a valid token.
+                let mut g = good.clone().into_bytes();
+                let at = (next() % g.len() as u64) as usize;
+                g.splice(at..at, bytes.iter().copied().take(4));
+                bytes = g;
+            }
+            let s = String::from_utf8_lossy(&bytes);
+            let _ = k.decode::<Value>(&s, &v);
+            let _ = k.decode::<Claims>(&s, &v);
+        }
+        // Crafted edge cases: valid base64 of odd JSON in each slot.
+        for header in [
+            "{}",
+            "null",
+            "1e999",
+            "\"\"",
+            "{\"alg\":{}}",
+            "[[[[[[[[[[]]]]]]]]]]",
+        ] {
+            for p in [
+                json!(null),
+                json!({}),
+                json!({"exp": 1e300, "aud": "switchboard", "typ": "access"}),
+            ] {
+                let t = craft(header, &p);
+                let _ = k.decode::<Value>(&t, &v);
+            }
+        }
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let t = format!("{}.{}.{}", HEADER_B64, b64(deep.as_bytes()), b64(&[0; 32]));
+        assert!(k.decode::<Value>(&t, &v).is_err());
+    }
+}
