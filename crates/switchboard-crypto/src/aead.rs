@@ -174,7 +174,7 @@ impl Keyring {
         let suffix: [u8; 4] = crate::token::random_array();
         let secs = crate::jwt::now_unix().max(0);
         let mut out = format!("k{secs}_{}:", crate::token::hex_lower(&suffix));
-        base64::engine::general_purpose::STANDARD.encode_string(&*key, &mut out);
+        base64::engine::general_purpose::STANDARD.encode_string(key.as_slice(), &mut out);
         key.zeroize();
         out
     }

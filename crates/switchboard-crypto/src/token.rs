@@ -17,7 +17,7 @@ pub fn random_token(prefix: &str, bytes: usize) -> String {
     OsRng.fill_bytes(&mut buf);
     let mut out = String::with_capacity(prefix.len() + bytes.div_ceil(3) * 4);
     out.push_str(prefix);
-    URL_SAFE_NO_PAD.encode_string(&*buf, &mut out);
+    URL_SAFE_NO_PAD.encode_string(buf.as_slice(), &mut out);
     out
 }
 
