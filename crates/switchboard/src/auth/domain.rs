@@ -1,0 +1,142 @@
+//! Parsed sign-up and sign-in input: code behind these types never re-validates.
+
+/// A syntactically plausible, normalised (trimmed, lower-cased) email address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim().to_lowercase();
+        if s.is_empty() {
+            return Err("is required".into());
+        }
+        if s.len() > 254 {
+            return Err("must be at most 254 characters".into());
+        }
+        let Some((local, domain)) = s.split_once('@') else {
+            return Err("must be an email address".into());
+        };
+        let ok = !local.is_empty()
+            && !domain.is_empty()
+            && !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+        if ok {
+            Ok(Email(s))
+        } else {
+            Err("must be an email address".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: 10 to 1024 characters (argon2 input is bounded to keep hashing cost fixed).
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub const MIN: usize = 10;
+    pub const MAX: usize = 1024;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let n = raw.chars().count();
+        if n < Self::MIN {
+            return Err(format!("must be at least {} characters", Self::MIN));
+        }
+        if raw.len() > Self::MAX {
+            return Err(format!("must be at most {} bytes", Self::MAX));
+        }
+        Ok(NewPassword(raw.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword([redacted])")
+    }
+}
+
+/// A display name (person or tenant): 1 to `max` characters after trimming, no control characters.
+pub fn parse_name(raw: &str, max: usize) -> Result<String, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("is required".into());
+    }
+    if s.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(s.to_string())
+}
+
+/// A URL-safe slug derived from a tenant name.
+pub fn slugify(name: &str) -> String {
+    let mut out = String::new();
+    let mut dash = false;
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+            dash = false;
+        } else if !dash && !out.is_empty() {
+            out.push('-');
+            dash = true;
+        }
+    }
+    let s = out.trim_end_matches('-');
+    let s: String = s.chars().take(48).collect();
+    if s.is_empty() { "tenant".into() } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            Email::parse("  Ana@Example.COM ").unwrap().as_str(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@x.com",
+            "a@b",
+            "a b@c.com",
+            "a@@b.com",
+            "a@.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_have_bounds() {
+        assert!(NewPassword::parse("short").is_err());
+        assert!(NewPassword::parse("long enough pw").is_ok());
+        assert!(NewPassword::parse(&"x".repeat(2000)).is_err());
+        assert_eq!(
+            format!("{:?}", NewPassword::parse("secret-secret").unwrap()),
+            "NewPassword([redacted])"
+        );
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Acme Coffee, Ltd."), "acme-coffee-ltd");
+        assert_eq!(slugify("!!!"), "tenant");
+        assert_eq!(slugify("Café Zürich"), "caf-z-rich");
+    }
+}

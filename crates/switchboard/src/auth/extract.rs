@@ -1,0 +1,183 @@
+//! Authentication extractors: a handler states the roles it admits in its signature.
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use switchboard_crypto::jwt::Validation;
+use uuid::Uuid;
+
+use crate::entities::enums::Role;
+use crate::error::AppError;
+use crate::ids::{TenantId, UserId};
+use crate::state::AppState;
+
+pub const AUDIENCE: &str = "switchboard";
+pub const ACCESS_TYP: &str = "access";
+/// Access tokens live 15 minutes; refresh tokens renew them.
+pub const ACCESS_TTL_SECS: i64 = 15 * 60;
+
+/// Claims of an access token (HS256).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: Uuid,
+    pub tenant: Option<Uuid>,
+    pub role: Role,
+    pub typ: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub tenant_id: Option<TenantId>,
+    pub role: Role,
+}
+
+impl Principal {
+    /// The caller's tenant; policies that admit tenant roles guarantee it exists.
+    pub fn tenant(&self) -> Result<TenantId, AppError> {
+        self.tenant_id
+            .ok_or_else(|| AppError::forbidden("this endpoint needs a tenant account"))
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
+        let validation = Validation {
+            audience: AUDIENCE.into(),
+            typ: ACCESS_TYP.into(),
+            now: chrono::Utc::now().timestamp(),
+            leeway_secs: 0,
+        };
+        let claims: AccessClaims = state
+            .jwt
+            .decode(token, &validation)
+            .map_err(|_| AppError::unauthorized("invalid or expired access token"))?;
+        // A tenant role without a tenant (or SYSTEM_ADMIN with one) is a forged or stale token.
+        if (claims.role == Role::SystemAdmin) != claims.tenant.is_none() {
+            return Err(AppError::unauthorized("invalid access token"));
+        }
+        Ok(Principal {
+            user_id: UserId(claims.sub),
+            tenant_id: claims.tenant.map(TenantId),
+            role: claims.role,
+        })
+    }
+}
+
+/// Which roles an endpoint admits.
+pub trait Policy: Send + Sync + 'static {
+    const ROLES: &'static [Role];
+}
+
+/// A caller whose role the policy `P` admits; any other role gets 403.
+pub struct Authed<P: Policy> {
+    pub principal: Principal,
+    _policy: PhantomData<P>,
+}
+
+impl<P: Policy> Authed<P> {
+    pub fn user_id(&self) -> UserId {
+        self.principal.user_id
+    }
+    pub fn role(&self) -> Role {
+        self.principal.role
+    }
+    /// The caller's tenant (always present for tenant policies).
+    pub fn tenant(&self) -> Result<TenantId, AppError> {
+        self.principal.tenant()
+    }
+}
+
+impl<P: Policy> FromRequestParts<AppState> for Authed<P> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        if !P::ROLES.contains(&principal.role) {
+            return Err(AppError::forbidden(format!(
+                "role {} may not do this",
+                principal.role.as_str()
+            )));
+        }
+        Ok(Self {
+            principal,
+            _policy: PhantomData,
+        })
+    }
+}
+
+macro_rules! policy {
+    ($(#[$m:meta])* $name:ident = [$($role:ident),+]) => {
+        $(#[$m])*
+        pub struct $name;
+        impl Policy for $name {
+            const ROLES: &'static [Role] = &[$(Role::$role),+];
+        }
+    };
+}
+
+policy!(
+    /// Any signed-in user.
+    AnyRole = [SystemAdmin, TenantAdmin, Agent, BillingAdmin]
+);
+policy!(
+    /// Any member of a tenant.
+    TenantMember = [TenantAdmin, Agent, BillingAdmin]
+);
+policy!(
+    /// Those who work the inbox.
+    InboxRole = [TenantAdmin, Agent]
+);
+policy!(
+    /// Tenant administrators.
+    TenantAdminRole = [TenantAdmin]
+);
+policy!(
+    /// Usage and billing readers.
+    BillingRole = [TenantAdmin, BillingAdmin]
+);
+policy!(
+    /// The platform operator.
+    SystemAdminRole = [SystemAdmin]
+);
+
+/// The client's address, for throttling and the audit log.
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientIp(ip))
+    }
+}

@@ -1,0 +1,7 @@
+//! Authentication and authorisation: sign-up, sign-in, rotating refresh tokens, role extractors.
+
+pub mod domain;
+pub mod extract;
+pub mod routes;
+pub mod service;
+pub mod throttle;

@@ -1,0 +1,200 @@
+//! `/api/auth/*`: thin handlers over `auth::service`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::domain::{Email, NewPassword, parse_name};
+use super::extract::{ACCESS_TTL_SECS, AnyRole, Authed, ClientIp};
+use super::service::{self, Session};
+use crate::error::{AppError, AppResult, ErrorBody, Validator};
+use crate::json::ApiJson;
+use crate::state::AppState;
+use crate::tenants::TenantDto;
+use crate::users::UserDto;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    pub tenant_name: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutRequest {
+    /// Ends this session only; without it every session of the user ends.
+    pub refresh_token: Option<String>,
+}
+
+/// Tokens and the signed-in user.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub user: UserDto,
+    pub tenant: Option<TenantDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeResponse {
+    pub user: UserDto,
+    pub tenant: Option<TenantDto>,
+}
+
+impl From<Session> for AuthResponse {
+    fn from(s: Session) -> Self {
+        AuthResponse {
+            access_token: s.access_token,
+            refresh_token: s.refresh_token,
+            token_type: "Bearer",
+            expires_in: ACCESS_TTL_SECS,
+            user: s.user.into(),
+            tenant: s.tenant.map(Into::into),
+        }
+    }
+}
+
+/// Create a tenant and its first TENANT_ADMIN.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = AuthResponse), (status = 409, body = ErrorBody, description = "email taken"),
+              (status = 422, body = ErrorBody)))]
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> AppResult<impl IntoResponse> {
+    let mut v = Validator::new();
+    let tenant_name = v.check(
+        "tenantName",
+        parse_name(req.tenant_name.as_deref().unwrap_or(""), 100),
+    );
+    let name = v.check("name", parse_name(req.name.as_deref().unwrap_or(""), 100));
+    let email = v.check("email", Email::parse(req.email.as_deref().unwrap_or("")));
+    let password = v.check(
+        "password",
+        NewPassword::parse(req.password.as_deref().unwrap_or("")),
+    );
+    v.finish()?;
+    let (Some(tenant_name), Some(name), Some(email), Some(password)) =
+        (tenant_name, name, email, password)
+    else {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "validator passed with missing fields"
+        )));
+    };
+    let session = service::register(
+        &state,
+        service::Registration {
+            tenant_name,
+            name,
+            email,
+            password,
+        },
+        &ip,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(AuthResponse::from(session))))
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "account disabled or tenant suspended"),
+              (status = 429, body = ErrorBody, description = "too many failures; see Retry-After")))]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> AppResult<axum::Json<AuthResponse>> {
+    let session = service::login(&state, &req.email, &req.password, &ip).await?;
+    Ok(axum::Json(session.into()))
+}
+
+/// Exchange a refresh token for a new pair; the old refresh token stops working.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody)))]
+async fn refresh(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> AppResult<axum::Json<AuthResponse>> {
+    let session = service::refresh(&state, &req.refresh_token, &ip).await?;
+    Ok(axum::Json(session.into()))
+}
+
+/// End a session (or all of the user's sessions).
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = LogoutRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+async fn logout(
+    State(state): State<AppState>,
+    auth: Authed<AnyRole>,
+    body: axum::body::Bytes,
+) -> AppResult<StatusCode> {
+    let req: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LogoutRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            AppError::bad_request(
+                "invalid_json",
+                format!("the request body is not valid: {e}"),
+            )
+        })?
+    };
+    service::logout(&state, auth.user_id().0, req.refresh_token.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user and their tenant.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
+async fn me(
+    State(state): State<AppState>,
+    auth: Authed<AnyRole>,
+) -> AppResult<axum::Json<MeResponse>> {
+    let user = crate::users::find(&state.db, auth.user_id().0)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| AppError::unauthorized("this account no longer exists or is disabled"))?;
+    let tenant = match auth.principal.tenant_id {
+        Some(t) => crate::tenants::find(&state.db, t).await?.map(Into::into),
+        None => None,
+    };
+    Ok(axum::Json(MeResponse {
+        user: user.into(),
+        tenant,
+    }))
+}

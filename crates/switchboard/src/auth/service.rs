@@ -1,0 +1,449 @@
+//! Sign-up, sign-in and token rotation. No HTTP here: handlers pass parsed input in.
+
+use chrono::{Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
+};
+use serde_json::json;
+use switchboard_crypto::token::{random_token, sha256_hex};
+use uuid::Uuid;
+
+use super::domain::{Email, NewPassword};
+use super::extract::{ACCESS_TTL_SECS, ACCESS_TYP, AUDIENCE, AccessClaims};
+use crate::audit;
+use crate::entities::enums::{AgentStatus, Role, TenantStatus};
+use crate::entities::{agents, refresh_tokens, tenants, users};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Refresh tokens live 30 days; each use replaces it with a new one in the same family.
+pub const REFRESH_TTL_DAYS: i64 = 30;
+
+/// A signed-in session.
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user: users::Model,
+    pub tenant: Option<tenants::Model>,
+}
+
+/// Hashes off the async runtime, with bounded concurrency.
+pub async fn hash_password(state: &AppState, password: &NewPassword) -> AppResult<String> {
+    let _permit = state.hashing.acquire().await.map_err(AppError::internal)?;
+    let pw = password.expose().to_string();
+    tokio::task::spawn_blocking(move || switchboard_crypto::password::hash_password(&pw))
+        .await?
+        .map_err(AppError::internal)
+}
+
+async fn verify_password(
+    state: &AppState,
+    password: &str,
+    hash: Option<String>,
+) -> AppResult<bool> {
+    let _permit = state.hashing.acquire().await.map_err(AppError::internal)?;
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || match hash {
+        Some(h) => switchboard_crypto::password::verify_password(&pw, &h).unwrap_or(false),
+        None => {
+            switchboard_crypto::password::verify_dummy(&pw);
+            false
+        }
+    })
+    .await
+    .map_err(AppError::from)
+}
+
+/// Input of a sign-up, already parsed.
+pub struct Registration {
+    pub tenant_name: String,
+    pub name: String,
+    pub email: Email,
+    pub password: NewPassword,
+}
+
+/// Creates a tenant with its first TENANT_ADMIN (who is also an agent) and signs them in.
+pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<Session> {
+    let hash = hash_password(state, &r.password).await?;
+    let txn = state.db.begin().await?;
+    if crate::users::find_by_email(&txn, r.email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(AppError::conflict(
+            "email_taken",
+            "an account with this email already exists",
+        ));
+    }
+    let base = super::domain::slugify(&r.tenant_name);
+    let mut slug = base.clone();
+    while tenants::Entity::find()
+        .filter(tenants::Column::Slug.eq(&slug))
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        slug = format!("{base}-{}", &Uuid::new_v4().simple().to_string()[..6]);
+    }
+    let tenant = crate::tenants::create(
+        &txn,
+        &r.tenant_name,
+        &slug,
+        crate::tenants::plans::default_plan(),
+    )
+    .await?;
+    let now = crate::db::now();
+    let user = users::ActiveModel {
+        id: Set(crate::db::new_id()),
+        tenant_id: Set(Some(tenant.id)),
+        email: Set(r.email.as_str().to_string()),
+        password_hash: Set(hash),
+        name: Set(r.name.clone()),
+        role: Set(Role::TenantAdmin),
+        active: Set(true),
+        last_login_at: Set(Some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if crate::db::is_unique_violation(&e) {
+            AppError::conflict("email_taken", "an account with this email already exists")
+        } else {
+            e.into()
+        }
+    })?;
+    agents::ActiveModel {
+        id: Set(crate::db::new_id()),
+        tenant_id: Set(tenant.id),
+        user_id: Set(user.id),
+        display_name: Set(r.name),
+        status: Set(AgentStatus::Offline),
+        max_concurrent: Set(10),
+        status_changed_at: Set(now),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: Some(tenant.id),
+            actor_user_id: Some(user.id),
+            action: "auth.register",
+            target_type: Some("tenant"),
+            target_id: Some(tenant.id.to_string()),
+            details: json!({ "slug": tenant.slug }),
+            ip: Some(ip),
+        },
+    )
+    .await?;
+    let refresh_token = insert_refresh_token(&txn, &user, None).await?;
+    txn.commit().await?;
+    let access_token = access_token(state, &user)?;
+    Ok(Session {
+        access_token,
+        refresh_token,
+        user,
+        tenant: Some(tenant),
+    })
+}
+
+const BAD_LOGIN: &str = "invalid email or password";
+
+/// Signs in. Unknown email and wrong password take the same time and give the same answer.
+pub async fn login(state: &AppState, email: &str, password: &str, ip: &str) -> AppResult<Session> {
+    let email_key = email.trim().to_lowercase();
+    if let Err(wait) = state.login_throttle.check(&email_key, ip) {
+        return Err(AppError::too_many(
+            "too_many_attempts",
+            "too many failed sign-in attempts; retry later",
+            wait,
+        ));
+    }
+    let user = match Email::parse(email) {
+        Ok(e) => crate::users::find_by_email(&state.db, e.as_str()).await?,
+        Err(_) => None,
+    };
+    let ok = verify_password(
+        state,
+        password,
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await?;
+    let user = match (ok, user) {
+        (true, Some(u)) => u,
+        (_, u) => {
+            state.login_throttle.record_failure(&email_key, ip);
+            if let Some(u) = u {
+                audit::record(
+                    &state.db,
+                    audit::Entry {
+                        tenant_id: u.tenant_id,
+                        actor_user_id: Some(u.id),
+                        action: "auth.login_failed",
+                        target_type: Some("user"),
+                        target_id: Some(u.id.to_string()),
+                        details: json!({}),
+                        ip: Some(ip),
+                    },
+                )
+                .await?;
+            }
+            return Err(AppError::unauthorized(BAD_LOGIN));
+        }
+    };
+    state.login_throttle.record_success(&email_key);
+    let tenant = check_can_sign_in(state, &user).await?;
+
+    let txn = state.db.begin().await?;
+    let now = crate::db::now();
+    let mut am: users::ActiveModel = user.clone().into();
+    am.last_login_at = Set(Some(now));
+    let user = am.update(&txn).await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: user.tenant_id,
+            actor_user_id: Some(user.id),
+            action: "auth.login",
+            target_type: Some("user"),
+            target_id: Some(user.id.to_string()),
+            details: json!({}),
+            ip: Some(ip),
+        },
+    )
+    .await?;
+    let refresh_token = insert_refresh_token(&txn, &user, None).await?;
+    txn.commit().await?;
+    let access_token = access_token(state, &user)?;
+    Ok(Session {
+        access_token,
+        refresh_token,
+        user,
+        tenant,
+    })
+}
+
+/// A disabled user or a suspended tenant may not sign in or refresh.
+async fn check_can_sign_in(
+    state: &AppState,
+    user: &users::Model,
+) -> AppResult<Option<tenants::Model>> {
+    if !user.active {
+        return Err(AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "account_disabled",
+            "this account is disabled",
+        ));
+    }
+    let Some(tid) = user.tenant_id else {
+        return Ok(None);
+    };
+    let tenant = tenants::Entity::find_by_id(tid)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::unauthorized(BAD_LOGIN))?;
+    if tenant.status == TenantStatus::Suspended {
+        return Err(AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "tenant_suspended",
+            "this workspace is suspended; contact the platform operator",
+        ));
+    }
+    Ok(Some(tenant))
+}
+
+/// Exchanges a refresh token for a new pair. A token that was already used (or revoked) revokes
+/// its whole family: someone is replaying a stolen token.
+pub async fn refresh(state: &AppState, presented: &str, ip: &str) -> AppResult<Session> {
+    let invalid = || AppError::unauthorized("invalid or expired refresh token");
+    let hash = sha256_hex(presented.as_bytes());
+    let Some(row) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(hash))
+        .one(&state.db)
+        .await?
+    else {
+        return Err(invalid());
+    };
+    if row.used_at.is_some() || row.revoked_at.is_some() {
+        revoke_family(state, &row, ip).await?;
+        return Err(AppError::unauthorized(
+            "refresh token was already used; the session has been revoked",
+        ));
+    }
+    if row.expires_at <= Utc::now() {
+        return Err(invalid());
+    }
+    let user = crate::users::find(&state.db, row.user_id)
+        .await?
+        .ok_or_else(invalid)?;
+    let tenant = check_can_sign_in(state, &user).await?;
+
+    let txn = state.db.begin().await?;
+    // Conditional update: of two concurrent refreshes with one token, exactly one wins.
+    let claimed = refresh_tokens::Entity::update_many()
+        .col_expr(
+            refresh_tokens::Column::UsedAt,
+            Expr::value(crate::db::now()),
+        )
+        .filter(refresh_tokens::Column::Id.eq(row.id))
+        .filter(refresh_tokens::Column::UsedAt.is_null())
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected != 1 {
+        txn.rollback().await?;
+        revoke_family(state, &row, ip).await?;
+        return Err(AppError::unauthorized(
+            "refresh token was already used; the session has been revoked",
+        ));
+    }
+    let refresh_token = insert_refresh_token(&txn, &user, Some(row.family_id)).await?;
+    txn.commit().await?;
+    let access_token = access_token(state, &user)?;
+    Ok(Session {
+        access_token,
+        refresh_token,
+        user,
+        tenant,
+    })
+}
+
+async fn revoke_family(state: &AppState, row: &refresh_tokens::Model, ip: &str) -> AppResult<()> {
+    let txn = state.db.begin().await?;
+    refresh_tokens::Entity::update_many()
+        .col_expr(
+            refresh_tokens::Column::RevokedAt,
+            Expr::value(crate::db::now()),
+        )
+        .filter(refresh_tokens::Column::FamilyId.eq(row.family_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: row.tenant_id,
+            actor_user_id: Some(row.user_id),
+            action: "auth.refresh_token_reuse",
+            target_type: Some("user"),
+            target_id: Some(row.user_id.to_string()),
+            details: json!({ "family": row.family_id }),
+            ip: Some(ip),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Revokes the family of `refresh_token` (when it is the caller's), or every session of the user.
+pub async fn logout(state: &AppState, user_id: Uuid, refresh_token: Option<&str>) -> AppResult<()> {
+    let mut q = refresh_tokens::Entity::update_many()
+        .col_expr(
+            refresh_tokens::Column::RevokedAt,
+            Expr::value(crate::db::now()),
+        )
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null());
+    if let Some(t) = refresh_token {
+        let hash = sha256_hex(t.as_bytes());
+        let row = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TokenHash.eq(hash))
+            .filter(refresh_tokens::Column::UserId.eq(user_id))
+            .one(&state.db)
+            .await?
+            .ok_or_else(|| AppError::field("refreshToken", "is not a session of this user"))?;
+        q = q.filter(refresh_tokens::Column::FamilyId.eq(row.family_id));
+    }
+    q.exec(&state.db).await?;
+    Ok(())
+}
+
+async fn insert_refresh_token<C: ConnectionTrait>(
+    db: &C,
+    user: &users::Model,
+    family: Option<Uuid>,
+) -> AppResult<String> {
+    let token = random_token("rt_", 32);
+    let now = crate::db::now();
+    refresh_tokens::ActiveModel {
+        id: Set(crate::db::new_id()),
+        user_id: Set(user.id),
+        tenant_id: Set(user.tenant_id),
+        token_hash: Set(sha256_hex(token.as_bytes())),
+        family_id: Set(family.unwrap_or_else(crate::db::new_id)),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        expires_at: Set(now + Duration::days(REFRESH_TTL_DAYS)),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// Signs a 15-minute HS256 access token.
+pub fn access_token(state: &AppState, user: &users::Model) -> AppResult<String> {
+    let now = Utc::now().timestamp();
+    let claims = AccessClaims {
+        sub: user.id,
+        tenant: user.tenant_id,
+        role: user.role,
+        typ: ACCESS_TYP.into(),
+        aud: AUDIENCE.into(),
+        iat: now,
+        exp: now + ACCESS_TTL_SECS,
+    };
+    state.jwt.encode(&claims).map_err(AppError::internal)
+}
+
+/// Creates a SYSTEM_ADMIN (no tenant), for `switchboard admin create-system-admin`.
+pub async fn create_system_admin(
+    state: &AppState,
+    email: &Email,
+    name: &str,
+    password: &NewPassword,
+) -> AppResult<users::Model> {
+    let hash = hash_password(state, password).await?;
+    let now = crate::db::now();
+    let user = users::ActiveModel {
+        id: Set(crate::db::new_id()),
+        tenant_id: Set(None),
+        email: Set(email.as_str().to_string()),
+        password_hash: Set(hash),
+        name: Set(name.to_string()),
+        role: Set(Role::SystemAdmin),
+        active: Set(true),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&state.db)
+    .await
+    .map_err(|e| {
+        if crate::db::is_unique_violation(&e) {
+            AppError::conflict("email_taken", "an account with this email already exists")
+        } else {
+            e.into()
+        }
+    })?;
+    audit::record(
+        &state.db,
+        audit::Entry {
+            tenant_id: None,
+            actor_user_id: None,
+            action: "admin.create_system_admin",
+            target_type: Some("user"),
+            target_id: Some(user.id.to_string()),
+            details: json!({ "email": user.email }),
+            ip: None,
+        },
+    )
+    .await?;
+    Ok(user)
+}

@@ -1,0 +1,358 @@
+//! Configuration from `SWITCHBOARD_*` environment variables, with an optional env-style file.
+//!
+//! Every value has a default that makes `cargo run --release` work on a fresh machine. Secrets that
+//! are not provided are generated once into the data directory (mode 0600) and reused.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use switchboard_crypto::aead::Keyring;
+use switchboard_crypto::secret::SecretString;
+
+/// A configuration problem; the message always names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The whole runtime configuration. `Debug` never prints secrets.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: SecretString,
+    pub redis_url: Option<SecretString>,
+    pub public_url: String,
+    pub jwt_secret: SecretString,
+    pub encryption_keys: Keyring,
+    pub meta_app_secret: Option<SecretString>,
+    pub meta_verify_token: Option<SecretString>,
+    pub graph_api_url: String,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    /// Run the built-in Meta simulator so tenants can create sandbox numbers.
+    pub sandbox: bool,
+    /// Run the job workers inside `serve`.
+    pub run_workers: bool,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_GRAPH_API_URL: &str = "https://graph.facebook.com";
+
+impl Config {
+    /// Reads the process environment (and `SWITCHBOARD_CONFIG_FILE`, when set).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut vars: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("SWITCHBOARD_"))
+            .collect();
+        if let Some(file) = vars.get("SWITCHBOARD_CONFIG_FILE").cloned() {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                err(
+                    "SWITCHBOARD_CONFIG_FILE",
+                    format!("cannot read {file}: {e}"),
+                )
+            })?;
+            for (k, v) in parse_env_file(&text) {
+                // The environment wins over the file.
+                vars.entry(k).or_insert(v);
+            }
+        }
+        Self::from_vars(&vars)
+    }
+
+    /// Builds the configuration from a map of variables; secrets missing from it are loaded from
+    /// or generated into the data directory.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| {
+            vars.get(k)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+
+        let listen_raw = get("SWITCHBOARD_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+            err(
+                "SWITCHBOARD_LISTEN",
+                format!("expected host:port, got {listen_raw:?}"),
+            )
+        })?;
+
+        let data_dir =
+            PathBuf::from(get("SWITCHBOARD_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        std::fs::create_dir_all(&data_dir).map_err(|e| {
+            err(
+                "SWITCHBOARD_DATA_DIR",
+                format!("cannot create {}: {e}", data_dir.display()),
+            )
+        })?;
+
+        let database_url = match get("SWITCHBOARD_DATABASE_URL") {
+            Some(url) => {
+                if !(url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:"))
+                {
+                    return Err(err(
+                        "SWITCHBOARD_DATABASE_URL",
+                        "expected a postgres://, postgresql:// or sqlite: URL",
+                    ));
+                }
+                url
+            }
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("switchboard.db").display()
+            ),
+        };
+
+        let redis_url = get("SWITCHBOARD_REDIS_URL");
+        if let Some(r) = &redis_url
+            && !(r.starts_with("redis://") || r.starts_with("rediss://"))
+        {
+            return Err(err(
+                "SWITCHBOARD_REDIS_URL",
+                "expected a redis:// or rediss:// URL",
+            ));
+        }
+
+        let public_url = get("SWITCHBOARD_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(err(
+                "SWITCHBOARD_PUBLIC_URL",
+                "expected an http:// or https:// URL",
+            ));
+        }
+
+        let jwt_secret = match get("SWITCHBOARD_JWT_SECRET") {
+            Some(s) if s.len() >= 32 => s,
+            Some(_) => {
+                return Err(err(
+                    "SWITCHBOARD_JWT_SECRET",
+                    "must be at least 32 characters",
+                ));
+            }
+            None => load_or_generate(&data_dir, "jwt_secret", "SWITCHBOARD_JWT_SECRET", || {
+                switchboard_crypto::token::random_token("", 48)
+            })?,
+        };
+
+        let keys_spec = match get("SWITCHBOARD_ENCRYPTION_KEYS") {
+            Some(s) => s,
+            None => load_or_generate(
+                &data_dir,
+                "encryption_keys",
+                "SWITCHBOARD_ENCRYPTION_KEYS",
+                Keyring::generate_spec_entry,
+            )?,
+        };
+        let encryption_keys = Keyring::parse(&keys_spec)
+            .map_err(|e| err("SWITCHBOARD_ENCRYPTION_KEYS", e.to_string()))?;
+
+        let graph_api_url = get("SWITCHBOARD_GRAPH_API_URL")
+            .unwrap_or_else(|| DEFAULT_GRAPH_API_URL.into())
+            .trim_end_matches('/')
+            .to_string();
+        if !(graph_api_url.starts_with("http://") || graph_api_url.starts_with("https://")) {
+            return Err(err(
+                "SWITCHBOARD_GRAPH_API_URL",
+                "expected an http:// or https:// URL",
+            ));
+        }
+
+        let log_format = match get("SWITCHBOARD_LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    "SWITCHBOARD_LOG_FORMAT",
+                    format!("expected pretty or json, got {other:?}"),
+                ));
+            }
+        };
+        let log_filter = get("SWITCHBOARD_LOG").unwrap_or_else(|| "info".into());
+
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url: SecretString::new(database_url),
+            redis_url: redis_url.map(SecretString::new),
+            public_url,
+            jwt_secret: SecretString::new(jwt_secret),
+            encryption_keys,
+            meta_app_secret: get("SWITCHBOARD_META_APP_SECRET").map(SecretString::new),
+            meta_verify_token: get("SWITCHBOARD_META_VERIFY_TOKEN").map(SecretString::new),
+            graph_api_url,
+            log_format,
+            log_filter,
+            sandbox: parse_bool(get("SWITCHBOARD_SANDBOX"), true, "SWITCHBOARD_SANDBOX")?,
+            run_workers: parse_bool(
+                get("SWITCHBOARD_RUN_WORKERS"),
+                true,
+                "SWITCHBOARD_RUN_WORKERS",
+            )?,
+        })
+    }
+
+    /// True when the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.expose().starts_with("postgres")
+    }
+}
+
+fn parse_bool(v: Option<String>, default: bool, var: &'static str) -> Result<bool, ConfigError> {
+    match v.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(err(var, format!("expected true or false, got {other:?}"))),
+    }
+}
+
+/// `KEY=VALUE` lines; `#` comments and blank lines ignored; optional surrounding quotes removed.
+fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            (
+                k.trim().trim_start_matches("export ").to_string(),
+                v.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Reads a secret file from the data dir, or creates it with mode 0600.
+fn load_or_generate(
+    dir: &Path,
+    name: &str,
+    var: &'static str,
+    generate: impl FnOnce() -> String,
+) -> Result<String, ConfigError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(var, format!("cannot read {}: {e}", path.display()))),
+    }
+    let value = generate();
+    write_private(&path, &value)
+        .map_err(|e| err(var, format!("cannot write {}: {e}", path.display())))?;
+    tracing::info!(file = %path.display(), "generated {var} into the data directory");
+    Ok(value)
+}
+
+fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(value.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(dir: &Path, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        m.insert("SWITCHBOARD_DATA_DIR".into(), dir.display().to_string());
+        for (k, v) in extra {
+            m.insert((*k).into(), (*v).into());
+        }
+        m
+    }
+
+    #[test]
+    fn defaults_generate_private_secrets_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Config::from_vars(&vars(dir.path(), &[])).unwrap();
+        let b = Config::from_vars(&vars(dir.path(), &[])).unwrap();
+        assert_eq!(a.jwt_secret.expose(), b.jwt_secret.expose());
+        assert_eq!(a.listen.to_string(), DEFAULT_LISTEN);
+        assert!(a.database_url.expose().starts_with("sqlite://"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for f in ["jwt_secret", "encryption_keys"] {
+                let mode = std::fs::metadata(dir.path().join(f))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{f}");
+            }
+        }
+        let dbg = format!("{a:?}");
+        assert!(
+            !dbg.contains(a.jwt_secret.expose()),
+            "secrets must not be printed"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        for (k, v) in [
+            ("SWITCHBOARD_LISTEN", "nonsense"),
+            ("SWITCHBOARD_DATABASE_URL", "mysql://x"),
+            ("SWITCHBOARD_REDIS_URL", "http://x"),
+            ("SWITCHBOARD_JWT_SECRET", "short"),
+            ("SWITCHBOARD_ENCRYPTION_KEYS", "k1:notbase64!"),
+            ("SWITCHBOARD_LOG_FORMAT", "xml"),
+            ("SWITCHBOARD_GRAPH_API_URL", "ftp://x"),
+            ("SWITCHBOARD_PUBLIC_URL", "example.com"),
+            ("SWITCHBOARD_SANDBOX", "maybe"),
+        ] {
+            let e = Config::from_vars(&vars(dir.path(), &[(k, v)])).unwrap_err();
+            assert_eq!(e.var, k);
+            assert!(e.to_string().contains(k));
+        }
+    }
+
+    #[test]
+    fn env_file_lines_are_parsed() {
+        let parsed = parse_env_file(
+            "# c\nexport SWITCHBOARD_LISTEN=\"0.0.0.0:9\"\n\nSWITCHBOARD_LOG=debug\n",
+        );
+        assert_eq!(
+            parsed,
+            vec![
+                ("SWITCHBOARD_LISTEN".into(), "0.0.0.0:9".into()),
+                ("SWITCHBOARD_LOG".into(), "debug".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! Schema migrations, written once with sea-query's schema builder and run on SQLite and PostgreSQL.
+//! Append new migrations; never edit one that has shipped.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}

@@ -1,0 +1,103 @@
+//! Database access: one connection type for SQLite and PostgreSQL, chosen once from the URL.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+pub mod migrations;
+
+pub use migrations::Migrator;
+
+/// Options for opening the database.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub max_connections: u32,
+    /// Do not open a connection before the first query (used by health checks against a dead server).
+    pub lazy: bool,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            lazy: false,
+        }
+    }
+}
+
+/// Opens a pool. SQLite is switched to WAL with a busy timeout so readers never block the writer.
+pub async fn connect(url: &str, opts: &DbOptions) -> Result<DatabaseConnection, DbErr> {
+    let mut o = ConnectOptions::new(url.to_owned());
+    o.max_connections(opts.max_connections)
+        .min_connections(if opts.lazy { 0 } else { 1 })
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(opts.lazy)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    Database::connect(o).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// True for errors that mean "the database cannot be reached", as opposed to a bad query.
+pub fn is_unavailable(e: &DbErr) -> bool {
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(r) | DbErr::Query(r) => {
+            let s = r.to_string().to_ascii_lowercase();
+            s.contains("pool timed out")
+                || s.contains("pool closed")
+                || s.contains("connection refused")
+                || s.contains("io error")
+                || s.contains("error communicating")
+                || s.contains("database is locked")
+        }
+        _ => false,
+    }
+}
+
+/// True when `e` is a unique-constraint violation (on either backend).
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+/// A cheap round trip, for health checks.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+/// Name of the backend, for logs and health output.
+pub fn backend_name(db: &DatabaseConnection) -> &'static str {
+    match db.get_database_backend() {
+        DbBackend::Postgres => "postgres",
+        DbBackend::Sqlite => "sqlite",
+        _ => "other",
+    }
+}
+
+/// The current time, truncated to microseconds so that it round-trips identically on both backends.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    chrono::Utc::now()
+        .duration_trunc(TimeDelta::microseconds(1))
+        .expect("microsecond truncation")
+}
+
+/// New primary keys are UUIDv7: unique across nodes and roughly time-ordered for index locality.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}

@@ -1,0 +1,16 @@
+//! SeaORM entities: one module per table, shared by both backends.
+
+pub mod agents;
+pub mod audit_log;
+pub mod contacts;
+pub mod conversations;
+pub mod daily_usage;
+pub mod enums;
+pub mod jobs;
+pub mod messages;
+pub mod refresh_tokens;
+pub mod templates;
+pub mod tenants;
+pub mod users;
+pub mod webhook_events;
+pub mod whatsapp_accounts;

@@ -1,0 +1,204 @@
+//! `/api/health`: liveness, readiness, and a detailed report of every dependency.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
+use sea_orm::{DatabaseConnection, FromQueryResult};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(live))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub database: DependencyStatus,
+    /// Present when `SWITCHBOARD_REDIS_URL` is configured.
+    pub redis: Option<DependencyStatus>,
+    pub jobs: Vec<QueueStats>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DependencyStatus {
+    pub status: &'static str,
+    pub backend: Option<&'static str>,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+}
+
+/// Depth of one job queue.
+#[derive(Serialize, ToSchema, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStats {
+    pub queue: String,
+    pub pending: i64,
+    pub running: i64,
+    pub failed: i64,
+    pub dead: i64,
+    /// Age in seconds of the oldest job that is due and not yet running.
+    pub oldest_pending_age_secs: Option<f64>,
+}
+
+async fn check_db(db: &DatabaseConnection) -> DependencyStatus {
+    let started = Instant::now();
+    let r = crate::db::ping(db).await;
+    DependencyStatus {
+        status: if r.is_ok() { "ok" } else { "unavailable" },
+        backend: Some(crate::db::backend_name(db)),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        // The kind of failure only: connection strings never reach a response.
+        error: r.err().map(|e| {
+            if crate::db::is_unavailable(&e) {
+                "unreachable".into()
+            } else {
+                "query failed".into()
+            }
+        }),
+    }
+}
+
+async fn check_redis(state: &AppState) -> Option<DependencyStatus> {
+    let mut conn = state.redis.clone()?;
+    let started = Instant::now();
+    let r: Result<String, _> = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        redis::cmd("PING").query_async(&mut conn),
+    )
+    .await
+    .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "timeout"))));
+    Some(DependencyStatus {
+        status: if r.is_ok() { "ok" } else { "unavailable" },
+        backend: Some("redis"),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        error: r.err().map(|_| "unreachable".into()),
+    })
+}
+
+#[derive(FromQueryResult)]
+struct StateCount {
+    queue: String,
+    state: String,
+    n: i64,
+}
+
+/// Per-queue job counts, from one grouped query.
+pub async fn queue_stats(db: &DatabaseConnection) -> Result<Vec<QueueStats>, sea_orm::DbErr> {
+    let q = Query::select()
+        .column("queue")
+        .column("state")
+        .expr_as(Func::count(Expr::col("id")), Alias::new("n"))
+        .from("jobs")
+        .and_where(Expr::col("state").is_in(["pending", "running", "failed", "dead"]))
+        .group_by_col("queue")
+        .group_by_col("state")
+        .to_owned();
+    let rows = StateCount::find_by_statement(db.get_database_backend().build(&q))
+        .all(db)
+        .await?;
+    let mut out: Vec<QueueStats> = Vec::new();
+    for r in rows {
+        let idx = match out.iter().position(|s| s.queue == r.queue) {
+            Some(i) => i,
+            None => {
+                out.push(QueueStats {
+                    queue: r.queue.clone(),
+                    ..Default::default()
+                });
+                out.len() - 1
+            }
+        };
+        let s = &mut out[idx];
+        match r.state.as_str() {
+            "pending" => s.pending = r.n,
+            "running" => s.running = r.n,
+            "failed" => s.failed = r.n,
+            _ => s.dead = r.n,
+        }
+    }
+    let now = chrono::Utc::now();
+    for s in &mut out {
+        if s.pending == 0 {
+            continue;
+        }
+        use crate::entities::jobs;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+        let oldest: Option<Option<chrono::DateTime<chrono::Utc>>> = jobs::Entity::find()
+            .select_only()
+            .column_as(jobs::Column::RunAt.min(), "m")
+            .filter(jobs::Column::Queue.eq(&s.queue))
+            .filter(jobs::Column::State.eq(crate::entities::enums::JobState::Pending))
+            .filter(jobs::Column::RunAt.lte(now))
+            .into_tuple()
+            .one(db)
+            .await?;
+        let oldest = oldest.flatten();
+        s.oldest_pending_age_secs =
+            oldest.map(|t| std::cmp::max((now - t).num_milliseconds(), 0) as f64 / 1000.0);
+    }
+    out.sort_by(|a, b| a.queue.cmp(&b.queue));
+    Ok(out)
+}
+
+/// Dependencies and queue depths; 503 when a dependency is down.
+#[utoipa::path(get, path = "/api/health", tag = "health",
+    responses((status = 200, body = HealthReport), (status = 503, body = HealthReport)))]
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let database = check_db(&state.db).await;
+    let redis = check_redis(&state).await;
+    let jobs = if database.status == "ok" {
+        queue_stats(&state.db).await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let healthy = database.status == "ok" && redis.as_ref().is_none_or(|r| r.status == "ok");
+    let report = HealthReport {
+        status: if healthy { "ok" } else { "unavailable" },
+        version: env!("CARGO_PKG_VERSION"),
+        database,
+        redis,
+        jobs,
+    };
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(report))
+}
+
+/// Ready to take traffic: the database answers.
+#[utoipa::path(get, path = "/api/health/ready", tag = "health",
+    responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match crate::db::ping(&state.db).await {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ready"})),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "unavailable"})),
+        ),
+    }
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/api/health/live", tag = "health", responses((status = 200, description = "alive")))]
+async fn live() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "alive"}))
+}

@@ -1,0 +1,45 @@
+//! A JSON body extractor whose rejections use the API's error format.
+
+use axum::extract::{FromRequest, Request, rejection::JsonRejection};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+
+/// Like `axum::Json`, but a malformed body is a 400/415/422 in `{"error":…}` form.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::JsonDataError(e) => AppError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    format!(
+                        "the request body does not match the schema: {}",
+                        std::error::Error::source(&e)
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| e.body_text())
+                    ),
+                ),
+                JsonRejection::JsonSyntaxError(_) => {
+                    AppError::bad_request("invalid_json", "the request body is not valid JSON")
+                }
+                JsonRejection::MissingJsonContentType(_) => AppError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "expected Content-Type: application/json",
+                ),
+                other => AppError::new(other.status(), "invalid_body", other.body_text()),
+            }),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Switchboard: a self-hostable, multi-tenant WhatsApp Business Platform.
+//!
+//! Organised by feature (`auth`, `tenants`, `health`, …), each owning its routes, logic and
+//! queries; shared machinery (`db`, `config`, `error`, `secrets`) sits beside them.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod entities;
+pub mod error;
+pub mod health;
+pub mod ids;
+pub mod json;
+pub mod openapi;
+pub mod secrets;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod tenants;
+pub mod users;
+
+use config::Config;
+
+/// `switchboard serve`: API, web app and workers until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = startup::Application::build(config).await?;
+    app.run_until(startup::shutdown_signal()).await
+}
+
+/// `switchboard worker`: job workers only.
+pub async fn worker(config: Config) -> anyhow::Result<()> {
+    let state = startup::build_state(config, true, db::DbOptions::default()).await?;
+    tracing::info!(db = db::backend_name(&state.db), "worker started");
+    startup::shutdown_signal().await;
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard API", description = "Multi-tenant WhatsApp Business Platform. All bodies are JSON in camelCase; errors are `{\"error\":{\"code\",\"message\",\"details\"}}`."),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorBody, crate::error::FieldError)),
+    tags(
+        (name = "auth", description = "Sign-up, sign-in and tokens"),
+        (name = "health", description = "Liveness, readiness and dependencies"),
+        (name = "admin", description = "Platform operation (SYSTEM_ADMIN)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

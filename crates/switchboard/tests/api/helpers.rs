@@ -1,0 +1,177 @@
+use std::collections::HashMap;
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use switchboard::config::Config;
+use switchboard::db::DbOptions;
+use switchboard::startup::{Application, build_state};
+use switchboard::state::AppState;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub config: Config,
+    pub _dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A fresh database URL: a SQLite file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    match std::env::var("SWITCHBOARD_TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = switchboard::db::connect(
+                &admin_url,
+                &DbOptions {
+                    max_connections: 1,
+                    lazy: false,
+                },
+            )
+            .await
+            .expect("connect to SWITCHBOARD_TEST_DATABASE_URL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let (base, _) = admin_url
+                .rsplit_once('/')
+                .expect("URL with a database name");
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
+    }
+}
+
+pub fn test_config(dir: &std::path::Path, database_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("SWITCHBOARD_DATA_DIR".into(), dir.display().to_string());
+    vars.insert("SWITCHBOARD_LISTEN".into(), "127.0.0.1:0".into());
+    vars.insert("SWITCHBOARD_DATABASE_URL".into(), database_url.into());
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Config::from_vars(&vars).expect("test config")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let config = test_config(dir.path(), &url, extra);
+    let state = build_state(config.clone(), true, DbOptions::default())
+        .await
+        .expect("state");
+    start(state, config, dir).await
+}
+
+pub async fn start(state: AppState, config: Config, dir: tempfile::TempDir) -> TestApp {
+    let app = Application::with_state(state.clone(), config.listen)
+        .await
+        .expect("bind");
+    let base = format!("http://{}", app.local_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        state,
+        config,
+        _dir: dir,
+        shutdown: Some(tx),
+    }
+}
+
+/// A signed-in user of a fresh tenant.
+pub struct Account {
+    pub access: String,
+    pub refresh: String,
+    pub user_id: String,
+    pub tenant_id: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut r = self.client.post(self.url(path)).json(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut r = self.client.get(self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("request")
+    }
+
+    pub async fn register(&self, tenant: &str, email: &str) -> Account {
+        let res = self
+            .post(
+                "/api/auth/register",
+                &json!({"tenantName": tenant, "name": "Ana Admin", "email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let b: Value = res.json().await.unwrap();
+        Account {
+            access: b["accessToken"].as_str().unwrap().into(),
+            refresh: b["refreshToken"].as_str().unwrap().into(),
+            user_id: b["user"]["id"].as_str().unwrap().into(),
+            tenant_id: b["tenant"]["id"].as_str().unwrap().into(),
+        }
+    }
+
+    /// Creates a SYSTEM_ADMIN through the same code path as the CLI and signs in.
+    pub async fn system_admin(&self) -> String {
+        let email = switchboard::auth::domain::Email::parse("root@platform.test").unwrap();
+        let pw = switchboard::auth::domain::NewPassword::parse(PASSWORD).unwrap();
+        switchboard::auth::service::create_system_admin(&self.state, &email, "Root", &pw)
+            .await
+            .unwrap();
+        let res = self
+            .post(
+                "/api/auth/login",
+                &json!({"email": "root@platform.test", "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let b: Value = res.json().await.unwrap();
+        b["accessToken"].as_str().unwrap().into()
+    }
+}
+
+/// Asserts the error envelope and returns it.
+pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "unexpected status");
+    let b: Value = res.json().await.expect("JSON error body");
+    assert_eq!(b["error"]["code"], code, "body: {b}");
+    assert!(b["error"]["message"].is_string());
+    b
+}
