@@ -111,7 +111,11 @@ pub struct Metadata {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Contact {
     /// The user's WhatsApp ID (phone number); may be absent for username users (BSUID era).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_string_lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub wa_id: Option<String>,
     /// Business-scoped user ID (BSUID), e.g. `US.13491208655302741918`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
