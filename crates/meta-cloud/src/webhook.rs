@@ -101,9 +101,10 @@ pub struct MessagesValue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
     /// The business display phone number.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_phone_number: Option<String>,
     /// The business phone number ID (route tenants by this).
+    #[serde(deserialize_with = "de_string_lenient")]
     pub phone_number_id: String,
 }
 
@@ -118,7 +119,11 @@ pub struct Contact {
     )]
     pub wa_id: Option<String>,
     /// Business-scoped user ID (BSUID), e.g. `US.13491208655302741918`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_string_lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_id: Option<String>,
     /// Parent BSUID (`US.ENT.…`) for business portfolios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +131,9 @@ pub struct Contact {
     /// Profile: name and, for username users, username.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
+    /// Fields this model does not know yet, kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Contact {
@@ -168,6 +176,9 @@ pub struct WebhookError {
     /// Link to the error-code docs (relative or absolute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub href: Option<String>,
+    /// Fields this model does not know yet, kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl WebhookError {
@@ -238,7 +249,8 @@ impl InboundMessage {
         }
     }
 
-    fn from_value(raw: Value) -> Self {
+    /// Types one raw `messages[]` item (never fails: unknown shapes become `MessageKind::Other`).
+    pub fn from_raw(raw: Value) -> Self {
         let obj = raw.as_object();
         let get = |k: &str| obj.and_then(|o| o.get(k));
         let type_name = get("type")
@@ -729,7 +741,8 @@ impl MessageStatus {
         self.timestamp.as_deref()?.parse().ok()
     }
 
-    fn from_value(raw: Value) -> Self {
+    /// Types one raw `statuses[]` item (never fails: unknown values become `StatusKind::Other`).
+    pub fn from_raw(raw: Value) -> Self {
         let obj = raw.as_object();
         let get = |k: &str| obj.and_then(|o| o.get(k));
         let s = |k: &str| get(k).and_then(lenient_string);
@@ -812,72 +825,93 @@ pub struct TemplateStatusUpdate {
     #[serde(default)]
     pub event: String,
     /// Template ID.
-    #[serde(default, deserialize_with = "de_opt_i64")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_template_id: Option<i64>,
     /// Template name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template_name: Option<String>,
     /// Language, as Meta sends it (`en-US` or `en_US`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template_language: Option<String>,
     /// Rejection reason, `NONE`, or null.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Category.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template_category: Option<String>,
     /// `disable_info.disable_date` etc.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_info: Option<Value>,
     /// `other_info {title, description}` (pauses).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_info: Option<Value>,
     /// `rejection_info {reason, recommendation}`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection_info: Option<Value>,
+    /// Fields this model does not know yet, kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// `value` of `template_category_update`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateCategoryUpdate {
     /// Template ID.
-    #[serde(default, deserialize_with = "de_opt_i64")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_template_id: Option<i64>,
     /// Template name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template_name: Option<String>,
     /// Language.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template_language: Option<String>,
     /// Category before.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_category: Option<String>,
     /// Category after.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_category: Option<String>,
     /// Category Meta will apply (impending changes).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correct_category: Option<String>,
+    /// Fields this model does not know yet, kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// `value` of `message_template_quality_update`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateQualityUpdate {
     /// Template ID.
-    #[serde(default, deserialize_with = "de_opt_i64")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_template_id: Option<i64>,
     /// Template name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template_name: Option<String>,
     /// Language.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template_language: Option<String>,
     /// `GREEN`, `YELLOW`, `RED`, `UNKNOWN`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_quality_score: Option<String>,
     /// `GREEN`, `YELLOW`, `RED`, `UNKNOWN`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_quality_score: Option<String>,
+    /// Fields this model does not know yet, kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One flattened event of a webhook batch; see [`WebhookPayload::events`].
@@ -1119,13 +1153,13 @@ impl MessagesValue {
                 "messages" => {
                     out.messages = as_array(v)
                         .into_iter()
-                        .map(InboundMessage::from_value)
+                        .map(InboundMessage::from_raw)
                         .collect()
                 }
                 "statuses" => {
                     out.statuses = as_array(v)
                         .into_iter()
-                        .map(MessageStatus::from_value)
+                        .map(MessageStatus::from_raw)
                         .collect()
                 }
                 "errors" => out.errors = lenient_vec(v),
@@ -1151,6 +1185,104 @@ impl MessagesValue {
         } else {
             None
         })
+    }
+}
+
+// ---- serialisation ----------------------------------------------------------------------------
+//
+// Serialising gives back Meta's JSON: messages and statuses write their `raw` JSON (the source of
+// truth, so nothing is lost), everything else its typed fields plus the unknown ones kept aside.
+// This lets a simulator build webhooks with the same model the product parses them with.
+
+impl Serialize for WebhookPayload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("object", &self.object)?;
+        m.serialize_entry("entry", &self.entry)?;
+        m.end()
+    }
+}
+
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        if let Some(t) = self.time {
+            m.serialize_entry("time", &t)?;
+        }
+        m.serialize_entry("changes", &self.changes)?;
+        m.end()
+    }
+}
+
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("field", &self.field)?;
+        m.serialize_entry("value", &self.value)?;
+        m.end()
+    }
+}
+
+impl Serialize for ChangeValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ChangeValue::Messages(v) => v.serialize(s),
+            ChangeValue::TemplateStatus(v) => v.serialize(s),
+            ChangeValue::TemplateCategory(v) => v.serialize(s),
+            ChangeValue::TemplateQuality(v) => v.serialize(s),
+            ChangeValue::Other(v) => v.serialize(s),
+        }
+    }
+}
+
+impl Serialize for MessagesValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(p) = &self.messaging_product {
+            m.serialize_entry("messaging_product", p)?;
+        }
+        if let Some(md) = &self.metadata {
+            m.serialize_entry("metadata", md)?;
+        }
+        if !self.contacts.is_empty() {
+            m.serialize_entry("contacts", &self.contacts)?;
+        }
+        if !self.messages.is_empty() {
+            m.serialize_entry("messages", &self.messages)?;
+        }
+        if !self.statuses.is_empty() {
+            m.serialize_entry("statuses", &self.statuses)?;
+        }
+        if !self.errors.is_empty() {
+            m.serialize_entry("errors", &self.errors)?;
+        }
+        for (k, v) in &self.extra {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for InboundMessage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl Serialize for MessageStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for WebhookPayload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        WebhookPayload::from_value(Value::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

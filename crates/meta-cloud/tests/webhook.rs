@@ -248,6 +248,74 @@ fn group_webhooks_are_kept_raw() {
     }
 }
 
+#[test]
+fn payloads_serialize_back_to_meta_json() {
+    // Every official example re-serialises to exactly the JSON it was parsed from.
+    for (name, v) in &examples() {
+        let p: WebhookPayload = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(&serde_json::to_value(&p).unwrap(), v, "{name}");
+    }
+    // Unknown fields on contacts, errors and template updates survive too.
+    let v = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "time": 7, "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "1", "phone_number_id": "P"},
+            "contacts": [{"profile": {"name": "N"}, "wa_id": "1", "identity_key_hash": "k"}],
+            "messages": [{"from": "1", "id": "m", "timestamp": "1", "type": "brand_new", "brand_new": {"x": 1}}],
+            "statuses": [{"id": "s", "status": "sent", "timestamp": "1", "future": true}],
+            "errors": [{"code": 1, "title": "t", "new_field": [1]}],
+            "groups": []}},
+        {"field": "message_template_status_update", "value": {"event": "APPROVED", "message_template_id": 5,
+            "message_template_name": "n", "message_template_language": "en_US", "reason": "NONE", "new_info": {"a": 1}}}
+    ]}]});
+    let p = parse_webhook(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(serde_json::to_value(&p).unwrap(), v);
+}
+
+#[test]
+fn a_simulator_can_build_webhooks_with_the_model() {
+    use meta_cloud::webhook::{
+        Change, Contact, Entry, InboundMessage, MessageStatus, MessagesValue, Metadata, Profile,
+    };
+    let value = MessagesValue {
+        messaging_product: Some("whatsapp".into()),
+        metadata: Some(Metadata {
+            display_phone_number: Some("15550783881".into()),
+            phone_number_id: "PN".into(),
+        }),
+        contacts: vec![Contact {
+            wa_id: Some("16505551234".into()),
+            profile: Some(Profile {
+                name: Some("Sheena".into()),
+                username: None,
+            }),
+            ..Default::default()
+        }],
+        messages: vec![InboundMessage::from_raw(
+            json!({"from": "16505551234", "id": "wamid.1", "timestamp": "1",
+            "type": "text", "text": {"body": "hi"}}),
+        )],
+        statuses: vec![MessageStatus::from_raw(
+            json!({"id": "wamid.2", "status": "read", "timestamp": "2"}),
+        )],
+        ..Default::default()
+    };
+    let payload = WebhookPayload {
+        object: "whatsapp_business_account".into(),
+        entry: vec![Entry {
+            id: "WABA".into(),
+            time: None,
+            changes: vec![Change {
+                field: "messages".into(),
+                value: ChangeValue::Messages(value),
+            }],
+        }],
+    };
+    let bytes = serde_json::to_vec(&payload).unwrap();
+    let back = parse_webhook(&bytes).unwrap();
+    assert_eq!(back, payload);
+    assert_eq!(back.messages().next().unwrap().text(), Some("hi"));
+}
+
 fn envelope(field: &str, value: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({"object": "whatsapp_business_account",
         "entry": [{"id": "WABA1", "time": 1751247548, "changes": [{"field": field, "value": value}]}]}))
