@@ -1696,6 +1696,9 @@ pub struct MarkRead {
     /// Show "typing…" to the user (up to 25 s or until you reply).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing_indicator: Option<TypingIndicator>,
+    /// Fields this model does not know, kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl MarkRead {
@@ -1706,6 +1709,7 @@ impl MarkRead {
             status: "read".into(),
             message_id: message_id.into(),
             typing_indicator: None,
+            extra: Map::new(),
         }
     }
 

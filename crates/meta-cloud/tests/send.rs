@@ -9,6 +9,7 @@ use meta_cloud::send::{
     ListSection, Location, MarkRead, Media, MessageBody, OutboundMessage, ReplyButton, SendRequest,
     Template, TemplateParameter, Text,
 };
+use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 fn send_examples() -> Map<String, Value> {
@@ -177,6 +178,98 @@ fn unknown_fields_and_types_are_kept() {
         matches!(&req, SendRequest::Message(m) if matches!(&m.body, MessageBody::Raw { type_name, .. } if type_name == "voice_call"))
     );
     assert_eq!(serde_json::to_value(&req).unwrap(), v);
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u32>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        prop_oneof![
+            Just("text"),
+            Just("reply"),
+            Just("button"),
+            Just("list"),
+            Just("cta_url"),
+            Just("body"),
+            Just("individual"),
+            Just("image"),
+            Just("read"),
+            Just("0"),
+            Just("x")
+        ]
+        .prop_map(|s| Value::String(s.into())),
+    ];
+    leaf.prop_recursive(4, 48, 5, |inner| {
+        let key = prop_oneof![
+            Just("type"),
+            Just("text"),
+            Just("body"),
+            Just("preview_url"),
+            Just("id"),
+            Just("link"),
+            Just("caption"),
+            Just("interactive"),
+            Just("action"),
+            Just("buttons"),
+            Just("reply"),
+            Just("title"),
+            Just("header"),
+            Just("footer"),
+            Just("template"),
+            Just("name"),
+            Just("language"),
+            Just("code"),
+            Just("components"),
+            Just("parameters"),
+            Just("index"),
+            Just("sub_type"),
+            Just("payload"),
+            Just("context"),
+            Just("message_id"),
+            Just("sections"),
+            Just("rows"),
+            Just("latitude"),
+            Just("longitude"),
+            Just("emoji"),
+            Just("to"),
+        ]
+        .prop_map(String::from);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map(key, inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Whatever a request contains, parsing it and serialising it back gives the same JSON.
+    #[test]
+    fn any_request_round_trips(
+        kind in prop_oneof![Just("text"), Just("image"), Just("interactive"), Just("template"), Just("location"),
+            Just("reaction"), Just("contacts"), Just("brand_new")],
+        body in arb_json(),
+        extra in prop::collection::btree_map(prop_oneof![Just("context"), Just("recipient_type"), Just("to"), Just("x")], arb_json(), 0..3),
+        with_type in any::<bool>(),
+    ) {
+        let mut m = serde_json::Map::new();
+        m.insert("messaging_product".into(), json!("whatsapp"));
+        for (k, v) in extra { m.insert(k.into(), v); }
+        if with_type { m.insert("type".into(), json!(kind)); }
+        m.insert(kind.into(), body);
+        let v = Value::Object(m);
+        if let Ok(req) = serde_json::from_value::<SendRequest>(v.clone()) {
+            prop_assert_eq!(serde_json::to_value(&req).unwrap(), v);
+            let _ = req.validate();
+        }
+    }
 }
 
 // ---- builders ---------------------------------------------------------------------------------
