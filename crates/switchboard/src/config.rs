@@ -51,6 +51,10 @@ pub struct Config {
     pub sandbox: bool,
     /// Run the job workers inside `serve`.
     pub run_workers: bool,
+    /// How long finished jobs are kept.
+    pub job_retention: std::time::Duration,
+    /// Where downloaded media files are stored.
+    pub media_dir: PathBuf,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -193,7 +197,6 @@ impl Config {
 
         Ok(Config {
             listen,
-            data_dir,
             database_url: SecretString::new(database_url),
             redis_url: redis_url.map(SecretString::new),
             public_url,
@@ -210,12 +213,32 @@ impl Config {
                 true,
                 "SWITCHBOARD_RUN_WORKERS",
             )?,
+            job_retention: std::time::Duration::from_secs(
+                parse_u64(
+                    get("SWITCHBOARD_JOB_RETENTION_HOURS"),
+                    24,
+                    "SWITCHBOARD_JOB_RETENTION_HOURS",
+                )? * 3600,
+            ),
+            media_dir: get("SWITCHBOARD_MEDIA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("media")),
+            data_dir,
         })
     }
 
     /// True when the database is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.database_url.expose().starts_with("postgres")
+    }
+}
+
+fn parse_u64(v: Option<String>, default: u64, var: &'static str) -> Result<u64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => s
+            .parse()
+            .map_err(|_| err(var, format!("expected a whole number, got {s:?}"))),
     }
 }
 

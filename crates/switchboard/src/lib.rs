@@ -4,6 +4,7 @@
 //! queries; shared machinery (`db`, `config`, `error`, `secrets`) sits beside them.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -12,16 +13,23 @@ pub mod config;
 pub mod db;
 pub mod entities;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod ids;
+pub mod jobs;
 pub mod json;
+pub mod media;
+pub mod messages;
+pub mod metrics;
 pub mod openapi;
 pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tenants;
+pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use config::Config;
 
@@ -35,6 +43,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 pub async fn worker(config: Config) -> anyhow::Result<()> {
     let state = startup::build_state(config, true, db::DbOptions::default()).await?;
     tracing::info!(db = db::backend_name(&state.db), "worker started");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(startup::runner(&state).run(cancel.clone()));
     startup::shutdown_signal().await;
+    cancel.cancel();
+    let _ = run.await;
     Ok(())
 }

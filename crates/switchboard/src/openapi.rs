@@ -12,6 +12,9 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Sign-up, sign-in and tokens"),
         (name = "health", description = "Liveness, readiness and dependencies"),
         (name = "admin", description = "Platform operation (SYSTEM_ADMIN)"),
+        (name = "whatsapp-accounts", description = "WhatsApp numbers and their credentials"),
+        (name = "webhooks", description = "Meta's webhook endpoint"),
+        (name = "media", description = "Stored media files"),
     )
 )]
 pub struct ApiDoc;

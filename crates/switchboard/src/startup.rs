@@ -34,12 +34,25 @@ pub async fn build_state(
     if migrate {
         crate::db::migrate(&db).await?;
     }
-    build_state_with_db(config, db).await
+    let writer = if config.is_postgres() {
+        db.clone()
+    } else {
+        crate::db::connect(
+            config.database_url.expose(),
+            &DbOptions {
+                max_connections: 1,
+                ..db_opts
+            },
+        )
+        .await?
+    };
+    build_state_with_db(config, db, writer).await
 }
 
 pub async fn build_state_with_db(
     config: Config,
     db: DatabaseConnection,
+    writer: DatabaseConnection,
 ) -> anyhow::Result<AppState> {
     let jwt = switchboard_crypto::jwt::JwtKeys::new(config.jwt_secret.expose().as_bytes())
         .map_err(|e| anyhow::anyhow!("SWITCHBOARD_JWT_SECRET: {e}"))?;
@@ -58,14 +71,96 @@ pub async fn build_state_with_db(
     let hashing_permits = std::thread::available_parallelism()
         .map(|n| n.get() * 2)
         .unwrap_or(4);
-    Ok(AppState::new(Inner {
+    let graph_config = |base: &str| meta_cloud::client::ClientConfig {
+        base_url: base.to_string(),
+        ..Default::default()
+    };
+    let graph = meta_cloud::client::GraphClient::new(graph_config(&config.graph_api_url))
+        .map_err(|e| anyhow::anyhow!("SWITCHBOARD_GRAPH_API_URL: {e}"))?;
+    let (sandbox, sandbox_graph) = if config.sandbox {
+        let sim = meta_sim::MetaSim::spawn(meta_sim::SimConfig::default()).await?;
+        let g = meta_cloud::client::GraphClient::new(graph_config(&sim.base_url))?;
+        tracing::info!(url = %sim.base_url, "sandbox Meta simulator running");
+        (Some(sim), Some(g))
+    } else {
+        (None, None)
+    };
+    let writers = if config.is_postgres() { 4 } else { 1 };
+    let public_url = std::sync::RwLock::new(config.public_url.clone());
+    let state = AppState::new(Inner {
         db,
+        writer,
+        jobs_wakeup: Default::default(),
+        events: Default::default(),
         config,
         jwt,
         login_throttle: Default::default(),
         hashing: tokio::sync::Semaphore::new(hashing_permits),
         redis,
-    }))
+        graph,
+        sandbox,
+        sandbox_graph,
+        directory: Default::default(),
+        ingest: Default::default(),
+        metrics: Default::default(),
+        public_url,
+    });
+    crate::webhooks::ingest::Ingestor::start(&state, writers);
+    Ok(state)
+}
+
+/// The job queues this process works on.
+pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
+    use crate::jobs::queues;
+    use crate::jobs::runner::{QueueSpec, Runner};
+    let pg = state.config.is_postgres();
+    Runner::new(state.clone())
+        .register(
+            QueueSpec::new(queues::WEBHOOK_PROCESSOR, if pg { 8 } else { 2 }),
+            crate::webhooks::processor::handler(),
+        )
+        .register(
+            QueueSpec::new(queues::MEDIA_DOWNLOAD, 4),
+            crate::media::download_handler(),
+        )
+}
+
+/// Re-registers sandbox numbers in the (in-memory) simulator after a restart.
+pub async fn restore_sandbox(state: &AppState) -> anyhow::Result<()> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let Some(sim) = &state.sandbox else {
+        return Ok(());
+    };
+    let rows = crate::entities::whatsapp_accounts::Entity::find()
+        .filter(crate::entities::whatsapp_accounts::Column::IsSandbox.eq(true))
+        .all(&state.db)
+        .await?;
+    for a in rows {
+        let token = crate::accounts::service::access_token(state, &a)
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let secret = match &a.app_secret_enc {
+            Some(enc) => crate::secrets::decrypt(
+                &state.config.encryption_keys,
+                a.tenant_id,
+                a.id,
+                crate::secrets::Purpose::AppSecret,
+                enc,
+            )
+            .map_err(|e| anyhow::anyhow!(e.message))?,
+            None => continue,
+        };
+        sim.sim.register_number(
+            meta_sim::NumberSpec::new(
+                &a.waba_id,
+                &a.phone_number_id,
+                &a.display_phone_number,
+                token.expose(),
+                secret,
+            )
+            .with_webhook_url(format!("{}/api/webhooks/whatsapp", state.public_url())),
+        );
+    }
+    Ok(())
 }
 
 /// The whole HTTP surface: API, OpenAPI document and Swagger UI.
@@ -74,6 +169,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::routes::router())
         .merge(crate::health::router())
         .merge(crate::admin::router())
+        .merge(crate::jobs::routes::router())
+        .merge(crate::accounts::routes::router())
+        .merge(crate::webhooks::routes::router())
+        .merge(crate::webhooks::admin::router())
+        .merge(crate::media::router())
+        .merge(crate::metrics::router())
         .split_for_parts();
 
     Router::new()
@@ -125,6 +226,15 @@ impl Application {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("SWITCHBOARD_LISTEN: cannot listen on {listen}: {e}"))?;
+        // Listening on port 0 with the default public URL: the real port is known only now.
+        if listen.port() == 0 && state.public_url() == format!("http://{listen}") {
+            let actual = format!("http://{}", listener.local_addr()?);
+            *state.public_url.write().unwrap_or_else(|e| e.into_inner()) = actual;
+        }
+        if let Err(e) = restore_sandbox(&state).await {
+            // Not fatal: the API still serves (and health reports the database) without it.
+            tracing::warn!(error = %e, "could not restore sandbox numbers");
+        }
         Ok(Self { listener, state })
     }
 

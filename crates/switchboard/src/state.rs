@@ -13,18 +13,57 @@ use crate::config::Config;
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
+    /// Reads, and writes that need no transaction.
     pub db: DatabaseConnection,
+    /// Transactions. On SQLite a one-connection pool, so write transactions queue in-process
+    /// instead of failing with SQLITE_BUSY; on PostgreSQL the same pool as `db`.
+    pub writer: DatabaseConnection,
+    pub jobs_wakeup: crate::jobs::runner::Wakeup,
+    pub events: crate::events::EventBus,
     pub config: Config,
     pub jwt: JwtKeys,
     pub login_throttle: LoginThrottle,
     /// Bounds concurrent argon2 work (19 MiB each) so a login flood cannot exhaust memory.
     pub hashing: tokio::sync::Semaphore,
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// Graph API client for real numbers.
+    pub graph: meta_cloud::client::GraphClient,
+    /// The built-in Meta simulator behind sandbox numbers, and a client pointed at it.
+    pub sandbox: Option<meta_sim::RunningSim>,
+    pub sandbox_graph: Option<meta_cloud::client::GraphClient>,
+    pub directory: crate::accounts::directory::Directory,
+    pub ingest: crate::webhooks::ingest::Ingestor,
+    pub metrics: crate::metrics::Metrics,
+    /// The externally reachable base URL (known only after binding when listening on port 0).
+    pub public_url: std::sync::RwLock<String>,
 }
 
 impl AppState {
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The Graph client for an account: the simulator for sandbox numbers.
+    pub fn graph_for(
+        &self,
+        account: &crate::entities::whatsapp_accounts::Model,
+    ) -> &meta_cloud::client::GraphClient {
+        match (&self.sandbox_graph, account.is_sandbox) {
+            (Some(g), true) => g,
+            _ => &self.graph,
+        }
+    }
+
+    /// The connection for transactions and other writes.
+    pub fn writer(&self) -> &DatabaseConnection {
+        &self.writer
     }
 }
 

@@ -66,7 +66,7 @@ pub struct Registration {
 /// Creates a tenant with its first TENANT_ADMIN (who is also an agent) and signs them in.
 pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<Session> {
     let hash = hash_password(state, &r.password).await?;
-    let txn = state.db.begin().await?;
+    let txn = state.writer().begin().await?;
     if crate::users::find_by_email(&txn, r.email.as_str())
         .await?
         .is_some()
@@ -180,7 +180,7 @@ pub async fn login(state: &AppState, email: &str, password: &str, ip: &str) -> A
             state.login_throttle.record_failure(&email_key, ip);
             if let Some(u) = u {
                 audit::record(
-                    &state.db,
+                    state.writer(),
                     audit::Entry {
                         tenant_id: u.tenant_id,
                         actor_user_id: Some(u.id),
@@ -199,7 +199,7 @@ pub async fn login(state: &AppState, email: &str, password: &str, ip: &str) -> A
     state.login_throttle.record_success(&email_key);
     let tenant = check_can_sign_in(state, &user).await?;
 
-    let txn = state.db.begin().await?;
+    let txn = state.writer().begin().await?;
     let now = crate::db::now();
     let mut am: users::ActiveModel = user.clone().into();
     am.last_login_at = Set(Some(now));
@@ -283,7 +283,7 @@ pub async fn refresh(state: &AppState, presented: &str, ip: &str) -> AppResult<S
         .ok_or_else(invalid)?;
     let tenant = check_can_sign_in(state, &user).await?;
 
-    let txn = state.db.begin().await?;
+    let txn = state.writer().begin().await?;
     // Conditional update: of two concurrent refreshes with one token, exactly one wins.
     let claimed = refresh_tokens::Entity::update_many()
         .col_expr(
@@ -314,7 +314,7 @@ pub async fn refresh(state: &AppState, presented: &str, ip: &str) -> AppResult<S
 }
 
 async fn revoke_family(state: &AppState, row: &refresh_tokens::Model, ip: &str) -> AppResult<()> {
-    let txn = state.db.begin().await?;
+    let txn = state.writer().begin().await?;
     refresh_tokens::Entity::update_many()
         .col_expr(
             refresh_tokens::Column::RevokedAt,
@@ -360,7 +360,7 @@ pub async fn logout(state: &AppState, user_id: Uuid, refresh_token: Option<&str>
             .ok_or_else(|| AppError::field("refreshToken", "is not a session of this user"))?;
         q = q.filter(refresh_tokens::Column::FamilyId.eq(row.family_id));
     }
-    q.exec(&state.db).await?;
+    q.exec(state.writer()).await?;
     Ok(())
 }
 
@@ -423,7 +423,7 @@ pub async fn create_system_admin(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&state.db)
+    .insert(state.writer())
     .await
     .map_err(|e| {
         if crate::db::is_unique_violation(&e) {
@@ -433,7 +433,7 @@ pub async fn create_system_admin(
         }
     })?;
     audit::record(
-        &state.db,
+        state.writer(),
         audit::Entry {
             tenant_id: None,
             actor_user_id: None,

@@ -27,6 +27,8 @@ pub struct Model {
     pub reply_to_id: Option<Uuid>,
     pub reply_to_wa_id: Option<String>,
     pub sender_user_id: Option<Uuid>,
+    /// Pricing was counted into daily usage (once per message).
+    pub billed: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,5 +1,6 @@
 //! SeaORM entities: one module per table, shared by both backends.
 
+pub mod account_events;
 pub mod agents;
 pub mod audit_log;
 pub mod contacts;
@@ -7,7 +8,9 @@ pub mod conversations;
 pub mod daily_usage;
 pub mod enums;
 pub mod jobs;
+pub mod media;
 pub mod messages;
+pub mod pending_statuses;
 pub mod refresh_tokens;
 pub mod templates;
 pub mod tenants;

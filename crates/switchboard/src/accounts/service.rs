@@ -1,0 +1,408 @@
+//! Account logic: create (validated against the Graph API), update, delete, sandbox numbers.
+
+use chrono::{DateTime, Utc};
+use meta_cloud::client::{AccessToken, GraphClient, GraphError};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::audit;
+use crate::entities::enums::AccountStatus;
+use crate::entities::{conversations, tenants, whatsapp_accounts};
+use crate::error::{AppError, AppResult};
+use crate::ids::{TenantId, UserId};
+use crate::secrets::{self, Purpose};
+use crate::state::AppState;
+
+/// Where to paste in Meta's dashboard.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSetup {
+    pub callback_url: String,
+    pub verify_token: String,
+}
+
+/// An account as the API shows it: credentials never leave, only their last 4 characters.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountDto {
+    pub id: Uuid,
+    pub name: String,
+    pub waba_id: String,
+    pub phone_number_id: String,
+    pub display_phone_number: String,
+    pub status: AccountStatus,
+    pub throughput_mps: i32,
+    pub is_sandbox: bool,
+    pub access_token_last4: String,
+    pub has_app_secret: bool,
+    pub webhook: WebhookSetup,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AccountDto {
+    pub fn from_model(a: whatsapp_accounts::Model, state: &AppState) -> Self {
+        AccountDto {
+            id: a.id,
+            name: a.name,
+            waba_id: a.waba_id,
+            phone_number_id: a.phone_number_id,
+            display_phone_number: a.display_phone_number,
+            status: a.status,
+            throughput_mps: a.throughput_mps,
+            is_sandbox: a.is_sandbox,
+            access_token_last4: a.access_token_last4,
+            has_app_secret: a.app_secret_enc.is_some(),
+            webhook: WebhookSetup {
+                callback_url: format!("{}/api/webhooks/whatsapp", state.public_url()),
+                verify_token: a.verify_token,
+            },
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// Parsed input of a new account.
+pub struct NewAccount {
+    pub name: String,
+    pub waba_id: String,
+    pub phone_number_id: String,
+    pub display_phone_number: Option<String>,
+    pub access_token: String,
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+    pub throughput_mps: i32,
+    pub is_sandbox: bool,
+}
+
+fn last4(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
+/// Maps a Graph failure during credential validation onto an API error.
+fn graph_validation_error(e: GraphError) -> AppError {
+    use meta_cloud::error::ErrorClass;
+    match &e {
+        GraphError::Api {
+            class: ErrorClass::Credentials,
+            ..
+        } => AppError::field("accessToken", "Meta rejected this access token"),
+        GraphError::Api { body, .. } => AppError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "meta_rejected",
+            format!("Meta did not accept this phone number: {}", body.message),
+        )
+        .with_details(json!({ "metaCode": body.code })),
+        GraphError::Timeout | GraphError::Transport(_) => AppError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "graph_unreachable",
+            "the Graph API could not be reached; retry, or create with validate=false",
+        ),
+        _ => AppError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "graph_error",
+            e.to_string(),
+        ),
+    }
+}
+
+/// Checks the number and token against the Graph API; returns the display phone number.
+pub async fn validate_with_graph(
+    graph: &GraphClient,
+    phone_number_id: &str,
+    token: &str,
+) -> AppResult<String> {
+    let info = graph
+        .phone_number(&AccessToken::new(token), phone_number_id)
+        .await
+        .map_err(graph_validation_error)?;
+    Ok(info.display_phone_number.unwrap_or_default())
+}
+
+pub async fn create(
+    state: &AppState,
+    tenant: TenantId,
+    actor: UserId,
+    input: NewAccount,
+    display_from_graph: Option<String>,
+) -> AppResult<whatsapp_accounts::Model> {
+    let txn = sea_orm::TransactionTrait::begin(state.writer()).await?;
+    let t = tenants::Entity::find_by_id(tenant.0)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::not_found("tenant"))?;
+    let count = whatsapp_accounts::Entity::find()
+        .filter(whatsapp_accounts::Column::TenantId.eq(tenant.0))
+        .count(&txn)
+        .await?;
+    if count as i64 >= t.limit_max_numbers as i64 {
+        return Err(AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "plan_limit",
+            format!(
+                "the {} plan allows {} WhatsApp number(s)",
+                t.plan, t.limit_max_numbers
+            ),
+        ));
+    }
+    let id = crate::db::new_id();
+    let now = crate::db::now();
+    let keys = &state.config.encryption_keys;
+    let verify_token = input
+        .verify_token
+        .unwrap_or_else(|| switchboard_crypto::token::random_token("vt_", 18));
+    let model = whatsapp_accounts::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant.0),
+        name: Set(input.name),
+        waba_id: Set(input.waba_id),
+        phone_number_id: Set(input.phone_number_id),
+        display_phone_number: Set(input
+            .display_phone_number
+            .or(display_from_graph)
+            .unwrap_or_default()),
+        access_token_enc: Set(secrets::encrypt(
+            keys,
+            tenant.0,
+            id,
+            Purpose::AccessToken,
+            &input.access_token,
+        )),
+        access_token_last4: Set(last4(&input.access_token)),
+        app_secret_enc: Set(input
+            .app_secret
+            .map(|s| secrets::encrypt(keys, tenant.0, id, Purpose::AppSecret, &s))),
+        verify_token: Set(verify_token),
+        status: Set(AccountStatus::Active),
+        throughput_mps: Set(input.throughput_mps),
+        is_sandbox: Set(input.is_sandbox),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if crate::db::is_unique_violation(&e) {
+            AppError::conflict(
+                "phone_number_taken",
+                "this phone number id is already connected to a workspace",
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: Some(tenant.0),
+            actor_user_id: Some(actor.0),
+            action: "whatsapp_account.create",
+            target_type: Some("whatsapp_account"),
+            target_id: Some(id.to_string()),
+            details: json!({ "phoneNumberId": model.phone_number_id, "sandbox": model.is_sandbox }),
+            ip: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    state.directory.invalidate();
+    Ok(model)
+}
+
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+) -> AppResult<Vec<whatsapp_accounts::Model>> {
+    Ok(whatsapp_accounts::Entity::find()
+        .filter(whatsapp_accounts::Column::TenantId.eq(tenant.0))
+        .order_by_asc(whatsapp_accounts::Column::CreatedAt)
+        .all(db)
+        .await?)
+}
+
+/// The tenant's account, or 404 (also for another tenant's id).
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: Uuid,
+) -> AppResult<whatsapp_accounts::Model> {
+    whatsapp_accounts::Entity::find_by_id(id)
+        .filter(whatsapp_accounts::Column::TenantId.eq(tenant.0))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("whatsapp account"))
+}
+
+/// Parsed changes to an account.
+#[derive(Default)]
+pub struct AccountChanges {
+    pub name: Option<String>,
+    pub access_token: Option<String>,
+    /// `Some(None)` removes the account's own app secret.
+    pub app_secret: Option<Option<String>>,
+    pub verify_token: Option<String>,
+    pub status: Option<AccountStatus>,
+    pub throughput_mps: Option<i32>,
+}
+
+pub async fn update(
+    state: &AppState,
+    tenant: TenantId,
+    actor: UserId,
+    id: Uuid,
+    ch: AccountChanges,
+) -> AppResult<whatsapp_accounts::Model> {
+    let txn = sea_orm::TransactionTrait::begin(state.writer()).await?;
+    let current = get(&txn, tenant, id).await?;
+    let keys = &state.config.encryption_keys;
+    let mut am: whatsapp_accounts::ActiveModel = current.clone().into();
+    let mut changed = Vec::new();
+    if let Some(n) = ch.name {
+        am.name = Set(n);
+        changed.push("name");
+    }
+    if let Some(t) = ch.access_token {
+        am.access_token_enc = Set(secrets::encrypt(
+            keys,
+            tenant.0,
+            id,
+            Purpose::AccessToken,
+            &t,
+        ));
+        am.access_token_last4 = Set(last4(&t));
+        // New credentials: a number waiting for re-authorisation can send again.
+        if current.status == AccountStatus::NeedsReauth && ch.status.is_none() {
+            am.status = Set(AccountStatus::Active);
+        }
+        changed.push("accessToken");
+    }
+    if let Some(s) = ch.app_secret {
+        am.app_secret_enc =
+            Set(s.map(|s| secrets::encrypt(keys, tenant.0, id, Purpose::AppSecret, &s)));
+        changed.push("appSecret");
+    }
+    if let Some(v) = ch.verify_token {
+        am.verify_token = Set(v);
+        changed.push("verifyToken");
+    }
+    if let Some(s) = ch.status {
+        am.status = Set(s);
+        changed.push("status");
+    }
+    if let Some(t) = ch.throughput_mps {
+        am.throughput_mps = Set(t);
+        changed.push("throughputMps");
+    }
+    am.updated_at = Set(crate::db::now());
+    let updated = am.update(&txn).await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: Some(tenant.0),
+            actor_user_id: Some(actor.0),
+            action: "whatsapp_account.update",
+            target_type: Some("whatsapp_account"),
+            target_id: Some(id.to_string()),
+            details: json!({ "changed": changed }),
+            ip: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    state.directory.invalidate();
+    Ok(updated)
+}
+
+/// Deletes an account that has no conversations; one with history must be disabled instead, so
+/// that no customer conversation is lost by accident.
+pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid) -> AppResult<()> {
+    let txn = sea_orm::TransactionTrait::begin(state.writer()).await?;
+    let acct = get(&txn, tenant, id).await?;
+    let used = conversations::Entity::find()
+        .filter(conversations::Column::TenantId.eq(tenant.0))
+        .filter(conversations::Column::WhatsappAccountId.eq(id))
+        .count(&txn)
+        .await?;
+    if used > 0 {
+        return Err(AppError::conflict(
+            "account_in_use",
+            format!("this number has {used} conversation(s); set its status to disabled instead"),
+        ));
+    }
+    whatsapp_accounts::Entity::delete_by_id(acct.id)
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: Some(tenant.0),
+            actor_user_id: Some(actor.0),
+            action: "whatsapp_account.delete",
+            target_type: Some("whatsapp_account"),
+            target_id: Some(id.to_string()),
+            details: json!({ "phoneNumberId": acct.phone_number_id }),
+            ip: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    state.directory.invalidate();
+    Ok(())
+}
+
+/// Decrypts an account's access token for a Graph call.
+pub fn access_token(state: &AppState, a: &whatsapp_accounts::Model) -> AppResult<AccessToken> {
+    secrets::decrypt(
+        &state.config.encryption_keys,
+        a.tenant_id,
+        a.id,
+        Purpose::AccessToken,
+        &a.access_token_enc,
+    )
+    .map(AccessToken::new)
+}
+
+/// Creates a number in the built-in simulator, wired to this server's webhook endpoint.
+pub async fn create_sandbox(
+    state: &AppState,
+    tenant: TenantId,
+    actor: UserId,
+) -> AppResult<whatsapp_accounts::Model> {
+    let Some(sim) = state.sandbox.as_ref() else {
+        return Err(AppError::new(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            "sandbox_disabled",
+            "the sandbox is turned off on this server (SWITCHBOARD_SANDBOX=false)",
+        ));
+    };
+    let n: u64 = Uuid::new_v4().as_u64_pair().0 % 1_000_000_000;
+    let phone_number_id = format!("1{n:014}");
+    let waba_id = format!("2{n:014}");
+    let display = format!("+1 555 {:03} {:04}", n % 1000, (n / 1000) % 10_000);
+    let token = switchboard_crypto::token::random_token("EAAsandbox", 24);
+    let app_secret = switchboard_crypto::token::random_token("", 24);
+    sim.sim.register_number(
+        meta_sim::NumberSpec::new(&waba_id, &phone_number_id, &display, &token, &app_secret)
+            .with_webhook_url(format!("{}/api/webhooks/whatsapp", state.public_url())),
+    );
+    let input = NewAccount {
+        name: "Sandbox".into(),
+        waba_id,
+        phone_number_id,
+        display_phone_number: Some(display),
+        access_token: token,
+        app_secret: Some(app_secret),
+        verify_token: None,
+        throughput_mps: 80,
+        is_sandbox: true,
+    };
+    create(state, tenant, actor, input, None).await
+}

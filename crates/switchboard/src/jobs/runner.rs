@@ -1,0 +1,247 @@
+//! Runs queue handlers: per-queue concurrency, leases, timeouts, retries, graceful shutdown.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::Outcome;
+use crate::entities::jobs;
+use crate::state::AppState;
+
+/// A queue's settings. The retry schedule lives here, not in handlers.
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    pub name: &'static str,
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+impl QueueSpec {
+    pub fn new(name: &'static str, concurrency: usize) -> Self {
+        Self {
+            name,
+            concurrency: concurrency.max(1),
+            lease: Duration::from_secs(60),
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A job handler: `Ok` completes the job; `Err(outcome)` retries, defers or kills it.
+pub type Handler =
+    Arc<dyn Fn(AppState, jobs::Model) -> BoxFuture<'static, Result<(), Outcome>> + Send + Sync>;
+
+/// Wakes idle workers when this process enqueues work (other nodes are seen at the next poll).
+#[derive(Default)]
+pub struct Wakeup {
+    notifies: std::sync::Mutex<HashMap<&'static str, Arc<tokio::sync::Notify>>>,
+}
+
+impl Wakeup {
+    pub fn get(&self, queue: &'static str) -> Arc<tokio::sync::Notify> {
+        self.notifies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(queue)
+            .or_default()
+            .clone()
+    }
+    pub fn wake(&self, queue: &'static str) {
+        self.get(queue).notify_one();
+    }
+}
+
+/// The set of queues this process works on.
+pub struct Runner {
+    state: AppState,
+    queues: Vec<(QueueSpec, Handler)>,
+    owner: String,
+}
+
+const MAX_IDLE_POLL: Duration = Duration::from_millis(500);
+const MIN_IDLE_POLL: Duration = Duration::from_millis(5);
+
+impl Runner {
+    pub fn new(state: AppState) -> Self {
+        let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        Self {
+            state,
+            queues: Vec::new(),
+            owner,
+        }
+    }
+
+    pub fn register(mut self, spec: QueueSpec, handler: Handler) -> Self {
+        self.queues.push((spec, handler));
+        self
+    }
+
+    /// Runs until `cancel` fires, then waits for in-flight jobs (bounded by their lease).
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut tasks = Vec::new();
+        for (spec, handler) in self.queues {
+            let state = self.state.clone();
+            let owner = self.owner.clone();
+            let cancel = cancel.clone();
+            tasks.push(tokio::spawn(run_queue(state, spec, handler, owner, cancel)));
+        }
+        let maint = tokio::spawn(maintenance(self.state.clone(), cancel.clone()));
+        for t in tasks {
+            let _ = t.await;
+        }
+        maint.abort();
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
+}
+
+async fn run_queue(
+    state: AppState,
+    spec: QueueSpec,
+    handler: Handler,
+    owner: String,
+    cancel: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(spec.concurrency));
+    let wake = state.jobs_wakeup.get(spec.name);
+    let mut idle = MIN_IDLE_POLL;
+    tracing::debug!(
+        queue = spec.name,
+        concurrency = spec.concurrency,
+        "queue worker started"
+    );
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let free = permits.available_permits();
+        if free == 0 {
+            // Wait for a slot (or shutdown).
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                p = permits.clone().acquire_owned() => drop(p),
+            }
+            continue;
+        }
+        let claimed =
+            super::claim(state.writer(), spec.name, &owner, free as u64, spec.lease).await;
+        let batch = match claimed {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(queue = spec.name, error = %e, "claiming jobs failed");
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = wake.notified() => idle = MIN_IDLE_POLL,
+                _ = tokio::time::sleep(idle) => idle = (idle * 2).min(MAX_IDLE_POLL),
+            }
+            continue;
+        }
+        idle = MIN_IDLE_POLL;
+        for job in batch {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let (state, spec, handler, owner) =
+                (state.clone(), spec.clone(), handler.clone(), owner.clone());
+            tokio::spawn(async move {
+                run_one(&state, &spec, &handler, &owner, job).await;
+                drop(permit);
+            });
+        }
+    }
+    // Graceful shutdown: let in-flight jobs finish (each is bounded by its lease timeout).
+    let _ = tokio::time::timeout(spec.lease, permits.acquire_many(spec.concurrency as u32)).await;
+    tracing::debug!(queue = spec.name, "queue worker stopped");
+}
+
+async fn run_one(
+    state: &AppState,
+    spec: &QueueSpec,
+    handler: &Handler,
+    owner: &str,
+    job: jobs::Model,
+) {
+    let id = job.id;
+    let span = tracing::info_span!("job", queue = spec.name, id, attempt = job.attempts);
+    // Stop before the lease runs out so that no other worker can start the same job meanwhile.
+    let budget = spec.lease.mul_f32(0.9);
+    let fut = tracing::Instrument::instrument(handler(state.clone(), job.clone()), span);
+    let result = match tokio::time::timeout(budget, tokio::spawn(fut)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(join)) => Err(Outcome::Retry {
+            error: format!("handler panicked: {join}"),
+            after: None,
+        }),
+        Err(_) => Err(Outcome::Retry {
+            error: format!("timed out after {budget:?}"),
+            after: None,
+        }),
+    };
+    let db = state.writer();
+    let res = match result {
+        Ok(()) => super::complete(db, id, owner).await.map(|_| ()),
+        Err(outcome) => {
+            let describe = format!("{outcome:?}");
+            match super::finish_unsuccessfully(
+                db,
+                &job,
+                owner,
+                outcome,
+                spec.backoff_base,
+                spec.backoff_cap,
+            )
+            .await
+            {
+                Ok(state) => {
+                    if matches!(state, crate::entities::enums::JobState::Dead) {
+                        tracing::error!(queue = spec.name, id, "job is dead: {describe}");
+                    } else {
+                        tracing::debug!(queue = spec.name, id, "job not done: {describe}");
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    if let Err(e) = res {
+        // The lease will expire and the job will run again: handlers are idempotent.
+        tracing::warn!(queue = spec.name, id, error = %e, "could not record the job's outcome");
+    }
+}
+
+/// Periodic clean-up of finished jobs.
+async fn maintenance(state: AppState, cancel: CancellationToken) {
+    let retention = state.config.job_retention;
+    loop {
+        match super::cleanup(state.writer(), retention).await {
+            Ok(n) if n > 0 => tracing::debug!(deleted = n, "cleaned up finished jobs"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "job clean-up failed"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(300)) => {},
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Media files: inbound media are fetched from Meta at once (Meta's URLs expire) and kept in the
+//! media directory; tenants read them at `GET /api/media/{id}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use meta_cloud::client::GraphError;
+use meta_cloud::error::ErrorClass;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::extract::{Authed, InboxRole};
+use crate::entities::{media, messages, whatsapp_accounts};
+use crate::error::{AppError, AppResult, ErrorBody};
+use crate::jobs::Outcome;
+use crate::jobs::runner::Handler;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_media))
+}
+
+/// A stored media file of the caller's tenant.
+#[utoipa::path(get, path = "/api/media/{id}", tag = "media", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "the file, with its content type"), (status = 404, body = ErrorBody)))]
+async fn get_media(
+    State(state): State<AppState>,
+    auth: Authed<InboxRole>,
+    Path(id): Path<Uuid>,
+) -> AppResult<impl IntoResponse> {
+    let m = media::Entity::find_by_id(id)
+        .filter(media::Column::TenantId.eq(auth.tenant()?.0))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("media"))?;
+    let path = state.config.media_dir.join(&m.path);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("reading {}: {e}", path.display())))?;
+    let disposition = match &m.filename {
+        Some(f) => format!("inline; filename=\"{}\"", f.replace(['"', '\r', '\n'], "_")),
+        None => "inline".into(),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, m.mime_type.clone()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "private, max-age=86400".into()),
+        ],
+        bytes,
+    ))
+}
+
+/// The `media-download` job handler.
+pub fn download_handler() -> Handler {
+    Arc::new(|state, job| Box::pin(async move { download(&state, &job.payload).await }))
+}
+
+fn id(v: &Value, k: &str) -> Result<Uuid, Outcome> {
+    v.get(k)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Outcome::Dead {
+            error: format!("payload has no {k}"),
+        })
+}
+
+async fn download(state: &AppState, p: &Value) -> Result<(), Outcome> {
+    let db_err = |e: sea_orm::DbErr| Outcome::Retry {
+        error: e.to_string(),
+        after: None,
+    };
+    let tenant = id(p, "tenantId")?;
+    let message_id = id(p, "messageId")?;
+    let account_id = id(p, "accountId")?;
+    let media_id = p
+        .get("mediaId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let known_url = p.get("url").and_then(Value::as_str).map(str::to_string);
+
+    // Already stored (a retried job after a crash between the write and the commit)?
+    if media::Entity::find()
+        .filter(media::Column::TenantId.eq(tenant))
+        .filter(media::Column::MessageId.eq(message_id))
+        .one(&state.db)
+        .await
+        .map_err(db_err)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let acct = whatsapp_accounts::Entity::find_by_id(account_id)
+        .filter(whatsapp_accounts::Column::TenantId.eq(tenant))
+        .one(&state.db)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| Outcome::Dead {
+            error: "account not found".into(),
+        })?;
+    let token = crate::accounts::service::access_token(state, &acct)
+        .map_err(|e| Outcome::Dead { error: e.message })?;
+    let graph = state.graph_for(&acct);
+    let dl = match graph
+        .download_media(&token, &media_id, known_url.as_deref())
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            return Err(match &e {
+                GraphError::Api {
+                    class: ErrorClass::Credentials,
+                    ..
+                } => Outcome::Retry {
+                    error: e.to_string(),
+                    after: Some(std::time::Duration::from_secs(300)),
+                },
+                GraphError::Api {
+                    status: 400 | 404, ..
+                }
+                | GraphError::Status { status: 404, .. } => Outcome::Dead {
+                    error: e.to_string(),
+                },
+                _ => Outcome::Retry {
+                    error: e.to_string(),
+                    after: None,
+                },
+            });
+        }
+    };
+    let file_id = crate::db::new_id();
+    let rel = format!("{tenant}/{file_id}");
+    let full = state.config.media_dir.join(&rel);
+    let io = |e: std::io::Error| Outcome::Retry {
+        error: format!("writing media: {e}"),
+        after: None,
+    };
+    if let Some(dir) = full.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    }
+    tokio::fs::write(&full, &dl.bytes).await.map_err(io)?;
+    let sha = switchboard_crypto::token::sha256_hex(&dl.bytes);
+    let msg = messages::Entity::find_by_id(message_id)
+        .one(&state.db)
+        .await
+        .map_err(db_err)?;
+    let filename = msg.as_ref().and_then(|m| {
+        m.content
+            .get("filename")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let mime = dl
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let txn = sea_orm::TransactionTrait::begin(state.writer())
+        .await
+        .map_err(db_err)?;
+    media::ActiveModel {
+        id: Set(file_id),
+        tenant_id: Set(tenant),
+        message_id: Set(Some(message_id)),
+        meta_media_id: Set(Some(media_id)),
+        mime_type: Set(mime),
+        filename: Set(filename),
+        size_bytes: Set(dl.bytes.len() as i64),
+        sha256: Set(sha),
+        path: Set(rel),
+        created_at: Set(crate::db::now()),
+    }
+    .insert(&txn)
+    .await
+    .map_err(db_err)?;
+    if let Some(m) = msg {
+        let mut content = m.content.clone();
+        if let Some(obj) = content.as_object_mut() {
+            obj.insert("localMediaId".into(), Value::String(file_id.to_string()));
+        }
+        messages::Entity::update_many()
+            .col_expr(messages::Column::Content, Expr::value(content))
+            .filter(messages::Column::Id.eq(message_id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+    }
+    txn.commit().await.map_err(db_err)?;
+    state.events.publish(crate::events::DomainEvent {
+        tenant_id: tenant,
+        kind: "message.media",
+        data: serde_json::json!({ "messageId": message_id, "mediaId": file_id }),
+    });
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Process counters, exposed in Prometheus text format at `/api/metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+
+macro_rules! counters {
+    ($($name:ident: $help:literal),+ $(,)?) => {
+        /// Monotonic counters of this process.
+        #[derive(Default)]
+        pub struct Metrics { $(pub $name: AtomicU64,)+ }
+
+        impl Metrics {
+            fn render(&self) -> String {
+                let mut out = String::new();
+                $(
+                    out.push_str(concat!("# HELP switchboard_", stringify!($name), " ", $help, "\n"));
+                    out.push_str(concat!("# TYPE switchboard_", stringify!($name), " counter\n"));
+                    out.push_str(&format!(concat!("switchboard_", stringify!($name), " {}\n"), self.$name.load(Ordering::Relaxed)));
+                )+
+                out
+            }
+        }
+    };
+}
+
+counters! {
+    webhooks_accepted_total: "Webhook POSTs stored and acknowledged",
+    webhooks_bad_signature_total: "Webhook POSTs refused for a missing or wrong X-Hub-Signature-256",
+    webhooks_too_large_total: "Webhook POSTs refused for exceeding 3 MB",
+    webhooks_unavailable_total: "Webhook POSTs answered 503 because the database could not store them",
+    webhook_events_processed_total: "Stored webhook events processed",
+    webhook_events_unroutable_total: "Stored webhook events for unknown phone numbers",
+}
+
+pub fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
+}
+
+/// Process counters (Prometheus text format).
+#[utoipa::path(get, path = "/api/metrics", tag = "health", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}

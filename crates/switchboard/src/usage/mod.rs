@@ -1,0 +1,82 @@
+//! Daily usage counters per tenant, incremented atomically with an upsert on both backends.
+
+use chrono::NaiveDate;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use uuid::Uuid;
+
+use crate::entities::daily_usage;
+
+/// Amounts to add to a day's row.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Delta {
+    pub messages_in: i64,
+    pub messages_out: i64,
+    pub marketing: i64,
+    pub utility: i64,
+    pub authentication: i64,
+    pub service: i64,
+    pub billable: i64,
+    pub conversations_opened: i64,
+}
+
+impl Delta {
+    /// Counts one priced message in its category.
+    pub fn priced(category: &str, billable: bool) -> Self {
+        let mut d = Delta {
+            billable: billable as i64,
+            ..Default::default()
+        };
+        match category {
+            "marketing" | "marketing_lite" => d.marketing = 1,
+            "utility" => d.utility = 1,
+            "authentication" | "authentication_international" => d.authentication = 1,
+            _ => d.service = 1,
+        }
+        d
+    }
+}
+
+pub async fn add<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    day: NaiveDate,
+    d: Delta,
+) -> Result<(), DbErr> {
+    use daily_usage::Column as C_;
+    let row = daily_usage::ActiveModel {
+        tenant_id: Set(tenant_id),
+        day: Set(day),
+        messages_in: Set(d.messages_in),
+        messages_out: Set(d.messages_out),
+        marketing: Set(d.marketing),
+        utility: Set(d.utility),
+        authentication: Set(d.authentication),
+        service: Set(d.service),
+        billable: Set(d.billable),
+        conversations_opened: Set(d.conversations_opened),
+        active_agents: Set(0),
+    };
+    let mut on = OnConflict::columns([C_::TenantId, C_::Day]);
+    for (col, name) in [
+        (C_::MessagesIn, "messages_in"),
+        (C_::MessagesOut, "messages_out"),
+        (C_::Marketing, "marketing"),
+        (C_::Utility, "utility"),
+        (C_::Authentication, "authentication"),
+        (C_::Service, "service"),
+        (C_::Billable, "billable"),
+        (C_::ConversationsOpened, "conversations_opened"),
+    ] {
+        // `excluded` is the proposed row on both PostgreSQL and SQLite.
+        on.value(
+            col,
+            Expr::cust(format!("daily_usage.{name} + excluded.{name}")),
+        );
+    }
+    daily_usage::Entity::insert(row)
+        .on_conflict(on)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! The acknowledgement path: signature, routing, and a group-commit writer that stores each raw
+//! event and its processing job in the same transaction before the 200 is sent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sea_orm::{EntityTrait, Set, TransactionTrait};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::entities::enums::WebhookState;
+use crate::entities::webhook_events;
+use crate::jobs::{self, NewJob, queues};
+use crate::state::AppState;
+
+/// Only the ids needed to pick a signing secret and a tenant; the rest is the worker's business.
+#[derive(Deserialize, Default)]
+struct Routing {
+    #[serde(default)]
+    entry: Vec<RoutingEntry>,
+}
+#[derive(Deserialize, Default)]
+struct RoutingEntry {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    changes: Vec<RoutingChange>,
+}
+#[derive(Deserialize, Default)]
+struct RoutingChange {
+    #[serde(default)]
+    value: Option<RoutingValue>,
+}
+#[derive(Deserialize, Default)]
+struct RoutingValue {
+    #[serde(default)]
+    metadata: Option<RoutingMetadata>,
+}
+#[derive(Deserialize, Default)]
+struct RoutingMetadata {
+    #[serde(default)]
+    phone_number_id: Option<Value>,
+}
+
+fn as_id(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The outcome of checking a webhook's signature.
+pub struct Verified {
+    pub tenant_id: Option<Uuid>,
+    pub phone_number_id: Option<String>,
+}
+
+/// Verifies `X-Hub-Signature-256` with the platform app secret, or with the app secret of an
+/// account the body names. `None`: no secret verifies it.
+pub async fn verify(state: &AppState, body: &[u8], signature: &str) -> Option<Verified> {
+    let routing: Routing = serde_json::from_slice(body).unwrap_or_default();
+    let phone_ids: Vec<String> = routing
+        .entry
+        .iter()
+        .flat_map(|e| e.changes.iter())
+        .filter_map(|c| {
+            c.value
+                .as_ref()?
+                .metadata
+                .as_ref()?
+                .phone_number_id
+                .as_ref()
+                .and_then(as_id)
+        })
+        .collect();
+    let waba_ids: Vec<String> = routing
+        .entry
+        .iter()
+        .filter_map(|e| e.id.as_ref().and_then(as_id))
+        .collect();
+
+    let mut accounts = Vec::new();
+    for p in &phone_ids {
+        if let Some(a) = state.directory.by_phone(state, p).await {
+            accounts.push(a);
+        }
+    }
+    if accounts.is_empty() {
+        for w in &waba_ids {
+            accounts.extend(state.directory.by_waba(state, w).await);
+        }
+    }
+    let routed = Verified {
+        tenant_id: accounts.first().map(|a| a.tenant_id),
+        phone_number_id: phone_ids.first().cloned(),
+    };
+    if let Some(secret) = &state.config.meta_app_secret
+        && meta_cloud::signature::verify(secret.expose().as_bytes(), body, signature)
+    {
+        return Some(routed);
+    }
+    for a in &accounts {
+        if let Some(secret) = &a.app_secret
+            && meta_cloud::signature::verify(secret.expose().as_bytes(), body, signature)
+        {
+            return Some(routed);
+        }
+    }
+    None
+}
+
+struct Item {
+    event: webhook_events::ActiveModel,
+    id: Uuid,
+    tenant_id: Option<Uuid>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Batches concurrent webhook writes into shared transactions (group commit): each event and
+/// its job still commit together, and each POST is answered only after its commit.
+pub struct Ingestor {
+    tx: mpsc::Sender<Item>,
+    rx: Arc<Mutex<mpsc::Receiver<Item>>>,
+}
+
+const MAX_BATCH: usize = 256;
+
+impl Ingestor {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel(8192);
+        Self {
+            tx,
+            rx: Arc::new(Mutex::new(rx)),
+        }
+    }
+
+    /// Starts `writers` writer tasks (1 on SQLite: one writer connection; several on PostgreSQL).
+    pub fn start(state: &AppState, writers: usize) {
+        for _ in 0..writers.max(1) {
+            let state = state.clone();
+            let rx = state.ingest.rx.clone();
+            tokio::spawn(async move { writer_loop(state, rx).await });
+        }
+    }
+
+    /// Stores one raw webhook and its job; resolves after the commit.
+    pub async fn store(
+        &self,
+        body: Bytes,
+        headers: Value,
+        verified: Verified,
+    ) -> Result<Uuid, String> {
+        let id = crate::db::new_id();
+        let event = webhook_events::ActiveModel {
+            id: Set(id),
+            received_at: Set(crate::db::now()),
+            body: Set(body.to_vec()),
+            headers: Set(headers),
+            tenant_id: Set(verified.tenant_id),
+            phone_number_id: Set(verified.phone_number_id),
+            state: Set(WebhookState::Pending),
+            attempts: Set(0),
+            last_error: Set(None),
+            processed_at: Set(None),
+        };
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Item {
+                event,
+                id,
+                tenant_id: verified.tenant_id,
+                done,
+            })
+            .await
+            .map_err(|_| "ingest writer stopped".to_string())?;
+        match tokio::time::timeout(Duration::from_secs(10), wait).await {
+            Ok(Ok(Ok(()))) => Ok(id),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err("ingest writer dropped the event".into()),
+            Err(_) => Err("timed out waiting for the database".into()),
+        }
+    }
+}
+
+impl Default for Ingestor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn writer_loop(state: AppState, rx: Arc<Mutex<mpsc::Receiver<Item>>>) {
+    loop {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(first) => batch.push(first),
+                None => return,
+            }
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+        }
+        let result = write_batch(&state, &mut batch).await;
+        if result.is_ok() {
+            state.jobs_wakeup.wake(queues::WEBHOOK_PROCESSOR);
+        }
+        for item in batch {
+            let _ = item.done.send(result.clone());
+        }
+    }
+}
+
+async fn write_batch(state: &AppState, batch: &mut [Item]) -> Result<(), String> {
+    let events: Vec<webhook_events::ActiveModel> = batch.iter().map(|i| i.event.clone()).collect();
+    let jobs_: Vec<NewJob> = batch
+        .iter()
+        .map(|i| {
+            let mut j = NewJob::new(queues::WEBHOOK_PROCESSOR, json!({ "eventId": i.id }))
+                .unique(i.id.to_string())
+                .attempts(8);
+            j.tenant_id = i.tenant_id;
+            j
+        })
+        .collect();
+    let run = async {
+        let txn = state.writer().begin().await?;
+        webhook_events::Entity::insert_many(events)
+            .exec_without_returning(&txn)
+            .await?;
+        jobs::enqueue_many(&txn, jobs_).await?;
+        txn.commit().await
+    };
+    run.await.map_err(|e: sea_orm::DbErr| {
+        tracing::error!(error = %e, n = batch.len(), "storing webhooks failed");
+        e.to_string()
+    })
+}
