@@ -231,6 +231,23 @@ impl InboundMessage {
         self.timestamp.as_deref()?.parse().ok()
     }
 
+    /// The media body (image, audio, video, document, sticker), to download by `id`.
+    pub fn media(&self) -> Option<&InboundMedia> {
+        match &self.kind {
+            MessageKind::Image(m)
+            | MessageKind::Audio(m)
+            | MessageKind::Video(m)
+            | MessageKind::Document(m)
+            | MessageKind::Sticker(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The sender's identity: `from` (wa_id) or, for username users, `from_user_id` (BSUID).
+    pub fn sender(&self) -> Option<&str> {
+        self.from.as_deref().or(self.from_user_id.as_deref())
+    }
+
     /// The text a human would read: text body, media caption, button/list title, reaction emoji.
     pub fn text(&self) -> Option<&str> {
         match &self.kind {

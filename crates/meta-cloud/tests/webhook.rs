@@ -501,6 +501,7 @@ fn bsuid_username_users_without_phone() {
             ..
         } => {
             assert_eq!(message.from, None);
+            assert_eq!(message.sender(), Some("US.1"));
             assert_eq!(message.from_user_id.as_deref(), Some("US.1"));
             assert_eq!(c.wa_id, None);
             assert_eq!(c.user_id.as_deref(), Some("US.1"));
@@ -545,6 +546,9 @@ fn pywa_style_variants() {
     let m: Vec<_> = p.messages().collect();
     assert_eq!(m.len(), 15, "nothing dropped");
     assert!(matches!(&m[0].kind, MessageKind::Audio(a) if a.voice == Some(true) && a.id == "AUD"));
+    assert_eq!(m[0].media().map(|a| a.id.as_str()), Some("AUD"));
+    assert_eq!(m[1].media(), None);
+    assert_eq!(m[0].sender(), Some("1"));
     assert!(matches!(&m[1].kind, MessageKind::Reaction(r) if r.is_removal()));
     assert!(matches!(&m[2].kind, MessageKind::Reaction(r) if r.is_removal() && r.emoji.is_none()));
     match &m[3].kind {
