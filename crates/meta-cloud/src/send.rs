@@ -1842,8 +1842,10 @@ fn check_phone(v: &mut Validator, to: &str) {
 }
 
 fn check_url(v: &mut Validator, field: &str, url: &str) {
-    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() <= "https://".len()
-    {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
         v.err(field, "must be an http(s) URL");
     }
 }

@@ -627,6 +627,11 @@ fn validation_limits_name_the_field() {
         ["image.link"]
     );
     assert_eq!(
+        errs(OutboundMessage::image("1", Media::link("https://"))),
+        ["image.link"]
+    );
+    assert!(errs(OutboundMessage::image("1", Media::link("http://x"))).is_empty());
+    assert_eq!(
         errs(OutboundMessage::audio("1", Media::id("1").caption("x"))),
         ["audio.caption"]
     );
