@@ -254,15 +254,25 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = router(self.state.clone());
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let workers = self
+            .state
+            .config
+            .run_workers
+            .then(|| tokio::spawn(runner(&self.state).run(cancel.clone())));
         tracing::info!(addr = %self.local_addr(), db = crate::db::backend_name(&self.state.db), "switchboard listening");
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await?;
-        // Give background tasks a moment to flush; the pool closes when the state drops.
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        .await;
+        // In-flight requests are done; now let in-flight jobs finish.
+        cancel.cancel();
+        if let Some(w) = workers {
+            let _ = tokio::time::timeout(Duration::from_secs(60), w).await;
+        }
+        served?;
         Ok(())
     }
 }

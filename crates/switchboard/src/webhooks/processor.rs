@@ -190,10 +190,17 @@ fn event_ids<'a>(ev: &WebhookEvent<'a>) -> (&'a str, Option<&'a str>) {
             phone_number_id,
             ..
         } => (waba_id, phone_number_id),
+        // Fields this model keeps raw (group events, …) may still name the number.
+        WebhookEvent::Other { waba_id, value, .. } => (
+            waba_id,
+            value
+                .get("metadata")
+                .and_then(|m| m.get("phone_number_id"))
+                .and_then(Value::as_str),
+        ),
         WebhookEvent::TemplateStatus { waba_id, .. }
         | WebhookEvent::TemplateCategory { waba_id, .. }
-        | WebhookEvent::TemplateQuality { waba_id, .. }
-        | WebhookEvent::Other { waba_id, .. } => (waba_id, None),
+        | WebhookEvent::TemplateQuality { waba_id, .. } => (waba_id, None),
     }
 }
 
@@ -522,7 +529,10 @@ fn content_of(m: &mw::InboundMessage) -> Value {
         .cloned()
         .unwrap_or_else(|| json!({}));
     if !body.is_object() {
-        body = json!({ "value": body });
+        // e.g. `contacts` is an array: keep it under its type name.
+        let mut wrapped = serde_json::Map::new();
+        wrapped.insert(m.type_name.clone(), body);
+        body = Value::Object(wrapped);
     }
     if let Some(obj) = body.as_object_mut() {
         if !m.errors.is_empty() {

@@ -70,6 +70,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    // TEST_LOG=debug shows the app's logs.
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        switchboard::telemetry::init(switchboard::config::LogFormat::Pretty, &filter);
+    }
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path()).await;
     let config = test_config(dir.path(), &url, extra);
@@ -174,4 +178,98 @@ pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Valu
     assert_eq!(b["error"]["code"], code, "body: {b}");
     assert!(b["error"]["message"].is_string());
     b
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, for at most 15 s.
+pub async fn wait_for<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+impl TestApp {
+    /// Connects a (non-validated) WhatsApp number to the account's tenant.
+    pub async fn create_account(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        app_secret: Option<&str>,
+    ) -> Value {
+        let mut body = json!({
+            "name": "Main", "wabaId": format!("9{phone_number_id}"), "phoneNumberId": phone_number_id,
+            "displayPhoneNumber": "+1 555 0100", "accessToken": "EAAG-test-token-1234",
+        });
+        if let Some(s) = app_secret {
+            body["appSecret"] = json!(s);
+        }
+        let res = self
+            .post("/api/whatsapp-accounts?validate=false", &body, Some(token))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "create account");
+        res.json().await.unwrap()
+    }
+
+    /// POSTs a webhook body signed with `secret`.
+    pub async fn post_webhook(&self, body: &[u8], secret: &str) -> Response {
+        self.client
+            .post(self.url("/api/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                meta_cloud::signature::sign(secret.as_bytes(), body),
+            )
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn count<E>(&self, _e: E) -> u64
+    where
+        E: sea_orm::EntityTrait,
+        E::Model: Send + Sync,
+    {
+        use sea_orm::PaginatorTrait;
+        <E as sea_orm::EntityTrait>::find()
+            .count(&self.state.db)
+            .await
+            .unwrap()
+    }
+}
+
+/// A Meta-shaped webhook with the given messages/statuses for one number.
+pub fn envelope(phone_number_id: &str, value_extra: Value) -> Vec<u8> {
+    let mut value = json!({
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550100", "phone_number_id": phone_number_id},
+    });
+    if let (Some(v), Some(extra)) = (value.as_object_mut(), value_extra.as_object()) {
+        for (k, x) in extra {
+            v.insert(k.clone(), x.clone());
+        }
+    }
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": format!("9{phone_number_id}"), "changes": [{"field": "messages", "value": value}]}]
+    }))
+    .unwrap()
+}
+
+pub fn text_message(from: &str, wamid: &str, body: &str, ts: i64) -> Value {
+    json!({
+        "contacts": [{"profile": {"name": "Jessica"}, "wa_id": from}],
+        "messages": [{"from": from, "id": wamid, "timestamp": ts.to_string(), "type": "text", "text": {"body": body}}]
+    })
 }

@@ -6,4 +6,6 @@ mod cli;
 mod encryption;
 mod health;
 mod helpers;
+mod inbound;
 mod isolation;
+mod queue;

@@ -1,0 +1,724 @@
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use switchboard::entities::enums::{MessageStatus, WebhookState};
+use switchboard::entities::{
+    account_events, contacts, conversations, daily_usage, messages, webhook_events,
+};
+
+use crate::helpers::{TestApp, assert_error, envelope, spawn_app_with, text_message, wait_for};
+
+const PLATFORM_SECRET: &str = "platform-app-secret";
+
+async fn app() -> TestApp {
+    spawn_app_with(&[
+        ("SWITCHBOARD_META_APP_SECRET", PLATFORM_SECRET),
+        ("SWITCHBOARD_META_VERIFY_TOKEN", "platform-verify-token"),
+        ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1"),
+    ])
+    .await
+}
+
+async fn message_by_wamid(app: &TestApp, wamid: &str) -> Option<messages::Model> {
+    messages::Entity::find()
+        .filter(messages::Column::WaMessageId.eq(wamid))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+}
+
+async fn wait_message(app: &TestApp, wamid: &str) -> messages::Model {
+    wait_for(wamid, || message_by_wamid(app, wamid)).await
+}
+
+async fn wait_event_state(app: &TestApp, state: WebhookState) -> webhook_events::Model {
+    wait_for("webhook event state", || async {
+        webhook_events::Entity::find()
+            .filter(webhook_events::Column::State.eq(state))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn verification_handshake_echoes_the_challenge() {
+    let app = app().await;
+    let acct_owner = app.register("A", "a@a.test").await;
+    let acct = app.create_account(&acct_owner.access, "1001", None).await;
+    let own_token = acct["webhook"]["verifyToken"].as_str().unwrap().to_string();
+    assert!(
+        acct["webhook"]["callbackUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/webhooks/whatsapp")
+    );
+
+    for token in ["platform-verify-token", own_token.as_str()] {
+        let res = app
+            .get(&format!("/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"), None)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.text().await.unwrap(), "1158201444");
+    }
+    let res = app
+        .get(
+            "/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
+            None,
+        )
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app
+        .get("/api/webhooks/whatsapp?hub.mode=subscribe", None)
+        .await;
+    assert_error(res, StatusCode::BAD_REQUEST, "invalid_handshake").await;
+}
+
+#[tokio::test]
+async fn signatures_are_checked_before_anything_is_stored() {
+    let app = app().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", Some("account-own-secret"))
+        .await;
+    let body = envelope(
+        "1001",
+        text_message("15551234567", "wamid.sig1", "hi", 1_700_000_000),
+    );
+
+    // Missing, wrong secret, tampered body: 401 and nothing stored.
+    let res = app
+        .client
+        .post(app.url("/api/webhooks/whatsapp"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(
+        app.post_webhook(&body, "wrong-secret").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let sig = meta_cloud::signature::sign(PLATFORM_SECRET.as_bytes(), &body);
+    let mut tampered = body.clone();
+    tampered[40] ^= 1;
+    let res = app
+        .client
+        .post(app.url("/api/webhooks/whatsapp"))
+        .header("x-hub-signature-256", sig)
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.count(webhook_events::Entity).await, 0);
+    let metrics = app.get("/api/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("switchboard_webhooks_bad_signature_total 3"),
+        "{metrics}"
+    );
+
+    // The platform secret and the account's own secret are both accepted.
+    assert_eq!(
+        app.post_webhook(&body, PLATFORM_SECRET).await.status(),
+        StatusCode::OK
+    );
+    let body2 = envelope(
+        "1001",
+        text_message("15551234567", "wamid.sig2", "again", 1_700_000_001),
+    );
+    assert_eq!(
+        app.post_webhook(&body2, "account-own-secret")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(wait_message(&app, "wamid.sig1").await.content["body"], "hi");
+    assert_eq!(
+        wait_message(&app, "wamid.sig2").await.content["body"],
+        "again"
+    );
+
+    // Over 3 MB: 413.
+    let big = vec![b' '; 3 * 1024 * 1024 + 10];
+    let res = app.post_webhook(&big, PLATFORM_SECRET).await;
+    assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn the_same_delivery_three_times_stores_one_message() {
+    let app = app().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    let body = envelope(
+        "1001",
+        text_message("15551234567", "wamid.dup", "hello", 1_700_000_000),
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            app.post_webhook(&body, PLATFORM_SECRET).await.status(),
+            StatusCode::OK
+        );
+    }
+    wait_for("three events processed", || async {
+        let n = webhook_events::Entity::find()
+            .filter(webhook_events::Column::State.eq(WebhookState::Processed))
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .len();
+        (n == 3).then_some(())
+    })
+    .await;
+    assert_eq!(app.count(messages::Entity).await, 1);
+    assert_eq!(app.count(conversations::Entity).await, 1);
+    let conv = conversations::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.unread_count, 1);
+    assert_eq!(conv.last_message_preview.as_deref(), Some("hello"));
+    let contact = contacts::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.wa_id.as_deref(), Some("15551234567"));
+    assert_eq!(contact.profile_name.as_deref(), Some("Jessica"));
+    let usage = daily_usage::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(usage.messages_in, 1);
+    assert_eq!(usage.conversations_opened, 1);
+}
+
+/// Inserts an outbound message as the sender would after Meta accepted it.
+async fn outbound(
+    app: &TestApp,
+    tenant: uuid::Uuid,
+    conversation: uuid::Uuid,
+    wamid: &str,
+) -> uuid::Uuid {
+    use sea_orm::{ActiveModelTrait, Set};
+    let now = switchboard::db::now();
+    let id = switchboard::db::new_id();
+    messages::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant),
+        conversation_id: Set(conversation),
+        direction: Set(switchboard::entities::enums::Direction::Outbound),
+        msg_type: Set("text".into()),
+        content: Set(json!({"body": "reply"})),
+        raw: Set(None),
+        wa_message_id: Set(Some(wamid.into())),
+        client_message_id: Set(None),
+        status: Set(MessageStatus::Sent),
+        sent_at: Set(Some(now)),
+        delivered_at: Set(None),
+        read_at: Set(None),
+        played_at: Set(None),
+        failed_at: Set(None),
+        error_code: Set(None),
+        error_title: Set(None),
+        error_details: Set(None),
+        reply_to_id: Set(None),
+        reply_to_wa_id: Set(None),
+        sender_user_id: Set(None),
+        billed: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(app.state.writer())
+    .await
+    .unwrap();
+    id
+}
+
+fn status(wamid: &str, s: &str, ts: i64) -> Value {
+    json!({
+        "id": wamid, "status": s, "timestamp": ts.to_string(), "recipient_id": "15551234567",
+        "pricing": {"billable": true, "pricing_model": "PMP", "category": "utility", "type": "regular"}
+    })
+}
+
+async fn post_statuses(app: &TestApp, statuses: Vec<Value>) {
+    let body = envelope("1001", json!({ "statuses": statuses }));
+    assert_eq!(
+        app.post_webhook(&body, PLATFORM_SECRET).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn setup_conversation(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    let body = envelope(
+        "1001",
+        text_message("15551234567", "wamid.in1", "hi", 1_700_000_000),
+    );
+    app.post_webhook(&body, PLATFORM_SECRET).await;
+    let m = wait_message(app, "wamid.in1").await;
+    (m.tenant_id, m.conversation_id)
+}
+
+#[tokio::test]
+async fn statuses_only_move_forward_and_pricing_counts_once() {
+    let app = app().await;
+    let (tenant, conv) = setup_conversation(&app).await;
+    let id = outbound(&app, tenant, conv, "wamid.out1").await;
+
+    // read arrives first, then a late delivered and a repeated sent.
+    post_statuses(&app, vec![status("wamid.out1", "read", 1_700_000_300)]).await;
+    post_statuses(
+        &app,
+        vec![
+            status("wamid.out1", "delivered", 1_700_000_200),
+            status("wamid.out1", "sent", 1_700_000_100),
+        ],
+    )
+    .await;
+    post_statuses(&app, vec![status("wamid.out1", "read", 1_700_000_300)]).await;
+    wait_for("all status events processed", || async {
+        let pending = webhook_events::Entity::find()
+            .filter(webhook_events::Column::State.eq(WebhookState::Pending))
+            .all(&app.state.db)
+            .await
+            .unwrap();
+        pending.is_empty().then_some(())
+    })
+    .await;
+    let m = messages::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, MessageStatus::Read);
+    assert_eq!(m.read_at.unwrap().timestamp(), 1_700_000_300);
+    assert_eq!(
+        m.delivered_at.unwrap().timestamp(),
+        1_700_000_200,
+        "a late delivered still records its time"
+    );
+    let usage = daily_usage::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let utility: i64 = usage.iter().map(|u| u.utility).sum();
+    let billable: i64 = usage.iter().map(|u| u.billable).sum();
+    assert_eq!(
+        (utility, billable),
+        (1, 1),
+        "three priced statuses bill one message"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_status_keeps_code_title_and_details() {
+    let app = app().await;
+    let (tenant, conv) = setup_conversation(&app).await;
+    let id = outbound(&app, tenant, conv, "wamid.out2").await;
+    post_statuses(
+        &app,
+        vec![json!({
+            "id": "wamid.out2", "status": "failed", "timestamp": "1700000400", "recipient_id": "15551234567",
+            "errors": [{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message",
+                        "error_data": {"details": "Message failed to send because more than 24 hours have passed"}}]
+        })],
+    )
+    .await;
+    let m = wait_for("failed", || async {
+        let m = messages::Entity::find_by_id(id)
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        (m.status == MessageStatus::Failed).then_some(m)
+    })
+    .await;
+    assert_eq!(m.error_code, Some(131047));
+    assert_eq!(m.error_title.as_deref(), Some("Re-engagement message"));
+    assert!(m.error_details.unwrap().contains("24 hours"));
+}
+
+#[tokio::test]
+async fn a_status_before_its_message_is_applied_when_the_message_appears() {
+    let app = app().await;
+    let (tenant, conv) = setup_conversation(&app).await;
+    post_statuses(
+        &app,
+        vec![status("wamid.early", "delivered", 1_700_000_500)],
+    )
+    .await;
+    wait_for("pending status stored", || async {
+        let n = switchboard::entities::pending_statuses::Entity::find()
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .len();
+        (n == 1).then_some(())
+    })
+    .await;
+    let id = outbound(&app, tenant, conv, "wamid.early").await;
+    let msg = messages::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut events = Vec::new();
+    switchboard::webhooks::processor::apply_pending_statuses(app.state.writer(), &mut events, &msg)
+        .await
+        .unwrap();
+    let m = messages::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, MessageStatus::Delivered);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        app.count(switchboard::entities::pending_statuses::Entity)
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_number_is_unroutable_and_listed() {
+    let app = app().await;
+    let body = envelope(
+        "999999",
+        text_message("15551234567", "wamid.lost", "anyone?", 1_700_000_000),
+    );
+    assert_eq!(
+        app.post_webhook(&body, PLATFORM_SECRET).await.status(),
+        StatusCode::OK
+    );
+    let ev = wait_event_state(&app, WebhookState::Unroutable).await;
+    assert!(ev.last_error.unwrap().contains("999999"));
+    assert_eq!(app.count(messages::Entity).await, 0);
+    let root = app.system_admin().await;
+    let list: Value = app
+        .get("/api/admin/webhook-events?state=unroutable", Some(&root))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // Not retried forever: its job is done, not waiting.
+    let job = switchboard::entities::jobs::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.state, switchboard::entities::enums::JobState::Done);
+
+    // Once the number is connected, a replay routes it.
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "999999", None).await;
+    let res = app
+        .post(
+            &format!("/api/admin/webhook-events/{}/replay", ev.id),
+            &json!({}),
+            Some(&root),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    wait_message(&app, "wamid.lost").await;
+    // Replaying again does not duplicate anything.
+    app.post(
+        &format!("/api/admin/webhook-events/{}/replay", ev.id),
+        &json!({}),
+        Some(&root),
+    )
+    .await;
+    wait_event_state(&app, WebhookState::Processed).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(app.count(messages::Entity).await, 1);
+    let res = app
+        .post(
+            &format!("/api/admin/webhook-events/{}/replay", uuid::Uuid::new_v4()),
+            &json!({}),
+            Some(&root),
+        )
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn stop_opts_the_contact_out() {
+    let app = app().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    app.post_webhook(
+        &envelope(
+            "1001",
+            text_message("15551234567", "wamid.s1", " stop ", 1_700_000_000),
+        ),
+        PLATFORM_SECRET,
+    )
+    .await;
+    wait_message(&app, "wamid.s1").await;
+    let c = contacts::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(c.opted_out);
+    assert!(c.opted_out_at.is_some());
+    // A sentence containing the word is not an opt-out.
+    app.post_webhook(
+        &envelope(
+            "1001",
+            text_message(
+                "15550000000",
+                "wamid.s2",
+                "please don't stop",
+                1_700_000_000,
+            ),
+        ),
+        PLATFORM_SECRET,
+    )
+    .await;
+    wait_message(&app, "wamid.s2").await;
+    let other = contacts::Entity::find()
+        .filter(contacts::Column::WaId.eq("15550000000"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!other.opted_out);
+}
+
+fn official_examples() -> Vec<(String, Value)> {
+    let text = include_str!("../../../meta-cloud/tests/fixtures/official-webhook-examples.json");
+    let v: serde_json::Map<String, Value> = serde_json::from_str(text).unwrap();
+    v.into_iter().collect()
+}
+
+#[tokio::test]
+async fn every_official_example_is_stored_as_the_right_rows() {
+    let app = app().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "106540352242922", None).await;
+    let examples = official_examples();
+    assert_eq!(examples.len(), 16);
+    let mut expected_messages = 0;
+    for (i, (name, mut ex)) in examples.into_iter().enumerate() {
+        // The examples share wamids; give each its own so that none is a duplicate of another.
+        let value = &mut ex["entry"][0]["changes"][0]["value"];
+        let has_message = value.get("messages").is_some();
+        if has_message {
+            value["messages"][0]["id"] = json!(format!("wamid.example.{i}"));
+            expected_messages += 1;
+        }
+        let body = serde_json::to_vec(&ex).unwrap();
+        assert_eq!(
+            app.post_webhook(&body, PLATFORM_SECRET).await.status(),
+            StatusCode::OK,
+            "{name}"
+        );
+        if !has_message {
+            continue;
+        }
+        let m = wait_message(&app, &format!("wamid.example.{i}")).await;
+        let original = &ex["entry"][0]["changes"][0]["value"]["messages"][0];
+        let t = original["type"].as_str().unwrap();
+        assert_eq!(m.msg_type, t, "{name}");
+        assert_eq!(m.raw.as_ref().unwrap(), original, "{name}: raw JSON kept");
+        match t {
+            "text" => assert_eq!(m.content["body"], original["text"]["body"], "{name}"),
+            "reaction" => {
+                assert_eq!(m.content["emoji"], original["reaction"]["emoji"]);
+                assert_eq!(
+                    m.reply_to_wa_id.as_deref(),
+                    original["reaction"]["message_id"].as_str()
+                );
+            }
+            "image" => assert_eq!(m.content["id"], original["image"]["id"]),
+            "location" => assert_eq!(m.content["latitude"], original["location"]["latitude"]),
+            "unsupported" => assert!(
+                m.content["errors"][0]["code"].is_number(),
+                "{name}: errors kept"
+            ),
+            "interactive" => assert_eq!(m.content["type"], original["interactive"]["type"]),
+            "contacts" => assert_eq!(m.content["contacts"], original["contacts"], "{name}"),
+            other => assert_eq!(m.content, original[other], "{name}"),
+        }
+        if name.contains("Product Inquiry") {
+            assert!(m.content["referredProduct"].is_object());
+        }
+        if name.contains("Click to WhatsApp") {
+            assert!(m.content["referral"].is_object());
+        }
+    }
+    wait_for("all examples processed", || async {
+        let n = webhook_events::Entity::find()
+            .filter(webhook_events::Column::State.eq(WebhookState::Processed))
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .len();
+        (n == 16).then_some(())
+    })
+    .await;
+    assert_eq!(app.count(messages::Entity).await, expected_messages);
+    // The three group webhooks are kept for the tenant as account events.
+    let groups = account_events::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let fields: Vec<&str> = groups.iter().map(|g| g.field.as_str()).collect();
+    for f in [
+        "group_lifecycle_update",
+        "group_settings_update",
+        "group_participants_update",
+    ] {
+        assert!(fields.contains(&f), "{f} missing from {fields:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_acknowledged_webhook_survives_a_crash_before_processing() {
+    use switchboard::db::DbOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::fresh_database_url(dir.path()).await;
+    let extra = [
+        ("SWITCHBOARD_META_APP_SECRET", PLATFORM_SECRET),
+        ("SWITCHBOARD_RUN_WORKERS", "false"),
+        ("SWITCHBOARD_SANDBOX", "false"),
+    ];
+    let config = crate::helpers::test_config(dir.path(), &url, &extra);
+    let state = switchboard::startup::build_state(config.clone(), true, DbOptions::default())
+        .await
+        .unwrap();
+    let first = crate::helpers::start(state, config.clone(), tempfile::tempdir().unwrap()).await;
+    let a = first.register("A", "a@a.test").await;
+    first.create_account(&a.access, "1001", None).await;
+    let body = envelope(
+        "1001",
+        text_message("15551234567", "wamid.crash", "are you there", 1_700_000_000),
+    );
+    assert_eq!(
+        first.post_webhook(&body, PLATFORM_SECRET).await.status(),
+        StatusCode::OK
+    );
+    // "Crash": the process goes away after the 200 without running any worker.
+    assert_eq!(first.count(messages::Entity).await, 0);
+    drop(first);
+
+    // Restart with workers on the same database: the event is processed.
+    let config2 = crate::helpers::test_config(
+        dir.path(),
+        &url,
+        &[("SWITCHBOARD_META_APP_SECRET", PLATFORM_SECRET)],
+    );
+    let state2 = switchboard::startup::build_state(config2.clone(), true, DbOptions::default())
+        .await
+        .unwrap();
+    let second = crate::helpers::start(state2, config2, dir).await;
+    let m = wait_message(&second, "wamid.crash").await;
+    assert_eq!(m.content["body"], "are you there");
+}
+
+#[tokio::test]
+async fn database_down_means_503_and_nothing_acknowledged() {
+    let app = app().await;
+    let body = envelope(
+        "1001",
+        text_message("15551234567", "wamid.down", "x", 1_700_000_000),
+    );
+    app.state.writer().close_by_ref().await.unwrap();
+    let res = app.post_webhook(&body, PLATFORM_SECRET).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    // Count through a new connection (on PostgreSQL the closed pool is shared).
+    use sea_orm::PaginatorTrait;
+    let fresh = switchboard::db::connect(app.config.database_url.expose(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        webhook_events::Entity::find().count(&fresh).await.unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn sandbox_customer_messages_arrive_through_the_signed_webhook_with_media() {
+    let app = spawn_app_with(&[]).await;
+    let a = app.register("A", "a@a.test").await;
+    let res = app
+        .post(
+            "/api/whatsapp-accounts/sandbox",
+            &json!({}),
+            Some(&a.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let acct: Value = res.json().await.unwrap();
+    assert_eq!(acct["isSandbox"], true);
+    assert!(
+        acct.get("accessToken").is_none() && acct["accessTokenLast4"].as_str().unwrap().len() == 4
+    );
+    let id = acct["id"].as_str().unwrap();
+
+    let res = app
+        .post(
+            &format!("/api/whatsapp-accounts/{id}/sandbox/messages"),
+            &json!({"from": "15557654321", "name": "Sam", "message": {"type": "text", "body": "Hello from the sandbox"}}),
+            Some(&a.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let wamid = res.json::<Value>().await.unwrap()["waMessageId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = wait_message(&app, &wamid).await;
+    assert_eq!(m.content["body"], "Hello from the sandbox");
+
+    // An image: stored by the media job and served to the tenant only.
+    use base64::Engine;
+    let png = b"\x89PNG\r\n\x1a\nfake-image-bytes".to_vec();
+    let res = app
+        .post(
+            &format!("/api/whatsapp-accounts/{id}/sandbox/messages"),
+            &json!({"from": "15557654321", "message": {"type": "image", "mime_type": "image/png",
+                     "data_base64": base64::engine::general_purpose::STANDARD.encode(&png), "caption": "look"}}),
+            Some(&a.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "{:?}", res.text().await);
+    let media_id = wait_for("media stored", || async {
+        let all = messages::Entity::find()
+            .filter(messages::Column::MsgType.eq("image"))
+            .one(&app.state.db)
+            .await
+            .unwrap();
+        all.and_then(|m| {
+            m.content
+                .get("localMediaId")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+    })
+    .await;
+    let res = app
+        .get(&format!("/api/media/{media_id}"), Some(&a.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), png);
+    let b = app.register("B", "b@b.test").await;
+    assert_error(
+        app.get(&format!("/api/media/{media_id}"), Some(&b.access))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
