@@ -1,7 +1,9 @@
 //! The internal domain-event bus: processing publishes what changed (message created, status
-//! changed, conversation updated); the realtime stream subscribes.
+//! changed, conversation updated); the realtime stream subscribes. Recent events are kept in a
+//! ring buffer so a reconnecting client resumes from `Last-Event-ID` without a gap.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -18,26 +20,71 @@ pub struct DomainEvent {
     pub data: Value,
 }
 
+/// A published event with its position in the stream.
+#[derive(Debug, Clone)]
+pub struct Sequenced {
+    pub seq: u64,
+    pub event: DomainEvent,
+}
+
+const BUFFER: usize = 10_000;
+
 /// In-process fan-out. Slow subscribers lose the oldest events (and are told so by `Lagged`).
 pub struct EventBus {
-    tx: broadcast::Sender<Arc<DomainEvent>>,
+    tx: broadcast::Sender<Arc<Sequenced>>,
+    recent: Mutex<(u64, VecDeque<Arc<Sequenced>>)>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
+        // Start sequences at the clock so ids grow across restarts of this node.
+        let start = chrono::Utc::now().timestamp_micros().max(0) as u64;
         Self {
             tx: broadcast::channel(4096).0,
+            recent: Mutex::new((start, VecDeque::with_capacity(BUFFER))),
         }
     }
 }
 
 impl EventBus {
     pub fn publish(&self, event: DomainEvent) {
-        // No subscriber is not an error.
-        let _ = self.tx.send(Arc::new(event));
+        let mut g = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 += 1;
+        let item = Arc::new(Sequenced { seq: g.0, event });
+        if g.1.len() == BUFFER {
+            g.1.pop_front();
+        }
+        g.1.push_back(item.clone());
+        // Sent under the lock so that subscribe-then-replay never misses or repeats an event.
+        let _ = self.tx.send(item);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<DomainEvent>> {
+    /// Subscribes, returning the buffered events after `after` (for resuming) and the live feed.
+    /// `None` in the first slot: `after` is older than the buffer (the client must reload).
+    pub fn subscribe_after(
+        &self,
+        after: Option<u64>,
+    ) -> (
+        Option<Vec<Arc<Sequenced>>>,
+        broadcast::Receiver<Arc<Sequenced>>,
+    ) {
+        let g = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = self.tx.subscribe();
+        let replay = match after {
+            None => Some(Vec::new()),
+            Some(a) => {
+                let oldest = g.1.front().map(|e| e.seq).unwrap_or(g.0 + 1);
+                if a + 1 < oldest && a < g.0 {
+                    None
+                } else {
+                    Some(g.1.iter().filter(|e| e.seq > a).cloned().collect())
+                }
+            }
+        };
+        (replay, rx)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Sequenced>> {
         self.tx.subscribe()
     }
 }

@@ -22,6 +22,7 @@ pub mod media;
 pub mod messages;
 pub mod metrics;
 pub mod openapi;
+pub mod realtime;
 pub mod secrets;
 pub mod startup;
 pub mod state;

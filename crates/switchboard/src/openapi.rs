@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         (name = "whatsapp-accounts", description = "WhatsApp numbers and their credentials"),
         (name = "webhooks", description = "Meta's webhook endpoint"),
         (name = "media", description = "Stored media files"),
+        (name = "realtime", description = "Server-Sent Events"),
     )
 )]
 pub struct ApiDoc;

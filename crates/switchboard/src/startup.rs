@@ -175,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::webhooks::admin::router())
         .merge(crate::media::router())
         .merge(crate::metrics::router())
+        .merge(crate::realtime::router())
         .split_for_parts();
 
     Router::new()
