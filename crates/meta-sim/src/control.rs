@@ -53,6 +53,7 @@ fn not_found(msg: impl Into<String>) -> Response {
 }
 
 /// Parse a JSON body, answering 400 with a readable message on failure.
+#[allow(clippy::result_large_err)]
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON body: {e}")))
 }

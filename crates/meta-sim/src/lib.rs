@@ -93,6 +93,9 @@ impl MetaSim {
     pub async fn serve_on(self, addr: &str) -> std::io::Result<RunningSim> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let base_url = format!("http://{addr}");
         self.set_base_url(base_url.clone());
         let router = self.router();

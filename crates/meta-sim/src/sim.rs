@@ -206,7 +206,7 @@ struct InjectedFailure {
 }
 
 pub(crate) struct Number {
-    pub spec: RwLock<NumberSpec>,
+    pub spec: RwLock<Arc<NumberSpec>>,
     throughput: Mutex<Option<Bucket>>,
     users: Mutex<HashMap<String, UserState>>,
     sent: Mutex<VecDeque<SentMessage>>,
@@ -219,7 +219,7 @@ pub(crate) struct Number {
 impl Number {
     fn new(spec: NumberSpec) -> Self {
         Self {
-            spec: RwLock::new(spec),
+            spec: RwLock::new(Arc::new(spec)),
             throughput: Mutex::new(None),
             users: Mutex::new(HashMap::new()),
             sent: Mutex::new(VecDeque::new()),
@@ -230,7 +230,7 @@ impl Number {
         }
     }
 
-    pub(crate) fn spec(&self) -> NumberSpec {
+    pub(crate) fn spec(&self) -> Arc<NumberSpec> {
         self.spec.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -413,7 +413,7 @@ impl MetaSim {
         {
             let mut numbers = write(&self.inner.numbers);
             match numbers.get(&n.phone_number_id) {
-                Some(existing) => *write(&existing.spec) = n,
+                Some(existing) => *write(&existing.spec) = Arc::new(n),
                 None => {
                     numbers.insert(n.phone_number_id.clone(), Arc::new(Number::new(n)));
                 }
@@ -432,7 +432,7 @@ impl MetaSim {
     pub fn numbers(&self) -> Vec<NumberSpec> {
         let mut v: Vec<NumberSpec> = read(&self.inner.numbers)
             .values()
-            .map(|n| n.spec())
+            .map(|n| (*n.spec()).clone())
             .collect();
         v.sort_by(|a, b| a.phone_number_id.cmp(&b.phone_number_id));
         v
@@ -442,7 +442,7 @@ impl MetaSim {
     pub fn set_webhook_url(&self, phone_number_id: &str, url: Option<String>) -> bool {
         match self.number(phone_number_id) {
             Some(n) => {
-                write(&n.spec).webhook_url = url;
+                Arc::make_mut(&mut write(&n.spec)).webhook_url = url;
                 true
             }
             None => false,
@@ -468,10 +468,10 @@ impl MetaSim {
         method: &str,
     ) -> Result<Arc<Number>, GraphError> {
         let token = token.ok_or_else(|| GraphError::bad_token(true))?;
-        if let Some(n) = self.number(id) {
-            if read(&n.spec).access_token == token {
-                return Ok(n);
-            }
+        if let Some(n) = self.number(id)
+            && read(&n.spec).access_token == token
+        {
+            return Ok(n);
         }
         if self.token_known(token) {
             Err(GraphError::unknown_object(method, id))
@@ -877,6 +877,9 @@ impl MetaSim {
                 return Err(GraphError::code(130429));
             }
         }
+        // Pair rate and the customer-service window (non-template messages only).
+        let wamid = ids::wamid(&v.wa_id, false);
+        let mut async_failure: Option<(i64, Option<String>)> = injected.map(|f| (f.code, None));
         let window_open;
         {
             let mut users = lock(&number.users);
@@ -893,25 +896,20 @@ impl MetaSim {
                 || u.last_inbound.is_some_and(|t| {
                     now.saturating_duration_since(t) < cfg.customer_service_window
                 });
-        }
-        // The customer-service window (non-template messages only).
-        let mut async_failure: Option<(i64, Option<String>)> = injected.map(|f| (f.code, None));
-        if v.template.is_none() && cfg.enforce_window && !window_open {
-            if cfg.window_failure_async {
-                async_failure.get_or_insert((131047, None));
-            } else {
-                return Err(GraphError::code(131047));
+            if v.template.is_none() && cfg.enforce_window && !window_open {
+                if cfg.window_failure_async {
+                    async_failure.get_or_insert((131047, None));
+                } else {
+                    return Err(GraphError::code(131047));
+                }
             }
+            u.last_outbound_wamid = Some(wamid.clone());
         }
         // Accepted.
-        let wamid = ids::wamid(&v.wa_id, false);
         let ts = unix_now();
         bump(&self.inner.stats.sends_accepted);
         if async_failure.is_some() {
             bump(&self.inner.stats.async_failures);
-        }
-        if let Some(u) = lock(&number.users).get_mut(&v.wa_id) {
-            u.last_outbound_wamid = Some(wamid.clone());
         }
         let mut response = json!({
             "messaging_product": "whatsapp",

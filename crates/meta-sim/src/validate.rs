@@ -223,8 +223,10 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
                     )));
                 }
                 (Some(id), None) => media_ids.push((msg_type.clone(), id.to_string())),
+                // Meta fetches links asynchronously (an unreachable link fails later with
+                // 131053); only an empty link is rejected up front.
                 (None, Some(link)) => {
-                    if !(link.starts_with("http://") || link.starts_with("https://")) {
+                    if link.trim().is_empty() {
                         return Err(inv(format!("Param {msg_type}['link'] is not a valid URI.")));
                     }
                 }
@@ -556,6 +558,7 @@ mod tests {
         };
         let all: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
         let mut ok = 0;
+        let mut failed = Vec::new();
         for (name, mut body) in all {
             if body.get("status").is_some() {
                 continue;
@@ -563,10 +566,19 @@ mod tests {
             body["to"] = json!("+1 (650) 555-1234");
             match validate_send(&body) {
                 Ok(_) => ok += 1,
-                Err(e) => panic!("{name}: {:?}", e.details),
+                Err(e) => failed.push(format!("{name}: {:?}", e.details)),
             }
         }
-        assert!(ok >= 40, "{ok}");
+        // Two official examples are broken: one lacks `"type":"interactive"` (so it is read as
+        // text), one has a placeholder header type.
+        assert!(ok >= 44, "{ok} valid; failures: {failed:#?}");
+        assert!(
+            failed
+                .iter()
+                .all(|f| f.starts_with("Send Reply to List Message")
+                    || f.starts_with("Send Multi-Product Message")),
+            "{failed:#?}"
+        );
     }
 
     #[test]
