@@ -273,3 +273,59 @@ pub fn text_message(from: &str, wamid: &str, body: &str, ts: i64) -> Value {
         "messages": [{"from": from, "id": wamid, "timestamp": ts.to_string(), "type": "text", "text": {"body": body}}]
     })
 }
+
+impl TestApp {
+    /// Adds a user with `role` to a tenant directly (the team API arrives later) and signs in.
+    pub async fn user_with_role(
+        &self,
+        tenant_id: &str,
+        email: &str,
+        role: switchboard::entities::enums::Role,
+    ) -> String {
+        use sea_orm::{ActiveModelTrait, Set};
+        let now = switchboard::db::now();
+        switchboard::entities::users::ActiveModel {
+            id: Set(switchboard::db::new_id()),
+            tenant_id: Set(Some(tenant_id.parse().unwrap())),
+            email: Set(email.into()),
+            password_hash: Set(switchboard_crypto::password::hash_password(PASSWORD).unwrap()),
+            name: Set("Member".into()),
+            role: Set(role),
+            active: Set(true),
+            last_login_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(self.state.writer())
+        .await
+        .unwrap();
+        let res = self
+            .post(
+                "/api/auth/login",
+                &json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json::<Value>().await.unwrap()["accessToken"]
+            .as_str()
+            .unwrap()
+            .into()
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut r = self.client.patch(self.url(path)).json(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut r = self.client.delete(self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("request")
+    }
+}
