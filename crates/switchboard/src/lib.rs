@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod conversations;
 pub mod db;
 pub mod entities;
 pub mod error;

@@ -176,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::media::router())
         .merge(crate::metrics::router())
         .merge(crate::realtime::router())
+        .merge(crate::conversations::routes::router())
         .split_for_parts();
 
     Router::new()

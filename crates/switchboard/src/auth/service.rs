@@ -123,6 +123,7 @@ pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<
         status: Set(AgentStatus::Offline),
         max_concurrent: Set(10),
         status_changed_at: Set(now),
+        last_assigned_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

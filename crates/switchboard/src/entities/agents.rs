@@ -13,6 +13,8 @@ pub struct Model {
     pub status: AgentStatus,
     pub max_concurrent: i32,
     pub status_changed_at: DateTimeUtc,
+    /// Round-robin position: the agent assigned longest ago goes next.
+    pub last_assigned_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

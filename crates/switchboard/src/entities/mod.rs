@@ -3,7 +3,9 @@
 pub mod account_events;
 pub mod agents;
 pub mod audit_log;
+pub mod canned_responses;
 pub mod contacts;
+pub mod conversation_notes;
 pub mod conversations;
 pub mod daily_usage;
 pub mod enums;
