@@ -195,9 +195,16 @@ async fn every_customer_message_type() {
     assert!(env.rx.deliveries().iter().all(|d| d.signature_ok));
 }
 
+/// Status delays far enough apart that concurrent POSTs arrive in order even on a busy machine.
+fn spaced(c: &mut meta_sim::SimConfig) {
+    c.status_delays.sent = Duration::ZERO;
+    c.status_delays.delivered = Duration::from_millis(60);
+    c.status_delays.read = Duration::from_millis(120);
+}
+
 #[tokio::test]
 async fn status_lifecycle_sent_delivered_read_with_pricing() {
-    let env = env().await;
+    let env = env_with(spaced).await;
     env.sim()
         .customer_sends(PNID, USER, "S", CustomerMessage::text("hi"))
         .await;
@@ -265,6 +272,7 @@ async fn status_lifecycle_sent_delivered_read_with_pricing() {
 #[tokio::test]
 async fn skipped_delivered_out_of_order_and_duplicates() {
     let env = env_with(|c| {
+        spaced(c);
         c.delivered_skip_probability = 1.0;
     })
     .await;
