@@ -109,7 +109,14 @@ async fn send(
         return e.into_response();
     }
     let token = token(&headers, &query);
-    respond(sim.graph_send(&id, token.as_deref(), &ver, &body))
+    match sim.graph_send(&id, token.as_deref(), &ver, &body) {
+        Ok(bytes) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            Bytes::from(bytes),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Supported upload MIME types and their size limits (Meta's media page).

@@ -756,7 +756,7 @@ impl MetaSim {
         token: Option<&str>,
         version: &str,
         raw: &[u8],
-    ) -> GraphResult {
+    ) -> Result<Vec<u8>, GraphError> {
         let number = self
             .authorize_number(phone_number_id, token, "post")
             .map_err(|e| self.reject(e))?;
@@ -766,7 +766,10 @@ impl MetaSim {
             )))
         })?;
         if body.get("status").is_some() {
-            return self.mark_read(&number, &body).map_err(|e| self.reject(e));
+            return self
+                .mark_read(&number, &body)
+                .map(|v| v.to_string().into_bytes())
+                .map_err(|e| self.reject(e));
         }
         let v = validate::validate_send(&body).map_err(|e| self.reject(e))?;
         self.accept_send(&number, version, body, v)
@@ -816,7 +819,7 @@ impl MetaSim {
         version: &str,
         body: Value,
         v: Validated,
-    ) -> GraphResult {
+    ) -> Result<Vec<u8>, GraphError> {
         let cfg = self.cfg();
         let spec = number.spec();
         // Referenced media must exist.
@@ -911,14 +914,19 @@ impl MetaSim {
         if async_failure.is_some() {
             bump(&self.inner.stats.async_failures);
         }
-        let mut response = json!({
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": v.input, "wa_id": v.wa_id}],
-            "messages": [{"id": wamid}],
-        });
-        if v.template.is_some() {
-            response["messages"][0]["message_status"] = json!("accepted");
-        }
+        // Serialized from structs so the keys come in Meta's order.
+        let response = serde_json::to_vec(&SendResponse {
+            messaging_product: "whatsapp",
+            contacts: [SendContact {
+                input: &v.input,
+                wa_id: &v.wa_id,
+            }],
+            messages: [SendMessageId {
+                id: &wamid,
+                message_status: v.template.is_some().then_some("accepted"),
+            }],
+        })
+        .expect("response serializes");
         let sent = SentMessage {
             wamid: wamid.clone(),
             phone_number_id: spec.phone_number_id.clone(),
@@ -1469,6 +1477,26 @@ impl MetaSim {
             .find(|t| t.id == id)
             .cloned()
     }
+}
+
+#[derive(Serialize)]
+struct SendResponse<'a> {
+    messaging_product: &'static str,
+    contacts: [SendContact<'a>; 1],
+    messages: [SendMessageId<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct SendContact<'a> {
+    input: &'a str,
+    wa_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct SendMessageId<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_status: Option<&'static str>,
 }
 
 /// `v23.0` → 23.

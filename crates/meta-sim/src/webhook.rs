@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
@@ -151,83 +152,125 @@ fn route(sim: &MetaSim, item: Item) -> Vec<(Target, Routed)> {
     }
 }
 
-/// Build the `whatsapp_business_account` envelope for a batch: one entry per WABA, one change
-/// per (phone number, kind) for `messages`, one change per WABA-level event.
-fn build_payload(items: &[Routed]) -> Value {
-    let mut entries: Vec<(String, Vec<Value>)> = Vec::new();
-    // (entry index, pnid, kind) → change index
-    let mut change_index: HashMap<(usize, String, &'static str), usize> = HashMap::new();
+#[derive(Serialize)]
+struct Envelope<'a> {
+    object: &'static str,
+    entry: Vec<EntryOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<u64>,
+    changes: Vec<ChangeOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ChangeOut<'a> {
+    value: ChangeValue<'a>,
+    field: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChangeValue<'a> {
+    Messages(MessagesValue<'a>),
+    Raw(&'a Value),
+}
+
+#[derive(Serialize)]
+struct MessagesValue<'a> {
+    messaging_product: &'static str,
+    metadata: Metadata<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contacts: Option<Vec<&'a Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<Vec<&'a Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statuses: Option<Vec<&'a Value>>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    display_phone_number: &'a str,
+    phone_number_id: &'a str,
+}
+
+/// Build the `whatsapp_business_account` envelope for a batch, keys in Meta's order: one entry
+/// per WABA, one change per (phone number, kind) for `messages`, one change per WABA-level event.
+fn build_payload(items: &[Routed]) -> Vec<u8> {
+    let time = unix_now().as_secs();
+    let mut entries: Vec<EntryOut<'_>> = Vec::new();
+    // (entry index, pnid, is_status) → change index
+    let mut change_index: HashMap<(usize, &str, bool), usize> = HashMap::new();
     for r in items {
-        let ei = match entries.iter().position(|(w, _)| *w == r.waba_id) {
+        let ei = match entries.iter().position(|e| e.id == r.waba_id) {
             Some(i) => i,
             None => {
-                entries.push((r.waba_id.clone(), Vec::new()));
+                entries.push(EntryOut {
+                    id: &r.waba_id,
+                    time: None,
+                    changes: Vec::new(),
+                });
                 entries.len() - 1
             }
         };
-        let changes = &mut entries[ei].1;
-        match &r.item {
+        let entry = &mut entries[ei];
+        let (is_status, contact, update) = match &r.item {
             Item::Waba { field, value, .. } => {
-                changes.push(json!({"value": value, "field": field}));
+                entry.time = Some(time);
+                entry.changes.push(ChangeOut {
+                    value: ChangeValue::Raw(value),
+                    field,
+                });
+                continue;
             }
             Item::Message {
                 contact, message, ..
-            } => {
-                let key = (ei, r.pnid.clone(), "messages");
-                let ci = *change_index.entry(key).or_insert_with(|| {
-                    changes.push(json!({
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": r.display, "phone_number_id": r.pnid},
-                            "contacts": [],
-                            "messages": [],
+            } => (false, Some(contact), message),
+            Item::Status { status, .. } => (true, None, status),
+        };
+        let changes = &mut entry.changes;
+        let ci = *change_index
+            .entry((ei, r.pnid.as_str(), is_status))
+            .or_insert_with(|| {
+                changes.push(ChangeOut {
+                    value: ChangeValue::Messages(MessagesValue {
+                        messaging_product: "whatsapp",
+                        metadata: Metadata {
+                            display_phone_number: &r.display,
+                            phone_number_id: &r.pnid,
                         },
-                        "field": "messages",
-                    }));
-                    changes.len() - 1
+                        contacts: (!is_status).then(Vec::new),
+                        messages: (!is_status).then(Vec::new),
+                        statuses: is_status.then(Vec::new),
+                    }),
+                    field: "messages",
                 });
-                let value = &mut changes[ci]["value"];
-                if let Some(cs) = value["contacts"].as_array_mut()
-                    && !cs.iter().any(|c| c["wa_id"] == contact["wa_id"])
-                {
-                    cs.push(contact.clone());
-                }
-                if let Some(ms) = value["messages"].as_array_mut() {
-                    ms.push(message.clone());
-                }
+                changes.len() - 1
+            });
+        if let ChangeValue::Messages(v) = &mut changes[ci].value {
+            if let (Some(cs), Some(c)) = (v.contacts.as_mut(), contact)
+                && !cs.iter().any(|x| x["wa_id"] == c["wa_id"])
+            {
+                cs.push(c);
             }
-            Item::Status { status, .. } => {
-                let key = (ei, r.pnid.clone(), "statuses");
-                let ci = *change_index.entry(key).or_insert_with(|| {
-                    changes.push(json!({
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": r.display, "phone_number_id": r.pnid},
-                            "statuses": [],
-                        },
-                        "field": "messages",
-                    }));
-                    changes.len() - 1
-                });
-                if let Some(ss) = changes[ci]["value"]["statuses"].as_array_mut() {
-                    ss.push(status.clone());
-                }
+            let list = if is_status {
+                v.statuses.as_mut()
+            } else {
+                v.messages.as_mut()
+            };
+            if let Some(list) = list {
+                list.push(update);
             }
         }
     }
-    let time = unix_now().as_secs();
-    let entry: Vec<Value> = entries
-        .into_iter()
-        .map(|(id, changes)| {
-            let waba_level = changes.iter().any(|c| c["field"] != "messages");
-            if waba_level {
-                json!({"id": id, "time": time, "changes": changes})
-            } else {
-                json!({"id": id, "changes": changes})
-            }
-        })
-        .collect();
-    json!({"object": "whatsapp_business_account", "entry": entry})
+    serde_json::to_vec(&Envelope {
+        object: "whatsapp_business_account",
+        entry: entries,
+    })
+    .expect("webhook payload serializes")
 }
 
 /// The scheduler: keeps due times, batches due updates per receiver and spawns deliveries.
@@ -302,8 +345,7 @@ pub(crate) async fn run_scheduler(weak: Weak<Inner>, mut rx: mpsc::UnboundedRece
 }
 
 fn dispatch(sim: &MetaSim, target: Target, items: Vec<Routed>) {
-    let payload = build_payload(&items);
-    let body = Bytes::from(serde_json::to_vec(&payload).expect("json"));
+    let body = Bytes::from(build_payload(&items));
     let n = items.len() as u64;
     tokio::spawn(deliver(sim.weak(), target, body, n));
 }

@@ -328,3 +328,29 @@ async fn phone_number_endpoint() {
     let (status, _) = env.get("/nonsense/path/here/x", Some(TOKEN)).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn send_response_keys_in_meta_order() {
+    let env = env().await;
+    let body = json!({"messaging_product":"whatsapp","to":USER,"type":"template",
+        "template":{"name":"hello_world","language":{"code":"en_US"}}});
+    let raw = env
+        .http
+        .post(env.url(&format!("/v23.0/{PNID}/messages")))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!(
+        r#"{{"messaging_product":"whatsapp","contacts":[{{"input":"{USER}","wa_id":"{USER}"}}],"messages":[{{"id":"wamid."#
+    );
+    assert!(raw.starts_with(&prefix), "{raw}");
+    assert!(
+        raw.ends_with(r#"","message_status":"accepted"}]}"#),
+        "{raw}"
+    );
+}

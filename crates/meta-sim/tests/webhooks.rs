@@ -28,6 +28,13 @@ async fn inbound_text_is_signed_and_shaped_like_meta() {
         d.signature_ok,
         "HMAC-SHA256 with the app secret must verify"
     );
+    let raw = std::str::from_utf8(&d.raw).unwrap();
+    assert!(
+        raw.starts_with(&format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{WABA}","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"{DISPLAY}","phone_number_id":"{PNID}"}},"contacts":"#
+        )),
+        "keys in Meta's order: {raw}"
+    );
     assert!(!verify(
         "wrong-secret",
         &d.raw,
