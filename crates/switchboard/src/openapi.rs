@@ -16,6 +16,10 @@ use utoipa::{Modify, OpenApi};
         (name = "webhooks", description = "Meta's webhook endpoint"),
         (name = "media", description = "Stored media files"),
         (name = "realtime", description = "Server-Sent Events"),
+        (name = "contacts", description = "Contacts: search, edit, CSV import"),
+        (name = "canned-responses", description = "Saved replies"),
+        (name = "notes", description = "Internal notes on conversations"),
+        (name = "agents", description = "Agents' presence, capacity and round-robin"),
     )
 )]
 pub struct ApiDoc;
