@@ -83,6 +83,9 @@ pub enum GraphError {
     /// The request timed out.
     #[error("Graph API request timed out")]
     Timeout,
+    /// The connection could not be made: the request was certainly not sent (safe to retry).
+    #[error("Graph API connection failed: {0}")]
+    Connect(String),
     /// Connection, TLS or protocol failure.
     #[error("Graph API transport error: {0}")]
     Transport(String),
@@ -117,7 +120,7 @@ impl GraphError {
         let backoff = || (attempt < 6).then(|| Duration::from_secs(1u64 << attempt.min(6)));
         match self {
             GraphError::Api { body, .. } => crate::error::retry_after(body.code, attempt),
-            GraphError::Timeout | GraphError::Transport(_) => backoff(),
+            GraphError::Timeout | GraphError::Transport(_) | GraphError::Connect(_) => backoff(),
             GraphError::Status { status, .. } if *status == 429 || *status >= 500 => backoff(),
             _ => None,
         }
@@ -126,6 +129,8 @@ impl GraphError {
     fn from_reqwest(e: reqwest::Error) -> Self {
         if e.is_timeout() {
             GraphError::Timeout
+        } else if e.is_connect() {
+            GraphError::Connect(e.without_url().to_string())
         } else if e.is_decode() {
             GraphError::Decode(e.without_url().to_string())
         } else {
