@@ -9,11 +9,7 @@ use crate::config::Config;
 use crate::db::DbOptions;
 
 #[derive(Parser)]
-#[command(
-    name = "switchboard",
-    version,
-    about = "Self-hostable multi-tenant WhatsApp Business Platform"
-)]
+#[command(name = "switchboard", version, about = "Self-hostable multi-tenant WhatsApp Business Platform")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -56,10 +52,7 @@ pub fn main() -> std::process::ExitCode {
         }
     };
     crate::telemetry::init(config.log_format, &config.log_filter);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("switchboard: cannot start the runtime: {e}");
@@ -81,8 +74,7 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => crate::serve(config).await,
         Command::Worker => crate::worker(config).await,
         Command::Migrate => {
-            let db =
-                crate::db::connect(config.database_url.expose(), &DbOptions::default()).await?;
+            let db = crate::db::connect(config.database_url.expose(), &DbOptions::default()).await?;
             crate::db::migrate(&db).await?;
             println!("migrations applied ({})", crate::db::backend_name(&db));
             Ok(())
@@ -98,8 +90,7 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
                     s.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            let password =
-                NewPassword::parse(&password).map_err(|e| anyhow::anyhow!("password {e}"))?;
+            let password = NewPassword::parse(&password).map_err(|e| anyhow::anyhow!("password {e}"))?;
             let state = crate::startup::build_state(config, true, DbOptions::default()).await?;
             let user = crate::auth::service::create_system_admin(&state, &email, &name, &password)
                 .await
@@ -108,16 +99,12 @@ async fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(Admin::RotateKeys) => {
-            let db =
-                crate::db::connect(config.database_url.expose(), &DbOptions::default()).await?;
+            let db = crate::db::connect(config.database_url.expose(), &DbOptions::default()).await?;
             crate::db::migrate(&db).await?;
             let n = crate::secrets::rotate_keys(&db, &config.encryption_keys)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            println!(
-                "re-encrypted {n} value(s) with key {}",
-                config.encryption_keys.current_kid()
-            );
+            println!("re-encrypted {n} value(s) with key {}", config.encryption_keys.current_kid());
             Ok(())
         }
     }

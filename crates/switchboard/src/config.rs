@@ -19,10 +19,7 @@ pub struct ConfigError {
 }
 
 fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        message: message.into(),
-    }
+    ConfigError { var, message: message.into() }
 }
 
 /// Log output format.
@@ -63,16 +60,11 @@ pub const DEFAULT_GRAPH_API_URL: &str = "https://graph.facebook.com";
 impl Config {
     /// Reads the process environment (and `SWITCHBOARD_CONFIG_FILE`, when set).
     pub fn from_env() -> Result<Self, ConfigError> {
-        let mut vars: HashMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("SWITCHBOARD_"))
-            .collect();
+        let mut vars: HashMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")).collect();
         if let Some(file) = vars.get("SWITCHBOARD_CONFIG_FILE").cloned() {
-            let text = std::fs::read_to_string(&file).map_err(|e| {
-                err(
-                    "SWITCHBOARD_CONFIG_FILE",
-                    format!("cannot read {file}: {e}"),
-                )
-            })?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| err("SWITCHBOARD_CONFIG_FILE", format!("cannot read {file}: {e}")))?;
             for (k, v) in parse_env_file(&text) {
                 // The environment wins over the file.
                 vars.entry(k).or_insert(v);
@@ -84,35 +76,20 @@ impl Config {
     /// Builds the configuration from a map of variables; secrets missing from it are loaded from
     /// or generated into the data directory.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            vars.get(k)
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
+        let get = |k: &str| vars.get(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
 
         let listen_raw = get("SWITCHBOARD_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
-            err(
-                "SWITCHBOARD_LISTEN",
-                format!("expected host:port, got {listen_raw:?}"),
-            )
-        })?;
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .map_err(|_| err("SWITCHBOARD_LISTEN", format!("expected host:port, got {listen_raw:?}")))?;
 
-        let data_dir =
-            PathBuf::from(get("SWITCHBOARD_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        std::fs::create_dir_all(&data_dir).map_err(|e| {
-            err(
-                "SWITCHBOARD_DATA_DIR",
-                format!("cannot create {}: {e}", data_dir.display()),
-            )
-        })?;
+        let data_dir = PathBuf::from(get("SWITCHBOARD_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| err("SWITCHBOARD_DATA_DIR", format!("cannot create {}: {e}", data_dir.display())))?;
 
         let database_url = match get("SWITCHBOARD_DATABASE_URL") {
             Some(url) => {
-                if !(url.starts_with("postgres://")
-                    || url.starts_with("postgresql://")
-                    || url.starts_with("sqlite:"))
-                {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
                     return Err(err(
                         "SWITCHBOARD_DATABASE_URL",
                         "expected a postgres://, postgresql:// or sqlite: URL",
@@ -120,20 +97,14 @@ impl Config {
                 }
                 url
             }
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.join("switchboard.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("switchboard.db").display()),
         };
 
         let redis_url = get("SWITCHBOARD_REDIS_URL");
         if let Some(r) = &redis_url
             && !(r.starts_with("redis://") || r.starts_with("rediss://"))
         {
-            return Err(err(
-                "SWITCHBOARD_REDIS_URL",
-                "expected a redis:// or rediss:// URL",
-            ));
+            return Err(err("SWITCHBOARD_REDIS_URL", "expected a redis:// or rediss:// URL"));
         }
 
         let public_url = get("SWITCHBOARD_PUBLIC_URL")
@@ -141,19 +112,13 @@ impl Config {
             .trim_end_matches('/')
             .to_string();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(err(
-                "SWITCHBOARD_PUBLIC_URL",
-                "expected an http:// or https:// URL",
-            ));
+            return Err(err("SWITCHBOARD_PUBLIC_URL", "expected an http:// or https:// URL"));
         }
 
         let jwt_secret = match get("SWITCHBOARD_JWT_SECRET") {
             Some(s) if s.len() >= 32 => s,
             Some(_) => {
-                return Err(err(
-                    "SWITCHBOARD_JWT_SECRET",
-                    "must be at least 32 characters",
-                ));
+                return Err(err("SWITCHBOARD_JWT_SECRET", "must be at least 32 characters"));
             }
             None => load_or_generate(&data_dir, "jwt_secret", "SWITCHBOARD_JWT_SECRET", || {
                 switchboard_crypto::token::random_token("", 48)
@@ -169,28 +134,22 @@ impl Config {
                 Keyring::generate_spec_entry,
             )?,
         };
-        let encryption_keys = Keyring::parse(&keys_spec)
-            .map_err(|e| err("SWITCHBOARD_ENCRYPTION_KEYS", e.to_string()))?;
+        let encryption_keys =
+            Keyring::parse(&keys_spec).map_err(|e| err("SWITCHBOARD_ENCRYPTION_KEYS", e.to_string()))?;
 
         let graph_api_url = get("SWITCHBOARD_GRAPH_API_URL")
             .unwrap_or_else(|| DEFAULT_GRAPH_API_URL.into())
             .trim_end_matches('/')
             .to_string();
         if !(graph_api_url.starts_with("http://") || graph_api_url.starts_with("https://")) {
-            return Err(err(
-                "SWITCHBOARD_GRAPH_API_URL",
-                "expected an http:// or https:// URL",
-            ));
+            return Err(err("SWITCHBOARD_GRAPH_API_URL", "expected an http:// or https:// URL"));
         }
 
         let log_format = match get("SWITCHBOARD_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(err(
-                    "SWITCHBOARD_LOG_FORMAT",
-                    format!("expected pretty or json, got {other:?}"),
-                ));
+                return Err(err("SWITCHBOARD_LOG_FORMAT", format!("expected pretty or json, got {other:?}")));
             }
         };
         let log_filter = get("SWITCHBOARD_LOG").unwrap_or_else(|| "info".into());
@@ -208,21 +167,11 @@ impl Config {
             log_format,
             log_filter,
             sandbox: parse_bool(get("SWITCHBOARD_SANDBOX"), true, "SWITCHBOARD_SANDBOX")?,
-            run_workers: parse_bool(
-                get("SWITCHBOARD_RUN_WORKERS"),
-                true,
-                "SWITCHBOARD_RUN_WORKERS",
-            )?,
+            run_workers: parse_bool(get("SWITCHBOARD_RUN_WORKERS"), true, "SWITCHBOARD_RUN_WORKERS")?,
             job_retention: std::time::Duration::from_secs(
-                parse_u64(
-                    get("SWITCHBOARD_JOB_RETENTION_HOURS"),
-                    24,
-                    "SWITCHBOARD_JOB_RETENTION_HOURS",
-                )? * 3600,
+                parse_u64(get("SWITCHBOARD_JOB_RETENTION_HOURS"), 24, "SWITCHBOARD_JOB_RETENTION_HOURS")? * 3600,
             ),
-            media_dir: get("SWITCHBOARD_MEDIA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| data_dir.join("media")),
+            media_dir: get("SWITCHBOARD_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("media")),
             data_dir,
         })
     }
@@ -236,9 +185,7 @@ impl Config {
 fn parse_u64(v: Option<String>, default: u64, var: &'static str) -> Result<u64, ConfigError> {
     match v {
         None => Ok(default),
-        Some(s) => s
-            .parse()
-            .map_err(|_| err(var, format!("expected a whole number, got {s:?}"))),
+        Some(s) => s.parse().map_err(|_| err(var, format!("expected a whole number, got {s:?}"))),
     }
 }
 
@@ -259,14 +206,8 @@ fn parse_env_file(text: &str) -> Vec<(String, String)> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| {
             let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            (
-                k.trim().trim_start_matches("export ").to_string(),
-                v.to_string(),
-            )
+            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            (k.trim().trim_start_matches("export ").to_string(), v.to_string())
         })
         .collect()
 }
@@ -286,8 +227,7 @@ fn load_or_generate(
         Err(e) => return Err(err(var, format!("cannot read {}: {e}", path.display()))),
     }
     let value = generate();
-    write_private(&path, &value)
-        .map_err(|e| err(var, format!("cannot write {}: {e}", path.display())))?;
+    write_private(&path, &value).map_err(|e| err(var, format!("cannot write {}: {e}", path.display())))?;
     tracing::info!(file = %path.display(), "generated {var} into the data directory");
     Ok(value)
 }
@@ -331,18 +271,12 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             for f in ["jwt_secret", "encryption_keys"] {
-                let mode = std::fs::metadata(dir.path().join(f))
-                    .unwrap()
-                    .permissions()
-                    .mode();
+                let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
                 assert_eq!(mode & 0o777, 0o600, "{f}");
             }
         }
         let dbg = format!("{a:?}");
-        assert!(
-            !dbg.contains(a.jwt_secret.expose()),
-            "secrets must not be printed"
-        );
+        assert!(!dbg.contains(a.jwt_secret.expose()), "secrets must not be printed");
     }
 
     #[test]
@@ -367,15 +301,10 @@ mod tests {
 
     #[test]
     fn env_file_lines_are_parsed() {
-        let parsed = parse_env_file(
-            "# c\nexport SWITCHBOARD_LISTEN=\"0.0.0.0:9\"\n\nSWITCHBOARD_LOG=debug\n",
-        );
+        let parsed = parse_env_file("# c\nexport SWITCHBOARD_LISTEN=\"0.0.0.0:9\"\n\nSWITCHBOARD_LOG=debug\n");
         assert_eq!(
             parsed,
-            vec![
-                ("SWITCHBOARD_LISTEN".into(), "0.0.0.0:9".into()),
-                ("SWITCHBOARD_LOG".into(), "debug".into())
-            ]
+            vec![("SWITCHBOARD_LISTEN".into(), "0.0.0.0:9".into()), ("SWITCHBOARD_LOG".into(), "debug".into())]
         );
     }
 }

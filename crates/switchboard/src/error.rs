@@ -30,10 +30,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -79,12 +76,8 @@ impl AppError {
             [one] => format!("{}: {}", one.field, one.message),
             _ => format!("{} fields are invalid", fields.len()),
         };
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            message,
-        )
-        .with_details(json!({ "fields": fields }))
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
+            .with_details(json!({ "fields": fields }))
     }
 
     #[track_caller]
@@ -110,11 +103,7 @@ impl AppError {
     /// 404 for a resource that does not exist *in the caller's tenant*.
     #[track_caller]
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     #[track_caller]
@@ -137,11 +126,7 @@ impl AppError {
     /// An unexpected failure: logged with its cause, shown to the client as a bare 500.
     #[track_caller]
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
-        let mut e = Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal server error",
-        );
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error");
         e.source = Some(source.into());
         e
     }
@@ -153,13 +138,7 @@ impl AppError {
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
     }
 }
 
@@ -177,11 +156,7 @@ impl IntoResponse for AppError {
             tracing::debug!(code = self.code, at = %self.location, "{}", self.message);
         }
         let body = ErrorBody {
-            error: ErrorObject {
-                code: self.code.to_string(),
-                message: self.message,
-                details: self.details,
-            },
+            error: ErrorObject { code: self.code.to_string(), message: self.message, details: self.details },
         };
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after
@@ -197,10 +172,7 @@ impl From<sea_orm::DbErr> for AppError {
     #[track_caller]
     fn from(e: sea_orm::DbErr) -> Self {
         if crate::db::is_unavailable(&e) {
-            let mut err = Self::unavailable(
-                "database_unavailable",
-                "the database is unavailable; retry later",
-            );
+            let mut err = Self::unavailable("database_unavailable", "the database is unavailable; retry later");
             err.retry_after = Some(1);
             err.source = Some(e.into());
             return err;
@@ -254,10 +226,6 @@ impl Validator {
 
     #[track_caller]
     pub fn finish(self) -> AppResult<()> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(AppError::validation(self.errors))
-        }
+        if self.errors.is_empty() { Ok(()) } else { Err(AppError::validation(self.errors)) }
     }
 }

@@ -39,10 +39,7 @@ impl Default for EventBus {
     fn default() -> Self {
         // Start sequences at the clock so ids grow across restarts of this node.
         let start = chrono::Utc::now().timestamp_micros().max(0) as u64;
-        Self {
-            tx: broadcast::channel(4096).0,
-            recent: Mutex::new((start, VecDeque::with_capacity(BUFFER))),
-        }
+        Self { tx: broadcast::channel(4096).0, recent: Mutex::new((start, VecDeque::with_capacity(BUFFER))) }
     }
 }
 
@@ -64,21 +61,14 @@ impl EventBus {
     pub fn subscribe_after(
         &self,
         after: Option<u64>,
-    ) -> (
-        Option<Vec<Arc<Sequenced>>>,
-        broadcast::Receiver<Arc<Sequenced>>,
-    ) {
+    ) -> (Option<Vec<Arc<Sequenced>>>, broadcast::Receiver<Arc<Sequenced>>) {
         let g = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         let rx = self.tx.subscribe();
         let replay = match after {
             None => Some(Vec::new()),
             Some(a) => {
                 let oldest = g.1.front().map(|e| e.seq).unwrap_or(g.0 + 1);
-                if a + 1 < oldest && a < g.0 {
-                    None
-                } else {
-                    Some(g.1.iter().filter(|e| e.seq > a).cloned().collect())
-                }
+                if a + 1 < oldest && a < g.0 { None } else { Some(g.1.iter().filter(|e| e.seq > a).cloned().collect()) }
             }
         };
         (replay, rx)

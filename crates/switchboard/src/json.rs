@@ -25,9 +25,7 @@ where
                     "invalid_body",
                     format!(
                         "the request body does not match the schema: {}",
-                        std::error::Error::source(&e)
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| e.body_text())
+                        std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text())
                     ),
                 ),
                 JsonRejection::JsonSyntaxError(_) => {

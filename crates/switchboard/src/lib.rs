@@ -6,10 +6,13 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod agents;
 pub mod audit;
 pub mod auth;
+pub mod canned;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod conversations;
 pub mod db;
 pub mod entities;
@@ -22,9 +25,13 @@ pub mod json;
 pub mod media;
 pub mod messages;
 pub mod metrics;
+pub mod notes;
 pub mod openapi;
+pub mod pagination;
+pub mod ratelimit;
 pub mod realtime;
 pub mod secrets;
+pub mod sender;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -48,11 +48,5 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Process counters (Prometheus text format).
 #[utoipa::path(get, path = "/api/metrics", tag = "health", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        state.metrics.render(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         (name = "webhooks", description = "Meta's webhook endpoint"),
         (name = "media", description = "Stored media files"),
         (name = "realtime", description = "Server-Sent Events"),
+        (name = "conversations", description = "The team inbox: conversations and messages"),
         (name = "contacts", description = "Contacts: search, edit, CSV import"),
         (name = "canned-responses", description = "Saved replies"),
         (name = "notes", description = "Internal notes on conversations"),
@@ -31,12 +32,7 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }

@@ -25,35 +25,17 @@ impl Purpose {
 }
 
 fn aad(tenant: Uuid, row: Uuid, purpose: Purpose) -> Vec<u8> {
-    format!(
-        "switchboard/v1|tenant={tenant}|row={row}|{}",
-        purpose.as_str()
-    )
-    .into_bytes()
+    format!("switchboard/v1|tenant={tenant}|row={row}|{}", purpose.as_str()).into_bytes()
 }
 
-pub fn encrypt(
-    keys: &Keyring,
-    tenant: Uuid,
-    row: Uuid,
-    purpose: Purpose,
-    plaintext: &str,
-) -> String {
+pub fn encrypt(keys: &Keyring, tenant: Uuid, row: Uuid, purpose: Purpose, plaintext: &str) -> String {
     keys.encrypt(plaintext.as_bytes(), &aad(tenant, row, purpose))
 }
 
-pub fn decrypt(
-    keys: &Keyring,
-    tenant: Uuid,
-    row: Uuid,
-    purpose: Purpose,
-    ciphertext: &str,
-) -> AppResult<String> {
+pub fn decrypt(keys: &Keyring, tenant: Uuid, row: Uuid, purpose: Purpose, ciphertext: &str) -> AppResult<String> {
     let bytes = keys
         .decrypt(ciphertext, &aad(tenant, row, purpose))
-        .map_err(|e| {
-            AppError::internal(anyhow::anyhow!("cannot decrypt {}: {e}", purpose.as_str()))
-        })?;
+        .map_err(|e| AppError::internal(anyhow::anyhow!("cannot decrypt {}: {e}", purpose.as_str())))?;
     String::from_utf8(bytes).map_err(AppError::internal)
 }
 
@@ -65,20 +47,8 @@ pub async fn rotate_keys<C: ConnectionTrait>(db: &C, keys: &Keyring) -> AppResul
         let mut am: whatsapp_accounts::ActiveModel = acct.clone().into();
         let mut changed = false;
         if keys.needs_rotation(&acct.access_token_enc) {
-            let plain = decrypt(
-                keys,
-                acct.tenant_id,
-                acct.id,
-                Purpose::AccessToken,
-                &acct.access_token_enc,
-            )?;
-            am.access_token_enc = Set(encrypt(
-                keys,
-                acct.tenant_id,
-                acct.id,
-                Purpose::AccessToken,
-                &plain,
-            ));
+            let plain = decrypt(keys, acct.tenant_id, acct.id, Purpose::AccessToken, &acct.access_token_enc)?;
+            am.access_token_enc = Set(encrypt(keys, acct.tenant_id, acct.id, Purpose::AccessToken, &plain));
             changed = true;
             rewritten += 1;
         }
@@ -86,13 +56,7 @@ pub async fn rotate_keys<C: ConnectionTrait>(db: &C, keys: &Keyring) -> AppResul
             && keys.needs_rotation(enc)
         {
             let plain = decrypt(keys, acct.tenant_id, acct.id, Purpose::AppSecret, enc)?;
-            am.app_secret_enc = Set(Some(encrypt(
-                keys,
-                acct.tenant_id,
-                acct.id,
-                Purpose::AppSecret,
-                &plain,
-            )));
+            am.app_secret_enc = Set(Some(encrypt(keys, acct.tenant_id, acct.id, Purpose::AppSecret, &plain)));
             changed = true;
             rewritten += 1;
         }

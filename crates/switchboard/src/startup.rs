@@ -25,11 +25,7 @@ use crate::state::{AppState, Inner};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Opens the database (migrating it unless told not to) and builds the shared state.
-pub async fn build_state(
-    config: Config,
-    migrate: bool,
-    db_opts: DbOptions,
-) -> anyhow::Result<AppState> {
+pub async fn build_state(config: Config, migrate: bool, db_opts: DbOptions) -> anyhow::Result<AppState> {
     let db = crate::db::connect(config.database_url.expose(), &db_opts).await?;
     if migrate {
         crate::db::migrate(&db).await?;
@@ -37,14 +33,7 @@ pub async fn build_state(
     let writer = if config.is_postgres() {
         db.clone()
     } else {
-        crate::db::connect(
-            config.database_url.expose(),
-            &DbOptions {
-                max_connections: 1,
-                ..db_opts
-            },
-        )
-        .await?
+        crate::db::connect(config.database_url.expose(), &DbOptions { max_connections: 1, ..db_opts }).await?
     };
     build_state_with_db(config, db, writer).await
 }
@@ -59,8 +48,8 @@ pub async fn build_state_with_db(
     let redis = match &config.redis_url {
         None => None,
         Some(url) => {
-            let client = redis::Client::open(url.expose())
-                .map_err(|e| anyhow::anyhow!("SWITCHBOARD_REDIS_URL: {e}"))?;
+            let client =
+                redis::Client::open(url.expose()).map_err(|e| anyhow::anyhow!("SWITCHBOARD_REDIS_URL: {e}"))?;
             Some(
                 redis::aio::ConnectionManager::new(client)
                     .await
@@ -68,13 +57,9 @@ pub async fn build_state_with_db(
             )
         }
     };
-    let hashing_permits = std::thread::available_parallelism()
-        .map(|n| n.get() * 2)
-        .unwrap_or(4);
-    let graph_config = |base: &str| meta_cloud::client::ClientConfig {
-        base_url: base.to_string(),
-        ..Default::default()
-    };
+    let hashing_permits = std::thread::available_parallelism().map(|n| n.get() * 2).unwrap_or(4);
+    let graph_config =
+        |base: &str| meta_cloud::client::ClientConfig { base_url: base.to_string(), ..Default::default() };
     let graph = meta_cloud::client::GraphClient::new(graph_config(&config.graph_api_url))
         .map_err(|e| anyhow::anyhow!("SWITCHBOARD_GRAPH_API_URL: {e}"))?;
     let (sandbox, sandbox_graph) = if config.sandbox {
@@ -86,6 +71,10 @@ pub async fn build_state_with_db(
         (None, None)
     };
     let writers = if config.is_postgres() { 4 } else { 1 };
+    let limiter = match &redis {
+        Some(conn) => crate::ratelimit::Limiter::Redis(conn.clone()),
+        None => crate::ratelimit::Limiter::Local(Default::default()),
+    };
     let public_url = std::sync::RwLock::new(config.public_url.clone());
     let state = AppState::new(Inner {
         db,
@@ -103,6 +92,7 @@ pub async fn build_state_with_db(
         directory: Default::default(),
         ingest: Default::default(),
         metrics: Default::default(),
+        limiter,
         public_url,
     });
     crate::webhooks::ingest::Ingestor::start(&state, writers);
@@ -119,10 +109,8 @@ pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
             QueueSpec::new(queues::WEBHOOK_PROCESSOR, if pg { 8 } else { 2 }),
             crate::webhooks::processor::handler(),
         )
-        .register(
-            QueueSpec::new(queues::MEDIA_DOWNLOAD, 4),
-            crate::media::download_handler(),
-        )
+        .register(QueueSpec::new(queues::MEDIA_DOWNLOAD, 4), crate::media::download_handler())
+        .register(QueueSpec::new(queues::MESSAGE_SEND, if pg { 64 } else { 32 }), crate::sender::handler())
 }
 
 /// Re-registers sandbox numbers in the (in-memory) simulator after a restart.
@@ -136,8 +124,7 @@ pub async fn restore_sandbox(state: &AppState) -> anyhow::Result<()> {
         .all(&state.db)
         .await?;
     for a in rows {
-        let token = crate::accounts::service::access_token(state, &a)
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let token = crate::accounts::service::access_token(state, &a).map_err(|e| anyhow::anyhow!(e.message))?;
         let secret = match &a.app_secret_enc {
             Some(enc) => crate::secrets::decrypt(
                 &state.config.encryption_keys,
@@ -150,14 +137,8 @@ pub async fn restore_sandbox(state: &AppState) -> anyhow::Result<()> {
             None => continue,
         };
         sim.sim.register_number(
-            meta_sim::NumberSpec::new(
-                &a.waba_id,
-                &a.phone_number_id,
-                &a.display_phone_number,
-                token.expose(),
-                secret,
-            )
-            .with_webhook_url(format!("{}/api/webhooks/whatsapp", state.public_url())),
+            meta_sim::NumberSpec::new(&a.waba_id, &a.phone_number_id, &a.display_phone_number, token.expose(), secret)
+                .with_webhook_url(format!("{}/api/webhooks/whatsapp", state.public_url())),
         );
     }
     Ok(())
@@ -177,6 +158,11 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::metrics::router())
         .merge(crate::realtime::router())
         .merge(crate::conversations::routes::router())
+        .merge(crate::messages::routes::router())
+        .merge(crate::contacts::routes::router())
+        .merge(crate::canned::routes::router())
+        .merge(crate::notes::routes::router())
+        .merge(crate::agents::routes::router())
         .split_for_parts();
 
     Router::new()
@@ -188,12 +174,10 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error").into_response()
         }))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path())
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path())
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
@@ -204,11 +188,7 @@ async fn not_found() -> AppError {
 }
 
 async fn method_not_allowed() -> AppError {
-    AppError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this route",
-    )
+    AppError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
 }
 
 /// A bound, ready-to-run server (tests bind port 0 and read the port).
@@ -241,9 +221,7 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.listener.local_addr().expect("bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -251,24 +229,14 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = router(self.state.clone());
         let cancel = tokio_util::sync::CancellationToken::new();
-        let workers = self
-            .state
-            .config
-            .run_workers
-            .then(|| tokio::spawn(runner(&self.state).run(cancel.clone())));
+        let workers = self.state.config.run_workers.then(|| tokio::spawn(runner(&self.state).run(cancel.clone())));
         tracing::info!(addr = %self.local_addr(), db = crate::db::backend_name(&self.state.db), "switchboard listening");
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
         // In-flight requests are done; now let in-flight jobs finish.
         cancel.cancel();
         if let Some(w) = workers {
@@ -286,8 +254,7 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -34,6 +34,8 @@ pub struct Inner {
     pub directory: crate::accounts::directory::Directory,
     pub ingest: crate::webhooks::ingest::Ingestor,
     pub metrics: crate::metrics::Metrics,
+    /// Send pacing (in-process, or shared through Redis).
+    pub limiter: crate::ratelimit::Limiter,
     /// The externally reachable base URL (known only after binding when listening on port 0).
     pub public_url: std::sync::RwLock<String>,
 }
@@ -44,17 +46,11 @@ impl AppState {
     }
 
     pub fn public_url(&self) -> String {
-        self.public_url
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.public_url.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The Graph client for an account: the simulator for sandbox numbers.
-    pub fn graph_for(
-        &self,
-        account: &crate::entities::whatsapp_accounts::Model,
-    ) -> &meta_cloud::client::GraphClient {
+    pub fn graph_for(&self, account: &crate::entities::whatsapp_accounts::Model) -> &meta_cloud::client::GraphClient {
         match (&self.sandbox_graph, account.is_sandbox) {
             (Some(g), true) => g,
             _ => &self.graph,

@@ -17,14 +17,14 @@ struct Spec {
 fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let doc: Value = serde_yaml_ng::from_str(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../meta-cloud/tests/fixtures/meta-openapi-v23.yaml")))
-            .expect("spec parses");
+        let doc: Value = serde_yaml_ng::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../meta-cloud/tests/fixtures/meta-openapi-v23.yaml"
+        )))
+        .expect("spec parses");
         let mut schemas = doc["components"]["schemas"].as_object().unwrap().clone();
         adjust(&mut schemas);
-        let mapping = schemas["Message"]["discriminator"]["mapping"]
-            .as_object()
-            .unwrap()
-            .clone();
+        let mapping = schemas["Message"]["discriminator"]["mapping"].as_object().unwrap().clone();
         Spec { schemas, mapping }
     })
 }
@@ -34,23 +34,15 @@ fn spec() -> &'static Spec {
 fn adjust(s: &mut Map<String, Value>) {
     s["BaseMessageProperties"]["required"] = json!(["messaging_product", "to"]);
     // Documented on Meta's send-messages page as a common field; the spec's base omits it.
-    s["BaseMessageProperties"]["properties"]["biz_opaque_callback_data"] =
-        json!({"type": "string", "maxLength": 512});
+    s["BaseMessageProperties"]["properties"]["biz_opaque_callback_data"] = json!({"type": "string", "maxLength": 512});
     s["LanguageObject"]["required"] = json!(["code"]);
     let loc = &mut s["LocationMessage"]["allOf"][1]["properties"]["location"]["properties"];
     loc["latitude"]["type"] = json!("number");
     loc["longitude"]["type"] = json!("number");
     s["TemplateComponent"]["properties"]["index"] = json!({"type": ["string", "integer"]});
-    s["ButtonComponent"]["allOf"][1]["properties"]["index"] =
-        json!({"type": ["string", "integer"]});
-    let types = s["InteractiveObject"]["properties"]["type"]["enum"]
-        .as_array_mut()
-        .unwrap();
-    types.extend([
-        json!("cta_url"),
-        json!("order_details"),
-        json!("order_status"),
-    ]);
+    s["ButtonComponent"]["allOf"][1]["properties"]["index"] = json!({"type": ["string", "integer"]});
+    let types = s["InteractiveObject"]["properties"]["type"]["enum"].as_array_mut().unwrap();
+    types.extend([json!("cta_url"), json!("order_details"), json!("order_status")]);
     // cta_url, order_details and order_status actions are documented on their own pages.
     let actions = s["ActionObject"]["oneOf"].as_array_mut().unwrap();
     actions.push(json!({"required": ["name", "parameters"], "properties": {
@@ -72,19 +64,12 @@ fn resolve(v: &Value, depth: usize) -> Value {
             }
             let mut out = Map::new();
             for (k, val) in o {
-                if matches!(
-                    k.as_str(),
-                    "discriminator" | "example" | "examples" | "description"
-                ) {
+                if matches!(k.as_str(), "discriminator" | "example" | "examples" | "description") {
                     continue;
                 }
                 if k == "properties" {
-                    let props = val
-                        .as_object()
-                        .unwrap()
-                        .iter()
-                        .map(|(pk, pv)| (pk.clone(), resolve(pv, depth + 1)))
-                        .collect();
+                    let props =
+                        val.as_object().unwrap().iter().map(|(pk, pv)| (pk.clone(), resolve(pv, depth + 1))).collect();
                     out.insert(k.clone(), Value::Object(props));
                 } else {
                     out.insert(k.clone(), resolve(val, depth + 1));
@@ -113,11 +98,7 @@ fn merge(into: &mut Value, part: &Value) {
     for (k, v) in part.as_object().unwrap() {
         match k.as_str() {
             "properties" => {
-                let props = into
-                    .entry("properties")
-                    .or_insert_with(|| json!({}))
-                    .as_object_mut()
-                    .unwrap();
+                let props = into.entry("properties").or_insert_with(|| json!({})).as_object_mut().unwrap();
                 for (pk, pv) in v.as_object().unwrap() {
                     match props.get_mut(pk) {
                         Some(existing @ Value::Object(_)) => {
@@ -132,11 +113,7 @@ fn merge(into: &mut Value, part: &Value) {
                 }
             }
             "required" => {
-                let req = into
-                    .entry("required")
-                    .or_insert_with(|| json!([]))
-                    .as_array_mut()
-                    .unwrap();
+                let req = into.entry("required").or_insert_with(|| json!([])).as_array_mut().unwrap();
                 for r in v.as_array().unwrap() {
                     if !req.contains(r) {
                         req.push(r.clone());
@@ -162,10 +139,7 @@ pub fn spec_errors(instance: &Value) -> Vec<String> {
     let schema_name = if instance.get("status").is_some() && instance.get("to").is_none() {
         "MarkMessageRequestPayload".to_string()
     } else {
-        let t = instance
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("text");
+        let t = instance.get("type").and_then(Value::as_str).unwrap_or("text");
         match s.mapping.get(t).and_then(Value::as_str) {
             Some(r) => r.trim_start_matches("#/components/schemas/").to_string(),
             None => return vec![format!("no Message variant for type {t}")],
@@ -173,8 +147,5 @@ pub fn spec_errors(instance: &Value) -> Vec<String> {
     };
     let schema = resolve(&s.schemas[&schema_name], 0);
     let validator = jsonschema::draft202012::new(&schema).expect("schema compiles");
-    validator
-        .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
+    validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect()
 }

@@ -82,66 +82,43 @@ impl Directory {
         }
     }
 
-    pub async fn by_phone(
-        &self,
-        state: &AppState,
-        phone_number_id: &str,
-    ) -> Option<Arc<RoutedAccount>> {
+    pub async fn by_phone(&self, state: &AppState, phone_number_id: &str) -> Option<Arc<RoutedAccount>> {
         if let Some(a) = self.fresh(state, false).await.by_phone.get(phone_number_id) {
             return Some(a.clone());
         }
-        self.fresh(state, true)
-            .await
-            .by_phone
-            .get(phone_number_id)
-            .cloned()
+        self.fresh(state, true).await.by_phone.get(phone_number_id).cloned()
     }
 
     pub async fn by_waba(&self, state: &AppState, waba_id: &str) -> Vec<Arc<RoutedAccount>> {
         if let Some(a) = self.fresh(state, false).await.by_waba.get(waba_id) {
             return a.clone();
         }
-        self.fresh(state, true)
-            .await
-            .by_waba
-            .get(waba_id)
-            .cloned()
-            .unwrap_or_default()
+        self.fresh(state, true).await.by_waba.get(waba_id).cloned().unwrap_or_default()
     }
 
     /// Every account whose own verify token equals `token` exists?
     pub async fn any_verify_token(&self, state: &AppState, token: &str) -> bool {
         let snap = self.fresh(state, true).await;
-        snap.by_phone.values().any(|a| {
-            switchboard_crypto::token::constant_time_eq(
-                a.verify_token.expose().as_bytes(),
-                token.as_bytes(),
-            )
-        })
+        snap.by_phone
+            .values()
+            .any(|a| switchboard_crypto::token::constant_time_eq(a.verify_token.expose().as_bytes(), token.as_bytes()))
     }
 }
 
 async fn load(state: &AppState) -> Result<Snapshot, sea_orm::DbErr> {
     let rows = whatsapp_accounts::Entity::find().all(&state.db).await?;
-    let mut snap = Snapshot {
-        loaded_at: Some(Instant::now()),
-        ..Default::default()
-    };
+    let mut snap = Snapshot { loaded_at: Some(Instant::now()), ..Default::default() };
     for a in rows {
         let app_secret = match &a.app_secret_enc {
-            Some(enc) => match secrets::decrypt(
-                &state.config.encryption_keys,
-                a.tenant_id,
-                a.id,
-                Purpose::AppSecret,
-                enc,
-            ) {
-                Ok(s) => Some(SecretString::new(s)),
-                Err(_) => {
-                    tracing::error!(account = %a.id, "cannot decrypt the account's app secret");
-                    None
+            Some(enc) => {
+                match secrets::decrypt(&state.config.encryption_keys, a.tenant_id, a.id, Purpose::AppSecret, enc) {
+                    Ok(s) => Some(SecretString::new(s)),
+                    Err(_) => {
+                        tracing::error!(account = %a.id, "cannot decrypt the account's app secret");
+                        None
+                    }
                 }
-            },
+            }
             None => None,
         };
         let routed = Arc::new(RoutedAccount {
@@ -153,10 +130,7 @@ async fn load(state: &AppState) -> Result<Snapshot, sea_orm::DbErr> {
             verify_token: SecretString::new(a.verify_token),
             status: a.status,
         });
-        snap.by_waba
-            .entry(a.waba_id)
-            .or_default()
-            .push(routed.clone());
+        snap.by_waba.entry(a.waba_id).or_default().push(routed.clone());
         snap.by_phone.insert(a.phone_number_id, routed);
     }
     Ok(snap)

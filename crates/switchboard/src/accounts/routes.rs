@@ -61,9 +61,7 @@ pub struct UpdateAccountRequest {
     pub throughput_mps: Option<i32>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Ok(Some(Option::<String>::deserialize(d)?))
 }
 
@@ -107,17 +105,9 @@ fn throughput(v: Option<i32>, val: &mut Validator) -> Option<i32> {
 /// The tenant's WhatsApp numbers.
 #[utoipa::path(get, path = "/api/whatsapp-accounts", tag = "whatsapp-accounts", security(("bearer" = [])),
     responses((status = 200, body = AccountList), (status = 403, body = ErrorBody)))]
-async fn list_accounts(
-    State(state): State<AppState>,
-    auth: Authed<InboxRole>,
-) -> AppResult<axum::Json<AccountList>> {
+async fn list_accounts(State(state): State<AppState>, auth: Authed<InboxRole>) -> AppResult<axum::Json<AccountList>> {
     let rows = service::list(&state.db, auth.tenant()?).await?;
-    Ok(axum::Json(AccountList {
-        data: rows
-            .into_iter()
-            .map(|a| AccountDto::from_model(a, &state))
-            .collect(),
-    }))
+    Ok(axum::Json(AccountList { data: rows.into_iter().map(|a| AccountDto::from_model(a, &state)).collect() }))
 }
 
 /// Connect a WhatsApp number. The token is validated against the Graph API unless `validate=false`,
@@ -152,12 +142,8 @@ async fn create_account(
     };
     let tp = throughput(req.throughput_mps, &mut v);
     v.finish()?;
-    let (Some(waba_id), Some(phone_number_id), Some(name), true) =
-        (waba_id, phone_number_id, name, token_ok)
-    else {
-        return Err(AppError::internal(anyhow::anyhow!(
-            "validated input missing"
-        )));
+    let (Some(waba_id), Some(phone_number_id), Some(name), true) = (waba_id, phone_number_id, name, token_ok) else {
+        return Err(AppError::internal(anyhow::anyhow!("validated input missing")));
     };
     let display = if p.validate.unwrap_or(true) {
         Some(service::validate_with_graph(&state.graph, &phone_number_id, &token).await?)
@@ -176,10 +162,7 @@ async fn create_account(
         is_sandbox: false,
     };
     let a = service::create(&state, auth.tenant()?, auth.user_id(), input, display).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(AccountDto::from_model(a, &state)),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(AccountDto::from_model(a, &state))))
 }
 
 /// One of the tenant's numbers.
@@ -205,10 +188,7 @@ async fn update_account(
     ApiJson(req): ApiJson<UpdateAccountRequest>,
 ) -> AppResult<axum::Json<AccountDto>> {
     let mut v = Validator::new();
-    let name = req
-        .name
-        .as_deref()
-        .and_then(|n| v.check("name", crate::auth::domain::parse_name(n, 100)));
+    let name = req.name.as_deref().and_then(|n| v.check("name", crate::auth::domain::parse_name(n, 100)));
     if let Some(t) = &req.access_token {
         secret_field("accessToken", t, &mut v);
     }
@@ -259,15 +239,9 @@ async fn delete_account(
 /// Create a sandbox number on the built-in Meta simulator: no Meta account needed.
 #[utoipa::path(post, path = "/api/whatsapp-accounts/sandbox", tag = "whatsapp-accounts", security(("bearer" = [])),
     responses((status = 201, body = AccountDto), (status = 403, body = ErrorBody), (status = 501, body = ErrorBody)))]
-async fn create_sandbox(
-    State(state): State<AppState>,
-    auth: Authed<TenantAdminRole>,
-) -> AppResult<impl IntoResponse> {
+async fn create_sandbox(State(state): State<AppState>, auth: Authed<TenantAdminRole>) -> AppResult<impl IntoResponse> {
     let a = service::create_sandbox(&state, auth.tenant()?, auth.user_id()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(AccountDto::from_model(a, &state)),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(AccountDto::from_model(a, &state))))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -309,22 +283,10 @@ async fn sandbox_customer_message(
     }
     let message: meta_sim::CustomerMessage = serde_json::from_value(req.message)
         .map_err(|e| AppError::field("message", format!("is not a valid customer message: {e}")))?;
-    let wamid = sim
-        .sim
-        .customer_sends(
-            &a.phone_number_id,
-            from,
-            req.name.as_deref().unwrap_or("Customer"),
-            message,
-        )
-        .await;
+    let wamid =
+        sim.sim.customer_sends(&a.phone_number_id, from, req.name.as_deref().unwrap_or("Customer"), message).await;
     if wamid.is_empty() {
         return Err(AppError::not_found("sandbox number"));
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(SandboxMessageResponse {
-            wa_message_id: wamid,
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, axum::Json(SandboxMessageResponse { wa_message_id: wamid })))
 }

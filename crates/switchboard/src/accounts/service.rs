@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use meta_cloud::client::{AccessToken, GraphClient, GraphError};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -91,39 +90,27 @@ fn last4(s: &str) -> String {
 fn graph_validation_error(e: GraphError) -> AppError {
     use meta_cloud::error::ErrorClass;
     match &e {
-        GraphError::Api {
-            class: ErrorClass::Credentials,
-            ..
-        } => AppError::field("accessToken", "Meta rejected this access token"),
+        GraphError::Api { class: ErrorClass::Credentials, .. } => {
+            AppError::field("accessToken", "Meta rejected this access token")
+        }
         GraphError::Api { body, .. } => AppError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "meta_rejected",
             format!("Meta did not accept this phone number: {}", body.message),
         )
         .with_details(json!({ "metaCode": body.code })),
-        GraphError::Timeout | GraphError::Transport(_) => AppError::new(
+        GraphError::Timeout | GraphError::Transport(_) | GraphError::Connect(_) => AppError::new(
             axum::http::StatusCode::BAD_GATEWAY,
             "graph_unreachable",
             "the Graph API could not be reached; retry, or create with validate=false",
         ),
-        _ => AppError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "graph_error",
-            e.to_string(),
-        ),
+        _ => AppError::new(axum::http::StatusCode::BAD_GATEWAY, "graph_error", e.to_string()),
     }
 }
 
 /// Checks the number and token against the Graph API; returns the display phone number.
-pub async fn validate_with_graph(
-    graph: &GraphClient,
-    phone_number_id: &str,
-    token: &str,
-) -> AppResult<String> {
-    let info = graph
-        .phone_number(&AccessToken::new(token), phone_number_id)
-        .await
-        .map_err(graph_validation_error)?;
+pub async fn validate_with_graph(graph: &GraphClient, phone_number_id: &str, token: &str) -> AppResult<String> {
+    let info = graph.phone_number(&AccessToken::new(token), phone_number_id).await.map_err(graph_validation_error)?;
     Ok(info.display_phone_number.unwrap_or_default())
 }
 
@@ -135,51 +122,30 @@ pub async fn create(
     display_from_graph: Option<String>,
 ) -> AppResult<whatsapp_accounts::Model> {
     let txn = sea_orm::TransactionTrait::begin(state.writer()).await?;
-    let t = tenants::Entity::find_by_id(tenant.0)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::not_found("tenant"))?;
-    let count = whatsapp_accounts::Entity::find()
-        .filter(whatsapp_accounts::Column::TenantId.eq(tenant.0))
-        .count(&txn)
-        .await?;
+    let t = tenants::Entity::find_by_id(tenant.0).one(&txn).await?.ok_or_else(|| AppError::not_found("tenant"))?;
+    let count =
+        whatsapp_accounts::Entity::find().filter(whatsapp_accounts::Column::TenantId.eq(tenant.0)).count(&txn).await?;
     if count as i64 >= t.limit_max_numbers as i64 {
         return Err(AppError::new(
             axum::http::StatusCode::FORBIDDEN,
             "plan_limit",
-            format!(
-                "the {} plan allows {} WhatsApp number(s)",
-                t.plan, t.limit_max_numbers
-            ),
+            format!("the {} plan allows {} WhatsApp number(s)", t.plan, t.limit_max_numbers),
         ));
     }
     let id = crate::db::new_id();
     let now = crate::db::now();
     let keys = &state.config.encryption_keys;
-    let verify_token = input
-        .verify_token
-        .unwrap_or_else(|| switchboard_crypto::token::random_token("vt_", 18));
+    let verify_token = input.verify_token.unwrap_or_else(|| switchboard_crypto::token::random_token("vt_", 18));
     let model = whatsapp_accounts::ActiveModel {
         id: Set(id),
         tenant_id: Set(tenant.0),
         name: Set(input.name),
         waba_id: Set(input.waba_id),
         phone_number_id: Set(input.phone_number_id),
-        display_phone_number: Set(input
-            .display_phone_number
-            .or(display_from_graph)
-            .unwrap_or_default()),
-        access_token_enc: Set(secrets::encrypt(
-            keys,
-            tenant.0,
-            id,
-            Purpose::AccessToken,
-            &input.access_token,
-        )),
+        display_phone_number: Set(input.display_phone_number.or(display_from_graph).unwrap_or_default()),
+        access_token_enc: Set(secrets::encrypt(keys, tenant.0, id, Purpose::AccessToken, &input.access_token)),
         access_token_last4: Set(last4(&input.access_token)),
-        app_secret_enc: Set(input
-            .app_secret
-            .map(|s| secrets::encrypt(keys, tenant.0, id, Purpose::AppSecret, &s))),
+        app_secret_enc: Set(input.app_secret.map(|s| secrets::encrypt(keys, tenant.0, id, Purpose::AppSecret, &s))),
         verify_token: Set(verify_token),
         status: Set(AccountStatus::Active),
         throughput_mps: Set(input.throughput_mps),
@@ -191,10 +157,7 @@ pub async fn create(
     .await
     .map_err(|e| {
         if crate::db::is_unique_violation(&e) {
-            AppError::conflict(
-                "phone_number_taken",
-                "this phone number id is already connected to a workspace",
-            )
+            AppError::conflict("phone_number_taken", "this phone number id is already connected to a workspace")
         } else {
             e.into()
         }
@@ -217,10 +180,7 @@ pub async fn create(
     Ok(model)
 }
 
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    tenant: TenantId,
-) -> AppResult<Vec<whatsapp_accounts::Model>> {
+pub async fn list<C: ConnectionTrait>(db: &C, tenant: TenantId) -> AppResult<Vec<whatsapp_accounts::Model>> {
     Ok(whatsapp_accounts::Entity::find()
         .filter(whatsapp_accounts::Column::TenantId.eq(tenant.0))
         .order_by_asc(whatsapp_accounts::Column::CreatedAt)
@@ -229,11 +189,7 @@ pub async fn list<C: ConnectionTrait>(
 }
 
 /// The tenant's account, or 404 (also for another tenant's id).
-pub async fn get<C: ConnectionTrait>(
-    db: &C,
-    tenant: TenantId,
-    id: Uuid,
-) -> AppResult<whatsapp_accounts::Model> {
+pub async fn get<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<whatsapp_accounts::Model> {
     whatsapp_accounts::Entity::find_by_id(id)
         .filter(whatsapp_accounts::Column::TenantId.eq(tenant.0))
         .one(db)
@@ -270,13 +226,7 @@ pub async fn update(
         changed.push("name");
     }
     if let Some(t) = ch.access_token {
-        am.access_token_enc = Set(secrets::encrypt(
-            keys,
-            tenant.0,
-            id,
-            Purpose::AccessToken,
-            &t,
-        ));
+        am.access_token_enc = Set(secrets::encrypt(keys, tenant.0, id, Purpose::AccessToken, &t));
         am.access_token_last4 = Set(last4(&t));
         // New credentials: a number waiting for re-authorisation can send again.
         if current.status == AccountStatus::NeedsReauth && ch.status.is_none() {
@@ -285,8 +235,7 @@ pub async fn update(
         changed.push("accessToken");
     }
     if let Some(s) = ch.app_secret {
-        am.app_secret_enc =
-            Set(s.map(|s| secrets::encrypt(keys, tenant.0, id, Purpose::AppSecret, &s)));
+        am.app_secret_enc = Set(s.map(|s| secrets::encrypt(keys, tenant.0, id, Purpose::AppSecret, &s)));
         changed.push("appSecret");
     }
     if let Some(v) = ch.verify_token {
@@ -316,8 +265,23 @@ pub async fn update(
         },
     )
     .await?;
+    // Back from needs_reauth: sends that were waiting for credentials go now.
+    if current.status == AccountStatus::NeedsReauth && updated.status == AccountStatus::Active {
+        use crate::entities::{enums::JobState, jobs};
+        use sea_orm::sea_query::Expr;
+        let now = crate::db::now();
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::RunAt, Expr::value(now))
+            .filter(jobs::Column::Queue.eq(crate::jobs::queues::MESSAGE_SEND))
+            .filter(jobs::Column::TenantId.eq(tenant.0))
+            .filter(jobs::Column::State.eq(JobState::Pending))
+            .filter(jobs::Column::RunAt.gt(now))
+            .exec(&txn)
+            .await?;
+    }
     txn.commit().await?;
     state.directory.invalidate();
+    state.jobs_wakeup.wake(crate::jobs::queues::MESSAGE_SEND);
     Ok(updated)
 }
 
@@ -337,9 +301,7 @@ pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid)
             format!("this number has {used} conversation(s); set its status to disabled instead"),
         ));
     }
-    whatsapp_accounts::Entity::delete_by_id(acct.id)
-        .exec(&txn)
-        .await?;
+    whatsapp_accounts::Entity::delete_by_id(acct.id).exec(&txn).await?;
     audit::record(
         &txn,
         audit::Entry {
@@ -360,22 +322,12 @@ pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid)
 
 /// Decrypts an account's access token for a Graph call.
 pub fn access_token(state: &AppState, a: &whatsapp_accounts::Model) -> AppResult<AccessToken> {
-    secrets::decrypt(
-        &state.config.encryption_keys,
-        a.tenant_id,
-        a.id,
-        Purpose::AccessToken,
-        &a.access_token_enc,
-    )
-    .map(AccessToken::new)
+    secrets::decrypt(&state.config.encryption_keys, a.tenant_id, a.id, Purpose::AccessToken, &a.access_token_enc)
+        .map(AccessToken::new)
 }
 
 /// Creates a number in the built-in simulator, wired to this server's webhook endpoint.
-pub async fn create_sandbox(
-    state: &AppState,
-    tenant: TenantId,
-    actor: UserId,
-) -> AppResult<whatsapp_accounts::Model> {
+pub async fn create_sandbox(state: &AppState, tenant: TenantId, actor: UserId) -> AppResult<whatsapp_accounts::Model> {
     let Some(sim) = state.sandbox.as_ref() else {
         return Err(AppError::new(
             axum::http::StatusCode::NOT_IMPLEMENTED,

@@ -45,7 +45,5 @@ async fn list_tenants(
         .offset(p.offset.unwrap_or(0))
         .all(&state.db)
         .await?;
-    Ok(axum::Json(TenantList {
-        data: rows.into_iter().map(Into::into).collect(),
-    }))
+    Ok(axum::Json(TenantList { data: rows.into_iter().map(Into::into).collect() }))
 }

@@ -41,17 +41,12 @@ pub struct Principal {
 impl Principal {
     /// The caller's tenant; policies that admit tenant roles guarantee it exists.
     pub fn tenant(&self) -> Result<TenantId, AppError> {
-        self.tenant_id
-            .ok_or_else(|| AppError::forbidden("this endpoint needs a tenant account"))
+        self.tenant_id.ok_or_else(|| AppError::forbidden("this endpoint needs a tenant account"))
     }
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let v = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -59,10 +54,7 @@ fn bearer(parts: &Parts) -> Option<&str> {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
         let validation = Validation {
             audience: AUDIENCE.into(),
@@ -78,11 +70,7 @@ impl FromRequestParts<AppState> for Principal {
         if (claims.role == Role::SystemAdmin) != claims.tenant.is_none() {
             return Err(AppError::unauthorized("invalid access token"));
         }
-        Ok(Principal {
-            user_id: UserId(claims.sub),
-            tenant_id: claims.tenant.map(TenantId),
-            role: claims.role,
-        })
+        Ok(Principal { user_id: UserId(claims.sub), tenant_id: claims.tenant.map(TenantId), role: claims.role })
     }
 }
 
@@ -113,21 +101,12 @@ impl<P: Policy> Authed<P> {
 impl<P: Policy> FromRequestParts<AppState> for Authed<P> {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
         if !P::ROLES.contains(&principal.role) {
-            return Err(AppError::forbidden(format!(
-                "role {} may not do this",
-                principal.role.as_str()
-            )));
+            return Err(AppError::forbidden(format!("role {} may not do this", principal.role.as_str())));
         }
-        Ok(Self {
-            principal,
-            _policy: PhantomData,
-        })
+        Ok(Self { principal, _policy: PhantomData })
     }
 }
 

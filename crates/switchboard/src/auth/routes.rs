@@ -97,35 +97,15 @@ async fn register(
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> AppResult<impl IntoResponse> {
     let mut v = Validator::new();
-    let tenant_name = v.check(
-        "tenantName",
-        parse_name(req.tenant_name.as_deref().unwrap_or(""), 100),
-    );
+    let tenant_name = v.check("tenantName", parse_name(req.tenant_name.as_deref().unwrap_or(""), 100));
     let name = v.check("name", parse_name(req.name.as_deref().unwrap_or(""), 100));
     let email = v.check("email", Email::parse(req.email.as_deref().unwrap_or("")));
-    let password = v.check(
-        "password",
-        NewPassword::parse(req.password.as_deref().unwrap_or("")),
-    );
+    let password = v.check("password", NewPassword::parse(req.password.as_deref().unwrap_or("")));
     v.finish()?;
-    let (Some(tenant_name), Some(name), Some(email), Some(password)) =
-        (tenant_name, name, email, password)
-    else {
-        return Err(AppError::internal(anyhow::anyhow!(
-            "validator passed with missing fields"
-        )));
+    let (Some(tenant_name), Some(name), Some(email), Some(password)) = (tenant_name, name, email, password) else {
+        return Err(AppError::internal(anyhow::anyhow!("validator passed with missing fields")));
     };
-    let session = service::register(
-        &state,
-        service::Registration {
-            tenant_name,
-            name,
-            email,
-            password,
-        },
-        &ip,
-    )
-    .await?;
+    let session = service::register(&state, service::Registration { tenant_name, name, email, password }, &ip).await?;
     Ok((StatusCode::CREATED, axum::Json(AuthResponse::from(session))))
 }
 
@@ -167,12 +147,8 @@ async fn logout(
     let req: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            AppError::bad_request(
-                "invalid_json",
-                format!("the request body is not valid: {e}"),
-            )
-        })?
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::bad_request("invalid_json", format!("the request body is not valid: {e}")))?
     };
     service::logout(&state, auth.user_id().0, req.refresh_token.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -181,10 +157,7 @@ async fn logout(
 /// The signed-in user and their tenant.
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
-async fn me(
-    State(state): State<AppState>,
-    auth: Authed<AnyRole>,
-) -> AppResult<axum::Json<MeResponse>> {
+async fn me(State(state): State<AppState>, auth: Authed<AnyRole>) -> AppResult<axum::Json<MeResponse>> {
     let user = crate::users::find(&state.db, auth.user_id().0)
         .await?
         .filter(|u| u.active)
@@ -193,8 +166,5 @@ async fn me(
         Some(t) => crate::tenants::find(&state.db, t).await?.map(Into::into),
         None => None,
     };
-    Ok(axum::Json(MeResponse {
-        user: user.into(),
-        tenant,
-    }))
+    Ok(axum::Json(MeResponse { user: user.into(), tenant }))
 }

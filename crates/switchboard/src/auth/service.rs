@@ -2,9 +2,7 @@
 
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::json;
 use switchboard_crypto::token::{random_token, sha256_hex};
 use uuid::Uuid;
@@ -37,11 +35,7 @@ pub async fn hash_password(state: &AppState, password: &NewPassword) -> AppResul
         .map_err(AppError::internal)
 }
 
-async fn verify_password(
-    state: &AppState,
-    password: &str,
-    hash: Option<String>,
-) -> AppResult<bool> {
+async fn verify_password(state: &AppState, password: &str, hash: Option<String>) -> AppResult<bool> {
     let _permit = state.hashing.acquire().await.map_err(AppError::internal)?;
     let pw = password.to_string();
     tokio::task::spawn_blocking(move || match hash {
@@ -67,32 +61,15 @@ pub struct Registration {
 pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<Session> {
     let hash = hash_password(state, &r.password).await?;
     let txn = state.writer().begin().await?;
-    if crate::users::find_by_email(&txn, r.email.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(AppError::conflict(
-            "email_taken",
-            "an account with this email already exists",
-        ));
+    if crate::users::find_by_email(&txn, r.email.as_str()).await?.is_some() {
+        return Err(AppError::conflict("email_taken", "an account with this email already exists"));
     }
     let base = super::domain::slugify(&r.tenant_name);
     let mut slug = base.clone();
-    while tenants::Entity::find()
-        .filter(tenants::Column::Slug.eq(&slug))
-        .one(&txn)
-        .await?
-        .is_some()
-    {
+    while tenants::Entity::find().filter(tenants::Column::Slug.eq(&slug)).one(&txn).await?.is_some() {
         slug = format!("{base}-{}", &Uuid::new_v4().simple().to_string()[..6]);
     }
-    let tenant = crate::tenants::create(
-        &txn,
-        &r.tenant_name,
-        &slug,
-        crate::tenants::plans::default_plan(),
-    )
-    .await?;
+    let tenant = crate::tenants::create(&txn, &r.tenant_name, &slug, crate::tenants::plans::default_plan()).await?;
     let now = crate::db::now();
     let user = users::ActiveModel {
         id: Set(crate::db::new_id()),
@@ -145,12 +122,7 @@ pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<
     let refresh_token = insert_refresh_token(&txn, &user, None).await?;
     txn.commit().await?;
     let access_token = access_token(state, &user)?;
-    Ok(Session {
-        access_token,
-        refresh_token,
-        user,
-        tenant: Some(tenant),
-    })
+    Ok(Session { access_token, refresh_token, user, tenant: Some(tenant) })
 }
 
 const BAD_LOGIN: &str = "invalid email or password";
@@ -159,22 +131,13 @@ const BAD_LOGIN: &str = "invalid email or password";
 pub async fn login(state: &AppState, email: &str, password: &str, ip: &str) -> AppResult<Session> {
     let email_key = email.trim().to_lowercase();
     if let Err(wait) = state.login_throttle.check(&email_key, ip) {
-        return Err(AppError::too_many(
-            "too_many_attempts",
-            "too many failed sign-in attempts; retry later",
-            wait,
-        ));
+        return Err(AppError::too_many("too_many_attempts", "too many failed sign-in attempts; retry later", wait));
     }
     let user = match Email::parse(email) {
         Ok(e) => crate::users::find_by_email(&state.db, e.as_str()).await?,
         Err(_) => None,
     };
-    let ok = verify_password(
-        state,
-        password,
-        user.as_ref().map(|u| u.password_hash.clone()),
-    )
-    .await?;
+    let ok = verify_password(state, password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let user = match (ok, user) {
         (true, Some(u)) => u,
         (_, u) => {
@@ -221,33 +184,19 @@ pub async fn login(state: &AppState, email: &str, password: &str, ip: &str) -> A
     let refresh_token = insert_refresh_token(&txn, &user, None).await?;
     txn.commit().await?;
     let access_token = access_token(state, &user)?;
-    Ok(Session {
-        access_token,
-        refresh_token,
-        user,
-        tenant,
-    })
+    Ok(Session { access_token, refresh_token, user, tenant })
 }
 
 /// A disabled user or a suspended tenant may not sign in or refresh.
-async fn check_can_sign_in(
-    state: &AppState,
-    user: &users::Model,
-) -> AppResult<Option<tenants::Model>> {
+async fn check_can_sign_in(state: &AppState, user: &users::Model) -> AppResult<Option<tenants::Model>> {
     if !user.active {
-        return Err(AppError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "account_disabled",
-            "this account is disabled",
-        ));
+        return Err(AppError::new(axum::http::StatusCode::FORBIDDEN, "account_disabled", "this account is disabled"));
     }
     let Some(tid) = user.tenant_id else {
         return Ok(None);
     };
-    let tenant = tenants::Entity::find_by_id(tid)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| AppError::unauthorized(BAD_LOGIN))?;
+    let tenant =
+        tenants::Entity::find_by_id(tid).one(&state.db).await?.ok_or_else(|| AppError::unauthorized(BAD_LOGIN))?;
     if tenant.status == TenantStatus::Suspended {
         return Err(AppError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -263,34 +212,25 @@ async fn check_can_sign_in(
 pub async fn refresh(state: &AppState, presented: &str, ip: &str) -> AppResult<Session> {
     let invalid = || AppError::unauthorized("invalid or expired refresh token");
     let hash = sha256_hex(presented.as_bytes());
-    let Some(row) = refresh_tokens::Entity::find()
-        .filter(refresh_tokens::Column::TokenHash.eq(hash))
-        .one(&state.db)
-        .await?
+    let Some(row) =
+        refresh_tokens::Entity::find().filter(refresh_tokens::Column::TokenHash.eq(hash)).one(&state.db).await?
     else {
         return Err(invalid());
     };
     if row.used_at.is_some() || row.revoked_at.is_some() {
         revoke_family(state, &row, ip).await?;
-        return Err(AppError::unauthorized(
-            "refresh token was already used; the session has been revoked",
-        ));
+        return Err(AppError::unauthorized("refresh token was already used; the session has been revoked"));
     }
     if row.expires_at <= Utc::now() {
         return Err(invalid());
     }
-    let user = crate::users::find(&state.db, row.user_id)
-        .await?
-        .ok_or_else(invalid)?;
+    let user = crate::users::find(&state.db, row.user_id).await?.ok_or_else(invalid)?;
     let tenant = check_can_sign_in(state, &user).await?;
 
     let txn = state.writer().begin().await?;
     // Conditional update: of two concurrent refreshes with one token, exactly one wins.
     let claimed = refresh_tokens::Entity::update_many()
-        .col_expr(
-            refresh_tokens::Column::UsedAt,
-            Expr::value(crate::db::now()),
-        )
+        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(crate::db::now()))
         .filter(refresh_tokens::Column::Id.eq(row.id))
         .filter(refresh_tokens::Column::UsedAt.is_null())
         .filter(refresh_tokens::Column::RevokedAt.is_null())
@@ -299,28 +239,18 @@ pub async fn refresh(state: &AppState, presented: &str, ip: &str) -> AppResult<S
     if claimed.rows_affected != 1 {
         txn.rollback().await?;
         revoke_family(state, &row, ip).await?;
-        return Err(AppError::unauthorized(
-            "refresh token was already used; the session has been revoked",
-        ));
+        return Err(AppError::unauthorized("refresh token was already used; the session has been revoked"));
     }
     let refresh_token = insert_refresh_token(&txn, &user, Some(row.family_id)).await?;
     txn.commit().await?;
     let access_token = access_token(state, &user)?;
-    Ok(Session {
-        access_token,
-        refresh_token,
-        user,
-        tenant,
-    })
+    Ok(Session { access_token, refresh_token, user, tenant })
 }
 
 async fn revoke_family(state: &AppState, row: &refresh_tokens::Model, ip: &str) -> AppResult<()> {
     let txn = state.writer().begin().await?;
     refresh_tokens::Entity::update_many()
-        .col_expr(
-            refresh_tokens::Column::RevokedAt,
-            Expr::value(crate::db::now()),
-        )
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(crate::db::now()))
         .filter(refresh_tokens::Column::FamilyId.eq(row.family_id))
         .filter(refresh_tokens::Column::RevokedAt.is_null())
         .exec(&txn)
@@ -345,10 +275,7 @@ async fn revoke_family(state: &AppState, row: &refresh_tokens::Model, ip: &str) 
 /// Revokes the family of `refresh_token` (when it is the caller's), or every session of the user.
 pub async fn logout(state: &AppState, user_id: Uuid, refresh_token: Option<&str>) -> AppResult<()> {
     let mut q = refresh_tokens::Entity::update_many()
-        .col_expr(
-            refresh_tokens::Column::RevokedAt,
-            Expr::value(crate::db::now()),
-        )
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(crate::db::now()))
         .filter(refresh_tokens::Column::UserId.eq(user_id))
         .filter(refresh_tokens::Column::RevokedAt.is_null());
     if let Some(t) = refresh_token {

@@ -22,12 +22,7 @@ impl Default for LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(window: Duration, per_email: usize, per_ip: usize) -> Self {
-        Self {
-            window,
-            per_email,
-            per_ip,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { window, per_email, per_ip, failures: Mutex::new(HashMap::new()) }
     }
 
     fn keys(email: &str, ip: &str) -> [(String, usize); 2] {
@@ -40,16 +35,9 @@ impl LoginThrottle {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let mut wait = 0u64;
         for (key, kind) in Self::keys(email, ip) {
-            let limit = if kind == 0 {
-                self.per_email
-            } else {
-                self.per_ip
-            };
+            let limit = if kind == 0 { self.per_email } else { self.per_ip };
             if let Some(q) = map.get_mut(&key) {
-                while q
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
-                {
+                while q.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
                     q.pop_front();
                 }
                 if q.len() >= limit
@@ -94,10 +82,7 @@ mod tests {
         }
         let wait = t.check("a@x", "1.1.1.1").unwrap_err();
         assert!((1..=60).contains(&wait));
-        assert!(
-            t.check("b@x", "1.1.1.1").is_ok(),
-            "other emails are not locked by the email limit"
-        );
+        assert!(t.check("b@x", "1.1.1.1").is_ok(), "other emails are not locked by the email limit");
         t.record_success("a@x");
         assert!(t.check("a@x", "1.1.1.1").is_ok());
     }

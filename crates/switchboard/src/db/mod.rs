@@ -19,10 +19,7 @@ pub struct DbOptions {
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            lazy: false,
-        }
+        Self { max_connections: 16, lazy: false }
     }
 }
 
@@ -69,10 +66,7 @@ pub fn is_unavailable(e: &DbErr) -> bool {
 
 /// True when `e` is a unique-constraint violation (on either backend).
 pub fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
 
 /// A cheap round trip, for health checks.
@@ -92,9 +86,7 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
 /// The current time, truncated to microseconds so that it round-trips identically on both backends.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::{DurationRound, TimeDelta};
-    chrono::Utc::now()
-        .duration_trunc(TimeDelta::microseconds(1))
-        .expect("microsecond truncation")
+    chrono::Utc::now().duration_trunc(TimeDelta::microseconds(1)).expect("microsecond truncation")
 }
 
 /// New primary keys are UUIDv7: unique across nodes and roughly time-ordered for index locality.

@@ -29,6 +29,9 @@ pub struct Model {
     pub sender_user_id: Option<Uuid>,
     /// Pricing was counted into daily usage (once per message).
     pub billed: bool,
+    /// Set (and committed) just before the request to Meta: a send found with this set and no
+    /// wamid has an unknown outcome and is never repeated.
+    pub send_started_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -14,10 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(health))
-        .routes(routes!(ready))
-        .routes(routes!(live))
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(live))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -62,25 +59,21 @@ async fn check_db(db: &DatabaseConnection) -> DependencyStatus {
         backend: Some(crate::db::backend_name(db)),
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         // The kind of failure only: connection strings never reach a response.
-        error: r.err().map(|e| {
-            if crate::db::is_unavailable(&e) {
-                "unreachable".into()
-            } else {
-                "query failed".into()
-            }
-        }),
+        error: r.err().map(
+            |e| {
+                if crate::db::is_unavailable(&e) { "unreachable".into() } else { "query failed".into() }
+            },
+        ),
     }
 }
 
 async fn check_redis(state: &AppState) -> Option<DependencyStatus> {
     let mut conn = state.redis.clone()?;
     let started = Instant::now();
-    let r: Result<String, _> = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        redis::cmd("PING").query_async(&mut conn),
-    )
-    .await
-    .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "timeout"))));
+    let r: Result<String, _> =
+        tokio::time::timeout(std::time::Duration::from_secs(2), redis::cmd("PING").query_async(&mut conn))
+            .await
+            .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "timeout"))));
     Some(DependencyStatus {
         status: if r.is_ok() { "ok" } else { "unavailable" },
         backend: Some("redis"),
@@ -107,18 +100,13 @@ pub async fn queue_stats(db: &DatabaseConnection) -> Result<Vec<QueueStats>, sea
         .group_by_col("queue")
         .group_by_col("state")
         .to_owned();
-    let rows = StateCount::find_by_statement(db.get_database_backend().build(&q))
-        .all(db)
-        .await?;
+    let rows = StateCount::find_by_statement(db.get_database_backend().build(&q)).all(db).await?;
     let mut out: Vec<QueueStats> = Vec::new();
     for r in rows {
         let idx = match out.iter().position(|s| s.queue == r.queue) {
             Some(i) => i,
             None => {
-                out.push(QueueStats {
-                    queue: r.queue.clone(),
-                    ..Default::default()
-                });
+                out.push(QueueStats { queue: r.queue.clone(), ..Default::default() });
                 out.len() - 1
             }
         };
@@ -147,8 +135,7 @@ pub async fn queue_stats(db: &DatabaseConnection) -> Result<Vec<QueueStats>, sea
             .one(db)
             .await?;
         let oldest = oldest.flatten();
-        s.oldest_pending_age_secs =
-            oldest.map(|t| std::cmp::max((now - t).num_milliseconds(), 0) as f64 / 1000.0);
+        s.oldest_pending_age_secs = oldest.map(|t| std::cmp::max((now - t).num_milliseconds(), 0) as f64 / 1000.0);
     }
     out.sort_by(|a, b| a.queue.cmp(&b.queue));
     Ok(out)
@@ -160,11 +147,7 @@ pub async fn queue_stats(db: &DatabaseConnection) -> Result<Vec<QueueStats>, sea
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let database = check_db(&state.db).await;
     let redis = check_redis(&state).await;
-    let jobs = if database.status == "ok" {
-        queue_stats(&state.db).await.unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let jobs = if database.status == "ok" { queue_stats(&state.db).await.unwrap_or_default() } else { Vec::new() };
     let healthy = database.status == "ok" && redis.as_ref().is_none_or(|r| r.status == "ok");
     let report = HealthReport {
         status: if healthy { "ok" } else { "unavailable" },
@@ -173,11 +156,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         redis,
         jobs,
     };
-    let code = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, axum::Json(report))
 }
 
@@ -186,14 +165,8 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match crate::db::ping(&state.db).await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ready"})),
-        ),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "unavailable"})),
-        ),
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable"}))),
     }
 }
 

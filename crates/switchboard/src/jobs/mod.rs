@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Set, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
+    TryInsertResult,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -46,14 +46,7 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(queue: &'static str, payload: Value) -> Self {
-        Self {
-            queue,
-            payload,
-            run_at: None,
-            unique_key: None,
-            max_attempts: 10,
-            tenant_id: None,
-        }
+        Self { queue, payload, run_at: None, unique_key: None, max_attempts: 10, tenant_id: None }
     }
     pub fn unique(mut self, key: impl Into<String>) -> Self {
         self.unique_key = Some(key.into());
@@ -100,11 +93,7 @@ pub async fn enqueue_many<C: ConnectionTrait>(db: &C, jobs_: Vec<NewJob>) -> Res
     }
     let now = crate::db::now();
     let res = jobs::Entity::insert_many(jobs_.into_iter().map(|j| j.into_active(now)))
-        .on_conflict(
-            OnConflict::columns([jobs::Column::Queue, jobs::Column::UniqueKey])
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::columns([jobs::Column::Queue, jobs::Column::UniqueKey]).do_nothing().to_owned())
         .exec_without_returning(db)
         .await;
     match res {
@@ -134,8 +123,7 @@ pub async fn claim<C: ConnectionTrait>(
     lease: Duration,
 ) -> Result<Vec<jobs::Model>, DbErr> {
     let now = crate::db::now();
-    let lease_until =
-        now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+    let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
     let due = Query::select()
         .column("id")
         .from("jobs")
@@ -144,9 +132,7 @@ pub async fn claim<C: ConnectionTrait>(
             Expr::col("state")
                 .is_in([JobState::Pending.as_str(), JobState::Failed.as_str()])
                 .and(Expr::col("run_at").lte(now))
-                .or(Expr::col("state")
-                    .eq(JobState::Running.as_str())
-                    .and(Expr::col("lease_expires_at").lt(now))),
+                .or(Expr::col("state").eq(JobState::Running.as_str()).and(Expr::col("lease_expires_at").lt(now))),
         )
         .order_by("run_at", sea_orm::Order::Asc)
         .order_by("id", sea_orm::Order::Asc)
@@ -174,14 +160,8 @@ pub async fn claim<C: ConnectionTrait>(
 pub async fn complete<C: ConnectionTrait>(db: &C, id: i64, owner: &str) -> Result<bool, DbErr> {
     let r = jobs::Entity::update_many()
         .col_expr(jobs::Column::State, Expr::value(JobState::Done.as_str()))
-        .col_expr(
-            jobs::Column::LeaseOwner,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            jobs::Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
+        .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(jobs::Column::UpdatedAt, Expr::value(crate::db::now()))
         .filter(jobs::Column::Id.eq(id))
         .filter(jobs::Column::LeaseOwner.eq(owner))
@@ -195,10 +175,7 @@ pub async fn complete<C: ConnectionTrait>(db: &C, id: i64, owner: &str) -> Resul
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// Try again after a backoff (or the given delay); dead after max attempts.
-    Retry {
-        error: String,
-        after: Option<Duration>,
-    },
+    Retry { error: String, after: Option<Duration> },
     /// Never retry: the job is dead at once (still kept and retryable by an operator).
     Dead { error: String },
     /// Not a failure: run again later without spending an attempt (rate limits, paused accounts).
@@ -207,9 +184,7 @@ pub enum Outcome {
 
 /// Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)].
 pub fn backoff(attempt: i32, base: Duration, cap: Duration) -> Duration {
-    let exp = base
-        .saturating_mul(1u32 << attempt.clamp(0, 20) as u32)
-        .min(cap);
+    let exp = base.saturating_mul(1u32 << attempt.clamp(0, 20) as u32).min(cap);
     let ms = exp.as_millis().max(1) as u64;
     Duration::from_millis(rand_u64() % (ms + 1))
 }
@@ -230,24 +205,16 @@ pub async fn finish_unsuccessfully<C: ConnectionTrait>(
 ) -> Result<JobState, DbErr> {
     let now = crate::db::now();
     let (state, run_at, attempts, error) = match outcome {
-        Outcome::Defer { after, reason } => (
-            JobState::Pending,
-            now + to_chrono(after),
-            std::cmp::max(job.attempts - 1, 0),
-            Some(reason),
-        ),
+        Outcome::Defer { after, reason } => {
+            (JobState::Pending, now + to_chrono(after), std::cmp::max(job.attempts - 1, 0), Some(reason))
+        }
         Outcome::Dead { error } => (JobState::Dead, now, job.attempts, Some(error)),
         Outcome::Retry { error, after } => {
             if job.attempts >= job.max_attempts {
                 (JobState::Dead, now, job.attempts, Some(error))
             } else {
                 let delay = after.unwrap_or_else(|| backoff(job.attempts, base, cap));
-                (
-                    JobState::Failed,
-                    now + to_chrono(delay),
-                    job.attempts,
-                    Some(error),
-                )
+                (JobState::Failed, now + to_chrono(delay), job.attempts, Some(error))
             }
         }
     };
@@ -255,18 +222,9 @@ pub async fn finish_unsuccessfully<C: ConnectionTrait>(
         .col_expr(jobs::Column::State, Expr::value(state.as_str()))
         .col_expr(jobs::Column::RunAt, Expr::value(run_at))
         .col_expr(jobs::Column::Attempts, Expr::value(attempts))
-        .col_expr(
-            jobs::Column::LastError,
-            Expr::value(error.map(|e| truncate(e.as_str(), 2000))),
-        )
-        .col_expr(
-            jobs::Column::LeaseOwner,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            jobs::Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
+        .col_expr(jobs::Column::LastError, Expr::value(error.map(|e| truncate(e.as_str(), 2000))))
+        .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
         .filter(jobs::Column::Id.eq(job.id))
         .filter(jobs::Column::LeaseOwner.eq(owner))
@@ -343,9 +301,7 @@ mod tests {
         let cap = Duration::from_secs(10);
         for attempt in 0..30 {
             let d = backoff(attempt, base, cap);
-            let bound = base
-                .saturating_mul(1 << std::cmp::min(attempt, 20))
-                .min(cap);
+            let bound = base.saturating_mul(1 << std::cmp::min(attempt, 20)).min(cap);
             assert!(d <= bound, "attempt {attempt}: {d:?} > {bound:?}");
         }
         // Full jitter spreads values: 50 draws are not all equal.

@@ -14,9 +14,7 @@ use crate::error::{AppError, AppResult, ErrorBody};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_jobs))
-        .routes(routes!(retry_job))
+    OpenApiRouter::new().routes(routes!(list_jobs)).routes(routes!(retry_job))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -78,23 +76,14 @@ async fn list_jobs(
 ) -> AppResult<axum::Json<JobList>> {
     let job_state = match p.state.as_deref() {
         None => None,
-        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
-            AppError::field(
-                "state",
-                format!("must be one of {}", JobState::ALL.join(", ")),
-            )
-        })?),
+        Some(s) => Some(
+            JobState::parse(s)
+                .ok_or_else(|| AppError::field("state", format!("must be one of {}", JobState::ALL.join(", "))))?,
+        ),
     };
-    let rows = crate::jobs::list(
-        &state.db,
-        p.queue.as_deref(),
-        job_state,
-        p.limit.unwrap_or(100).clamp(1, 500),
-    )
-    .await?;
-    Ok(axum::Json(JobList {
-        data: rows.into_iter().map(Into::into).collect(),
-    }))
+    let rows =
+        crate::jobs::list(&state.db, p.queue.as_deref(), job_state, p.limit.unwrap_or(100).clamp(1, 500)).await?;
+    Ok(axum::Json(JobList { data: rows.into_iter().map(Into::into).collect() }))
 }
 
 /// Put a dead or failed job back in its queue with fresh attempts.
@@ -112,10 +101,7 @@ async fn retry_job(
     if !crate::jobs::retry(state.writer(), id).await? {
         return Err(AppError::conflict(
             "not_retryable",
-            format!(
-                "job is {}; only dead or failed jobs can be retried",
-                job.state
-            ),
+            format!("job is {}; only dead or failed jobs can be retried", job.state),
         ));
     }
     if let Some(q) = [
@@ -129,9 +115,6 @@ async fn retry_job(
     {
         state.jobs_wakeup.wake(q);
     }
-    let job = jobs::Entity::find_by_id(id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| AppError::not_found("job"))?;
+    let job = jobs::Entity::find_by_id(id).one(&state.db).await?.ok_or_else(|| AppError::not_found("job"))?;
     Ok(axum::Json(job.into()))
 }

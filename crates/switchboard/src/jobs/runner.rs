@@ -35,8 +35,7 @@ impl QueueSpec {
 }
 
 /// A job handler: `Ok` completes the job; `Err(outcome)` retries, defers or kills it.
-pub type Handler =
-    Arc<dyn Fn(AppState, jobs::Model) -> BoxFuture<'static, Result<(), Outcome>> + Send + Sync>;
+pub type Handler = Arc<dyn Fn(AppState, jobs::Model) -> BoxFuture<'static, Result<(), Outcome>> + Send + Sync>;
 
 /// Wakes idle workers when this process enqueues work (other nodes are seen at the next poll).
 #[derive(Default)]
@@ -46,12 +45,7 @@ pub struct Wakeup {
 
 impl Wakeup {
     pub fn get(&self, queue: &'static str) -> Arc<tokio::sync::Notify> {
-        self.notifies
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(queue)
-            .or_default()
-            .clone()
+        self.notifies.lock().unwrap_or_else(|e| e.into_inner()).entry(queue).or_default().clone()
     }
     pub fn wake(&self, queue: &'static str) {
         self.get(queue).notify_one();
@@ -71,11 +65,7 @@ const MIN_IDLE_POLL: Duration = Duration::from_millis(5);
 impl Runner {
     pub fn new(state: AppState) -> Self {
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
-        Self {
-            state,
-            queues: Vec::new(),
-            owner,
-        }
+        Self { state, queues: Vec::new(), owner }
     }
 
     pub fn register(mut self, spec: QueueSpec, handler: Handler) -> Self {
@@ -101,27 +91,14 @@ impl Runner {
 }
 
 fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "node".into())
+    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "node".into())
 }
 
-async fn run_queue(
-    state: AppState,
-    spec: QueueSpec,
-    handler: Handler,
-    owner: String,
-    cancel: CancellationToken,
-) {
+async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: String, cancel: CancellationToken) {
     let permits = Arc::new(Semaphore::new(spec.concurrency));
     let wake = state.jobs_wakeup.get(spec.name);
     let mut idle = MIN_IDLE_POLL;
-    tracing::debug!(
-        queue = spec.name,
-        concurrency = spec.concurrency,
-        "queue worker started"
-    );
+    tracing::debug!(queue = spec.name, concurrency = spec.concurrency, "queue worker started");
     loop {
         if cancel.is_cancelled() {
             break;
@@ -135,8 +112,7 @@ async fn run_queue(
             }
             continue;
         }
-        let claimed =
-            super::claim(state.writer(), spec.name, &owner, free as u64, spec.lease).await;
+        let claimed = super::claim(state.writer(), spec.name, &owner, free as u64, spec.lease).await;
         let batch = match claimed {
             Ok(b) => b,
             Err(e) => {
@@ -161,8 +137,7 @@ async fn run_queue(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            let (state, spec, handler, owner) =
-                (state.clone(), spec.clone(), handler.clone(), owner.clone());
+            let (state, spec, handler, owner) = (state.clone(), spec.clone(), handler.clone(), owner.clone());
             tokio::spawn(async move {
                 run_one(&state, &spec, &handler, &owner, job).await;
                 drop(permit);
@@ -174,13 +149,7 @@ async fn run_queue(
     tracing::debug!(queue = spec.name, "queue worker stopped");
 }
 
-async fn run_one(
-    state: &AppState,
-    spec: &QueueSpec,
-    handler: &Handler,
-    owner: &str,
-    job: jobs::Model,
-) {
+async fn run_one(state: &AppState, spec: &QueueSpec, handler: &Handler, owner: &str, job: jobs::Model) {
     let id = job.id;
     let span = tracing::info_span!("job", queue = spec.name, id, attempt = job.attempts);
     // Stop before the lease runs out so that no other worker can start the same job meanwhile.
@@ -188,30 +157,15 @@ async fn run_one(
     let fut = tracing::Instrument::instrument(handler(state.clone(), job.clone()), span);
     let result = match tokio::time::timeout(budget, tokio::spawn(fut)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(join)) => Err(Outcome::Retry {
-            error: format!("handler panicked: {join}"),
-            after: None,
-        }),
-        Err(_) => Err(Outcome::Retry {
-            error: format!("timed out after {budget:?}"),
-            after: None,
-        }),
+        Ok(Err(join)) => Err(Outcome::Retry { error: format!("handler panicked: {join}"), after: None }),
+        Err(_) => Err(Outcome::Retry { error: format!("timed out after {budget:?}"), after: None }),
     };
     let db = state.writer();
     let res = match result {
         Ok(()) => super::complete(db, id, owner).await.map(|_| ()),
         Err(outcome) => {
             let describe = format!("{outcome:?}");
-            match super::finish_unsuccessfully(
-                db,
-                &job,
-                owner,
-                outcome,
-                spec.backoff_base,
-                spec.backoff_cap,
-            )
-            .await
-            {
+            match super::finish_unsuccessfully(db, &job, owner, outcome, spec.backoff_base, spec.backoff_cap).await {
                 Ok(state) => {
                     if matches!(state, crate::entities::enums::JobState::Dead) {
                         tracing::error!(queue = spec.name, id, "job is dead: {describe}");

@@ -65,24 +65,15 @@ fn id(v: &Value, k: &str) -> Result<Uuid, Outcome> {
     v.get(k)
         .and_then(Value::as_str)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Outcome::Dead {
-            error: format!("payload has no {k}"),
-        })
+        .ok_or_else(|| Outcome::Dead { error: format!("payload has no {k}") })
 }
 
 async fn download(state: &AppState, p: &Value) -> Result<(), Outcome> {
-    let db_err = |e: sea_orm::DbErr| Outcome::Retry {
-        error: e.to_string(),
-        after: None,
-    };
+    let db_err = |e: sea_orm::DbErr| Outcome::Retry { error: e.to_string(), after: None };
     let tenant = id(p, "tenantId")?;
     let message_id = id(p, "messageId")?;
     let account_id = id(p, "accountId")?;
-    let media_id = p
-        .get("mediaId")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let media_id = p.get("mediaId").and_then(Value::as_str).unwrap_or_default().to_string();
     let known_url = p.get("url").and_then(Value::as_str).map(str::to_string);
 
     // Already stored (a retried job after a crash between the write and the commit)?
@@ -101,68 +92,36 @@ async fn download(state: &AppState, p: &Value) -> Result<(), Outcome> {
         .one(&state.db)
         .await
         .map_err(db_err)?
-        .ok_or_else(|| Outcome::Dead {
-            error: "account not found".into(),
-        })?;
-    let token = crate::accounts::service::access_token(state, &acct)
-        .map_err(|e| Outcome::Dead { error: e.message })?;
+        .ok_or_else(|| Outcome::Dead { error: "account not found".into() })?;
+    let token = crate::accounts::service::access_token(state, &acct).map_err(|e| Outcome::Dead { error: e.message })?;
     let graph = state.graph_for(&acct);
-    let dl = match graph
-        .download_media(&token, &media_id, known_url.as_deref())
-        .await
-    {
+    let dl = match graph.download_media(&token, &media_id, known_url.as_deref()).await {
         Ok(d) => d,
         Err(e) => {
             return Err(match &e {
-                GraphError::Api {
-                    class: ErrorClass::Credentials,
-                    ..
-                } => Outcome::Retry {
-                    error: e.to_string(),
-                    after: Some(std::time::Duration::from_secs(300)),
-                },
-                GraphError::Api {
-                    status: 400 | 404, ..
+                GraphError::Api { class: ErrorClass::Credentials, .. } => {
+                    Outcome::Retry { error: e.to_string(), after: Some(std::time::Duration::from_secs(300)) }
                 }
-                | GraphError::Status { status: 404, .. } => Outcome::Dead {
-                    error: e.to_string(),
-                },
-                _ => Outcome::Retry {
-                    error: e.to_string(),
-                    after: None,
-                },
+                GraphError::Api { status: 400 | 404, .. } | GraphError::Status { status: 404, .. } => {
+                    Outcome::Dead { error: e.to_string() }
+                }
+                _ => Outcome::Retry { error: e.to_string(), after: None },
             });
         }
     };
     let file_id = crate::db::new_id();
     let rel = format!("{tenant}/{file_id}");
     let full = state.config.media_dir.join(&rel);
-    let io = |e: std::io::Error| Outcome::Retry {
-        error: format!("writing media: {e}"),
-        after: None,
-    };
+    let io = |e: std::io::Error| Outcome::Retry { error: format!("writing media: {e}"), after: None };
     if let Some(dir) = full.parent() {
         tokio::fs::create_dir_all(dir).await.map_err(io)?;
     }
     tokio::fs::write(&full, &dl.bytes).await.map_err(io)?;
     let sha = switchboard_crypto::token::sha256_hex(&dl.bytes);
-    let msg = messages::Entity::find_by_id(message_id)
-        .one(&state.db)
-        .await
-        .map_err(db_err)?;
-    let filename = msg.as_ref().and_then(|m| {
-        m.content
-            .get("filename")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
-    let mime = dl
-        .content_type
-        .clone()
-        .unwrap_or_else(|| "application/octet-stream".into());
-    let txn = sea_orm::TransactionTrait::begin(state.writer())
-        .await
-        .map_err(db_err)?;
+    let msg = messages::Entity::find_by_id(message_id).one(&state.db).await.map_err(db_err)?;
+    let filename = msg.as_ref().and_then(|m| m.content.get("filename").and_then(Value::as_str).map(str::to_string));
+    let mime = dl.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+    let txn = sea_orm::TransactionTrait::begin(state.writer()).await.map_err(db_err)?;
     media::ActiveModel {
         id: Set(file_id),
         tenant_id: Set(tenant),

@@ -72,3 +72,5 @@ impl From<messages::Model> for MessageDto {
         }
     }
 }
+pub mod outbound;
+pub mod routes;

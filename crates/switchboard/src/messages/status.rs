@@ -24,11 +24,7 @@ pub fn predecessors(incoming: S) -> &'static [S] {
 
 /// The status after `incoming` arrives at a message in `current`.
 pub fn next(current: S, incoming: S) -> S {
-    if predecessors(incoming).contains(&current) {
-        incoming
-    } else {
-        current
-    }
+    if predecessors(incoming).contains(&current) { incoming } else { current }
 }
 
 /// Error fields recorded with a `failed` status.
@@ -72,38 +68,20 @@ pub async fn apply<C: ConnectionTrait>(
         )
         .col_expr(messages::Column::UpdatedAt, Expr::value(crate::db::now()));
     if let Some(col) = ts_column(incoming) {
-        q = q.col_expr(
-            col,
-            Func::coalesce([Expr::col(col), Expr::val(at).into()]).into(),
-        );
+        q = q.col_expr(col, Func::coalesce([Expr::col(col), Expr::val(at).into()]).into());
     }
     if let Some(f) = failure {
         // Error fields only when the failure actually takes effect.
         let when = |v: Expr, col: messages::Column| -> Expr {
-            CaseStatement::new()
-                .case(moves.clone(), v)
-                .finally(Expr::col(col))
-                .into()
+            CaseStatement::new().case(moves.clone(), v).finally(Expr::col(col)).into()
         };
         q = q
-            .col_expr(
-                messages::Column::ErrorCode,
-                when(Expr::val(f.code), messages::Column::ErrorCode),
-            )
-            .col_expr(
-                messages::Column::ErrorTitle,
-                when(Expr::val(f.title), messages::Column::ErrorTitle),
-            )
-            .col_expr(
-                messages::Column::ErrorDetails,
-                when(Expr::val(f.details), messages::Column::ErrorDetails),
-            );
+            .col_expr(messages::Column::ErrorCode, when(Expr::val(f.code), messages::Column::ErrorCode))
+            .col_expr(messages::Column::ErrorTitle, when(Expr::val(f.title), messages::Column::ErrorTitle))
+            .col_expr(messages::Column::ErrorDetails, when(Expr::val(f.details), messages::Column::ErrorDetails));
     }
-    let r = q
-        .filter(messages::Column::Id.eq(message_id))
-        .filter(messages::Column::TenantId.eq(tenant_id))
-        .exec(db)
-        .await?;
+    let r =
+        q.filter(messages::Column::Id.eq(message_id)).filter(messages::Column::TenantId.eq(tenant_id)).exec(db).await?;
     Ok(r.rows_affected > 0)
 }
 
@@ -111,15 +89,7 @@ pub async fn apply<C: ConnectionTrait>(
 mod tests {
     use super::*;
 
-    const ALL: [S; 7] = [
-        S::Queued,
-        S::Sent,
-        S::Delivered,
-        S::Read,
-        S::Played,
-        S::Failed,
-        S::Received,
-    ];
+    const ALL: [S; 7] = [S::Queued, S::Sent, S::Delivered, S::Read, S::Played, S::Failed, S::Received];
 
     fn rank(s: S) -> u8 {
         match s {
@@ -142,10 +112,7 @@ mod tests {
                     assert_eq!(n, S::Received, "inbound messages have no delivery status");
                 }
                 if n != current {
-                    assert!(
-                        rank(n) >= rank(current),
-                        "{current:?} + {incoming:?} moved back to {n:?}"
-                    );
+                    assert!(rank(n) >= rank(current), "{current:?} + {incoming:?} moved back to {n:?}");
                 }
             }
         }
@@ -154,9 +121,7 @@ mod tests {
     #[test]
     fn out_of_order_and_repeated_statuses() {
         // read, then a late delivered and a repeated sent: stays read.
-        let s = [S::Read, S::Delivered, S::Sent, S::Read]
-            .iter()
-            .fold(S::Sent, |c, i| next(c, *i));
+        let s = [S::Read, S::Delivered, S::Sent, S::Read].iter().fold(S::Sent, |c, i| next(c, *i));
         assert_eq!(s, S::Read);
         // failed after delivered is ignored; failed after sent applies; read after failed wins.
         assert_eq!(next(S::Delivered, S::Failed), S::Delivered);

@@ -1,8 +1,8 @@
 //! `GET /api/events`: the tenant's realtime stream as Server-Sent Events, resumable with
 //! `Last-Event-ID`, with heartbeats.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -12,7 +12,8 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::extract::{Authed, InboxRole};
+use crate::auth::extract::{Authed, InboxRole, Principal};
+use crate::entities::enums::Role;
 use crate::error::{AppResult, ErrorBody};
 use crate::events::Sequenced;
 use crate::state::AppState;
@@ -41,37 +42,79 @@ async fn events(
     headers: HeaderMap,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let tenant = auth.tenant()?.0;
-    let after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok());
+    let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<u64>().ok());
     let (replay, rx) = state.events.subscribe_after(after);
-    let mine = move |e: &Arc<Sequenced>| e.event.tenant_id == tenant;
-    let head: Vec<Event> = match replay {
-        Some(items) => items
-            .iter()
-            .filter(|e| mine(e))
-            .map(|e| to_sse(e))
-            .collect(),
-        None => vec![Event::default().event("reset").data("{}")],
-    };
-    let live = stream::unfold(rx, move |mut rx| async move {
+    let mut gate = Gate { state: state.clone(), who: auth.principal, tenant, assignees: HashMap::new() };
+    let mut head = Vec::new();
+    match replay {
+        Some(items) => {
+            for e in items {
+                if gate.allows(&e).await {
+                    head.push(to_sse(&e));
+                }
+            }
+        }
+        None => head.push(Event::default().event("reset").data("{}")),
+    }
+    let live = stream::unfold((rx, gate), move |(mut rx, mut gate)| async move {
         loop {
             match rx.recv().await {
-                Ok(e) if mine(&e) => return Some((to_sse(&e), rx)),
-                Ok(_) => continue,
-                // Too slow: events were dropped, so tell the client to reload.
-                Err(RecvError::Lagged(_)) => {
-                    return Some((Event::default().event("reset").data("{}"), rx));
+                Ok(e) => {
+                    if gate.allows(&e).await {
+                        return Some((to_sse(&e), (rx, gate)));
+                    }
                 }
+                // Too slow: events were dropped, so tell the client to reload.
+                Err(RecvError::Lagged(_)) => return Some((Event::default().event("reset").data("{}"), (rx, gate))),
                 Err(RecvError::Closed) => return None,
             }
         }
     });
     let s = stream::iter(head).chain(live).map(Ok);
-    Ok(Sse::new(s).keep_alive(
-        KeepAlive::new()
-            .interval(Duration::from_secs(15))
-            .text("heartbeat"),
-    ))
+    Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat")))
+}
+
+/// Decides what one subscriber may see: their tenant only; for agents, only events of
+/// conversations assigned to them or unassigned (looked up once per conversation, then kept
+/// current from `conversation.updated` events).
+struct Gate {
+    state: AppState,
+    who: Principal,
+    tenant: uuid::Uuid,
+    assignees: HashMap<uuid::Uuid, Option<uuid::Uuid>>,
+}
+
+impl Gate {
+    async fn allows(&mut self, e: &Sequenced) -> bool {
+        if e.event.tenant_id != self.tenant {
+            return false;
+        }
+        if self.who.role != Role::Agent {
+            return true;
+        }
+        let data = &e.event.data;
+        let me = self.who.user_id.0;
+        let uuid_at = |k: &str| data.get(k).and_then(|v| v.as_str()).and_then(|s| s.parse::<uuid::Uuid>().ok());
+        if e.event.kind == "conversation.updated"
+            && let Some(id) = uuid_at("id")
+        {
+            let now = uuid_at("assigneeId");
+            self.assignees.insert(id, now);
+            // The agent also hears that a conversation was taken away from them.
+            return now.is_none_or(|a| a == me) || uuid_at("previousAssigneeId") == Some(me);
+        }
+        let Some(conv) = uuid_at("conversationId") else { return true };
+        let assignee = match self.assignees.get(&conv) {
+            Some(a) => *a,
+            None => {
+                use sea_orm::EntityTrait;
+                let found =
+                    crate::entities::conversations::Entity::find_by_id(conv).one(&self.state.db).await.ok().flatten();
+                let a = found.and_then(|c| c.assignee_id);
+                self.assignees.insert(conv, a);
+                a
+            }
+        };
+        assignee.is_none_or(|a| a == me)
+    }
 }

@@ -61,11 +61,7 @@ impl From<tenants::Model> for TenantDto {
                 max_agents: t.limit_max_agents,
                 max_numbers: t.limit_max_numbers,
             },
-            theme: Theme {
-                color: t.theme_color,
-                name: t.theme_name,
-                logo_url: t.theme_logo_url,
-            },
+            theme: Theme { color: t.theme_color, name: t.theme_name, logo_url: t.theme_logo_url },
             billing_email: t.billing_email,
             created_at: t.created_at,
         }

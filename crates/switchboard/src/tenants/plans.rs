@@ -12,27 +12,9 @@ pub struct Plan {
 }
 
 pub const PLANS: &[Plan] = &[
-    Plan {
-        name: "free",
-        messages_per_minute: 60,
-        monthly_messages: 1_000,
-        max_agents: 3,
-        max_numbers: 1,
-    },
-    Plan {
-        name: "starter",
-        messages_per_minute: 600,
-        monthly_messages: 50_000,
-        max_agents: 10,
-        max_numbers: 3,
-    },
-    Plan {
-        name: "pro",
-        messages_per_minute: 6_000,
-        monthly_messages: 1_000_000,
-        max_agents: 50,
-        max_numbers: 10,
-    },
+    Plan { name: "free", messages_per_minute: 60, monthly_messages: 1_000, max_agents: 3, max_numbers: 1 },
+    Plan { name: "starter", messages_per_minute: 600, monthly_messages: 50_000, max_agents: 10, max_numbers: 3 },
+    Plan { name: "pro", messages_per_minute: 6_000, monthly_messages: 1_000_000, max_agents: 50, max_numbers: 10 },
     Plan {
         name: "enterprise",
         messages_per_minute: 60_000,

@@ -23,10 +23,7 @@ pub struct Delta {
 impl Delta {
     /// Counts one priced message in its category.
     pub fn priced(category: &str, billable: bool) -> Self {
-        let mut d = Delta {
-            billable: billable as i64,
-            ..Default::default()
-        };
+        let mut d = Delta { billable: billable as i64, ..Default::default() };
         match category {
             "marketing" | "marketing_lite" => d.marketing = 1,
             "utility" => d.utility = 1,
@@ -37,12 +34,7 @@ impl Delta {
     }
 }
 
-pub async fn add<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: Uuid,
-    day: NaiveDate,
-    d: Delta,
-) -> Result<(), DbErr> {
+pub async fn add<C: ConnectionTrait>(db: &C, tenant_id: Uuid, day: NaiveDate, d: Delta) -> Result<(), DbErr> {
     use daily_usage::Column as C_;
     let row = daily_usage::ActiveModel {
         tenant_id: Set(tenant_id),
@@ -69,14 +61,8 @@ pub async fn add<C: ConnectionTrait>(
         (C_::ConversationsOpened, "conversations_opened"),
     ] {
         // `excluded` is the proposed row on both PostgreSQL and SQLite.
-        on.value(
-            col,
-            Expr::cust(format!("daily_usage.{name} + excluded.{name}")),
-        );
+        on.value(col, Expr::cust(format!("daily_usage.{name} + excluded.{name}")));
     }
-    daily_usage::Entity::insert(row)
-        .on_conflict(on)
-        .exec_without_returning(db)
-        .await?;
+    daily_usage::Entity::insert(row).on_conflict(on).exec_without_returning(db).await?;
     Ok(())
 }

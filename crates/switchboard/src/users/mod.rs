@@ -40,14 +40,8 @@ impl From<users::Model> for UserDto {
 }
 
 /// Looks a user up by normalised email (the column holds lower-cased addresses).
-pub async fn find_by_email<C: ConnectionTrait>(
-    db: &C,
-    email: &str,
-) -> AppResult<Option<users::Model>> {
-    Ok(users::Entity::find()
-        .filter(users::Column::Email.eq(email))
-        .one(db)
-        .await?)
+pub async fn find_by_email<C: ConnectionTrait>(db: &C, email: &str) -> AppResult<Option<users::Model>> {
+    Ok(users::Entity::find().filter(users::Column::Email.eq(email)).one(db).await?)
 }
 
 pub async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<Option<users::Model>> {

@@ -18,9 +18,7 @@ use crate::jobs::{NewJob, queues};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_events))
-        .routes(routes!(replay_event))
+    OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(replay_event))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -79,12 +77,8 @@ async fn list_events(
 ) -> AppResult<axum::Json<WebhookEventList>> {
     let mut q = webhook_events::Entity::find();
     if let Some(s) = p.state.as_deref() {
-        let s = WebhookState::parse(s).ok_or_else(|| {
-            AppError::field(
-                "state",
-                format!("must be one of {}", WebhookState::ALL.join(", ")),
-            )
-        })?;
+        let s = WebhookState::parse(s)
+            .ok_or_else(|| AppError::field("state", format!("must be one of {}", WebhookState::ALL.join(", "))))?;
         q = q.filter(webhook_events::Column::State.eq(s));
     }
     let rows = q
@@ -92,9 +86,7 @@ async fn list_events(
         .limit(p.limit.unwrap_or(100).clamp(1, 500))
         .all(&state.db)
         .await?;
-    Ok(axum::Json(WebhookEventList {
-        data: rows.into_iter().map(Into::into).collect(),
-    }))
+    Ok(axum::Json(WebhookEventList { data: rows.into_iter().map(Into::into).collect() }))
 }
 
 /// Process a stored event again (idempotent: messages are not duplicated, statuses do not regress).
@@ -107,10 +99,7 @@ async fn replay_event(
 ) -> AppResult<(axum::http::StatusCode, axum::Json<WebhookEventDto>)> {
     let txn = state.writer().begin().await?;
     let updated = webhook_events::Entity::update_many()
-        .col_expr(
-            webhook_events::Column::State,
-            Expr::value(WebhookState::Pending.as_str()),
-        )
+        .col_expr(webhook_events::Column::State, Expr::value(WebhookState::Pending.as_str()))
         .filter(webhook_events::Column::Id.eq(id))
         .exec(&txn)
         .await?;
@@ -118,11 +107,7 @@ async fn replay_event(
         return Err(AppError::not_found("webhook event"));
     }
     let key = format!("{id}:replay:{}", Uuid::new_v4().simple());
-    crate::jobs::enqueue(
-        &txn,
-        NewJob::new(queues::WEBHOOK_PROCESSOR, json!({ "eventId": id })).unique(key),
-    )
-    .await?;
+    crate::jobs::enqueue(&txn, NewJob::new(queues::WEBHOOK_PROCESSOR, json!({ "eventId": id })).unique(key)).await?;
     txn.commit().await?;
     state.jobs_wakeup.wake(queues::WEBHOOK_PROCESSOR);
     let e = webhook_events::Entity::find_by_id(id)

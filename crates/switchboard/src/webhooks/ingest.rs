@@ -67,21 +67,9 @@ pub async fn verify(state: &AppState, body: &[u8], signature: &str) -> Option<Ve
         .entry
         .iter()
         .flat_map(|e| e.changes.iter())
-        .filter_map(|c| {
-            c.value
-                .as_ref()?
-                .metadata
-                .as_ref()?
-                .phone_number_id
-                .as_ref()
-                .and_then(as_id)
-        })
+        .filter_map(|c| c.value.as_ref()?.metadata.as_ref()?.phone_number_id.as_ref().and_then(as_id))
         .collect();
-    let waba_ids: Vec<String> = routing
-        .entry
-        .iter()
-        .filter_map(|e| e.id.as_ref().and_then(as_id))
-        .collect();
+    let waba_ids: Vec<String> = routing.entry.iter().filter_map(|e| e.id.as_ref().and_then(as_id)).collect();
 
     let mut accounts = Vec::new();
     for p in &phone_ids {
@@ -94,10 +82,8 @@ pub async fn verify(state: &AppState, body: &[u8], signature: &str) -> Option<Ve
             accounts.extend(state.directory.by_waba(state, w).await);
         }
     }
-    let routed = Verified {
-        tenant_id: accounts.first().map(|a| a.tenant_id),
-        phone_number_id: phone_ids.first().cloned(),
-    };
+    let routed =
+        Verified { tenant_id: accounts.first().map(|a| a.tenant_id), phone_number_id: phone_ids.first().cloned() };
     if let Some(secret) = &state.config.meta_app_secret
         && meta_cloud::signature::verify(secret.expose().as_bytes(), body, signature)
     {
@@ -132,10 +118,7 @@ const MAX_BATCH: usize = 256;
 impl Ingestor {
     pub fn new() -> Self {
         let (tx, rx) = mpsc::channel(8192);
-        Self {
-            tx,
-            rx: Arc::new(Mutex::new(rx)),
-        }
+        Self { tx, rx: Arc::new(Mutex::new(rx)) }
     }
 
     /// Starts `writers` writer tasks (1 on SQLite: one writer connection; several on PostgreSQL).
@@ -148,12 +131,7 @@ impl Ingestor {
     }
 
     /// Stores one raw webhook and its job; resolves after the commit.
-    pub async fn store(
-        &self,
-        body: Bytes,
-        headers: Value,
-        verified: Verified,
-    ) -> Result<Uuid, String> {
+    pub async fn store(&self, body: Bytes, headers: Value, verified: Verified) -> Result<Uuid, String> {
         let id = crate::db::new_id();
         let event = webhook_events::ActiveModel {
             id: Set(id),
@@ -169,12 +147,7 @@ impl Ingestor {
         };
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Item {
-                event,
-                id,
-                tenant_id: verified.tenant_id,
-                done,
-            })
+            .send(Item { event, id, tenant_id: verified.tenant_id, done })
             .await
             .map_err(|_| "ingest writer stopped".to_string())?;
         match tokio::time::timeout(Duration::from_secs(10), wait).await {
@@ -223,18 +196,15 @@ async fn write_batch(state: &AppState, batch: &mut [Item]) -> Result<(), String>
     let jobs_: Vec<NewJob> = batch
         .iter()
         .map(|i| {
-            let mut j = NewJob::new(queues::WEBHOOK_PROCESSOR, json!({ "eventId": i.id }))
-                .unique(i.id.to_string())
-                .attempts(8);
+            let mut j =
+                NewJob::new(queues::WEBHOOK_PROCESSOR, json!({ "eventId": i.id })).unique(i.id.to_string()).attempts(8);
             j.tenant_id = i.tenant_id;
             j
         })
         .collect();
     let run = async {
         let txn = state.writer().begin().await?;
-        webhook_events::Entity::insert_many(events)
-            .exec_without_returning(&txn)
-            .await?;
+        webhook_events::Entity::insert_many(events).exec_without_returning(&txn).await?;
         jobs::enqueue_many(&txn, jobs_).await?;
         txn.commit().await
     };

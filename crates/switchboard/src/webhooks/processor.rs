@@ -9,8 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, TransactionTrait, TryInsertResult,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -18,8 +18,7 @@ use uuid::Uuid;
 use crate::accounts::directory::RoutedAccount;
 use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, WebhookState};
 use crate::entities::{
-    account_events, contacts, conversations, messages, pending_statuses, templates, tenants,
-    webhook_events,
+    account_events, contacts, conversations, messages, pending_statuses, templates, tenants, webhook_events,
 };
 use crate::events::DomainEvent;
 use crate::jobs::runner::Handler;
@@ -37,19 +36,14 @@ pub fn handler() -> Handler {
                 .get("eventId")
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse::<Uuid>().ok())
-                .ok_or_else(|| Outcome::Dead {
-                    error: "payload has no eventId".into(),
-                })?;
+                .ok_or_else(|| Outcome::Dead { error: "payload has no eventId".into() })?;
             process_event(&state, id).await
         })
     })
 }
 
 fn retry(e: DbErr) -> Outcome {
-    Outcome::Retry {
-        error: e.to_string(),
-        after: None,
-    }
+    Outcome::Retry { error: e.to_string(), after: None }
 }
 
 /// Everything one event changed, to publish after the commit.
@@ -63,36 +57,19 @@ struct Ctx {
 }
 
 pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
-    let Some(event) = webhook_events::Entity::find_by_id(id)
-        .one(&state.db)
-        .await
-        .map_err(retry)?
-    else {
-        return Err(Outcome::Dead {
-            error: format!("webhook event {id} not found"),
-        });
+    let Some(event) = webhook_events::Entity::find_by_id(id).one(&state.db).await.map_err(retry)? else {
+        return Err(Outcome::Dead { error: format!("webhook event {id} not found") });
     };
-    if matches!(
-        event.state,
-        WebhookState::Processed | WebhookState::Unroutable
-    ) {
+    if matches!(event.state, WebhookState::Processed | WebhookState::Unroutable) {
         return Ok(()); // already done (a duplicate job, or a replay that was superseded)
     }
     let payload = match mw::parse_webhook(&event.body) {
         Ok(p) => p,
         Err(e) => {
-            mark(
-                state.writer(),
-                id,
-                WebhookState::Failed,
-                Some(format!("unparseable webhook: {e}")),
-                None,
-            )
-            .await
-            .map_err(retry)?;
-            return Err(Outcome::Dead {
-                error: format!("unparseable webhook: {e}"),
-            });
+            mark(state.writer(), id, WebhookState::Failed, Some(format!("unparseable webhook: {e}")), None)
+                .await
+                .map_err(retry)?;
+            return Err(Outcome::Dead { error: format!("unparseable webhook: {e}") });
         }
     };
 
@@ -135,28 +112,15 @@ pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
         apply(&txn, &mut ctx, &acct, ev).await.map_err(retry)?;
     }
     let (new_state, note) = if ctx.routed == 0 && !ctx.unroutable.is_empty() {
-        (
-            WebhookState::Unroutable,
-            Some(format!(
-                "unknown phone number or WABA: {}",
-                ctx.unroutable.join(", ")
-            )),
-        )
+        (WebhookState::Unroutable, Some(format!("unknown phone number or WABA: {}", ctx.unroutable.join(", "))))
     } else if !ctx.unroutable.is_empty() {
-        (
-            WebhookState::Processed,
-            Some(format!("skipped unknown: {}", ctx.unroutable.join(", "))),
-        )
+        (WebhookState::Processed, Some(format!("skipped unknown: {}", ctx.unroutable.join(", "))))
     } else {
         (WebhookState::Processed, None)
     };
     let queued: Vec<&'static str> = ctx.jobs.iter().map(|j| j.queue).collect();
-    crate::jobs::enqueue_many(&txn, std::mem::take(&mut ctx.jobs))
-        .await
-        .map_err(retry)?;
-    mark(&txn, id, new_state, note, ctx.tenant_id)
-        .await
-        .map_err(retry)?;
+    crate::jobs::enqueue_many(&txn, std::mem::take(&mut ctx.jobs)).await.map_err(retry)?;
+    mark(&txn, id, new_state, note, ctx.tenant_id).await.map_err(retry)?;
     txn.commit().await.map_err(retry)?;
 
     for q in queued {
@@ -175,29 +139,13 @@ pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
 
 fn event_ids<'a>(ev: &WebhookEvent<'a>) -> (&'a str, Option<&'a str>) {
     match *ev {
-        WebhookEvent::Message {
-            waba_id,
-            phone_number_id,
-            ..
-        }
-        | WebhookEvent::Status {
-            waba_id,
-            phone_number_id,
-            ..
-        }
-        | WebhookEvent::Error {
-            waba_id,
-            phone_number_id,
-            ..
-        } => (waba_id, phone_number_id),
+        WebhookEvent::Message { waba_id, phone_number_id, .. }
+        | WebhookEvent::Status { waba_id, phone_number_id, .. }
+        | WebhookEvent::Error { waba_id, phone_number_id, .. } => (waba_id, phone_number_id),
         // Fields this model keeps raw (group events, …) may still name the number.
-        WebhookEvent::Other { waba_id, value, .. } => (
-            waba_id,
-            value
-                .get("metadata")
-                .and_then(|m| m.get("phone_number_id"))
-                .and_then(Value::as_str),
-        ),
+        WebhookEvent::Other { waba_id, value, .. } => {
+            (waba_id, value.get("metadata").and_then(|m| m.get("phone_number_id")).and_then(Value::as_str))
+        }
         WebhookEvent::TemplateStatus { waba_id, .. }
         | WebhookEvent::TemplateCategory { waba_id, .. }
         | WebhookEvent::TemplateQuality { waba_id, .. } => (waba_id, None),
@@ -214,14 +162,8 @@ async fn mark<C: ConnectionTrait>(
     let mut q = webhook_events::Entity::update_many()
         .col_expr(webhook_events::Column::State, Expr::value(state.as_str()))
         .col_expr(webhook_events::Column::LastError, Expr::value(note))
-        .col_expr(
-            webhook_events::Column::Attempts,
-            Expr::col(webhook_events::Column::Attempts).add(1),
-        )
-        .col_expr(
-            webhook_events::Column::ProcessedAt,
-            Expr::value(crate::db::now()),
-        );
+        .col_expr(webhook_events::Column::Attempts, Expr::col(webhook_events::Column::Attempts).add(1))
+        .col_expr(webhook_events::Column::ProcessedAt, Expr::value(crate::db::now()));
     if let Some(t) = tenant_id {
         q = q.col_expr(webhook_events::Column::TenantId, Expr::value(t));
     }
@@ -230,8 +172,7 @@ async fn mark<C: ConnectionTrait>(
 }
 
 fn secs_to_time(s: Option<i64>) -> DateTime<Utc> {
-    s.and_then(|s| Utc.timestamp_opt(s, 0).single())
-        .unwrap_or_else(crate::db::now)
+    s.and_then(|s| Utc.timestamp_opt(s, 0).single()).unwrap_or_else(crate::db::now)
 }
 
 async fn apply(
@@ -241,37 +182,19 @@ async fn apply(
     ev: WebhookEvent<'_>,
 ) -> Result<(), DbErr> {
     match ev {
-        WebhookEvent::Message {
-            contact, message, ..
-        } => inbound_message(txn, ctx, acct, contact, message).await,
-        WebhookEvent::Status { status, .. } => {
-            apply_status_event(txn, ctx, acct.tenant_id, status).await
-        }
+        WebhookEvent::Message { contact, message, .. } => inbound_message(txn, ctx, acct, contact, message).await,
+        WebhookEvent::Status { status, .. } => apply_status_event(txn, ctx, acct.tenant_id, status).await,
         WebhookEvent::TemplateStatus { update, .. } => {
             let mut changes = vec![(templates::Column::Status, Value::from(update.event.clone()))];
-            if let Some(r) = update
-                .reason
-                .as_ref()
-                .filter(|r| !r.is_empty() && r.as_str() != "NONE")
-            {
+            if let Some(r) = update.reason.as_ref().filter(|r| !r.is_empty() && r.as_str() != "NONE") {
                 changes.push((templates::Column::RejectionReason, Value::from(r.clone())));
             }
             template_update(txn, ctx, acct, update.message_template_id, changes).await
         }
         WebhookEvent::TemplateCategory { update, .. } => {
-            let cat = update
-                .new_category
-                .clone()
-                .or(update.correct_category.clone())
-                .unwrap_or_default();
-            template_update(
-                txn,
-                ctx,
-                acct,
-                update.message_template_id,
-                vec![(templates::Column::Category, cat.into())],
-            )
-            .await
+            let cat = update.new_category.clone().or(update.correct_category.clone()).unwrap_or_default();
+            template_update(txn, ctx, acct, update.message_template_id, vec![(templates::Column::Category, cat.into())])
+                .await
         }
         WebhookEvent::TemplateQuality { update, .. } => {
             let q = update.new_quality_score.clone().unwrap_or_default();
@@ -285,18 +208,9 @@ async fn apply(
             .await
         }
         WebhookEvent::Error { error, .. } => {
-            account_event(
-                txn,
-                ctx,
-                acct,
-                "errors",
-                serde_json::to_value(error).unwrap_or(Value::Null),
-            )
-            .await
+            account_event(txn, ctx, acct, "errors", serde_json::to_value(error).unwrap_or(Value::Null)).await
         }
-        WebhookEvent::Other { field, value, .. } => {
-            account_event(txn, ctx, acct, field, value.clone()).await
-        }
+        WebhookEvent::Other { field, value, .. } => account_event(txn, ctx, acct, field, value.clone()).await,
     }
 }
 
@@ -336,8 +250,7 @@ async fn template_update(
     let Some(meta_id) = meta_id else {
         return Ok(());
     };
-    let mut q = templates::Entity::update_many()
-        .col_expr(templates::Column::UpdatedAt, Expr::value(crate::db::now()));
+    let mut q = templates::Entity::update_many().col_expr(templates::Column::UpdatedAt, Expr::value(crate::db::now()));
     for (col, v) in changes {
         q = q.col_expr(col, Expr::value(v.as_str().map(str::to_string)));
     }
@@ -368,7 +281,7 @@ async fn tenant_settings(
 
 /// Finds or creates the contact; `ON CONFLICT DO NOTHING` then a read keeps concurrent workers
 /// from creating it twice.
-async fn upsert_contact(
+pub async fn upsert_contact(
     txn: &DatabaseTransaction,
     tenant: Uuid,
     wa_id: Option<&str>,
@@ -418,14 +331,12 @@ async fn upsert_contact(
     .on_conflict_do_nothing()
     .exec(txn)
     .await?;
-    find()
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("contact after upsert".into()))
+    find().await?.ok_or_else(|| DbErr::RecordNotFound("contact after upsert".into()))
 }
 
 /// The contact's thread on this number: created, or reopened when resolved. Returns whether a
 /// conversation was opened (for usage).
-async fn open_conversation(
+pub async fn open_conversation(
     txn: &DatabaseTransaction,
     tenant: Uuid,
     contact: Uuid,
@@ -473,9 +384,7 @@ async fn open_conversation(
     .exec(txn)
     .await?;
     let created = matches!(inserted, TryInsertResult::Inserted(_));
-    let c = find()
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("conversation after upsert".into()))?;
+    let c = find().await?.ok_or_else(|| DbErr::RecordNotFound("conversation after upsert".into()))?;
     Ok((c, created))
 }
 
@@ -483,26 +392,10 @@ async fn open_conversation(
 pub fn preview(m: &mw::InboundMessage) -> String {
     let text = match &m.kind {
         MessageKind::Text(t) => t.body.clone(),
-        MessageKind::Image(x) => x
-            .caption
-            .clone()
-            .map(|c| format!("📷 {c}"))
-            .unwrap_or_else(|| "📷 Photo".into()),
-        MessageKind::Video(x) => x
-            .caption
-            .clone()
-            .map(|c| format!("🎥 {c}"))
-            .unwrap_or_else(|| "🎥 Video".into()),
-        MessageKind::Audio(x) => if x.voice == Some(true) {
-            "🎤 Voice message"
-        } else {
-            "🎵 Audio"
-        }
-        .into(),
-        MessageKind::Document(x) => format!(
-            "📄 {}",
-            x.filename.clone().unwrap_or_else(|| "Document".into())
-        ),
+        MessageKind::Image(x) => x.caption.clone().map(|c| format!("📷 {c}")).unwrap_or_else(|| "📷 Photo".into()),
+        MessageKind::Video(x) => x.caption.clone().map(|c| format!("🎥 {c}")).unwrap_or_else(|| "🎥 Video".into()),
+        MessageKind::Audio(x) => if x.voice == Some(true) { "🎤 Voice message" } else { "🎵 Audio" }.into(),
+        MessageKind::Document(x) => format!("📄 {}", x.filename.clone().unwrap_or_else(|| "Document".into())),
         MessageKind::Sticker(_) => "Sticker".into(),
         MessageKind::Location(l) => {
             format!("📍 {}", l.name.clone().unwrap_or_else(|| "Location".into()))
@@ -510,10 +403,7 @@ pub fn preview(m: &mw::InboundMessage) -> String {
         MessageKind::Contacts(_) => "👤 Contact".into(),
         MessageKind::Reaction(r) => format!("Reacted {}", r.emoji.clone().unwrap_or_default()),
         MessageKind::Unsupported { .. } => "Unsupported message".into(),
-        _ => m
-            .text()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("[{}]", m.type_name)),
+        _ => m.text().map(str::to_string).unwrap_or_else(|| format!("[{}]", m.type_name)),
     };
     let mut s: String = text.chars().take(120).collect();
     if text.chars().count() > 120 {
@@ -523,11 +413,7 @@ pub fn preview(m: &mw::InboundMessage) -> String {
 }
 
 fn content_of(m: &mw::InboundMessage) -> Value {
-    let mut body = m
-        .raw
-        .get(&m.type_name)
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let mut body = m.raw.get(&m.type_name).cloned().unwrap_or_else(|| json!({}));
     if !body.is_object() {
         // e.g. `contacts` is an array: keep it under its type name.
         let mut wrapped = serde_json::Map::new();
@@ -536,16 +422,10 @@ fn content_of(m: &mw::InboundMessage) -> Value {
     }
     if let Some(obj) = body.as_object_mut() {
         if !m.errors.is_empty() {
-            obj.insert(
-                "errors".into(),
-                serde_json::to_value(&m.errors).unwrap_or(Value::Null),
-            );
+            obj.insert("errors".into(), serde_json::to_value(&m.errors).unwrap_or(Value::Null));
         }
         if let Some(r) = &m.referral {
-            obj.insert(
-                "referral".into(),
-                serde_json::to_value(r).unwrap_or(Value::Null),
-            );
+            obj.insert("referral".into(), serde_json::to_value(r).unwrap_or(Value::Null));
         }
         if let Some(c) = &m.context {
             if c.forwarded == Some(true) {
@@ -555,10 +435,7 @@ fn content_of(m: &mw::InboundMessage) -> Value {
                 obj.insert("frequentlyForwarded".into(), Value::Bool(true));
             }
             if let Some(p) = &c.referred_product {
-                obj.insert(
-                    "referredProduct".into(),
-                    serde_json::to_value(p).unwrap_or(Value::Null),
-                );
+                obj.insert("referredProduct".into(), serde_json::to_value(p).unwrap_or(Value::Null));
             }
         }
     }
@@ -573,14 +450,8 @@ async fn inbound_message(
     m: &mw::InboundMessage,
 ) -> Result<(), DbErr> {
     let tenant = acct.tenant_id;
-    let wa_id = m
-        .from
-        .as_deref()
-        .or(contact.and_then(|c| c.wa_id.as_deref()));
-    let user_id = m
-        .from_user_id
-        .as_deref()
-        .or(contact.and_then(|c| c.user_id.as_deref()));
+    let wa_id = m.from.as_deref().or(contact.and_then(|c| c.wa_id.as_deref()));
+    let user_id = m.from_user_id.as_deref().or(contact.and_then(|c| c.user_id.as_deref()));
     if (wa_id.is_none() && user_id.is_none()) || m.id.is_empty() {
         // Without a sender or an id there is nothing to thread or deduplicate: keep it visible.
         return account_event(txn, ctx, acct, "unattributable_message", m.raw.clone()).await;
@@ -626,6 +497,7 @@ async fn inbound_message(
         reply_to_wa_id: Set(quoted_wamid),
         sender_user_id: Set(None),
         billed: Set(false),
+        send_started_at: Set(None),
         created_at: Set(at),
         updated_at: Set(now),
     };
@@ -641,10 +513,7 @@ async fn inbound_message(
 
     let pv = preview(m);
     let mut upd = conversations::Entity::update_many()
-        .col_expr(
-            conversations::Column::UnreadCount,
-            Expr::col(conversations::Column::UnreadCount).add(1),
-        )
+        .col_expr(conversations::Column::UnreadCount, Expr::col(conversations::Column::UnreadCount).add(1))
         .col_expr(conversations::Column::UpdatedAt, Expr::value(now))
         .filter(conversations::Column::Id.eq(conv.id));
     // Older messages arriving late must not move the window or the list order backwards.
@@ -657,10 +526,7 @@ async fn inbound_message(
             .col_expr(conversations::Column::LastMessagePreview, Expr::value(pv));
     }
     if conv.status == ConversationStatus::Pending {
-        upd = upd.col_expr(
-            conversations::Column::Status,
-            Expr::value(ConversationStatus::Open.as_str()),
-        );
+        upd = upd.col_expr(conversations::Column::Status, Expr::value(ConversationStatus::Open.as_str()));
     }
     upd.exec(txn).await?;
 
@@ -668,11 +534,7 @@ async fn inbound_message(
         txn,
         tenant,
         at.date_naive(),
-        usage::Delta {
-            messages_in: 1,
-            conversations_opened: opened as i64,
-            ..Default::default()
-        },
+        usage::Delta { messages_in: 1, conversations_opened: opened as i64, ..Default::default() },
     )
     .await?;
 
@@ -806,13 +668,8 @@ pub async fn apply_status<C: ConnectionTrait>(
             .await?;
         if claimed.rows_affected == 1 {
             let cat = p.normalized_category().unwrap_or_else(|| "service".into());
-            usage::add(
-                db,
-                msg.tenant_id,
-                at.date_naive(),
-                usage::Delta::priced(&cat, p.billable.unwrap_or(false)),
-            )
-            .await?;
+            usage::add(db, msg.tenant_id, at.date_naive(), usage::Delta::priced(&cat, p.billable.unwrap_or(false)))
+                .await?;
         }
     }
     let now = messages::Entity::find_by_id(msg.id).one(db).await?;
@@ -855,9 +712,7 @@ pub async fn apply_pending_statuses<C: ConnectionTrait>(
         {
             apply_status(db, events, msg, parsed).await?;
         }
-        pending_statuses::Entity::delete_by_id(p.id)
-            .exec(db)
-            .await?;
+        pending_statuses::Entity::delete_by_id(p.id).exec(db).await?;
     }
     Ok(())
 }

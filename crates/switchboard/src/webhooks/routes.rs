@@ -17,9 +17,7 @@ use crate::state::AppState;
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(verify, receive))
-        .layer(DefaultBodyLimit::disable())
+    OpenApiRouter::new().routes(routes!(verify, receive)).layer(DefaultBodyLimit::disable())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -41,23 +39,16 @@ pub struct VerifyParams {
     responses((status = 200, description = "the challenge, as text/plain"), (status = 403, body = ErrorBody)))]
 async fn verify(State(state): State<AppState>, Query(p): Query<VerifyParams>) -> Response {
     let (Some(mode), Some(token), Some(challenge)) = (p.mode, p.verify_token, p.challenge) else {
-        return AppError::bad_request(
-            "invalid_handshake",
-            "hub.mode, hub.verify_token and hub.challenge are required",
-        )
-        .into_response();
-    };
-    let platform_ok = state.config.meta_verify_token.as_ref().is_some_and(|t| {
-        switchboard_crypto::token::constant_time_eq(t.expose().as_bytes(), token.as_bytes())
-    });
-    if mode == "subscribe"
-        && (platform_ok || state.directory.any_verify_token(&state, &token).await)
-    {
-        return (
-            [(axum::http::header::CONTENT_TYPE, "text/plain")],
-            challenge,
-        )
+        return AppError::bad_request("invalid_handshake", "hub.mode, hub.verify_token and hub.challenge are required")
             .into_response();
+    };
+    let platform_ok = state
+        .config
+        .meta_verify_token
+        .as_ref()
+        .is_some_and(|t| switchboard_crypto::token::constant_time_eq(t.expose().as_bytes(), token.as_bytes()));
+    if mode == "subscribe" && (platform_ok || state.directory.any_verify_token(&state, &token).await) {
+        return ([(axum::http::header::CONTENT_TYPE, "text/plain")], challenge).into_response();
     }
     AppError::forbidden("verify token does not match").into_response()
 }
@@ -68,11 +59,7 @@ async fn verify(State(state): State<AppState>, Query(p): Query<VerifyParams>) ->
     request_body(content = String, description = "Meta's webhook JSON, signed with X-Hub-Signature-256", content_type = "application/json"),
     responses((status = 200, description = "stored"), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 503, body = ErrorBody, description = "not stored: Meta will retry")))]
-async fn receive(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Response {
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Body) -> Response {
     let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -85,10 +72,7 @@ async fn receive(
             .into_response();
         }
     };
-    let Some(signature) = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(signature) = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()) else {
         inc(&state.metrics.webhooks_bad_signature_total);
         return AppError::unauthorized("missing X-Hub-Signature-256").into_response();
     };
@@ -96,12 +80,7 @@ async fn receive(
         inc(&state.metrics.webhooks_bad_signature_total);
         return AppError::unauthorized("invalid X-Hub-Signature-256").into_response();
     };
-    let header = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let kept = json!({
         "x-hub-signature-256": signature,
         "content-type": header("content-type"),
@@ -115,10 +94,7 @@ async fn receive(
         }
         Err(_) => {
             inc(&state.metrics.webhooks_unavailable_total);
-            let mut e = AppError::unavailable(
-                "database_unavailable",
-                "the event could not be stored; retry later",
-            );
+            let mut e = AppError::unavailable("database_unavailable", "the event could not be stored; retry later");
             e.retry_after = Some(1);
             e.into_response()
         }

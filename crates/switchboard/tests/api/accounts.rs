@@ -10,9 +10,7 @@ const TOKEN: &str = "EAAG-real-looking-token-ABCD";
 
 /// An app whose Graph API is a meta-sim with one registered number.
 async fn app_with_sim() -> (TestApp, meta_sim::RunningSim) {
-    let sim = meta_sim::MetaSim::spawn(meta_sim::SimConfig::fast())
-        .await
-        .unwrap();
+    let sim = meta_sim::MetaSim::spawn(meta_sim::SimConfig::fast()).await.unwrap();
     sim.sim.register_number(meta_sim::NumberSpec::new(
         "555000111",
         "100200300",
@@ -20,11 +18,7 @@ async fn app_with_sim() -> (TestApp, meta_sim::RunningSim) {
         TOKEN,
         "sim-app-secret",
     ));
-    let app = spawn_app_with(&[
-        ("SWITCHBOARD_GRAPH_API_URL", &sim.base_url),
-        ("SWITCHBOARD_SANDBOX", "false"),
-    ])
-    .await;
+    let app = spawn_app_with(&[("SWITCHBOARD_GRAPH_API_URL", &sim.base_url), ("SWITCHBOARD_SANDBOX", "false")]).await;
     (app, sim)
 }
 
@@ -36,97 +30,40 @@ fn body(phone: &str, token: &str) -> Value {
 async fn creating_a_number_validates_it_with_the_graph_api_and_hides_the_token() {
     let (app, _sim) = app_with_sim().await;
     let a = app.register("A", "a@a.test").await;
-    let res = app
-        .post(
-            "/api/whatsapp-accounts",
-            &body("100200300", TOKEN),
-            Some(&a.access),
-        )
-        .await;
+    let res = app.post("/api/whatsapp-accounts", &body("100200300", TOKEN), Some(&a.access)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let text = res.text().await.unwrap();
-    assert!(
-        !text.contains(TOKEN) && !text.contains("own-app-secret"),
-        "no secret in the response: {text}"
-    );
+    assert!(!text.contains(TOKEN) && !text.contains("own-app-secret"), "no secret in the response: {text}");
     let acct: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(
-        acct["displayPhoneNumber"], "+1 555 010 2030",
-        "taken from the Graph API"
-    );
+    assert_eq!(acct["displayPhoneNumber"], "+1 555 010 2030", "taken from the Graph API");
     assert_eq!(acct["accessTokenLast4"], "ABCD");
     assert_eq!(acct["hasAppSecret"], true);
     assert_eq!(acct["status"], "active");
     assert!(acct["webhook"]["verifyToken"].as_str().unwrap().len() >= 8);
-    let row = whatsapp_accounts::Entity::find()
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let row = whatsapp_accounts::Entity::find().one(&app.state.db).await.unwrap().unwrap();
     assert!(!row.access_token_enc.contains(TOKEN), "stored encrypted");
 
-    let list = app
-        .get("/api/whatsapp-accounts", Some(&a.access))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let list = app.get("/api/whatsapp-accounts", Some(&a.access)).await.text().await.unwrap();
     assert!(!list.contains(TOKEN));
-    assert_eq!(
-        serde_json::from_str::<Value>(&list).unwrap()["data"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(serde_json::from_str::<Value>(&list).unwrap()["data"].as_array().unwrap().len(), 1);
 
     // A wrong token and an unknown number are refused with clear errors; nothing is stored.
-    let res = app
-        .post(
-            "/api/whatsapp-accounts",
-            &body("100200300", "EAAG-wrong-token"),
-            Some(&a.access),
-        )
-        .await;
+    let res = app.post("/api/whatsapp-accounts", &body("100200300", "EAAG-wrong-token"), Some(&a.access)).await;
     let e = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(e["error"]["details"]["fields"][0]["field"], "accessToken");
-    let res = app
-        .post(
-            "/api/whatsapp-accounts",
-            &body("999888777", TOKEN),
-            Some(&a.access),
-        )
-        .await;
-    assert!(
-        res.status() == StatusCode::UNPROCESSABLE_ENTITY
-            || res.status() == StatusCode::UNAUTHORIZED
-    );
+    let res = app.post("/api/whatsapp-accounts", &body("999888777", TOKEN), Some(&a.access)).await;
+    assert!(res.status() == StatusCode::UNPROCESSABLE_ENTITY || res.status() == StatusCode::UNAUTHORIZED);
     assert_eq!(app.count(whatsapp_accounts::Entity).await, 1);
 }
 
 #[tokio::test]
 async fn an_unreachable_graph_api_is_a_502_unless_validation_is_skipped() {
-    let app = spawn_app_with(&[
-        ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1"),
-        ("SWITCHBOARD_SANDBOX", "false"),
-    ])
-    .await;
+    let app =
+        spawn_app_with(&[("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1"), ("SWITCHBOARD_SANDBOX", "false")]).await;
     let a = app.register("A", "a@a.test").await;
-    let res = app
-        .post(
-            "/api/whatsapp-accounts",
-            &body("100200300", TOKEN),
-            Some(&a.access),
-        )
-        .await;
+    let res = app.post("/api/whatsapp-accounts", &body("100200300", TOKEN), Some(&a.access)).await;
     assert_error(res, StatusCode::BAD_GATEWAY, "graph_unreachable").await;
-    let res = app
-        .post(
-            "/api/whatsapp-accounts?validate=false",
-            &body("100200300", TOKEN),
-            Some(&a.access),
-        )
-        .await;
+    let res = app.post("/api/whatsapp-accounts?validate=false", &body("100200300", TOKEN), Some(&a.access)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 }
 
@@ -142,16 +79,9 @@ async fn input_is_validated_field_by_field() {
         )
         .await;
     let e = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let fields: Vec<&str> = e["error"]["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        fields,
-        vec!["wabaId", "phoneNumberId", "accessToken", "throughputMps"]
-    );
+    let fields: Vec<&str> =
+        e["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, vec!["wabaId", "phoneNumberId", "accessToken", "throughputMps"]);
 }
 
 #[tokio::test]
@@ -160,23 +90,11 @@ async fn a_phone_number_belongs_to_one_tenant_and_plans_limit_numbers() {
     let a = app.register("A", "a@a.test").await;
     let b = app.register("B", "b@b.test").await;
     app.create_account(&a.access, "1001", None).await;
-    let res = app
-        .post(
-            "/api/whatsapp-accounts?validate=false",
-            &body("1001", TOKEN),
-            Some(&b.access),
-        )
-        .await;
+    let res = app.post("/api/whatsapp-accounts?validate=false", &body("1001", TOKEN), Some(&b.access)).await;
     assert_error(res, StatusCode::CONFLICT, "phone_number_taken").await;
     app.create_account(&a.access, "1002", None).await;
     app.create_account(&a.access, "1003", None).await;
-    let res = app
-        .post(
-            "/api/whatsapp-accounts?validate=false",
-            &body("1004", TOKEN),
-            Some(&a.access),
-        )
-        .await;
+    let res = app.post("/api/whatsapp-accounts?validate=false", &body("1004", TOKEN), Some(&a.access)).await;
     assert_error(res, StatusCode::FORBIDDEN, "plan_limit").await;
 }
 
@@ -184,9 +102,7 @@ async fn a_phone_number_belongs_to_one_tenant_and_plans_limit_numbers() {
 async fn update_and_delete() {
     let (app, _sim) = app_with_sim().await;
     let a = app.register("A", "a@a.test").await;
-    let acct = app
-        .create_account(&a.access, "1001", Some("first-app-secret"))
-        .await;
+    let acct = app.create_account(&a.access, "1001", Some("first-app-secret")).await;
     let id = acct["id"].as_str().unwrap();
     let res = app
         .patch(
@@ -198,44 +114,22 @@ async fn update_and_delete() {
     assert_eq!(res.status(), StatusCode::OK);
     let u: Value = res.json().await.unwrap();
     assert_eq!(
-        (
-            u["name"].as_str(),
-            u["accessTokenLast4"].as_str(),
-            u["hasAppSecret"].as_bool()
-        ),
+        (u["name"].as_str(), u["accessTokenLast4"].as_str(), u["hasAppSecret"].as_bool()),
         (Some("Sales"), Some("WXYZ"), Some(false))
     );
-    assert_eq!(
-        (u["throughputMps"].as_i64(), u["status"].as_str()),
-        (Some(250), Some("disabled"))
-    );
-    let res = app
-        .patch(
-            &format!("/api/whatsapp-accounts/{id}"),
-            &json!({"status": "gone"}),
-            Some(&a.access),
-        )
-        .await;
+    assert_eq!((u["throughputMps"].as_i64(), u["status"].as_str()), (Some(250), Some("disabled")));
+    let res = app.patch(&format!("/api/whatsapp-accounts/{id}"), &json!({"status": "gone"}), Some(&a.access)).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
-    let audit = switchboard::entities::audit_log::Entity::find()
-        .all(&app.state.db)
-        .await
-        .unwrap();
-    assert!(
-        audit.iter().any(|e| e.action == "whatsapp_account.update"),
-        "credential changes are audited"
-    );
+    let audit = switchboard::entities::audit_log::Entity::find().all(&app.state.db).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "whatsapp_account.update"), "credential changes are audited");
 
     assert_eq!(
-        app.delete(&format!("/api/whatsapp-accounts/{id}"), Some(&a.access))
-            .await
-            .status(),
+        app.delete(&format!("/api/whatsapp-accounts/{id}"), Some(&a.access)).await.status(),
         StatusCode::NO_CONTENT
     );
     assert_error(
-        app.get(&format!("/api/whatsapp-accounts/{id}"), Some(&a.access))
-            .await,
+        app.get(&format!("/api/whatsapp-accounts/{id}"), Some(&a.access)).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -247,24 +141,14 @@ async fn a_number_with_conversations_cannot_be_deleted() {
     let app = spawn_app_with(&[("SWITCHBOARD_META_APP_SECRET", "s3cret-platform")]).await;
     let a = app.register("A", "a@a.test").await;
     let acct = app.create_account(&a.access, "1001", None).await;
-    let body = crate::helpers::envelope(
-        "1001",
-        crate::helpers::text_message("15551234567", "wamid.d1", "hi", 1_700_000_000),
-    );
+    let body =
+        crate::helpers::envelope("1001", crate::helpers::text_message("15551234567", "wamid.d1", "hi", 1_700_000_000));
     app.post_webhook(&body, "s3cret-platform").await;
     wait_for("conversation", || async {
-        switchboard::entities::conversations::Entity::find()
-            .one(&app.state.db)
-            .await
-            .unwrap()
+        switchboard::entities::conversations::Entity::find().one(&app.state.db).await.unwrap()
     })
     .await;
-    let res = app
-        .delete(
-            &format!("/api/whatsapp-accounts/{}", acct["id"].as_str().unwrap()),
-            Some(&a.access),
-        )
-        .await;
+    let res = app.delete(&format!("/api/whatsapp-accounts/{}", acct["id"].as_str().unwrap()), Some(&a.access)).await;
     assert_error(res, StatusCode::CONFLICT, "account_in_use").await;
 }
 
@@ -273,12 +157,8 @@ async fn only_tenant_admins_manage_numbers_and_other_tenants_get_404() {
     let (app, _sim) = app_with_sim().await;
     let a = app.register("A", "a@a.test").await;
     let b = app.register("B", "b@b.test").await;
-    let agent = app
-        .user_with_role(&a.tenant_id, "agent@a.test", Role::Agent)
-        .await;
-    let billing = app
-        .user_with_role(&a.tenant_id, "billing@a.test", Role::BillingAdmin)
-        .await;
+    let agent = app.user_with_role(&a.tenant_id, "agent@a.test", Role::Agent).await;
+    let billing = app.user_with_role(&a.tenant_id, "billing@a.test", Role::BillingAdmin).await;
     let acct = app.create_account(&a.access, "1001", None).await;
     let id = acct["id"].as_str().unwrap();
     let path = format!("/api/whatsapp-accounts/{id}");
@@ -286,62 +166,26 @@ async fn only_tenant_admins_manage_numbers_and_other_tenants_get_404() {
     // Agents read, but do not manage; billing admins do neither.
     assert_eq!(app.get(&path, Some(&agent)).await.status(), StatusCode::OK);
     assert_error(
-        app.post(
-            "/api/whatsapp-accounts?validate=false",
-            &body("2001", TOKEN),
-            Some(&agent),
-        )
-        .await,
+        app.post("/api/whatsapp-accounts?validate=false", &body("2001", TOKEN), Some(&agent)).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
+    assert_error(app.patch(&path, &json!({"name": "x"}), Some(&agent)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(app.delete(&path, Some(&agent)).await, StatusCode::FORBIDDEN, "forbidden").await;
     assert_error(
-        app.patch(&path, &json!({"name": "x"}), Some(&agent)).await,
+        app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&agent)).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
-    assert_error(
-        app.delete(&path, Some(&agent)).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    assert_error(
-        app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&agent))
-            .await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    assert_error(
-        app.get("/api/whatsapp-accounts", Some(&billing)).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    assert_error(app.get("/api/whatsapp-accounts", Some(&billing)).await, StatusCode::FORBIDDEN, "forbidden").await;
 
     // Tenant B: every route with A's id is a 404, and B's list is empty.
-    assert_error(
-        app.get(&path, Some(&b.access)).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        app.patch(&path, &json!({"name": "x"}), Some(&b.access))
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        app.delete(&path, Some(&b.access)).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    assert_error(app.get(&path, Some(&b.access)).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.patch(&path, &json!({"name": "x"}), Some(&b.access)).await, StatusCode::NOT_FOUND, "not_found")
+        .await;
+    assert_error(app.delete(&path, Some(&b.access)).await, StatusCode::NOT_FOUND, "not_found").await;
     let res = app
         .post(
             &format!("{path}/sandbox/messages"),
@@ -350,22 +194,10 @@ async fn only_tenant_admins_manage_numbers_and_other_tenants_get_404() {
         )
         .await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    let list: Value = app
-        .get("/api/whatsapp-accounts", Some(&b.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get("/api/whatsapp-accounts", Some(&b.access)).await.json().await.unwrap();
     assert!(list["data"].as_array().unwrap().is_empty());
     // And A's number is untouched.
-    assert_eq!(
-        app.get(&path, Some(&a.access))
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["name"],
-        "Main"
-    );
+    assert_eq!(app.get(&path, Some(&a.access)).await.json::<Value>().await.unwrap()["name"], "Main");
 }
 
 #[tokio::test]
@@ -381,12 +213,7 @@ async fn media_is_downloaded_with_a_fresh_url_when_the_webhook_url_expired() {
     ])
     .await;
     let a = app.register("A", "a@a.test").await;
-    app.post(
-        "/api/whatsapp-accounts?validate=false",
-        &body("100200300", TOKEN),
-        Some(&a.access),
-    )
-    .await;
+    app.post("/api/whatsapp-accounts?validate=false", &body("100200300", TOKEN), Some(&a.access)).await;
     sim.sim.register_number(
         meta_sim::NumberSpec::new("555000111", "100200300", "+1 555", TOKEN, "own-app-secret")
             .with_webhook_url(format!("{}/api/webhooks/whatsapp", app.base)),
@@ -405,31 +232,20 @@ async fn media_is_downloaded_with_a_fresh_url_when_the_webhook_url_expired() {
         )
         .await;
     let ev = wait_for("webhook stored", || async {
-        switchboard::entities::webhook_events::Entity::find()
-            .one(&app.state.db)
-            .await
-            .unwrap()
+        switchboard::entities::webhook_events::Entity::find().one(&app.state.db).await.unwrap()
     })
     .await;
-    assert!(
-        String::from_utf8_lossy(&ev.body).contains("\"url\""),
-        "the webhook carries a download URL"
-    );
+    assert!(String::from_utf8_lossy(&ev.body).contains("\"url\""), "the webhook carries a download URL");
     // Let the URL in the webhook expire before any worker runs.
     tokio::time::sleep(std::time::Duration::from_millis(450)).await;
     let cancel = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(switchboard::startup::runner(&app.state).run(cancel.clone()));
     let media = wait_for("media row", || async {
-        switchboard::entities::media::Entity::find()
-            .one(&app.state.db)
-            .await
-            .unwrap()
+        switchboard::entities::media::Entity::find().one(&app.state.db).await.unwrap()
     })
     .await;
     assert_eq!(media.filename.as_deref(), Some("invoice.pdf"));
-    let res = app
-        .get(&format!("/api/media/{}", media.id), Some(&a.access))
-        .await;
+    let res = app.get(&format!("/api/media/{}", media.id), Some(&a.access)).await;
     assert_eq!(res.bytes().await.unwrap().to_vec(), doc);
     cancel.cancel();
     run.await.unwrap();

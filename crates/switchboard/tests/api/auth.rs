@@ -27,12 +27,7 @@ async fn register_creates_a_tenant_and_its_admin() {
     assert!(b["user"].get("passwordHash").is_none());
     assert!(!b.to_string().contains("argon2"), "no hash in responses");
 
-    let me: Value = app
-        .get("/api/auth/me", b["accessToken"].as_str())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get("/api/auth/me", b["accessToken"].as_str()).await.json().await.unwrap();
     assert_eq!(me["user"]["id"], b["user"]["id"]);
     assert_eq!(me["tenant"]["id"], b["tenant"]["id"]);
     assert_eq!(me["tenant"]["limits"]["maxAgents"], 10);
@@ -41,20 +36,11 @@ async fn register_creates_a_tenant_and_its_admin() {
 #[tokio::test]
 async fn register_lists_every_invalid_field() {
     let app = spawn_app().await;
-    let res = app
-        .post(
-            "/api/auth/register",
-            &json!({"tenantName": " ", "email": "nope", "password": "short"}),
-            None,
-        )
-        .await;
+    let res =
+        app.post("/api/auth/register", &json!({"tenantName": " ", "email": "nope", "password": "short"}), None).await;
     let b = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let fields: Vec<&str> = b["error"]["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> =
+        b["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, vec!["tenantName", "name", "email", "password"]);
 }
 
@@ -70,22 +56,9 @@ async fn malformed_bodies_get_clear_errors() {
         .await
         .unwrap();
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_json").await;
-    let res = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .body("email=x")
-        .send()
-        .await
-        .unwrap();
-    assert_error(
-        res,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    )
-    .await;
-    let res = app
-        .post("/api/auth/login", &json!({"email": 5}), None)
-        .await;
+    let res = app.client.post(app.url("/api/auth/login")).body("email=x").send().await.unwrap();
+    assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    let res = app.post("/api/auth/login", &json!({"email": 5}), None).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
     let res = app.get("/api/nothing-here", None).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
@@ -127,33 +100,16 @@ async fn same_tenant_name_gets_a_distinct_slug() {
 async fn login_with_unknown_email_and_wrong_password_look_the_same() {
     let app = spawn_app().await;
     let acct = app.register("Acme", "ana@x.test").await;
-    let ok = app
-        .post(
-            "/api/auth/login",
-            &json!({"email": "ANA@x.test", "password": PASSWORD}),
-            None,
-        )
-        .await;
+    let ok = app.post("/api/auth/login", &json!({"email": "ANA@x.test", "password": PASSWORD}), None).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let b: Value = ok.json().await.unwrap();
     assert_eq!(b["user"]["id"], acct.user_id.as_str());
     assert!(b["user"]["lastLoginAt"].is_string());
 
-    let wrong = app
-        .post(
-            "/api/auth/login",
-            &json!({"email": "ana@x.test", "password": "wrong password!"}),
-            None,
-        )
-        .await;
+    let wrong = app.post("/api/auth/login", &json!({"email": "ana@x.test", "password": "wrong password!"}), None).await;
     let wrong = assert_error(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let unknown = app
-        .post(
-            "/api/auth/login",
-            &json!({"email": "who@x.test", "password": "wrong password!"}),
-            None,
-        )
-        .await;
+    let unknown =
+        app.post("/api/auth/login", &json!({"email": "who@x.test", "password": "wrong password!"}), None).await;
     let unknown = assert_error(unknown, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(wrong, unknown);
 }
@@ -163,28 +119,13 @@ async fn repeated_failures_are_throttled_with_retry_after() {
     let app = spawn_app().await;
     app.register("Acme", "ana@x.test").await;
     for _ in 0..5 {
-        let r = app
-            .post(
-                "/api/auth/login",
-                &json!({"email": "ana@x.test", "password": "not the password"}),
-                None,
-            )
-            .await;
+        let r =
+            app.post("/api/auth/login", &json!({"email": "ana@x.test", "password": "not the password"}), None).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = app
-        .post(
-            "/api/auth/login",
-            &json!({"email": "ana@x.test", "password": PASSWORD}),
-            None,
-        )
-        .await;
+    let r = app.post("/api/auth/login", &json!({"email": "ana@x.test", "password": PASSWORD}), None).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry >= 1 && retry <= 900);
     assert_error(r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
 }
@@ -193,45 +134,20 @@ async fn repeated_failures_are_throttled_with_retry_after() {
 async fn refresh_rotates_and_reuse_revokes_the_family() {
     let app = spawn_app().await;
     let acct = app.register("Acme", "ana@x.test").await;
-    let r1 = app
-        .post(
-            "/api/auth/refresh",
-            &json!({"refreshToken": acct.refresh}),
-            None,
-        )
-        .await;
+    let r1 = app.post("/api/auth/refresh", &json!({"refreshToken": acct.refresh}), None).await;
     assert_eq!(r1.status(), StatusCode::OK);
     let b1: Value = r1.json().await.unwrap();
     let second = b1["refreshToken"].as_str().unwrap().to_string();
     assert_ne!(second, acct.refresh);
-    assert_eq!(
-        app.get("/api/auth/me", b1["accessToken"].as_str())
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/auth/me", b1["accessToken"].as_str()).await.status(), StatusCode::OK);
 
     // The first token was used: presenting it again is a replay and kills the whole family.
-    let replay = app
-        .post(
-            "/api/auth/refresh",
-            &json!({"refreshToken": acct.refresh}),
-            None,
-        )
-        .await;
+    let replay = app.post("/api/auth/refresh", &json!({"refreshToken": acct.refresh}), None).await;
     assert_error(replay, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let after = app
-        .post("/api/auth/refresh", &json!({"refreshToken": second}), None)
-        .await;
+    let after = app.post("/api/auth/refresh", &json!({"refreshToken": second}), None).await;
     assert_error(after, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
-    let garbage = app
-        .post(
-            "/api/auth/refresh",
-            &json!({"refreshToken": "rt_nonsense"}),
-            None,
-        )
-        .await;
+    let garbage = app.post("/api/auth/refresh", &json!({"refreshToken": "rt_nonsense"}), None).await;
     assert_error(garbage, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
@@ -239,21 +155,9 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 async fn logout_ends_the_session() {
     let app = spawn_app().await;
     let acct = app.register("Acme", "ana@x.test").await;
-    let res = app
-        .post(
-            "/api/auth/logout",
-            &json!({"refreshToken": acct.refresh}),
-            Some(&acct.access),
-        )
-        .await;
+    let res = app.post("/api/auth/logout", &json!({"refreshToken": acct.refresh}), Some(&acct.access)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let r = app
-        .post(
-            "/api/auth/refresh",
-            &json!({"refreshToken": acct.refresh}),
-            None,
-        )
-        .await;
+    let r = app.post("/api/auth/refresh", &json!({"refreshToken": acct.refresh}), None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Logout needs a valid access token.
     let r = app.post("/api/auth/logout", &json!({}), None).await;
@@ -276,32 +180,17 @@ async fn access_tokens_are_checked_strictly() {
     assert_eq!(me(acct.access.clone()).await, StatusCode::OK);
 
     // No token, garbage, a tampered payload.
-    assert_eq!(
-        app.get("/api/auth/me", None).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/auth/me", None).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(me("abc.def.ghi".into()).await, StatusCode::UNAUTHORIZED);
     let parts: Vec<&str> = acct.access.split('.').collect();
     let mut claims: Value = {
         use base64::Engine;
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(parts[1])
-                .unwrap(),
-        )
-        .unwrap()
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
     };
     claims["role"] = json!("SYSTEM_ADMIN");
-    assert_eq!(
-        me(format!("{}.{}.{}", parts[0], b64(&claims), parts[2])).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(me(format!("{}.{}.{}", parts[0], b64(&claims), parts[2])).await, StatusCode::UNAUTHORIZED);
     // alg "none".
-    let none = format!(
-        "{}.{}.",
-        b64(&json!({"alg": "none", "typ": "JWT"})),
-        parts[1]
-    );
+    let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), parts[1]);
     assert_eq!(me(none).await, StatusCode::UNAUTHORIZED);
 
     // Correctly signed but expired, wrong audience, or the wrong token type.
@@ -317,39 +206,11 @@ async fn access_tokens_are_checked_strictly() {
     };
     let sign = |c: &AccessClaims| app.state.jwt.encode(c).unwrap();
     assert_eq!(me(sign(&base)).await, StatusCode::OK);
-    assert_eq!(
-        me(sign(&AccessClaims {
-            exp: now - 1,
-            ..base.clone()
-        }))
-        .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        me(sign(&AccessClaims {
-            aud: "other".into(),
-            ..base.clone()
-        }))
-        .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        me(sign(&AccessClaims {
-            typ: "refresh".into(),
-            ..base.clone()
-        }))
-        .await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(me(sign(&AccessClaims { exp: now - 1, ..base.clone() })).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(sign(&AccessClaims { aud: "other".into(), ..base.clone() })).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(sign(&AccessClaims { typ: "refresh".into(), ..base.clone() })).await, StatusCode::UNAUTHORIZED);
     // A tenant role without a tenant is inconsistent.
-    assert_eq!(
-        me(sign(&AccessClaims {
-            tenant: None,
-            ..base.clone()
-        }))
-        .await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(me(sign(&AccessClaims { tenant: None, ..base.clone() })).await, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -366,12 +227,7 @@ async fn roles_are_enforced() {
     assert_eq!(res.status(), StatusCode::OK);
     let b: Value = res.json().await.unwrap();
     assert_eq!(b["data"].as_array().unwrap().len(), 1);
-    let me: Value = app
-        .get("/api/auth/me", Some(&root))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get("/api/auth/me", Some(&root)).await.json().await.unwrap();
     assert_eq!(me["user"]["role"], "SYSTEM_ADMIN");
     assert!(me["tenant"].is_null());
 }
@@ -390,20 +246,8 @@ async fn suspended_tenant_cannot_sign_in() {
     let mut am: tenants::ActiveModel = t.into();
     am.status = Set(TenantStatus::Suspended);
     am.update(&app.state.db).await.unwrap();
-    let r = app
-        .post(
-            "/api/auth/login",
-            &json!({"email": "ana@x.test", "password": PASSWORD}),
-            None,
-        )
-        .await;
+    let r = app.post("/api/auth/login", &json!({"email": "ana@x.test", "password": PASSWORD}), None).await;
     assert_error(r, StatusCode::FORBIDDEN, "tenant_suspended").await;
-    let r = app
-        .post(
-            "/api/auth/refresh",
-            &json!({"refreshToken": acct.refresh}),
-            None,
-        )
-        .await;
+    let r = app.post("/api/auth/refresh", &json!({"refreshToken": acct.refresh}), None).await;
     assert_error(r, StatusCode::FORBIDDEN, "tenant_suspended").await;
 }

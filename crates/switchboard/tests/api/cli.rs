@@ -27,59 +27,32 @@ async fn binary_migrates_creates_admin_serves_and_stops_on_sigterm() {
     let mut c = bin();
     env(&mut c, dir.path(), &url);
     let out = c.arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let mut c = bin();
     env(&mut c, dir.path(), &url);
     let mut child = c
-        .args([
-            "admin",
-            "create-system-admin",
-            "--email",
-            "Root@Example.test",
-        ])
+        .args(["admin", "create-system-admin", "--email", "Root@Example.test"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a very long password\n")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"a very long password\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("root@example.test"));
 
     // Bad configuration names the variable and exits non-zero.
     let mut c = bin();
     env(&mut c, dir.path(), &url);
-    let out = c
-        .env("SWITCHBOARD_LISTEN", "not-an-address")
-        .arg("migrate")
-        .output()
-        .unwrap();
+    let out = c.env("SWITCHBOARD_LISTEN", "not-an-address").arg("migrate").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SWITCHBOARD_LISTEN"));
 
     let mut c = bin();
     env(&mut c, dir.path(), &url);
-    let mut server = c
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = c.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = server.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -89,9 +62,7 @@ async fn binary_migrates_creates_admin_serves_and_stops_on_sigterm() {
     });
     let started = Instant::now();
     let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server log line");
+        let line = rx.recv_timeout(Duration::from_secs(60)).expect("server log line");
         if let Ok(v) = serde_json::from_str::<Value>(&line)
             && v["fields"]["message"] == "switchboard listening"
         {
@@ -108,31 +79,18 @@ async fn binary_migrates_creates_admin_serves_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let secrets_logged: Vec<String> = rx.try_iter().collect();
-    assert!(
-        !secrets_logged
-            .iter()
-            .any(|l| l.contains("a very long password"))
-    );
+    assert!(!secrets_logged.iter().any(|l| l.contains("a very long password")));
 
     // SIGTERM: the process exits cleanly.
     let pid = server.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(status) = server.try_wait().unwrap() {
             assert!(status.success(), "graceful exit, got {status:?}");
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "server did not stop after SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

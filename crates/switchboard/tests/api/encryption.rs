@@ -23,21 +23,9 @@ async fn insert_account(
         waba_id: Set("WABA1".into()),
         phone_number_id: Set(phone_number_id.into()),
         display_phone_number: Set("+1 555 0100".into()),
-        access_token_enc: Set(secrets::encrypt(
-            keys,
-            tenant,
-            id,
-            Purpose::AccessToken,
-            token,
-        )),
+        access_token_enc: Set(secrets::encrypt(keys, tenant, id, Purpose::AccessToken, token)),
         access_token_last4: Set(token[token.len() - 4..].into()),
-        app_secret_enc: Set(Some(secrets::encrypt(
-            keys,
-            tenant,
-            id,
-            Purpose::AppSecret,
-            "app-secret",
-        ))),
+        app_secret_enc: Set(Some(secrets::encrypt(keys, tenant, id, Purpose::AppSecret, "app-secret"))),
         verify_token: Set("verify".into()),
         status: Set(AccountStatus::Active),
         throughput_mps: Set(80),
@@ -60,42 +48,14 @@ async fn stored_tokens_round_trip_and_do_not_move_between_rows_or_tenants() {
     let acc_a = insert_account(&app, keys, ta, "111", "EAAG-token-of-a-1234").await;
     let acc_b = insert_account(&app, keys, tb, "222", "EAAG-token-of-b-5678").await;
 
-    assert!(
-        !acc_a.access_token_enc.contains("token-of-a"),
-        "stored encrypted"
-    );
-    let plain = secrets::decrypt(
-        keys,
-        ta,
-        acc_a.id,
-        Purpose::AccessToken,
-        &acc_a.access_token_enc,
-    )
-    .unwrap();
+    assert!(!acc_a.access_token_enc.contains("token-of-a"), "stored encrypted");
+    let plain = secrets::decrypt(keys, ta, acc_a.id, Purpose::AccessToken, &acc_a.access_token_enc).unwrap();
     assert_eq!(plain, "EAAG-token-of-a-1234");
 
     // A's ciphertext copied into B's row (another tenant and row) does not decrypt there.
-    assert!(
-        secrets::decrypt(
-            keys,
-            tb,
-            acc_b.id,
-            Purpose::AccessToken,
-            &acc_a.access_token_enc
-        )
-        .is_err()
-    );
+    assert!(secrets::decrypt(keys, tb, acc_b.id, Purpose::AccessToken, &acc_a.access_token_enc).is_err());
     // Nor as another purpose of the same row.
-    assert!(
-        secrets::decrypt(
-            keys,
-            ta,
-            acc_a.id,
-            Purpose::AppSecret,
-            &acc_a.access_token_enc
-        )
-        .is_err()
-    );
+    assert!(secrets::decrypt(keys, ta, acc_a.id, Purpose::AppSecret, &acc_a.access_token_enc).is_err());
     // A flipped character is detected.
     let mut tampered = acc_a.access_token_enc.clone().into_bytes();
     let last = tampered.len() - 2;
@@ -124,37 +84,13 @@ async fn rotate_keys_reencrypts_with_the_newest_key() {
     assert!(both.needs_rotation(&acc.access_token_enc));
     let n = secrets::rotate_keys(&app.state.db, &both).await.unwrap();
     assert_eq!(n, 2, "access token and app secret");
-    let after = whatsapp_accounts::Entity::find_by_id(acc.id)
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = whatsapp_accounts::Entity::find_by_id(acc.id).one(&app.state.db).await.unwrap().unwrap();
     assert!(!both.needs_rotation(&after.access_token_enc));
     let only_new = Keyring::parse(&new_entry).unwrap();
     assert_eq!(
-        secrets::decrypt(
-            &only_new,
-            ta,
-            acc.id,
-            Purpose::AccessToken,
-            &after.access_token_enc
-        )
-        .unwrap(),
+        secrets::decrypt(&only_new, ta, acc.id, Purpose::AccessToken, &after.access_token_enc).unwrap(),
         "EAAG-rotating-9999"
     );
-    assert!(
-        secrets::decrypt(
-            &old,
-            ta,
-            acc.id,
-            Purpose::AccessToken,
-            &after.access_token_enc
-        )
-        .is_err()
-    );
-    assert_eq!(
-        secrets::rotate_keys(&app.state.db, &both).await.unwrap(),
-        0,
-        "idempotent"
-    );
+    assert!(secrets::decrypt(&old, ta, acc.id, Purpose::AccessToken, &after.access_token_enc).is_err());
+    assert_eq!(secrets::rotate_keys(&app.state.db, &both).await.unwrap(), 0, "idempotent");
 }

@@ -31,23 +31,12 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
         Ok(admin_url) if !admin_url.is_empty() => {
             use sea_orm::ConnectionTrait;
             let name = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = switchboard::db::connect(
-                &admin_url,
-                &DbOptions {
-                    max_connections: 1,
-                    lazy: false,
-                },
-            )
-            .await
-            .expect("connect to SWITCHBOARD_TEST_DATABASE_URL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            let admin = switchboard::db::connect(&admin_url, &DbOptions { max_connections: 1, lazy: false })
                 .await
-                .expect("create test database");
+                .expect("connect to SWITCHBOARD_TEST_DATABASE_URL");
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
             admin.close().await.ok();
-            let (base, _) = admin_url
-                .rsplit_once('/')
-                .expect("URL with a database name");
+            let (base, _) = admin_url.rsplit_once('/').expect("URL with a database name");
             format!("{base}/{name}")
         }
         _ => format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
@@ -77,29 +66,18 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path()).await;
     let config = test_config(dir.path(), &url, extra);
-    let state = build_state(config.clone(), true, DbOptions::default())
-        .await
-        .expect("state");
+    let state = build_state(config.clone(), true, DbOptions::default()).await.expect("state");
     start(state, config, dir).await
 }
 
 pub async fn start(state: AppState, config: Config, dir: tempfile::TempDir) -> TestApp {
-    let app = Application::with_state(state.clone(), config.listen)
-        .await
-        .expect("bind");
+    let app = Application::with_state(state.clone(), config.listen).await.expect("bind");
     let base = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    TestApp {
-        base,
-        client: reqwest::Client::new(),
-        state,
-        config,
-        _dir: dir,
-        shutdown: Some(tx),
-    }
+    TestApp { base, client: reqwest::Client::new(), state, config, _dir: dir, shutdown: Some(tx) }
 }
 
 /// A signed-in user of a fresh tenant.
@@ -155,16 +133,9 @@ impl TestApp {
     pub async fn system_admin(&self) -> String {
         let email = switchboard::auth::domain::Email::parse("root@platform.test").unwrap();
         let pw = switchboard::auth::domain::NewPassword::parse(PASSWORD).unwrap();
-        switchboard::auth::service::create_system_admin(&self.state, &email, "Root", &pw)
-            .await
-            .unwrap();
-        let res = self
-            .post(
-                "/api/auth/login",
-                &json!({"email": "root@platform.test", "password": PASSWORD}),
-                None,
-            )
-            .await;
+        switchboard::auth::service::create_system_admin(&self.state, &email, "Root", &pw).await.unwrap();
+        let res =
+            self.post("/api/auth/login", &json!({"email": "root@platform.test", "password": PASSWORD}), None).await;
         assert_eq!(res.status(), StatusCode::OK);
         let b: Value = res.json().await.unwrap();
         b["accessToken"].as_str().unwrap().into()
@@ -191,22 +162,14 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
 impl TestApp {
     /// Connects a (non-validated) WhatsApp number to the account's tenant.
-    pub async fn create_account(
-        &self,
-        token: &str,
-        phone_number_id: &str,
-        app_secret: Option<&str>,
-    ) -> Value {
+    pub async fn create_account(&self, token: &str, phone_number_id: &str, app_secret: Option<&str>) -> Value {
         let mut body = json!({
             "name": "Main", "wabaId": format!("9{phone_number_id}"), "phoneNumberId": phone_number_id,
             "displayPhoneNumber": "+1 555 0100", "accessToken": "EAAG-test-token-1234",
@@ -214,9 +177,7 @@ impl TestApp {
         if let Some(s) = app_secret {
             body["appSecret"] = json!(s);
         }
-        let res = self
-            .post("/api/whatsapp-accounts?validate=false", &body, Some(token))
-            .await;
+        let res = self.post("/api/whatsapp-accounts?validate=false", &body, Some(token)).await;
         assert_eq!(res.status(), StatusCode::CREATED, "create account");
         res.json().await.unwrap()
     }
@@ -226,10 +187,7 @@ impl TestApp {
         self.client
             .post(self.url("/api/webhooks/whatsapp"))
             .header("content-type", "application/json")
-            .header(
-                "x-hub-signature-256",
-                meta_cloud::signature::sign(secret.as_bytes(), body),
-            )
+            .header("x-hub-signature-256", meta_cloud::signature::sign(secret.as_bytes(), body))
             .body(body.to_vec())
             .send()
             .await
@@ -242,10 +200,7 @@ impl TestApp {
         E::Model: Send + Sync,
     {
         use sea_orm::PaginatorTrait;
-        <E as sea_orm::EntityTrait>::find()
-            .count(&self.state.db)
-            .await
-            .unwrap()
+        <E as sea_orm::EntityTrait>::find().count(&self.state.db).await.unwrap()
     }
 }
 
@@ -299,18 +254,9 @@ impl TestApp {
         .insert(self.state.writer())
         .await
         .unwrap();
-        let res = self
-            .post(
-                "/api/auth/login",
-                &json!({"email": email, "password": PASSWORD}),
-                None,
-            )
-            .await;
+        let res = self.post("/api/auth/login", &json!({"email": email, "password": PASSWORD}), None).await;
         assert_eq!(res.status(), StatusCode::OK);
-        res.json::<Value>().await.unwrap()["accessToken"]
-            .as_str()
-            .unwrap()
-            .into()
+        res.json::<Value>().await.unwrap()["accessToken"].as_str().unwrap().into()
     }
 
     pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
@@ -327,5 +273,113 @@ impl TestApp {
             r = r.bearer_auth(t);
         }
         r.send().await.expect("request")
+    }
+}
+
+impl TestApp {
+    /// POSTs a raw body with the given content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+        token: Option<&str>,
+    ) -> Response {
+        let mut r = self.client.post(self.url(path)).header("content-type", content_type).body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("request")
+    }
+
+    /// Delivers a signed inbound text from `from` to the number and waits for its conversation;
+    /// returns the conversation id. The app must have SWITCHBOARD_META_APP_SECRET = `secret`.
+    pub async fn inbound_conversation(
+        &self,
+        phone_number_id: &str,
+        secret: &str,
+        from: &str,
+        wamid: &str,
+    ) -> uuid::Uuid {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let body = envelope(phone_number_id, text_message(from, wamid, "hello", chrono::Utc::now().timestamp()));
+        let res = self.post_webhook(&body, secret).await;
+        assert_eq!(res.status(), StatusCode::OK, "webhook accepted");
+        wait_for("inbound message stored", || async {
+            switchboard::entities::messages::Entity::find()
+                .filter(switchboard::entities::messages::Column::WaMessageId.eq(wamid))
+                .one(&self.state.db)
+                .await
+                .unwrap()
+        })
+        .await
+        .conversation_id
+    }
+}
+
+/// A Server-Sent Events subscription read in a test.
+pub struct Sse {
+    res: Response,
+    buf: String,
+}
+
+/// One received event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub kind: String,
+    pub data: Value,
+}
+
+impl TestApp {
+    pub async fn subscribe(&self, token: &str, last_event_id: Option<&str>) -> Sse {
+        let mut r = self.client.get(self.url("/api/events")).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            r = r.header("last-event-id", id);
+        }
+        let res = r.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        Sse { res, buf: String::new() }
+    }
+}
+
+impl Sse {
+    /// The next event (heartbeats skipped), or `None` after `timeout`.
+    pub async fn next(&mut self, timeout: std::time::Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(pos) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..pos + 2).collect();
+                let (mut id, mut kind, mut data) = (None, String::from("message"), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a comment/heartbeat
+                }
+                return Some(SseEvent { id, kind, data: serde_json::from_str(&data).unwrap_or(Value::String(data)) });
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.res.chunk()).await.ok()?.ok()??;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Waits (up to 15 s) for an event of `kind` matching `pred`, skipping others.
+    pub async fn expect(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> SseEvent {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let e = self.next(left).await.unwrap_or_else(|| panic!("no {kind} event arrived"));
+            if e.kind == kind && pred(&e.data) {
+                return e;
+            }
+        }
     }
 }

@@ -2,9 +2,7 @@ use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use switchboard::entities::enums::{MessageStatus, WebhookState};
-use switchboard::entities::{
-    account_events, contacts, conversations, daily_usage, messages, webhook_events,
-};
+use switchboard::entities::{account_events, contacts, conversations, daily_usage, messages, webhook_events};
 
 use crate::helpers::{TestApp, assert_error, envelope, spawn_app_with, text_message, wait_for};
 
@@ -20,11 +18,7 @@ async fn app() -> TestApp {
 }
 
 async fn message_by_wamid(app: &TestApp, wamid: &str) -> Option<messages::Model> {
-    messages::Entity::find()
-        .filter(messages::Column::WaMessageId.eq(wamid))
-        .one(&app.state.db)
-        .await
-        .unwrap()
+    messages::Entity::find().filter(messages::Column::WaMessageId.eq(wamid)).one(&app.state.db).await.unwrap()
 }
 
 async fn wait_message(app: &TestApp, wamid: &str) -> messages::Model {
@@ -33,11 +27,7 @@ async fn wait_message(app: &TestApp, wamid: &str) -> messages::Model {
 
 async fn wait_event_state(app: &TestApp, state: WebhookState) -> webhook_events::Model {
     wait_for("webhook event state", || async {
-        webhook_events::Entity::find()
-            .filter(webhook_events::Column::State.eq(state))
-            .one(&app.state.db)
-            .await
-            .unwrap()
+        webhook_events::Entity::find().filter(webhook_events::Column::State.eq(state)).one(&app.state.db).await.unwrap()
     })
     .await
 }
@@ -48,30 +38,21 @@ async fn verification_handshake_echoes_the_challenge() {
     let acct_owner = app.register("A", "a@a.test").await;
     let acct = app.create_account(&acct_owner.access, "1001", None).await;
     let own_token = acct["webhook"]["verifyToken"].as_str().unwrap().to_string();
-    assert!(
-        acct["webhook"]["callbackUrl"]
-            .as_str()
-            .unwrap()
-            .ends_with("/api/webhooks/whatsapp")
-    );
+    assert!(acct["webhook"]["callbackUrl"].as_str().unwrap().ends_with("/api/webhooks/whatsapp"));
 
     for token in ["platform-verify-token", own_token.as_str()] {
         let res = app
-            .get(&format!("/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"), None)
+            .get(
+                &format!("/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"),
+                None,
+            )
             .await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.text().await.unwrap(), "1158201444");
     }
-    let res = app
-        .get(
-            "/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
-            None,
-        )
-        .await;
+    let res = app.get("/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", None).await;
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let res = app
-        .get("/api/webhooks/whatsapp?hub.mode=subscribe", None)
-        .await;
+    let res = app.get("/api/webhooks/whatsapp?hub.mode=subscribe", None).await;
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_handshake").await;
 }
 
@@ -79,28 +60,13 @@ async fn verification_handshake_echoes_the_challenge() {
 async fn signatures_are_checked_before_anything_is_stored() {
     let app = app().await;
     let a = app.register("A", "a@a.test").await;
-    app.create_account(&a.access, "1001", Some("account-own-secret"))
-        .await;
-    let body = envelope(
-        "1001",
-        text_message("15551234567", "wamid.sig1", "hi", 1_700_000_000),
-    );
+    app.create_account(&a.access, "1001", Some("account-own-secret")).await;
+    let body = envelope("1001", text_message("15551234567", "wamid.sig1", "hi", 1_700_000_000));
 
     // Missing, wrong secret, tampered body: 401 and nothing stored.
-    let res = app
-        .client
-        .post(app.url("/api/webhooks/whatsapp"))
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.post(app.url("/api/webhooks/whatsapp")).body(body.clone()).send().await.unwrap();
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    assert_error(
-        app.post_webhook(&body, "wrong-secret").await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
+    assert_error(app.post_webhook(&body, "wrong-secret").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let sig = meta_cloud::signature::sign(PLATFORM_SECRET.as_bytes(), &body);
     let mut tampered = body.clone();
     tampered[40] ^= 1;
@@ -115,31 +81,14 @@ async fn signatures_are_checked_before_anything_is_stored() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.count(webhook_events::Entity).await, 0);
     let metrics = app.get("/api/metrics", None).await.text().await.unwrap();
-    assert!(
-        metrics.contains("switchboard_webhooks_bad_signature_total 3"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("switchboard_webhooks_bad_signature_total 3"), "{metrics}");
 
     // The platform secret and the account's own secret are both accepted.
-    assert_eq!(
-        app.post_webhook(&body, PLATFORM_SECRET).await.status(),
-        StatusCode::OK
-    );
-    let body2 = envelope(
-        "1001",
-        text_message("15551234567", "wamid.sig2", "again", 1_700_000_001),
-    );
-    assert_eq!(
-        app.post_webhook(&body2, "account-own-secret")
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.post_webhook(&body, PLATFORM_SECRET).await.status(), StatusCode::OK);
+    let body2 = envelope("1001", text_message("15551234567", "wamid.sig2", "again", 1_700_000_001));
+    assert_eq!(app.post_webhook(&body2, "account-own-secret").await.status(), StatusCode::OK);
     assert_eq!(wait_message(&app, "wamid.sig1").await.content["body"], "hi");
-    assert_eq!(
-        wait_message(&app, "wamid.sig2").await.content["body"],
-        "again"
-    );
+    assert_eq!(wait_message(&app, "wamid.sig2").await.content["body"], "again");
 
     // Over 3 MB: 413.
     let big = vec![b' '; 3 * 1024 * 1024 + 10];
@@ -152,15 +101,9 @@ async fn the_same_delivery_three_times_stores_one_message() {
     let app = app().await;
     let a = app.register("A", "a@a.test").await;
     app.create_account(&a.access, "1001", None).await;
-    let body = envelope(
-        "1001",
-        text_message("15551234567", "wamid.dup", "hello", 1_700_000_000),
-    );
+    let body = envelope("1001", text_message("15551234567", "wamid.dup", "hello", 1_700_000_000));
     for _ in 0..3 {
-        assert_eq!(
-            app.post_webhook(&body, PLATFORM_SECRET).await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.post_webhook(&body, PLATFORM_SECRET).await.status(), StatusCode::OK);
     }
     wait_for("three events processed", || async {
         let n = webhook_events::Entity::find()
@@ -174,36 +117,19 @@ async fn the_same_delivery_three_times_stores_one_message() {
     .await;
     assert_eq!(app.count(messages::Entity).await, 1);
     assert_eq!(app.count(conversations::Entity).await, 1);
-    let conv = conversations::Entity::find()
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let conv = conversations::Entity::find().one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(conv.unread_count, 1);
     assert_eq!(conv.last_message_preview.as_deref(), Some("hello"));
-    let contact = contacts::Entity::find()
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let contact = contacts::Entity::find().one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(contact.wa_id.as_deref(), Some("15551234567"));
     assert_eq!(contact.profile_name.as_deref(), Some("Jessica"));
-    let usage = daily_usage::Entity::find()
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let usage = daily_usage::Entity::find().one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(usage.messages_in, 1);
     assert_eq!(usage.conversations_opened, 1);
 }
 
 /// Inserts an outbound message as the sender would after Meta accepted it.
-async fn outbound(
-    app: &TestApp,
-    tenant: uuid::Uuid,
-    conversation: uuid::Uuid,
-    wamid: &str,
-) -> uuid::Uuid {
+async fn outbound(app: &TestApp, tenant: uuid::Uuid, conversation: uuid::Uuid, wamid: &str) -> uuid::Uuid {
     use sea_orm::{ActiveModelTrait, Set};
     let now = switchboard::db::now();
     let id = switchboard::db::new_id();
@@ -230,6 +156,7 @@ async fn outbound(
         reply_to_wa_id: Set(None),
         sender_user_id: Set(None),
         billed: Set(false),
+        send_started_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -248,19 +175,13 @@ fn status(wamid: &str, s: &str, ts: i64) -> Value {
 
 async fn post_statuses(app: &TestApp, statuses: Vec<Value>) {
     let body = envelope("1001", json!({ "statuses": statuses }));
-    assert_eq!(
-        app.post_webhook(&body, PLATFORM_SECRET).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.post_webhook(&body, PLATFORM_SECRET).await.status(), StatusCode::OK);
 }
 
 async fn setup_conversation(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {
     let a = app.register("A", "a@a.test").await;
     app.create_account(&a.access, "1001", None).await;
-    let body = envelope(
-        "1001",
-        text_message("15551234567", "wamid.in1", "hi", 1_700_000_000),
-    );
+    let body = envelope("1001", text_message("15551234567", "wamid.in1", "hi", 1_700_000_000));
     app.post_webhook(&body, PLATFORM_SECRET).await;
     let m = wait_message(app, "wamid.in1").await;
     (m.tenant_id, m.conversation_id)
@@ -276,10 +197,7 @@ async fn statuses_only_move_forward_and_pricing_counts_once() {
     post_statuses(&app, vec![status("wamid.out1", "read", 1_700_000_300)]).await;
     post_statuses(
         &app,
-        vec![
-            status("wamid.out1", "delivered", 1_700_000_200),
-            status("wamid.out1", "sent", 1_700_000_100),
-        ],
+        vec![status("wamid.out1", "delivered", 1_700_000_200), status("wamid.out1", "sent", 1_700_000_100)],
     )
     .await;
     post_statuses(&app, vec![status("wamid.out1", "read", 1_700_000_300)]).await;
@@ -292,29 +210,14 @@ async fn statuses_only_move_forward_and_pricing_counts_once() {
         pending.is_empty().then_some(())
     })
     .await;
-    let m = messages::Entity::find_by_id(id)
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let m = messages::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(m.status, MessageStatus::Read);
     assert_eq!(m.read_at.unwrap().timestamp(), 1_700_000_300);
-    assert_eq!(
-        m.delivered_at.unwrap().timestamp(),
-        1_700_000_200,
-        "a late delivered still records its time"
-    );
-    let usage = daily_usage::Entity::find()
-        .all(&app.state.db)
-        .await
-        .unwrap();
+    assert_eq!(m.delivered_at.unwrap().timestamp(), 1_700_000_200, "a late delivered still records its time");
+    let usage = daily_usage::Entity::find().all(&app.state.db).await.unwrap();
     let utility: i64 = usage.iter().map(|u| u.utility).sum();
     let billable: i64 = usage.iter().map(|u| u.billable).sum();
-    assert_eq!(
-        (utility, billable),
-        (1, 1),
-        "three priced statuses bill one message"
-    );
+    assert_eq!((utility, billable), (1, 1), "three priced statuses bill one message");
 }
 
 #[tokio::test]
@@ -332,11 +235,7 @@ async fn a_failed_status_keeps_code_title_and_details() {
     )
     .await;
     let m = wait_for("failed", || async {
-        let m = messages::Entity::find_by_id(id)
-            .one(&app.state.db)
-            .await
-            .unwrap()
-            .unwrap();
+        let m = messages::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
         (m.status == MessageStatus::Failed).then_some(m)
     })
     .await;
@@ -349,103 +248,50 @@ async fn a_failed_status_keeps_code_title_and_details() {
 async fn a_status_before_its_message_is_applied_when_the_message_appears() {
     let app = app().await;
     let (tenant, conv) = setup_conversation(&app).await;
-    post_statuses(
-        &app,
-        vec![status("wamid.early", "delivered", 1_700_000_500)],
-    )
-    .await;
+    post_statuses(&app, vec![status("wamid.early", "delivered", 1_700_000_500)]).await;
     wait_for("pending status stored", || async {
-        let n = switchboard::entities::pending_statuses::Entity::find()
-            .all(&app.state.db)
-            .await
-            .unwrap()
-            .len();
+        let n = switchboard::entities::pending_statuses::Entity::find().all(&app.state.db).await.unwrap().len();
         (n == 1).then_some(())
     })
     .await;
     let id = outbound(&app, tenant, conv, "wamid.early").await;
-    let msg = messages::Entity::find_by_id(id)
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let msg = messages::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
     let mut events = Vec::new();
-    switchboard::webhooks::processor::apply_pending_statuses(app.state.writer(), &mut events, &msg)
-        .await
-        .unwrap();
-    let m = messages::Entity::find_by_id(id)
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    switchboard::webhooks::processor::apply_pending_statuses(app.state.writer(), &mut events, &msg).await.unwrap();
+    let m = messages::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(m.status, MessageStatus::Delivered);
     assert_eq!(events.len(), 1);
-    assert_eq!(
-        app.count(switchboard::entities::pending_statuses::Entity)
-            .await,
-        0
-    );
+    assert_eq!(app.count(switchboard::entities::pending_statuses::Entity).await, 0);
 }
 
 #[tokio::test]
 async fn an_unknown_number_is_unroutable_and_listed() {
     let app = app().await;
-    let body = envelope(
-        "999999",
-        text_message("15551234567", "wamid.lost", "anyone?", 1_700_000_000),
-    );
-    assert_eq!(
-        app.post_webhook(&body, PLATFORM_SECRET).await.status(),
-        StatusCode::OK
-    );
+    let body = envelope("999999", text_message("15551234567", "wamid.lost", "anyone?", 1_700_000_000));
+    assert_eq!(app.post_webhook(&body, PLATFORM_SECRET).await.status(), StatusCode::OK);
     let ev = wait_event_state(&app, WebhookState::Unroutable).await;
     assert!(ev.last_error.unwrap().contains("999999"));
     assert_eq!(app.count(messages::Entity).await, 0);
     let root = app.system_admin().await;
-    let list: Value = app
-        .get("/api/admin/webhook-events?state=unroutable", Some(&root))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get("/api/admin/webhook-events?state=unroutable", Some(&root)).await.json().await.unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     // Not retried forever: its job is done, not waiting.
-    let job = switchboard::entities::jobs::Entity::find()
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let job = switchboard::entities::jobs::Entity::find().one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(job.state, switchboard::entities::enums::JobState::Done);
 
     // Once the number is connected, a replay routes it.
     let a = app.register("A", "a@a.test").await;
     app.create_account(&a.access, "999999", None).await;
-    let res = app
-        .post(
-            &format!("/api/admin/webhook-events/{}/replay", ev.id),
-            &json!({}),
-            Some(&root),
-        )
-        .await;
+    let res = app.post(&format!("/api/admin/webhook-events/{}/replay", ev.id), &json!({}), Some(&root)).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     wait_message(&app, "wamid.lost").await;
     // Replaying again does not duplicate anything.
-    app.post(
-        &format!("/api/admin/webhook-events/{}/replay", ev.id),
-        &json!({}),
-        Some(&root),
-    )
-    .await;
+    app.post(&format!("/api/admin/webhook-events/{}/replay", ev.id), &json!({}), Some(&root)).await;
     wait_event_state(&app, WebhookState::Processed).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(app.count(messages::Entity).await, 1);
-    let res = app
-        .post(
-            &format!("/api/admin/webhook-events/{}/replay", uuid::Uuid::new_v4()),
-            &json!({}),
-            Some(&root),
-        )
-        .await;
+    let res =
+        app.post(&format!("/api/admin/webhook-events/{}/replay", uuid::Uuid::new_v4()), &json!({}), Some(&root)).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -455,32 +301,17 @@ async fn stop_opts_the_contact_out() {
     let a = app.register("A", "a@a.test").await;
     app.create_account(&a.access, "1001", None).await;
     app.post_webhook(
-        &envelope(
-            "1001",
-            text_message("15551234567", "wamid.s1", " stop ", 1_700_000_000),
-        ),
+        &envelope("1001", text_message("15551234567", "wamid.s1", " stop ", 1_700_000_000)),
         PLATFORM_SECRET,
     )
     .await;
     wait_message(&app, "wamid.s1").await;
-    let c = contacts::Entity::find()
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = contacts::Entity::find().one(&app.state.db).await.unwrap().unwrap();
     assert!(c.opted_out);
     assert!(c.opted_out_at.is_some());
     // A sentence containing the word is not an opt-out.
     app.post_webhook(
-        &envelope(
-            "1001",
-            text_message(
-                "15550000000",
-                "wamid.s2",
-                "please don't stop",
-                1_700_000_000,
-            ),
-        ),
+        &envelope("1001", text_message("15550000000", "wamid.s2", "please don't stop", 1_700_000_000)),
         PLATFORM_SECRET,
     )
     .await;
@@ -517,11 +348,7 @@ async fn every_official_example_is_stored_as_the_right_rows() {
             expected_messages += 1;
         }
         let body = serde_json::to_vec(&ex).unwrap();
-        assert_eq!(
-            app.post_webhook(&body, PLATFORM_SECRET).await.status(),
-            StatusCode::OK,
-            "{name}"
-        );
+        assert_eq!(app.post_webhook(&body, PLATFORM_SECRET).await.status(), StatusCode::OK, "{name}");
         if !has_message {
             continue;
         }
@@ -534,17 +361,11 @@ async fn every_official_example_is_stored_as_the_right_rows() {
             "text" => assert_eq!(m.content["body"], original["text"]["body"], "{name}"),
             "reaction" => {
                 assert_eq!(m.content["emoji"], original["reaction"]["emoji"]);
-                assert_eq!(
-                    m.reply_to_wa_id.as_deref(),
-                    original["reaction"]["message_id"].as_str()
-                );
+                assert_eq!(m.reply_to_wa_id.as_deref(), original["reaction"]["message_id"].as_str());
             }
             "image" => assert_eq!(m.content["id"], original["image"]["id"]),
             "location" => assert_eq!(m.content["latitude"], original["location"]["latitude"]),
-            "unsupported" => assert!(
-                m.content["errors"][0]["code"].is_number(),
-                "{name}: errors kept"
-            ),
+            "unsupported" => assert!(m.content["errors"][0]["code"].is_number(), "{name}: errors kept"),
             "interactive" => assert_eq!(m.content["type"], original["interactive"]["type"]),
             "contacts" => assert_eq!(m.content["contacts"], original["contacts"], "{name}"),
             other => assert_eq!(m.content, original[other], "{name}"),
@@ -568,16 +389,9 @@ async fn every_official_example_is_stored_as_the_right_rows() {
     .await;
     assert_eq!(app.count(messages::Entity).await, expected_messages);
     // The three group webhooks are kept for the tenant as account events.
-    let groups = account_events::Entity::find()
-        .all(&app.state.db)
-        .await
-        .unwrap();
+    let groups = account_events::Entity::find().all(&app.state.db).await.unwrap();
     let fields: Vec<&str> = groups.iter().map(|g| g.field.as_str()).collect();
-    for f in [
-        "group_lifecycle_update",
-        "group_settings_update",
-        "group_participants_update",
-    ] {
+    for f in ["group_lifecycle_update", "group_settings_update", "group_participants_update"] {
         assert!(fields.contains(&f), "{f} missing from {fields:?}");
     }
 }
@@ -593,33 +407,19 @@ async fn an_acknowledged_webhook_survives_a_crash_before_processing() {
         ("SWITCHBOARD_SANDBOX", "false"),
     ];
     let config = crate::helpers::test_config(dir.path(), &url, &extra);
-    let state = switchboard::startup::build_state(config.clone(), true, DbOptions::default())
-        .await
-        .unwrap();
+    let state = switchboard::startup::build_state(config.clone(), true, DbOptions::default()).await.unwrap();
     let first = crate::helpers::start(state, config.clone(), tempfile::tempdir().unwrap()).await;
     let a = first.register("A", "a@a.test").await;
     first.create_account(&a.access, "1001", None).await;
-    let body = envelope(
-        "1001",
-        text_message("15551234567", "wamid.crash", "are you there", 1_700_000_000),
-    );
-    assert_eq!(
-        first.post_webhook(&body, PLATFORM_SECRET).await.status(),
-        StatusCode::OK
-    );
+    let body = envelope("1001", text_message("15551234567", "wamid.crash", "are you there", 1_700_000_000));
+    assert_eq!(first.post_webhook(&body, PLATFORM_SECRET).await.status(), StatusCode::OK);
     // "Crash": the process goes away after the 200 without running any worker.
     assert_eq!(first.count(messages::Entity).await, 0);
     drop(first);
 
     // Restart with workers on the same database: the event is processed.
-    let config2 = crate::helpers::test_config(
-        dir.path(),
-        &url,
-        &[("SWITCHBOARD_META_APP_SECRET", PLATFORM_SECRET)],
-    );
-    let state2 = switchboard::startup::build_state(config2.clone(), true, DbOptions::default())
-        .await
-        .unwrap();
+    let config2 = crate::helpers::test_config(dir.path(), &url, &[("SWITCHBOARD_META_APP_SECRET", PLATFORM_SECRET)]);
+    let state2 = switchboard::startup::build_state(config2.clone(), true, DbOptions::default()).await.unwrap();
     let second = crate::helpers::start(state2, config2, dir).await;
     let m = wait_message(&second, "wamid.crash").await;
     assert_eq!(m.content["body"], "are you there");
@@ -628,42 +428,26 @@ async fn an_acknowledged_webhook_survives_a_crash_before_processing() {
 #[tokio::test]
 async fn database_down_means_503_and_nothing_acknowledged() {
     let app = app().await;
-    let body = envelope(
-        "1001",
-        text_message("15551234567", "wamid.down", "x", 1_700_000_000),
-    );
+    let body = envelope("1001", text_message("15551234567", "wamid.down", "x", 1_700_000_000));
     app.state.writer().close_by_ref().await.unwrap();
     let res = app.post_webhook(&body, PLATFORM_SECRET).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.headers().contains_key("retry-after"));
     // Count through a new connection (on PostgreSQL the closed pool is shared).
     use sea_orm::PaginatorTrait;
-    let fresh = switchboard::db::connect(app.config.database_url.expose(), &Default::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        webhook_events::Entity::find().count(&fresh).await.unwrap(),
-        0
-    );
+    let fresh = switchboard::db::connect(app.config.database_url.expose(), &Default::default()).await.unwrap();
+    assert_eq!(webhook_events::Entity::find().count(&fresh).await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn sandbox_customer_messages_arrive_through_the_signed_webhook_with_media() {
     let app = spawn_app_with(&[]).await;
     let a = app.register("A", "a@a.test").await;
-    let res = app
-        .post(
-            "/api/whatsapp-accounts/sandbox",
-            &json!({}),
-            Some(&a.access),
-        )
-        .await;
+    let res = app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&a.access)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let acct: Value = res.json().await.unwrap();
     assert_eq!(acct["isSandbox"], true);
-    assert!(
-        acct.get("accessToken").is_none() && acct["accessTokenLast4"].as_str().unwrap().len() == 4
-    );
+    assert!(acct.get("accessToken").is_none() && acct["accessTokenLast4"].as_str().unwrap().len() == 4);
     let id = acct["id"].as_str().unwrap();
 
     let res = app
@@ -674,10 +458,7 @@ async fn sandbox_customer_messages_arrive_through_the_signed_webhook_with_media(
         )
         .await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let wamid = res.json::<Value>().await.unwrap()["waMessageId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let wamid = res.json::<Value>().await.unwrap()["waMessageId"].as_str().unwrap().to_string();
     let m = wait_message(&app, &wamid).await;
     assert_eq!(m.content["body"], "Hello from the sandbox");
 
@@ -694,31 +475,16 @@ async fn sandbox_customer_messages_arrive_through_the_signed_webhook_with_media(
         .await;
     assert_eq!(res.status(), StatusCode::ACCEPTED, "{:?}", res.text().await);
     let media_id = wait_for("media stored", || async {
-        let all = messages::Entity::find()
-            .filter(messages::Column::MsgType.eq("image"))
-            .one(&app.state.db)
-            .await
-            .unwrap();
-        all.and_then(|m| {
-            m.content
-                .get("localMediaId")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        let all =
+            messages::Entity::find().filter(messages::Column::MsgType.eq("image")).one(&app.state.db).await.unwrap();
+        all.and_then(|m| m.content.get("localMediaId").and_then(Value::as_str).map(str::to_string))
     })
     .await;
-    let res = app
-        .get(&format!("/api/media/{media_id}"), Some(&a.access))
-        .await;
+    let res = app.get(&format!("/api/media/{media_id}"), Some(&a.access)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "image/png");
     assert_eq!(res.bytes().await.unwrap().to_vec(), png);
     let b = app.register("B", "b@b.test").await;
-    assert_error(
-        app.get(&format!("/api/media/{media_id}"), Some(&b.access))
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    assert_error(app.get(&format!("/api/media/{media_id}"), Some(&b.access)).await, StatusCode::NOT_FOUND, "not_found")
+        .await;
 }

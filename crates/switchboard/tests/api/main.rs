@@ -2,11 +2,16 @@
 //! PostgreSQL database when SWITCHBOARD_TEST_DATABASE_URL is set). One binary for compile time.
 
 mod accounts;
+mod agents;
 mod auth;
+mod canned;
 mod cli;
+mod contacts;
 mod encryption;
 mod health;
 mod helpers;
 mod inbound;
+mod inbox;
 mod isolation;
+mod notes;
 mod queue;

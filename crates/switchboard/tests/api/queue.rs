@@ -16,44 +16,20 @@ use crate::helpers::{spawn_app_with, wait_for};
 const TEST_QUEUE: &str = "test-queue";
 
 async fn app() -> crate::helpers::TestApp {
-    spawn_app_with(&[
-        ("SWITCHBOARD_RUN_WORKERS", "false"),
-        ("SWITCHBOARD_SANDBOX", "false"),
-    ])
-    .await
+    spawn_app_with(&[("SWITCHBOARD_RUN_WORKERS", "false"), ("SWITCHBOARD_SANDBOX", "false")]).await
 }
 
 #[tokio::test]
 async fn unique_keys_make_a_second_enqueue_a_no_op() {
     let app = app().await;
     let db = app.state.writer();
-    assert!(
-        q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 1})).unique("k1"))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 2})).unique("k1"))
-            .await
-            .unwrap()
-    );
-    assert!(
-        q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 3})))
-            .await
-            .unwrap()
-    );
-    assert!(
-        q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 4})))
-            .await
-            .unwrap(),
-        "no key: never a duplicate"
-    );
+    assert!(q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 1})).unique("k1")).await.unwrap());
+    assert!(!q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 2})).unique("k1")).await.unwrap());
+    assert!(q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 3}))).await.unwrap());
+    assert!(q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 4}))).await.unwrap(), "no key: never a duplicate");
     let n = q::enqueue_many(
         db,
-        vec![
-            NewJob::new(TEST_QUEUE, json!({})).unique("k1"),
-            NewJob::new(TEST_QUEUE, json!({})).unique("k2"),
-        ],
+        vec![NewJob::new(TEST_QUEUE, json!({})).unique("k1"), NewJob::new(TEST_QUEUE, json!({})).unique("k2")],
     )
     .await
     .unwrap();
@@ -65,48 +41,25 @@ async fn unique_keys_make_a_second_enqueue_a_no_op() {
 async fn an_expired_lease_makes_the_job_due_again() {
     let app = app().await;
     let db = app.state.writer();
-    q::enqueue(db, NewJob::new(TEST_QUEUE, json!({})))
-        .await
-        .unwrap();
-    let first = q::claim(
-        db,
-        TEST_QUEUE,
-        "crashed-worker",
-        10,
-        Duration::from_millis(50),
-    )
-    .await
-    .unwrap();
+    q::enqueue(db, NewJob::new(TEST_QUEUE, json!({}))).await.unwrap();
+    let first = q::claim(db, TEST_QUEUE, "crashed-worker", 10, Duration::from_millis(50)).await.unwrap();
     assert_eq!(first.len(), 1);
     // While the lease holds, nobody else gets it.
-    assert!(
-        q::claim(db, TEST_QUEUE, "other", 10, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(q::claim(db, TEST_QUEUE, "other", 10, Duration::from_secs(60)).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(80)).await;
-    let again = q::claim(db, TEST_QUEUE, "other", 10, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let again = q::claim(db, TEST_QUEUE, "other", 10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, first[0].id);
     assert_eq!(again[0].attempts, 2);
     // The crashed worker can no longer complete it (fencing by lease owner).
-    assert!(
-        !q::complete(db, first[0].id, "crashed-worker")
-            .await
-            .unwrap()
-    );
+    assert!(!q::complete(db, first[0].id, "crashed-worker").await.unwrap());
     assert!(q::complete(db, first[0].id, "other").await.unwrap());
 }
 
 #[tokio::test]
 async fn concurrent_claimers_never_share_a_job() {
     let app = app().await;
-    let jobs_: Vec<NewJob> = (0..200)
-        .map(|i| NewJob::new(TEST_QUEUE, json!({ "i": i })))
-        .collect();
+    let jobs_: Vec<NewJob> = (0..200).map(|i| NewJob::new(TEST_QUEUE, json!({ "i": i }))).collect();
     q::enqueue_many(app.state.writer(), jobs_).await.unwrap();
     let mut handles = Vec::new();
     for w in 0..4 {
@@ -114,15 +67,7 @@ async fn concurrent_claimers_never_share_a_job() {
         handles.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let batch = q::claim(
-                    &db,
-                    TEST_QUEUE,
-                    &format!("w{w}"),
-                    7,
-                    Duration::from_secs(60),
-                )
-                .await
-                .unwrap();
+                let batch = q::claim(&db, TEST_QUEUE, &format!("w{w}"), 7, Duration::from_secs(60)).await.unwrap();
                 if batch.is_empty() {
                     break;
                 }
@@ -154,10 +99,7 @@ async fn failures_back_off_then_die_and_an_operator_can_retry() {
             if job.payload["ok"] == json!(true) {
                 Ok(())
             } else {
-                Err(Outcome::Retry {
-                    error: "boom".into(),
-                    after: None,
-                })
+                Err(Outcome::Retry { error: "boom".into(), after: None })
             }
         })
     });
@@ -168,19 +110,10 @@ async fn failures_back_off_then_die_and_an_operator_can_retry() {
     let runner = Runner::new(app.state.clone()).register(spec, handler);
     let run = tokio::spawn(runner.run(cancel.clone()));
 
-    q::enqueue(
-        app.state.writer(),
-        NewJob::new(TEST_QUEUE, json!({"ok": false})).attempts(3),
-    )
-    .await
-    .unwrap();
+    q::enqueue(app.state.writer(), NewJob::new(TEST_QUEUE, json!({"ok": false})).attempts(3)).await.unwrap();
     app.state.jobs_wakeup.wake(TEST_QUEUE);
     let dead = wait_for("dead job", || async {
-        let j = jobs::Entity::find()
-            .one(&app.state.db)
-            .await
-            .unwrap()
-            .unwrap();
+        let j = jobs::Entity::find().one(&app.state.db).await.unwrap().unwrap();
         (j.state == JobState::Dead).then_some(j)
     })
     .await;
@@ -190,21 +123,10 @@ async fn failures_back_off_then_die_and_an_operator_can_retry() {
 
     // Listed for operators, with per-queue stats in health.
     let root = app.system_admin().await;
-    let list: Value = app
-        .get("/api/admin/jobs?state=dead", Some(&root))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get("/api/admin/jobs?state=dead", Some(&root)).await.json().await.unwrap();
     assert_eq!(list["data"][0]["id"], dead.id);
     let health: Value = app.get("/api/health", None).await.json().await.unwrap();
-    let stats = health["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["queue"] == TEST_QUEUE)
-        .unwrap()
-        .clone();
+    let stats = health["jobs"].as_array().unwrap().iter().find(|s| s["queue"] == TEST_QUEUE).unwrap().clone();
     assert_eq!(stats["dead"], 1);
     let bad = app.get("/api/admin/jobs?state=nonsense", Some(&root)).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -216,36 +138,18 @@ async fn failures_back_off_then_die_and_an_operator_can_retry() {
         am.payload = Set(json!({"ok": true}));
         am.update(app.state.writer()).await.unwrap();
     }
-    let res = app
-        .post(
-            &format!("/api/admin/jobs/{}/retry", dead.id),
-            &json!({}),
-            Some(&root),
-        )
-        .await;
+    let res = app.post(&format!("/api/admin/jobs/{}/retry", dead.id), &json!({}), Some(&root)).await;
     assert_eq!(res.status(), StatusCode::OK);
     app.state.jobs_wakeup.wake(TEST_QUEUE);
     wait_for("done", || async {
-        let j = jobs::Entity::find_by_id(dead.id)
-            .one(&app.state.db)
-            .await
-            .unwrap()
-            .unwrap();
+        let j = jobs::Entity::find_by_id(dead.id).one(&app.state.db).await.unwrap().unwrap();
         (j.state == JobState::Done).then_some(())
     })
     .await;
     // A done job is not retryable; an unknown one is 404.
-    let res = app
-        .post(
-            &format!("/api/admin/jobs/{}/retry", dead.id),
-            &json!({}),
-            Some(&root),
-        )
-        .await;
+    let res = app.post(&format!("/api/admin/jobs/{}/retry", dead.id), &json!({}), Some(&root)).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
-    let res = app
-        .post("/api/admin/jobs/999999/retry", &json!({}), Some(&root))
-        .await;
+    let res = app.post("/api/admin/jobs/999999/retry", &json!({}), Some(&root)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     cancel.cancel();
     run.await.unwrap();
@@ -261,10 +165,7 @@ async fn deferral_does_not_spend_attempts_and_shutdown_waits_for_running_jobs() 
         Box::pin(async move {
             let n = c.fetch_add(1, Ordering::SeqCst);
             if n < 3 {
-                return Err(Outcome::Defer {
-                    after: Duration::from_millis(5),
-                    reason: "rate limited".into(),
-                });
+                return Err(Outcome::Defer { after: Duration::from_millis(5), reason: "rate limited".into() });
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
             Ok(())
@@ -272,34 +173,16 @@ async fn deferral_does_not_spend_attempts_and_shutdown_waits_for_running_jobs() 
     });
     let cancel = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(
-        Runner::new(app.state.clone())
-            .register(QueueSpec::new(TEST_QUEUE, 1), handler)
-            .run(cancel.clone()),
+        Runner::new(app.state.clone()).register(QueueSpec::new(TEST_QUEUE, 1), handler).run(cancel.clone()),
     );
-    q::enqueue(
-        app.state.writer(),
-        NewJob::new(TEST_QUEUE, json!({})).attempts(2),
-    )
-    .await
-    .unwrap();
+    q::enqueue(app.state.writer(), NewJob::new(TEST_QUEUE, json!({})).attempts(2)).await.unwrap();
     app.state.jobs_wakeup.wake(TEST_QUEUE);
-    wait_for("fourth call running", || async {
-        (calls.load(Ordering::SeqCst) >= 4).then_some(())
-    })
-    .await;
+    wait_for("fourth call running", || async { (calls.load(Ordering::SeqCst) >= 4).then_some(()) }).await;
     // Shut down while the job sleeps: the runner waits for it to finish and record success.
     cancel.cancel();
     run.await.unwrap();
-    let j = jobs::Entity::find()
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        j.state,
-        JobState::Done,
-        "deferred three times with max 2 attempts, still done"
-    );
+    let j = jobs::Entity::find().one(&app.state.db).await.unwrap().unwrap();
+    assert_eq!(j.state, JobState::Done, "deferred three times with max 2 attempts, still done");
 }
 
 #[test]
@@ -308,15 +191,9 @@ fn finished_jobs_are_cleaned_up_but_dead_ones_kept() {
     rt.block_on(async {
         let app = app().await;
         let db = app.state.writer();
-        q::enqueue(db, NewJob::new(TEST_QUEUE, json!({})))
-            .await
-            .unwrap();
-        q::enqueue(db, NewJob::new(TEST_QUEUE, json!({})))
-            .await
-            .unwrap();
-        let claimed = q::claim(db, TEST_QUEUE, "w", 2, Duration::from_secs(60))
-            .await
-            .unwrap();
+        q::enqueue(db, NewJob::new(TEST_QUEUE, json!({}))).await.unwrap();
+        q::enqueue(db, NewJob::new(TEST_QUEUE, json!({}))).await.unwrap();
+        let claimed = q::claim(db, TEST_QUEUE, "w", 2, Duration::from_secs(60)).await.unwrap();
         q::complete(db, claimed[0].id, "w").await.unwrap();
         q::finish_unsuccessfully(
             db,

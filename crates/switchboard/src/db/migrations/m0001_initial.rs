@@ -35,12 +35,7 @@ fn fk(table: &'static str, col: &'static str, to: &'static str) -> ForeignKeyCre
         .on_delete(ForeignKeyAction::Cascade)
         .take()
 }
-fn index(
-    table: &'static str,
-    name: &str,
-    cols: &[&'static str],
-    unique: bool,
-) -> IndexCreateStatement {
+fn index(table: &'static str, name: &str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
     let mut i = Index::create();
     i.name(name).table(table).if_not_exists();
     for c in cols {
@@ -96,13 +91,7 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            "users",
-            "ix_users_tenant",
-            &["tenant_id", "created_at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("users", "ix_users_tenant", &["tenant_id", "created_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -121,13 +110,7 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            "agents",
-            "ix_agents_tenant_status",
-            &["tenant_id", "status"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("agents", "ix_agents_tenant_status", &["tenant_id", "status"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -151,13 +134,8 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            "whatsapp_accounts",
-            "ix_wa_accounts_tenant",
-            &["tenant_id", "created_at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("whatsapp_accounts", "ix_wa_accounts_tenant", &["tenant_id", "created_at"], false))
+            .await?;
 
         // Raw webhook bodies exactly as Meta sent them; the tenant is resolved later by the worker.
         m.create_table(
@@ -176,20 +154,9 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            "webhook_events",
-            "ix_webhook_events_state",
-            &["state", "received_at"],
-            false,
-        ))
-        .await?;
-        m.create_index(index(
-            "webhook_events",
-            "ix_webhook_events_tenant",
-            &["tenant_id", "received_at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("webhook_events", "ix_webhook_events_state", &["state", "received_at"], false)).await?;
+        m.create_index(index("webhook_events", "ix_webhook_events_tenant", &["tenant_id", "received_at"], false))
+            .await?;
 
         m.create_table(
             Table::create()
@@ -210,27 +177,9 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            "contacts",
-            "ux_contacts_tenant_wa_id",
-            &["tenant_id", "wa_id"],
-            true,
-        ))
-        .await?;
-        m.create_index(index(
-            "contacts",
-            "ux_contacts_tenant_user_id",
-            &["tenant_id", "user_id"],
-            true,
-        ))
-        .await?;
-        m.create_index(index(
-            "contacts",
-            "ix_contacts_tenant_updated",
-            &["tenant_id", "updated_at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("contacts", "ux_contacts_tenant_wa_id", &["tenant_id", "wa_id"], true)).await?;
+        m.create_index(index("contacts", "ux_contacts_tenant_user_id", &["tenant_id", "user_id"], true)).await?;
+        m.create_index(index("contacts", "ix_contacts_tenant_updated", &["tenant_id", "updated_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -252,11 +201,7 @@ impl MigrationTrait for Migration {
                 .col(ts("updated_at"))
                 .foreign_key(&mut fk("conversations", "tenant_id", "tenants"))
                 .foreign_key(&mut fk("conversations", "contact_id", "contacts"))
-                .foreign_key(&mut fk(
-                    "conversations",
-                    "whatsapp_account_id",
-                    "whatsapp_accounts",
-                ))
+                .foreign_key(&mut fk("conversations", "whatsapp_account_id", "whatsapp_accounts"))
                 .take(),
         )
         .await?;
@@ -321,20 +266,9 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            "messages",
-            "ux_messages_wa_message_id",
-            &["wa_message_id"],
-            true,
-        ))
-        .await?;
-        m.create_index(index(
-            "messages",
-            "ux_messages_tenant_client_id",
-            &["tenant_id", "client_message_id"],
-            true,
-        ))
-        .await?;
+        m.create_index(index("messages", "ux_messages_wa_message_id", &["wa_message_id"], true)).await?;
+        m.create_index(index("messages", "ux_messages_tenant_client_id", &["tenant_id", "client_message_id"], true))
+            .await?;
         m.create_index(index(
             "messages",
             "ix_messages_tenant_conversation",
@@ -360,11 +294,7 @@ impl MigrationTrait for Migration {
                 .col(ts("created_at"))
                 .col(ts("updated_at"))
                 .foreign_key(&mut fk("templates", "tenant_id", "tenants"))
-                .foreign_key(&mut fk(
-                    "templates",
-                    "whatsapp_account_id",
-                    "whatsapp_accounts",
-                ))
+                .foreign_key(&mut fk("templates", "whatsapp_account_id", "whatsapp_accounts"))
                 .take(),
         )
         .await?;
@@ -417,20 +347,8 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            "jobs",
-            "ux_jobs_queue_unique_key",
-            &["queue", "unique_key"],
-            true,
-        ))
-        .await?;
-        m.create_index(index(
-            "jobs",
-            "ix_jobs_claim",
-            &["queue", "state", "run_at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("jobs", "ux_jobs_queue_unique_key", &["queue", "unique_key"], true)).await?;
+        m.create_index(index("jobs", "ix_jobs_claim", &["queue", "state", "run_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -448,20 +366,8 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            "refresh_tokens",
-            "ix_refresh_tokens_family",
-            &["family_id"],
-            false,
-        ))
-        .await?;
-        m.create_index(index(
-            "refresh_tokens",
-            "ix_refresh_tokens_user",
-            &["user_id"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("refresh_tokens", "ix_refresh_tokens_family", &["family_id"], false)).await?;
+        m.create_index(index("refresh_tokens", "ix_refresh_tokens_user", &["user_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -478,13 +384,7 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            "audit_log",
-            "ix_audit_tenant_time",
-            &["tenant_id", "created_at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("audit_log", "ix_audit_tenant_time", &["tenant_id", "created_at"], false)).await?;
 
         Ok(())
     }

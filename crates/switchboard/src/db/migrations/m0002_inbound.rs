@@ -76,12 +76,7 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(
-            Index::create()
-                .name("ix_media_tenant_message")
-                .table("media")
-                .col("tenant_id")
-                .col("message_id")
-                .take(),
+            Index::create().name("ix_media_tenant_message").table("media").col("tenant_id").col("message_id").take(),
         )
         .await?;
 

@@ -65,11 +65,7 @@ impl MigrationTrait for Migration {
         m.alter_table(
             Table::alter()
                 .table("agents")
-                .add_column(
-                    ColumnDef::new("last_assigned_at")
-                        .timestamp_with_time_zone()
-                        .null(),
-                )
+                .add_column(ColumnDef::new("last_assigned_at").timestamp_with_time_zone().null())
                 .take(),
         )
         .await?;

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_inbound;
 mod m0003_inbox;
+mod m0004_send;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_inbound::Migration),
             Box::new(m0003_inbox::Migration),
+            Box::new(m0004_send::Migration),
         ]
     }
 }

@@ -1,0 +1,440 @@
+//! Contact queries and changes. Every function takes the caller's tenant.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::csv::{self, ImportRow};
+use crate::audit;
+use crate::entities::contacts;
+use crate::error::{AppError, AppResult};
+use crate::events::DomainEvent;
+use crate::ids::{TenantId, UserId};
+use crate::state::AppState;
+
+/// A contact as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactDto {
+    pub id: Uuid,
+    /// The WhatsApp id (E.164 digits without `+`).
+    pub wa_id: Option<String>,
+    /// Meta's business-scoped user id, for users with usernames.
+    pub user_id: Option<String>,
+    /// The name the customer set in WhatsApp.
+    pub profile_name: Option<String>,
+    /// The name the team gave the contact.
+    pub name: Option<String>,
+    pub opted_out: bool,
+    pub opted_out_at: Option<DateTime<Utc>>,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub attributes: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn tags_of(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+impl From<contacts::Model> for ContactDto {
+    fn from(c: contacts::Model) -> Self {
+        ContactDto {
+            id: c.id,
+            wa_id: c.wa_id,
+            user_id: c.user_id,
+            profile_name: c.profile_name,
+            name: c.name,
+            opted_out: c.opted_out,
+            opted_out_at: c.opted_out_at,
+            tags: tags_of(&c.tags),
+            attributes: if c.attributes.is_object() { c.attributes } else { json!({}) },
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A position in the (updated_at desc, id desc) order; opaque to clients (base64url).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    pub updated_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        b64::encode(format!("{}:{}", self.updated_at.timestamp_micros(), self.id).as_bytes())
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let bytes = b64::decode(s)?;
+        let text = std::str::from_utf8(&bytes).ok()?;
+        let (micros, id) = text.split_once(':')?;
+        Some(Cursor { updated_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?, id: id.parse().ok()? })
+    }
+}
+
+/// Unpadded base64url, enough for cursors.
+mod b64 {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    pub fn encode(bytes: &[u8]) -> String {
+        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    pub fn decode(s: &str) -> Option<Vec<u8>> {
+        if s.len() % 4 == 1 {
+            return None;
+        }
+        let mut out = Vec::with_capacity(s.len() * 3 / 4);
+        for chunk in s.as_bytes().chunks(4) {
+            let mut n = 0u32;
+            for (i, c) in chunk.iter().enumerate() {
+                let v = ALPHABET.iter().position(|a| a == c)? as u32;
+                n |= v << (18 - 6 * i);
+            }
+            for i in 0..chunk.len() - 1 {
+                out.push((n >> (16 - 8 * i)) as u8);
+            }
+        }
+        Some(out)
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn round_trips() {
+        for s in ["", "a", "ab", "abc", "abcd", "1764070424123456:0193"] {
+            assert_eq!(decode(&encode(s.as_bytes())).unwrap(), s.as_bytes());
+        }
+        assert_eq!(encode(b"hello?"), "aGVsbG8_");
+        assert!(decode("a").is_none() && decode("a*bc").is_none());
+    }
+}
+
+/// Escapes LIKE wildcards; patterns use `\` as the escape character.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn contains(pattern: &str) -> LikeExpr {
+    LikeExpr::new(format!("%{}%", like_escape(pattern))).escape('\\')
+}
+
+/// Parsed list parameters.
+pub struct ListQuery {
+    pub search: Option<String>,
+    pub tag: Option<String>,
+    pub cursor: Option<Cursor>,
+    pub limit: u64,
+}
+
+/// One page of contacts and the cursor of the next (if any).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    q: &ListQuery,
+) -> AppResult<(Vec<contacts::Model>, Option<Cursor>)> {
+    let mut base = contacts::Entity::find().filter(contacts::Column::TenantId.eq(tenant.0));
+    if let Some(s) = q.search.as_deref() {
+        let lower = s.to_lowercase();
+        let phone: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '+')).collect();
+        let mut any = Condition::any()
+            .add(Expr::expr(Func::lower(Expr::col(contacts::Column::Name))).like(contains(&lower)))
+            .add(Expr::expr(Func::lower(Expr::col(contacts::Column::ProfileName))).like(contains(&lower)));
+        if !phone.is_empty() {
+            any = any.add(Expr::col(contacts::Column::WaId).like(contains(&phone)));
+        }
+        base = base.filter(any);
+    }
+    if let Some(t) = q.tag.as_deref() {
+        // The JSON text of the array holds `"tag"` (both backends print strings the same way);
+        // the exact element check happens below, so LIKE only narrows.
+        let quoted = serde_json::to_string(t).unwrap_or_default();
+        base = base.filter(Expr::col(contacts::Column::Tags).cast_as("TEXT").like(contains(&quoted)));
+    }
+    let want = q.limit as usize;
+    let mut out: Vec<contacts::Model> = Vec::with_capacity(want + 1);
+    let mut after = q.cursor;
+    // With a tag filter some fetched rows may fail the exact check: fetch until the page is full.
+    loop {
+        let mut page = base.clone();
+        if let Some(c) = after {
+            page = page.filter(Condition::any().add(contacts::Column::UpdatedAt.lt(c.updated_at)).add(
+                Condition::all().add(contacts::Column::UpdatedAt.eq(c.updated_at)).add(contacts::Column::Id.lt(c.id)),
+            ));
+        }
+        let batch_size = (want + 1 - out.len()) as u64;
+        let batch = page
+            .order_by_desc(contacts::Column::UpdatedAt)
+            .order_by_desc(contacts::Column::Id)
+            .limit(batch_size)
+            .all(db)
+            .await?;
+        let exhausted = (batch.len() as u64) < batch_size;
+        if let Some(last) = batch.last() {
+            after = Some(Cursor { updated_at: last.updated_at, id: last.id });
+        }
+        out.extend(batch.into_iter().filter(|c| match q.tag.as_deref() {
+            Some(t) => tags_of(&c.tags).iter().any(|x| x == t),
+            None => true,
+        }));
+        if exhausted || out.len() > want {
+            break;
+        }
+    }
+    let next = if out.len() > want {
+        out.truncate(want);
+        out.last().map(|c| Cursor { updated_at: c.updated_at, id: c.id })
+    } else {
+        None
+    };
+    Ok((out, next))
+}
+
+/// The tenant's contact, or 404 (also for another tenant's id).
+pub async fn get<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<contacts::Model> {
+    contacts::Entity::find_by_id(id)
+        .filter(contacts::Column::TenantId.eq(tenant.0))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("contact"))
+}
+
+/// Parsed changes to a contact.
+#[derive(Default)]
+pub struct ContactChanges {
+    /// `Some(None)` clears the name.
+    pub name: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub attributes: Option<Value>,
+    pub opted_out: Option<bool>,
+}
+
+pub async fn update(
+    state: &AppState,
+    tenant: TenantId,
+    actor: UserId,
+    id: Uuid,
+    ch: ContactChanges,
+) -> AppResult<contacts::Model> {
+    let txn = state.writer().begin().await?;
+    let current = get(&txn, tenant, id).await?;
+    let now = crate::db::now();
+    let mut am: contacts::ActiveModel = current.clone().into();
+    if let Some(n) = ch.name {
+        am.name = Set(n);
+    }
+    if let Some(t) = ch.tags {
+        am.tags = Set(json!(t));
+    }
+    if let Some(a) = ch.attributes {
+        am.attributes = Set(a);
+    }
+    let opt_change = ch.opted_out.filter(|o| *o != current.opted_out);
+    if let Some(o) = opt_change {
+        am.opted_out = Set(o);
+        am.opted_out_at = Set(o.then_some(now));
+    }
+    am.updated_at = Set(now);
+    let updated = am.update(&txn).await?;
+    if let Some(o) = opt_change {
+        audit::record(
+            &txn,
+            audit::Entry {
+                tenant_id: Some(tenant.0),
+                actor_user_id: Some(actor.0),
+                action: if o { "contact.opt_out" } else { "contact.opt_in" },
+                target_type: Some("contact"),
+                target_id: Some(id.to_string()),
+                details: json!({ "waId": updated.wa_id }),
+                ip: None,
+            },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    let dto = ContactDto::from(updated.clone());
+    state.events.publish(DomainEvent {
+        tenant_id: tenant.0,
+        kind: "contact.updated",
+        data: json!({ "contactId": id, "optedOut": dto.opted_out, "contact": dto }),
+    });
+    Ok(updated)
+}
+
+/// A data row the import did not apply, and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RefusedRow {
+    /// Record number in the file; the header is row 1.
+    pub row: usize,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportReport {
+    /// New contacts.
+    pub imported: usize,
+    /// Existing contacts (same phone) updated.
+    pub updated: usize,
+    pub refused: Vec<RefusedRow>,
+}
+
+/// Parses the file and applies the rules to every row; file-level problems are errors.
+pub fn parse_import(text: &str) -> AppResult<(Vec<ImportRow>, Vec<RefusedRow>)> {
+    let invalid = |m: String| AppError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_csv", m);
+    let records = csv::parse(text).map_err(invalid)?;
+    let Some((head, rows)) = records.split_first() else {
+        return Err(invalid("the file is empty; expected a header row with a phone column".into()));
+    };
+    if rows.len() > csv::MAX_ROWS {
+        return Err(AppError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_rows",
+            format!("the file has {} rows; at most {} per import", rows.len(), csv::MAX_ROWS),
+        ));
+    }
+    let header = csv::Header::parse(&head.fields).map_err(invalid)?;
+    let mut good: Vec<ImportRow> = Vec::new();
+    let mut refused = Vec::new();
+    let mut first_row: HashMap<String, usize> = HashMap::new();
+    for r in rows {
+        match csv::row(&header, r) {
+            Ok(row) => {
+                if let Some(first) = first_row.get(&row.wa_id) {
+                    refused.push(RefusedRow { row: r.row, reason: format!("duplicate phone: same as row {first}") });
+                } else {
+                    first_row.insert(row.wa_id.clone(), r.row);
+                    good.push(row);
+                }
+            }
+            Err(reason) => refused.push(RefusedRow { row: r.row, reason }),
+        }
+    }
+    Ok((good, refused))
+}
+
+/// Upserts the rows by (tenant, wa_id) in one transaction. Existing contacts keep their fields
+/// unless the row sets them: a non-empty name replaces the name, tags are added, attributes merged.
+pub async fn import(
+    state: &AppState,
+    tenant: TenantId,
+    actor: UserId,
+    rows: Vec<ImportRow>,
+    mut refused: Vec<RefusedRow>,
+) -> AppResult<ImportReport> {
+    let txn = state.writer().begin().await?;
+    let now = crate::db::now();
+    let mut existing: HashMap<String, contacts::Model> = HashMap::new();
+    for chunk in rows.chunks(500) {
+        let found = contacts::Entity::find()
+            .filter(contacts::Column::TenantId.eq(tenant.0))
+            .filter(contacts::Column::WaId.is_in(chunk.iter().map(|r| r.wa_id.clone())))
+            .all(&txn)
+            .await?;
+        for c in found {
+            if let Some(w) = c.wa_id.clone() {
+                existing.insert(w, c);
+            }
+        }
+    }
+    let mut inserts = Vec::new();
+    let mut updated = 0usize;
+    for r in rows {
+        match existing.remove(&r.wa_id) {
+            None => inserts.push(contacts::ActiveModel {
+                id: Set(crate::db::new_id()),
+                tenant_id: Set(tenant.0),
+                wa_id: Set(Some(r.wa_id)),
+                user_id: Set(None),
+                profile_name: Set(None),
+                name: Set(r.name),
+                opted_out: Set(false),
+                opted_out_at: Set(None),
+                tags: Set(json!(r.tags)),
+                attributes: Set(Value::Object(r.attributes)),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }),
+            Some(c) => {
+                let tags = match csv::clean_tags(tags_of(&c.tags).into_iter().chain(r.tags)) {
+                    Ok(t) => t,
+                    Err(reason) => {
+                        refused.push(RefusedRow { row: r.row, reason });
+                        continue;
+                    }
+                };
+                let mut attributes: Map<String, Value> = c.attributes.as_object().cloned().unwrap_or_default();
+                attributes.extend(r.attributes);
+                let attributes = Value::Object(attributes);
+                if let Err(e) = csv::check_attributes(&attributes) {
+                    refused.push(RefusedRow {
+                        row: r.row,
+                        reason: format!("attributes {e} (merged with the existing ones)"),
+                    });
+                    continue;
+                }
+                let mut am: contacts::ActiveModel = c.into();
+                if let Some(n) = r.name {
+                    am.name = Set(Some(n));
+                }
+                am.tags = Set(json!(tags));
+                am.attributes = Set(attributes);
+                am.updated_at = Set(now);
+                am.update(&txn).await?;
+                updated += 1;
+            }
+        }
+    }
+    let imported = inserts.len();
+    // 12 columns a row: 100 rows stay far below every backend's bind-parameter limit.
+    let mut batches = Vec::new();
+    let mut it = inserts.into_iter().peekable();
+    while it.peek().is_some() {
+        batches.push(it.by_ref().take(100).collect::<Vec<_>>());
+    }
+    for batch in batches {
+        contacts::Entity::insert_many(batch).exec(&txn).await?;
+    }
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: Some(tenant.0),
+            actor_user_id: Some(actor.0),
+            action: "contact.import",
+            target_type: Some("contact"),
+            target_id: None,
+            details: json!({ "imported": imported, "updated": updated, "refused": refused.len() }),
+            ip: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    refused.sort_by_key(|r| r.row);
+    Ok(ImportReport { imported, updated, refused })
+}
