@@ -30,21 +30,35 @@ pub struct Sequenced {
 const BUFFER: usize = 10_000;
 
 /// In-process fan-out. Slow subscribers lose the oldest events (and are told so by `Lagged`).
+/// With Redis configured, events are also shared with the other nodes (see [`start_redis_fanout`]).
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Sequenced>>,
     recent: Mutex<(u64, VecDeque<Arc<Sequenced>>)>,
+    remote: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DomainEvent>>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
         // Start sequences at the clock so ids grow across restarts of this node.
         let start = chrono::Utc::now().timestamp_micros().max(0) as u64;
-        Self { tx: broadcast::channel(4096).0, recent: Mutex::new((start, VecDeque::with_capacity(BUFFER))) }
+        Self {
+            tx: broadcast::channel(4096).0,
+            recent: Mutex::new((start, VecDeque::with_capacity(BUFFER))),
+            remote: std::sync::OnceLock::new(),
+        }
     }
 }
 
 impl EventBus {
     pub fn publish(&self, event: DomainEvent) {
+        if let Some(remote) = self.remote.get() {
+            let _ = remote.send(event.clone());
+        }
+        self.publish_local(event);
+    }
+
+    /// Delivers to this node's subscribers only (events that came from another node).
+    pub fn publish_local(&self, event: DomainEvent) {
         let mut g = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         g.0 += 1;
         let item = Arc::new(Sequenced { seq: g.0, event });
@@ -77,4 +91,26 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Sequenced>> {
         self.tx.subscribe()
     }
+}
+
+impl EventBus {
+    /// Routes this node's events also to `tx` (the Redis publisher); `false` if already set.
+    pub fn set_remote(&self, tx: tokio::sync::mpsc::UnboundedSender<DomainEvent>) -> bool {
+        self.remote.set(tx).is_ok()
+    }
+}
+
+/// Event kinds are a small fixed vocabulary; names from the wire map back onto static strings.
+pub fn intern(kind: &str) -> &'static str {
+    static KNOWN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = known.iter().find(|k| **k == kind) {
+        return k;
+    }
+    if known.len() >= 256 {
+        return "unknown";
+    }
+    let leaked: &'static str = Box::leak(kind.to_string().into_boxed_str());
+    known.push(leaked);
+    leaked
 }

@@ -96,6 +96,12 @@ pub async fn build_state_with_db(
         public_url,
     });
     crate::webhooks::ingest::Ingestor::start(&state, writers);
+    if let Some(url) = &state.config.redis_url {
+        let client = redis::Client::open(url.expose()).map_err(|e| anyhow::anyhow!("SWITCHBOARD_REDIS_URL: {e}"))?;
+        crate::realtime::start_redis_fanout(state.clone(), client)
+            .await
+            .map_err(|e| anyhow::anyhow!("SWITCHBOARD_REDIS_URL: event fan-out: {e}"))?;
+    }
     Ok(state)
 }
 

@@ -118,3 +118,56 @@ impl Gate {
         assignee.is_none_or(|a| a == me)
     }
 }
+
+/// The Redis channel all nodes share.
+const CHANNEL: &str = "switchboard:events";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Wire {
+    node: String,
+    tenant_id: uuid::Uuid,
+    kind: String,
+    data: serde_json::Value,
+}
+
+/// Shares events between nodes through Redis pub/sub: this node's events are published, other
+/// nodes' events reach local subscribers. (`Last-Event-ID` positions are per node.)
+pub async fn start_redis_fanout(state: AppState, client: redis::Client) -> redis::RedisResult<()> {
+    let node = uuid::Uuid::new_v4().to_string();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::events::DomainEvent>();
+    if !state.events.set_remote(tx) {
+        return Ok(());
+    }
+    let mut publisher = redis::aio::ConnectionManager::new(client.clone()).await?;
+    let me = node.clone();
+    tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            let wire = Wire { node: me.clone(), tenant_id: e.tenant_id, kind: e.kind.to_string(), data: e.data };
+            let Ok(text) = serde_json::to_string(&wire) else { continue };
+            let r: redis::RedisResult<i64> =
+                redis::cmd("PUBLISH").arg(CHANNEL).arg(text).query_async(&mut publisher).await;
+            if let Err(err) = r {
+                tracing::warn!(error = %err, "publishing an event to Redis failed");
+            }
+        }
+    });
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(CHANNEL).await?;
+    tokio::spawn(async move {
+        let mut messages = pubsub.into_on_message();
+        while let Some(msg) = messages.next().await {
+            let Ok(text) = msg.get_payload::<String>() else { continue };
+            let Ok(w) = serde_json::from_str::<Wire>(&text) else { continue };
+            if w.node == node {
+                continue;
+            }
+            state.events.publish_local(crate::events::DomainEvent {
+                tenant_id: w.tenant_id,
+                kind: crate::events::intern(&w.kind),
+                data: w.data,
+            });
+        }
+        tracing::warn!("Redis event subscription ended");
+    });
+    Ok(())
+}

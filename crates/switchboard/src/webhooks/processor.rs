@@ -458,7 +458,22 @@ async fn inbound_message(
     }
     let at = secs_to_time(m.timestamp_secs());
     let c = upsert_contact(txn, tenant, wa_id, user_id, contact.and_then(|c| c.name())).await?;
-    let (conv, opened) = open_conversation(txn, tenant, c.id, acct.id, at).await?;
+    let (mut conv, opened) = open_conversation(txn, tenant, c.id, acct.id, at).await?;
+    // Automatic round-robin assignment of new (or reopened) conversations, when the tenant wants it.
+    if opened && conv.assignee_id.is_none() {
+        let auto = tenant_settings(txn, ctx, tenant)
+            .await?
+            .and_then(|t| t.settings.get("autoAssign").and_then(Value::as_bool))
+            .unwrap_or(false);
+        if auto && let Some(agent) = crate::agents::service::pick_round_robin(txn, tenant).await? {
+            conversations::Entity::update_many()
+                .col_expr(conversations::Column::AssigneeId, Expr::value(agent))
+                .filter(conversations::Column::Id.eq(conv.id))
+                .exec(txn)
+                .await?;
+            conv.assignee_id = Some(agent);
+        }
+    }
 
     let quoted_wamid = match &m.kind {
         MessageKind::Reaction(r) => Some(r.message_id.clone()),
@@ -589,7 +604,7 @@ async fn inbound_message(
     ctx.events.push(DomainEvent {
         tenant_id: tenant,
         kind: "conversation.updated",
-        data: json!({ "conversationId": conv.id, "contactId": c.id, "opened": opened }),
+        data: json!({ "id": conv.id, "conversationId": conv.id, "assigneeId": conv.assignee_id, "contactId": c.id, "opened": opened }),
     });
     Ok(())
 }
@@ -619,6 +634,10 @@ async fn apply_status_event(
         .filter(messages::Column::WaMessageId.eq(s.id.as_str()))
         .one(txn)
         .await?;
+    let msg = match msg {
+        Some(m) => Some(m),
+        None => reconcile_by_callback(txn, tenant, s).await?,
+    };
     let Some(msg) = msg else {
         // The send that produced this wamid is not recorded yet: keep the status for later.
         pending_statuses::ActiveModel {
@@ -715,4 +734,38 @@ pub async fn apply_pending_statuses<C: ConnectionTrait>(
         pending_statuses::Entity::delete_by_id(p.id).exec(db).await?;
     }
     Ok(())
+}
+
+/// A status for a wamid we never recorded, carrying our message id in `biz_opaque_callback_data`:
+/// the send whose outcome was unknown (a timeout after the request left) did reach Meta. Attach
+/// the wamid, and undo the `outcome_unknown` failure so that the status applies.
+async fn reconcile_by_callback(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    s: &mw::MessageStatus,
+) -> Result<Option<messages::Model>, DbErr> {
+    let Some(id) = s.biz_opaque_callback_data.as_deref().and_then(|c| c.parse::<Uuid>().ok()) else {
+        return Ok(None);
+    };
+    let Some(m) = messages::Entity::find_by_id(id)
+        .filter(messages::Column::TenantId.eq(tenant))
+        .filter(messages::Column::WaMessageId.is_null())
+        .filter(messages::Column::Direction.eq(Direction::Outbound))
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut q = messages::Entity::update_many()
+        .col_expr(messages::Column::WaMessageId, Expr::value(s.id.clone()))
+        .col_expr(messages::Column::UpdatedAt, Expr::value(crate::db::now()));
+    if m.status == MessageStatus::Failed && m.error_title.as_deref() == Some("outcome_unknown") {
+        q = q
+            .col_expr(messages::Column::Status, Expr::value(MessageStatus::Sent.as_str()))
+            .col_expr(messages::Column::FailedAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(messages::Column::ErrorTitle, Expr::value(Option::<String>::None))
+            .col_expr(messages::Column::ErrorDetails, Expr::value(Option::<String>::None));
+    }
+    q.filter(messages::Column::Id.eq(m.id)).exec(txn).await?;
+    messages::Entity::find_by_id(m.id).one(txn).await
 }

@@ -594,3 +594,26 @@ async fn two_nodes_share_one_rate_budget_through_redis() {
     assert!((19..=22).contains(&total), "one budget of ~20/s for both nodes, got {a} + {b}");
     assert!(a > 0 && b > 0, "both nodes drew from it");
 }
+
+#[tokio::test]
+async fn two_nodes_share_the_event_stream_through_redis() {
+    let Ok(url) = std::env::var("SWITCHBOARD_TEST_REDIS_URL") else {
+        eprintln!("SWITCHBOARD_TEST_REDIS_URL not set: the two-node stream check runs in .ci/run");
+        return;
+    };
+    let extra = [("SWITCHBOARD_REDIS_URL", url.as_str()), ("SWITCHBOARD_SANDBOX", "false")];
+    let node_a = spawn_app_with(&extra).await;
+    let node_b = spawn_app_with(&extra).await;
+    let user = node_b.register("B", "b@b.test").await;
+    let mut stream = node_b.subscribe(&user.access, None).await;
+    // Something happens on node A for B's tenant: node B's subscriber hears it.
+    node_a.state.events.publish(switchboard::events::DomainEvent {
+        tenant_id: user.tenant_id.parse().unwrap(),
+        kind: "conversation.updated",
+        data: json!({"id": uuid::Uuid::new_v4(), "assigneeId": null, "from": "node-a"}),
+    });
+    let e = stream.expect("conversation.updated", |d| d["from"] == "node-a").await;
+    assert_eq!(e.kind, "conversation.updated");
+    let health: Value = node_a.get("/api/health", None).await.json().await.unwrap();
+    assert_eq!(health["redis"]["status"], "ok");
+}
