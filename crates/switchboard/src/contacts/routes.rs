@@ -34,7 +34,8 @@ pub struct ListParams {
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
-    pub limit: Option<u64>,
+    #[param(value_type = Option<u64>)]
+    pub limit: Option<String>,
 }
 
 /// A page of contacts, most recently updated first.
@@ -74,9 +75,9 @@ async fn list_contacts(
     Query(p): Query<ListParams>,
 ) -> AppResult<axum::Json<ContactPage>> {
     let mut v = Validator::new();
-    let limit = match p.limit {
+    let limit = match p.limit.as_deref().map(|l| l.trim().parse::<u64>()) {
         None => 50,
-        Some(l) if (1..=200).contains(&l) => l,
+        Some(Ok(l)) if (1..=200).contains(&l) => l,
         Some(_) => {
             v.push("limit", "must be between 1 and 200");
             0

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     TransactionTrait,
@@ -411,15 +411,21 @@ pub async fn import(
             }
         }
     }
-    let imported = inserts.len();
-    // 12 columns a row: 100 rows stay far below every backend's bind-parameter limit.
+    // 12 columns a row: 100 rows stay far below every backend's bind-parameter limit. A contact
+    // created meanwhile by an inbound message wins (the row is then neither imported nor updated).
+    let mut imported = 0usize;
     let mut batches = Vec::new();
     let mut it = inserts.into_iter().peekable();
     while it.peek().is_some() {
         batches.push(it.by_ref().take(100).collect::<Vec<_>>());
     }
     for batch in batches {
-        contacts::Entity::insert_many(batch).exec(&txn).await?;
+        imported += contacts::Entity::insert_many(batch)
+            .on_conflict(
+                OnConflict::columns([contacts::Column::TenantId, contacts::Column::WaId]).do_nothing().to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await? as usize;
     }
     audit::record(
         &txn,

@@ -163,3 +163,26 @@ async fn agents_maintain_replies_admins_delete_and_tenants_are_isolated() {
     assert_eq!(app.delete(&path, Some(&a.access)).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(shortcuts(&app, &b.access, "").await, ["thanks"], "B's survives");
 }
+
+#[tokio::test]
+async fn the_inbox_endpoints_are_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/api/openapi.json", None).await.json().await.unwrap();
+    for (path, methods) in [
+        ("/api/contacts", &["get"][..]),
+        ("/api/contacts/{id}", &["get", "patch"][..]),
+        ("/api/contacts/import", &["post"][..]),
+        ("/api/canned-responses", &["get", "post"][..]),
+        ("/api/canned-responses/{id}", &["get", "patch", "delete"][..]),
+        ("/api/conversations/{id}/notes", &["get", "post"][..]),
+        ("/api/agents", &["get"][..]),
+        ("/api/agents/me", &["patch"][..]),
+        ("/api/agents/{id}", &["patch"][..]),
+    ] {
+        for m in methods {
+            assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
+        }
+    }
+    assert!(doc["components"]["schemas"]["ContactDto"].is_object());
+    assert!(doc["components"]["schemas"]["ImportReport"].is_object());
+}

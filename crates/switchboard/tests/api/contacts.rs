@@ -238,6 +238,9 @@ async fn list_searches_filters_by_tag_and_pages_with_a_cursor() {
     let res = app.get("/api/contacts?limit=0", Some(&a.access)).await;
     let e = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(fields(&e), ["limit"]);
+    let res = app.get("/api/contacts?limit=ten", Some(&a.access)).await;
+    let e = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(fields(&e), ["limit"]);
     let res = app.get("/api/contacts?limit=500&cursor=not-a-cursor!", Some(&a.access)).await;
     let e = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(fields(&e), ["limit", "cursor"]);
