@@ -700,6 +700,8 @@ pub async fn apply_status<C: ConnectionTrait>(
                 "messageId": now.id,
                 "conversationId": now.conversation_id,
                 "status": now.status,
+                // The status this webhook reported (the message may already be further along).
+                "reported": incoming,
                 "error": now.error_code.map(|c| json!({"code": c, "title": now.error_title, "details": now.error_details})),
             }),
         });
