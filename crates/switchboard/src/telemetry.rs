@@ -14,6 +14,11 @@ pub fn init(format: LogFormat, filter: &str) {
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false))
             .try_init(),
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().compact()).try_init(),
+        LogFormat::Pretty => {
+            use std::io::IsTerminal;
+            // No colour codes in files and pipes.
+            let ansi = std::io::stdout().is_terminal();
+            registry.with(tracing_subscriber::fmt::layer().compact().with_ansi(ansi)).try_init()
+        }
     };
 }
