@@ -15,10 +15,22 @@ use std::time::{Duration, Instant};
 use meta_sim::{CustomerMessage, MetaSim, NumberSpec, SimConfig};
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// CPU seconds (user + system) this process has used, from /proc (Linux); 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let Some(rest) = stat.rsplit(')').next() else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // rest starts at field 3 (state), so field n is index n - 3.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn main() {
@@ -26,10 +38,7 @@ fn main() {
     let secs = env_num("BENCH_SECS", 5);
     let concurrency = env_num("BENCH_CONCURRENCY", 64) as usize;
     let webhooks = std::env::var("BENCH_WEBHOOKS").is_ok_and(|v| v == "1");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(run(secs, concurrency, webhooks));
 }
 
@@ -46,13 +55,7 @@ async fn run(secs: u64, concurrency: usize, webhooks: bool) {
         ..SimConfig::default()
     };
     let running = MetaSim::spawn(cfg).await.expect("spawn");
-    let mut number = NumberSpec::new(
-        "bench-waba",
-        "bench-pn",
-        "15550009999",
-        "bench-token",
-        "bench-secret",
-    );
+    let mut number = NumberSpec::new("bench-waba", "bench-pn", "15550009999", "bench-token", "bench-secret");
     if webhooks {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -63,14 +66,12 @@ async fn run(secs: u64, concurrency: usize, webhooks: bool) {
     running.sim.register_number(number);
     let users: Vec<String> = (0..1000).map(|i| format!("1555{i:07}")).collect();
     for u in &users {
-        running
-            .sim
-            .customer_sends("bench-pn", u, "Bench", CustomerMessage::text("hi"))
-            .await;
+        running.sim.customer_sends("bench-pn", u, "Bench", CustomerMessage::text("hi")).await;
     }
     let users = Arc::new(users);
     let addr = running.addr;
     let errors = Arc::new(AtomicU64::new(0));
+    let cpu0 = cpu_seconds();
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
     let mut tasks = Vec::new();
@@ -123,6 +124,7 @@ async fn run(secs: u64, concurrency: usize, webhooks: bool) {
         all.extend(t.await.unwrap());
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
     all.sort_unstable();
     let pct = |p: f64| -> f64 {
         if all.is_empty() {
@@ -142,6 +144,15 @@ async fn run(secs: u64, concurrency: usize, webhooks: bool) {
     println!("  latency p50:      {:.3} ms", pct(0.50));
     println!("  latency p99:      {:.3} ms", pct(0.99));
     println!("  latency max:      {:.3} ms", pct(1.0));
+    if cpu > 0.0 && !all.is_empty() {
+        let per_send = cpu / all.len() as f64;
+        println!(
+            "  CPU per send:     {:.1} us (client + server, process CPU {:.2} s over {:.2} s wall)",
+            per_send * 1e6,
+            cpu,
+            elapsed
+        );
+    }
     println!(
         "  sim sends_accepted={} webhooks_delivered={} webhook_items_delivered={}",
         stats.sends_accepted, stats.webhooks_delivered, stats.webhook_items_delivered

@@ -33,11 +33,7 @@ pub struct StatusDelays {
 
 impl Default for StatusDelays {
     fn default() -> Self {
-        Self {
-            sent: Duration::ZERO,
-            delivered: Duration::from_millis(50),
-            read: Duration::from_millis(100),
-        }
+        Self { sent: Duration::ZERO, delivered: Duration::from_millis(50), read: Duration::from_millis(100) }
     }
 }
 
@@ -87,9 +83,7 @@ impl RetryPolicy {
             retry.saturating_sub(1)
         };
         let factor = 2u32.saturating_pow(k.min(30));
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
     }
 
     /// The real time to sleep for a nominal delay.
@@ -132,10 +126,7 @@ pub enum ReviewRule {
 
 impl Default for ReviewRule {
     fn default() -> Self {
-        ReviewRule::RejectNameContains {
-            pattern: "reject".into(),
-            reason: "INVALID_FORMAT".into(),
-        }
+        ReviewRule::RejectNameContains { pattern: "reject".into(), reason: "INVALID_FORMAT".into() }
     }
 }
 
@@ -143,14 +134,10 @@ impl ReviewRule {
     pub fn decide(&self, name: &str) -> ReviewOutcome {
         match self {
             ReviewRule::ApproveAll => ReviewOutcome::Approve,
-            ReviewRule::RejectAll { reason } => ReviewOutcome::Reject {
-                reason: reason.clone(),
-            },
+            ReviewRule::RejectAll { reason } => ReviewOutcome::Reject { reason: reason.clone() },
             ReviewRule::RejectNameContains { pattern, reason } => {
                 if !pattern.is_empty() && name.contains(pattern.as_str()) {
-                    ReviewOutcome::Reject {
-                        reason: reason.clone(),
-                    }
+                    ReviewOutcome::Reject { reason: reason.clone() }
                 } else {
                     ReviewOutcome::Approve
                 }
@@ -264,10 +251,7 @@ impl SimConfig {
                 read: Duration::from_millis(10),
             },
             template_review_delay: Duration::from_millis(20),
-            webhook_retry: RetryPolicy {
-                time_scale: 0.001,
-                ..RetryPolicy::default()
-            },
+            webhook_retry: RetryPolicy { time_scale: 0.001, ..RetryPolicy::default() },
             webhook_timeout: Duration::from_secs(2),
             ..Self::default()
         }

@@ -15,10 +15,7 @@ use crate::templates::TemplateSpec;
 
 pub(crate) fn routes() -> Router<MetaSim> {
     Router::new()
-        .route(
-            "/_sim/health",
-            get(|| async { axum::Json(json!({"ok": true})) }),
-        )
+        .route("/_sim/health", get(|| async { axum::Json(json!({"ok": true})) }))
         .route("/_sim/numbers", get(list_numbers).post(register_number))
         .route("/_sim/numbers/{id}/webhook", put(set_webhook))
         .route("/_sim/numbers/{id}/sent", get(sent))
@@ -37,19 +34,11 @@ pub(crate) fn routes() -> Router<MetaSim> {
 }
 
 fn bad(msg: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        axum::Json(json!({"error": msg.into()})),
-    )
-        .into_response()
+    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": msg.into()}))).into_response()
 }
 
 fn not_found(msg: impl Into<String>) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(json!({"error": msg.into()})),
-    )
-        .into_response()
+    (StatusCode::NOT_FOUND, axum::Json(json!({"error": msg.into()}))).into_response()
 }
 
 /// Parse a JSON body, answering 400 with a readable message on failure.
@@ -76,11 +65,7 @@ struct WebhookBody {
     url: Option<String>,
 }
 
-async fn set_webhook(
-    State(sim): State<MetaSim>,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
+async fn set_webhook(State(sim): State<MetaSim>, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
     let b: WebhookBody = match parse(&body) {
         Ok(s) => s,
         Err(r) => return r,
@@ -234,13 +219,7 @@ async fn template_status(State(sim): State<MetaSim>, body: axum::body::Bytes) ->
         Ok(s) => s,
         Err(r) => return r,
     };
-    if sim.set_template_status(
-        &b.waba_id,
-        &b.name,
-        b.language.as_deref(),
-        &b.status,
-        b.reason.as_deref(),
-    ) {
+    if sim.set_template_status(&b.waba_id, &b.name, b.language.as_deref(), &b.status, b.reason.as_deref()) {
         axum::Json(json!({"ok": true})).into_response()
     } else {
         not_found(format!("no template {} in WABA {}", b.name, b.waba_id))

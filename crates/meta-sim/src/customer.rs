@@ -32,16 +32,12 @@ fn ser_b64<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> 
 
 fn de_b64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
     let s: Option<String> = Option::deserialize(d)?;
-    s.map(|s| STANDARD.decode(s.trim()).map_err(serde::de::Error::custom))
-        .transpose()
+    s.map(|s| STANDARD.decode(s.trim()).map_err(serde::de::Error::custom)).transpose()
 }
 
 impl MediaInput {
     pub fn new(mime_type: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
-        Self {
-            mime_type: Some(mime_type.into()),
-            data: Some(data.into()),
-        }
+        Self { mime_type: Some(mime_type.into()), data: Some(data.into()) }
     }
 }
 
@@ -143,10 +139,7 @@ impl CustomerMessage {
 
     /// Wrap this message as a reply to `wamid` (adds `context {from, id}`).
     pub fn reply_to(self, wamid: impl Into<String>) -> Self {
-        CustomerMessage::Reply {
-            reply_to: wamid.into(),
-            message: Box::new(self),
-        }
+        CustomerMessage::Reply { reply_to: wamid.into(), message: Box::new(self) }
     }
 
     /// The inbound `type` this message arrives as.
@@ -160,16 +153,11 @@ impl CustomerMessage {
             CustomerMessage::Sticker { .. } => "sticker",
             CustomerMessage::Location { .. } => "location",
             CustomerMessage::Contacts { .. } => "contacts",
-            CustomerMessage::ButtonReply { .. } | CustomerMessage::ListReply { .. } => {
-                "interactive"
-            }
+            CustomerMessage::ButtonReply { .. } | CustomerMessage::ListReply { .. } => "interactive",
             CustomerMessage::Button { .. } => "button",
             CustomerMessage::Reaction { .. } => "reaction",
             CustomerMessage::Reply { message, .. } => message.kind(),
-            CustomerMessage::Raw { message } => message
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown"),
+            CustomerMessage::Raw { message } => message.get("type").and_then(Value::as_str).unwrap_or("unknown"),
         }
     }
 }

@@ -11,36 +11,12 @@ use crate::ids;
 /// Title, default details and HTTP status of the error codes the simulator produces.
 pub fn catalog(code: i64) -> (&'static str, &'static str, StatusCode) {
     match code {
-        0 => (
-            "AuthException",
-            "We were unable to authenticate the app user.",
-            StatusCode::UNAUTHORIZED,
-        ),
-        1 => (
-            "API Unknown",
-            "Invalid request or possible server error.",
-            StatusCode::BAD_REQUEST,
-        ),
-        2 => (
-            "API Service",
-            "Temporary due to downtime or due to being overloaded.",
-            StatusCode::SERVICE_UNAVAILABLE,
-        ),
-        4 => (
-            "API Too Many Calls",
-            "The app has reached its API call rate limit.",
-            StatusCode::BAD_REQUEST,
-        ),
-        10 => (
-            "Permission Denied",
-            "Permission is either not granted or has been removed.",
-            StatusCode::FORBIDDEN,
-        ),
-        100 => (
-            "Invalid parameter",
-            "Invalid parameter",
-            StatusCode::BAD_REQUEST,
-        ),
+        0 => ("AuthException", "We were unable to authenticate the app user.", StatusCode::UNAUTHORIZED),
+        1 => ("API Unknown", "Invalid request or possible server error.", StatusCode::BAD_REQUEST),
+        2 => ("API Service", "Temporary due to downtime or due to being overloaded.", StatusCode::SERVICE_UNAVAILABLE),
+        4 => ("API Too Many Calls", "The app has reached its API call rate limit.", StatusCode::BAD_REQUEST),
+        10 => ("Permission Denied", "Permission is either not granted or has been removed.", StatusCode::FORBIDDEN),
+        100 => ("Invalid parameter", "Invalid parameter", StatusCode::BAD_REQUEST),
         190 => (
             "Invalid OAuth access token - Cannot parse access token",
             "Invalid OAuth access token.",
@@ -51,11 +27,9 @@ pub fn catalog(code: i64) -> (&'static str, &'static str, StatusCode) {
             "The WhatsApp Business Account associated with the app has been restricted or disabled for violating a platform policy.",
             StatusCode::BAD_REQUEST,
         ),
-        80007 => (
-            "Rate limit issues",
-            "The WhatsApp Business Account has reached its rate limit.",
-            StatusCode::BAD_REQUEST,
-        ),
+        80007 => {
+            ("Rate limit issues", "The WhatsApp Business Account has reached its rate limit.", StatusCode::BAD_REQUEST)
+        }
         130429 => (
             "Rate limit hit",
             "Message failed to send because there were too many messages sent from this phone number in a short period of time",
@@ -71,31 +45,17 @@ pub fn catalog(code: i64) -> (&'static str, &'static str, StatusCode) {
             "Message failed to send due to an unknown error.",
             StatusCode::INTERNAL_SERVER_ERROR,
         ),
-        131005 => (
-            "Access denied",
-            "Permission is either not granted or has been removed.",
-            StatusCode::FORBIDDEN,
-        ),
-        131008 => (
-            "Required parameter is missing",
-            "The request is missing a required parameter.",
-            StatusCode::BAD_REQUEST,
-        ),
-        131009 => (
-            "Parameter value is not valid",
-            "One or more parameter values are invalid.",
-            StatusCode::BAD_REQUEST,
-        ),
-        131016 => (
-            "Service unavailable",
-            "A service is temporarily unavailable.",
-            StatusCode::SERVICE_UNAVAILABLE,
-        ),
-        131021 => (
-            "Recipient cannot be sender",
-            "Sender and recipient phone number is the same.",
-            StatusCode::BAD_REQUEST,
-        ),
+        131005 => ("Access denied", "Permission is either not granted or has been removed.", StatusCode::FORBIDDEN),
+        131008 => {
+            ("Required parameter is missing", "The request is missing a required parameter.", StatusCode::BAD_REQUEST)
+        }
+        131009 => {
+            ("Parameter value is not valid", "One or more parameter values are invalid.", StatusCode::BAD_REQUEST)
+        }
+        131016 => ("Service unavailable", "A service is temporarily unavailable.", StatusCode::SERVICE_UNAVAILABLE),
+        131021 => {
+            ("Recipient cannot be sender", "Sender and recipient phone number is the same.", StatusCode::BAD_REQUEST)
+        }
         131026 => (
             "Message undeliverable",
             "Unable to deliver message. Reasons can include: the recipient phone number is not a WhatsApp phone number; the recipient has not accepted the new Terms of Service; the recipient is using an old WhatsApp version.",
@@ -126,31 +86,15 @@ pub fn catalog(code: i64) -> (&'static str, &'static str, StatusCode) {
             "The user has stopped marketing messages from this business.",
             StatusCode::BAD_REQUEST,
         ),
-        131051 => (
-            "Unsupported message type",
-            "Message type is currently not supported.",
-            StatusCode::BAD_REQUEST,
-        ),
-        131052 => (
-            "Media download error",
-            "Unable to download the media sent by the user.",
-            StatusCode::BAD_REQUEST,
-        ),
-        131053 => (
-            "Media upload error",
-            "Unable to upload the media used in the message.",
-            StatusCode::BAD_REQUEST,
-        ),
+        131051 => ("Unsupported message type", "Message type is currently not supported.", StatusCode::BAD_REQUEST),
+        131052 => ("Media download error", "Unable to download the media sent by the user.", StatusCode::BAD_REQUEST),
+        131053 => ("Media upload error", "Unable to upload the media used in the message.", StatusCode::BAD_REQUEST),
         131056 => (
             "(Business Account, Consumer Account) pair rate limit hit",
             "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.",
             StatusCode::BAD_REQUEST,
         ),
-        131057 => (
-            "Account in maintenance mode",
-            "Business Account is in maintenance mode.",
-            StatusCode::BAD_REQUEST,
-        ),
+        131057 => ("Account in maintenance mode", "Business Account is in maintenance mode.", StatusCode::BAD_REQUEST),
         132000 => (
             "Number of parameters does not match the expected number of params",
             "The number of variable parameter values included in the request did not match the number of variable parameters defined in the template.",
@@ -161,11 +105,7 @@ pub fn catalog(code: i64) -> (&'static str, &'static str, StatusCode) {
             "The template does not exist in the specified language or the template has not been approved.",
             StatusCode::NOT_FOUND,
         ),
-        132005 => (
-            "Template hydrated text too long",
-            "Translated text is too long.",
-            StatusCode::BAD_REQUEST,
-        ),
+        132005 => ("Template hydrated text too long", "Translated text is too long.", StatusCode::BAD_REQUEST),
         132007 => (
             "Template format character policy violated",
             "Template content violates a WhatsApp policy.",
@@ -196,11 +136,9 @@ pub fn catalog(code: i64) -> (&'static str, &'static str, StatusCode) {
             "Message failed to send because of an unknown error with your request parameters.",
             StatusCode::BAD_REQUEST,
         ),
-        _ => (
-            "Simulated error",
-            "Simulated failure injected through the meta-sim control API.",
-            StatusCode::BAD_REQUEST,
-        ),
+        _ => {
+            ("Simulated error", "Simulated failure injected through the meta-sim control API.", StatusCode::BAD_REQUEST)
+        }
     }
 }
 
@@ -324,10 +262,8 @@ impl GraphError {
 impl IntoResponse for GraphError {
     fn into_response(self) -> Response {
         let mut resp = (self.http, axum::Json(self.body())).into_response();
-        resp.headers_mut().insert(
-            "www-authenticate",
-            axum::http::HeaderValue::from_static("OAuth \"Facebook Platform\""),
-        );
+        resp.headers_mut()
+            .insert("www-authenticate", axum::http::HeaderValue::from_static("OAuth \"Facebook Platform\""));
         if self.http != StatusCode::UNAUTHORIZED {
             resp.headers_mut().remove("www-authenticate");
         }

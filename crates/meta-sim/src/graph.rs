@@ -19,12 +19,7 @@ pub(crate) fn routes() -> Router<MetaSim> {
     Router::new()
         .route("/{ver}/{id}/messages", post(send))
         .route("/{ver}/{id}/media", post(upload))
-        .route(
-            "/{ver}/{id}/message_templates",
-            get(list_templates)
-                .post(create_template)
-                .delete(delete_templates),
-        )
+        .route("/{ver}/{id}/message_templates", get(list_templates).post(create_template).delete(delete_templates))
         .route("/{ver}/{id}", get(get_object).delete(delete_object))
         .route("/whatsapp_business/attachments/", get(download))
         .route("/whatsapp_business/attachments", get(download))
@@ -39,10 +34,7 @@ fn respond(r: GraphResult) -> Response {
 
 /// `Authorization: Bearer <token>` or `?access_token=`.
 fn token(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
             let t = v[7..].trim();
@@ -67,19 +59,12 @@ fn check_version(ver: &str, path: &str) -> Result<(), GraphError> {
 fn base_from(headers: &HeaderMap, sim: &MetaSim) -> String {
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) => format!("http://{host}"),
-        None => sim
-            .base_url()
-            .unwrap_or_else(|| "http://127.0.0.1".to_string()),
+        None => sim.base_url().unwrap_or_else(|| "http://127.0.0.1".to_string()),
     }
 }
 
 fn fields(query: &HashMap<String, String>) -> Option<Vec<String>> {
-    query.get("fields").map(|f| {
-        f.split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    })
+    query.get("fields").map(|f| f.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
 }
 
 fn select_fields(full: Value, fields: Option<&[String]>) -> Value {
@@ -110,11 +95,7 @@ async fn send(
     }
     let token = token(&headers, &query);
     match sim.graph_send(&id, token.as_deref(), &ver, &body) {
-        Ok(bytes) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            Bytes::from(bytes),
-        )
-            .into_response(),
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], Bytes::from(bytes)).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -158,10 +139,7 @@ async fn upload(
     let mut multipart = match multipart {
         Ok(m) => m,
         Err(_) => {
-            return GraphError::invalid(
-                "The request must be multipart/form-data with a file field",
-            )
-            .into_response();
+            return GraphError::invalid("The request must be multipart/form-data with a file field").into_response();
         }
     };
     let mut product = None;
@@ -180,8 +158,7 @@ async fn upload(
                         match field.bytes().await {
                             Ok(b) => file = Some((b, ct, filename)),
                             Err(e) => {
-                                return GraphError::invalid(format!("Could not read file: {e}"))
-                                    .into_response();
+                                return GraphError::invalid(format!("Could not read file: {e}")).into_response();
                             }
                         }
                     }
@@ -190,22 +167,18 @@ async fn upload(
             }
             Ok(None) => break,
             Err(e) => {
-                return GraphError::invalid(format!("Malformed multipart body: {e}"))
-                    .into_response();
+                return GraphError::invalid(format!("Malformed multipart body: {e}")).into_response();
             }
         }
     }
     match product.as_deref() {
         Some(p) if p.eq_ignore_ascii_case("whatsapp") => {}
         None => {
-            return GraphError::invalid("The parameter messaging_product is required.")
-                .into_response();
+            return GraphError::invalid("The parameter messaging_product is required.").into_response();
         }
         Some(p) => {
-            return GraphError::invalid(format!(
-                "Param messaging_product must be one of {{WHATSAPP}} - got \"{p}\"."
-            ))
-            .into_response();
+            return GraphError::invalid(format!("Param messaging_product must be one of {{WHATSAPP}} - got \"{p}\"."))
+                .into_response();
         }
     }
     let Some((bytes, part_type, filename)) = file else {
@@ -227,9 +200,7 @@ async fn upload(
         }
     };
     let Some(limit) = media_limit(&mime) else {
-        return GraphError::code(131053)
-            .with_details(format!("Unsupported media type: {mime}"))
-            .into_response();
+        return GraphError::code(131053).with_details(format!("Unsupported media type: {mime}")).into_response();
     };
     if bytes.is_empty() || bytes.len() > limit {
         return GraphError::code(131053)
@@ -370,9 +341,7 @@ async fn download(
     headers: HeaderMap,
 ) -> Response {
     let not_found = || (StatusCode::NOT_FOUND, "Not Found").into_response();
-    let (Some(mid), Some(ext), Some(hash)) =
-        (query.get("mid"), query.get("ext"), query.get("hash"))
-    else {
+    let (Some(mid), Some(ext), Some(hash)) = (query.get("mid"), query.get("ext"), query.get("hash")) else {
         return not_found();
     };
     let Ok(ext) = ext.parse::<u64>() else {
@@ -397,10 +366,7 @@ async fn download(
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     if let Some(f) = &media.filename
-        && let Ok(v) = header::HeaderValue::from_str(&format!(
-            "attachment; filename=\"{}\"",
-            f.replace('"', "")
-        ))
+        && let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{}\"", f.replace('"', "")))
     {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
@@ -424,23 +390,18 @@ async fn list_templates(
         None => 25,
         Some(Ok(l)) if (1..=1000).contains(&l) => l,
         Some(_) => {
-            return GraphError::invalid("Param limit must be an integer between 1 and 1000")
-                .into_response();
+            return GraphError::invalid("Param limit must be an integer between 1 and 1000").into_response();
         }
     };
     let all: Vec<templates::Template> = sim
         .templates(&waba)
         .into_iter()
         .filter(|t| {
-            query.get("status").is_none_or(|s| {
-                s.split(',')
-                    .any(|s| s.trim().eq_ignore_ascii_case(&t.status))
-            }) && query.get("category").is_none_or(|c| {
-                c.split(',')
-                    .any(|c| c.trim().eq_ignore_ascii_case(&t.category))
-            }) && query
-                .get("name")
-                .is_none_or(|n| t.name.contains(n.as_str()))
+            query.get("status").is_none_or(|s| s.split(',').any(|s| s.trim().eq_ignore_ascii_case(&t.status)))
+                && query
+                    .get("category")
+                    .is_none_or(|c| c.split(',').any(|c| c.trim().eq_ignore_ascii_case(&t.category)))
+                && query.get("name").is_none_or(|n| t.name.contains(n.as_str()))
                 && query.get("language").is_none_or(|l| *l == t.language)
         })
         .collect();
@@ -463,10 +424,7 @@ async fn list_templates(
     };
     let fields = fields(&query);
     let page = &all[start..end];
-    let data: Vec<Value> = page
-        .iter()
-        .map(|t| templates::to_graph_json(t, fields.as_deref()))
-        .collect();
+    let data: Vec<Value> = page.iter().map(|t| templates::to_graph_json(t, fields.as_deref())).collect();
     let mut out = json!({"data": data});
     if let (Some(first), Some(last)) = (page.first(), page.last()) {
         let before = crate::ids::cursor(&first.id);
@@ -474,24 +432,12 @@ async fn list_templates(
         let mut paging = json!({"cursors": {"before": before, "after": after}});
         let base = base_from(&headers, &sim);
         let mut keep: Vec<String> = vec![format!("limit={limit}")];
-        for k in [
-            "fields",
-            "status",
-            "category",
-            "name",
-            "language",
-            "access_token",
-        ] {
+        for k in ["fields", "status", "category", "name", "language", "access_token"] {
             if let Some(v) = query.get(k) {
                 keep.push(format!("{k}={}", url_escape(v)));
             }
         }
-        let link = |k: &str, c: &str| {
-            format!(
-                "{base}/{ver}/{waba}/message_templates?{}&{k}={c}",
-                keep.join("&")
-            )
-        };
+        let link = |k: &str, c: &str| format!("{base}/{ver}/{waba}/message_templates?{}&{k}={c}", keep.join("&"));
         if end < all.len() {
             paging["next"] = json!(link("after", &after));
         }
@@ -532,8 +478,7 @@ async fn create_template(
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return GraphError::invalid(format!("Request body is not valid JSON: {e}"))
-                .into_response();
+            return GraphError::invalid(format!("Request body is not valid JSON: {e}")).into_response();
         }
     };
     respond(sim.create_template(&waba, &body))

@@ -66,10 +66,7 @@ pub fn cursor(id: &str) -> String {
 }
 
 pub fn decode_cursor(c: &str) -> Option<String> {
-    URL_SAFE_NO_PAD
-        .decode(c.trim_end_matches('='))
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
+    URL_SAFE_NO_PAD.decode(c.trim_end_matches('=')).ok().and_then(|b| String::from_utf8(b).ok())
 }
 
 #[cfg(test)]

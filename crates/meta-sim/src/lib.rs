@@ -102,18 +102,12 @@ impl MetaSim {
         let shutdown = Arc::new(Notify::new());
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.notified().await })
-                .await;
+            let served =
+                axum::serve(listener, router).with_graceful_shutdown(async move { stop.notified().await }).await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "meta-sim server stopped");
             }
         });
-        Ok(RunningSim {
-            base_url,
-            addr,
-            sim: self,
-            shutdown,
-        })
+        Ok(RunningSim { base_url, addr, sim: self, shutdown })
     }
 }

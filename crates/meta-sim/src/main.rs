@@ -5,10 +5,7 @@ use clap::Parser;
 use meta_sim::{MetaSim, NumberSpec, SimConfig};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "meta-sim",
-    about = "A fake Meta WhatsApp Cloud API with signed webhooks"
-)]
+#[command(name = "meta-sim", about = "A fake Meta WhatsApp Cloud API with signed webhooks")]
 struct Args {
     /// Address to listen on.
     #[arg(long, env = "META_SIM_LISTEN", default_value = "127.0.0.1:4010")]
@@ -20,25 +17,13 @@ struct Args {
     #[arg(long, env = "META_SIM_APP_SECRET", default_value = "sim-app-secret")]
     app_secret: String,
     /// Access token of the demo number.
-    #[arg(
-        long,
-        env = "META_SIM_ACCESS_TOKEN",
-        default_value = "sim-access-token"
-    )]
+    #[arg(long, env = "META_SIM_ACCESS_TOKEN", default_value = "sim-access-token")]
     access_token: String,
     #[arg(long, env = "META_SIM_WABA_ID", default_value = "100000000000001")]
     waba_id: String,
-    #[arg(
-        long,
-        env = "META_SIM_PHONE_NUMBER_ID",
-        default_value = "100000000000002"
-    )]
+    #[arg(long, env = "META_SIM_PHONE_NUMBER_ID", default_value = "100000000000002")]
     phone_number_id: String,
-    #[arg(
-        long,
-        env = "META_SIM_DISPLAY_PHONE_NUMBER",
-        default_value = "15550001234"
-    )]
+    #[arg(long, env = "META_SIM_DISPLAY_PHONE_NUMBER", default_value = "15550001234")]
     display_phone_number: String,
     /// Do not register the demo number.
     #[arg(long)]
@@ -54,9 +39,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
     let mut config = match &args.config {

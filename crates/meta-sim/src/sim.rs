@@ -169,10 +169,7 @@ struct Bucket {
 
 impl Bucket {
     fn full(cap: f64, now: Instant) -> Self {
-        Self {
-            tokens: cap,
-            last: now,
-        }
+        Self { tokens: cap, last: now }
     }
 
     fn refill(&mut self, now: Instant, rate: f64, cap: f64) {
@@ -249,8 +246,7 @@ impl Number {
     fn take_throughput(&self, mps: u32, now: Instant) -> bool {
         let rate = f64::from(mps);
         let mut b = lock(&self.throughput);
-        b.get_or_insert_with(|| Bucket::full(rate, now))
-            .take(now, rate, rate)
+        b.get_or_insert_with(|| Bucket::full(rate, now)).take(now, rate, rate)
     }
 }
 
@@ -278,9 +274,7 @@ pub(crate) fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 pub(crate) fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 pub(crate) struct Inner {
@@ -310,9 +304,7 @@ pub struct MetaSim {
 
 impl std::fmt::Debug for MetaSim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetaSim")
-            .field("numbers", &read(&self.inner.numbers).len())
-            .finish_non_exhaustive()
+        f.debug_struct("MetaSim").field("numbers", &read(&self.inner.numbers).len()).finish_non_exhaustive()
     }
 }
 
@@ -323,10 +315,7 @@ impl MetaSim {
     pub fn new(config: SimConfig) -> Self {
         let config = config.normalized();
         let (tx, rx) = mpsc::unbounded_channel();
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .build()
-            .expect("reqwest client");
+        let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("reqwest client");
         let permits = config.webhook_concurrency;
         Self {
             inner: Arc::new(Inner {
@@ -430,10 +419,7 @@ impl MetaSim {
 
     /// All registered numbers.
     pub fn numbers(&self) -> Vec<NumberSpec> {
-        let mut v: Vec<NumberSpec> = read(&self.inner.numbers)
-            .values()
-            .map(|n| (*n.spec()).clone())
-            .collect();
+        let mut v: Vec<NumberSpec> = read(&self.inner.numbers).values().map(|n| (*n.spec()).clone()).collect();
         v.sort_by(|a, b| a.phone_number_id.cmp(&b.phone_number_id));
         v
     }
@@ -454,9 +440,7 @@ impl MetaSim {
     }
 
     fn token_known(&self, token: &str) -> bool {
-        read(&self.inner.numbers)
-            .values()
-            .any(|n| read(&n.spec).access_token == token)
+        read(&self.inner.numbers).values().any(|n| read(&n.spec).access_token == token)
     }
 
     /// Authorize a Graph call on a phone number id: unknown token → 401/190; a valid token that
@@ -481,12 +465,7 @@ impl MetaSim {
     }
 
     /// Numbers of a WABA whose token is `token`.
-    pub(crate) fn authorize_waba(
-        &self,
-        waba_id: &str,
-        token: Option<&str>,
-        method: &str,
-    ) -> Result<(), GraphError> {
+    pub(crate) fn authorize_waba(&self, waba_id: &str, token: Option<&str>, method: &str) -> Result<(), GraphError> {
         let token = token.ok_or_else(|| GraphError::bad_token(true))?;
         let ok = read(&self.inner.numbers).values().any(|n| {
             let s = read(&n.spec);
@@ -528,9 +507,7 @@ impl MetaSim {
     /// While `true`, every webhook POST attempt fails (as if the receiver were down); retries
     /// continue per the retry policy.
     pub fn set_webhook_unreachable(&self, unreachable: bool) {
-        self.inner
-            .webhook_unreachable
-            .store(unreachable, Ordering::Relaxed);
+        self.inner.webhook_unreachable.store(unreachable, Ordering::Relaxed);
     }
 
     /// Set the rule deciding template reviews.
@@ -575,10 +552,7 @@ impl MetaSim {
 
     /// Templates of a WABA.
     pub fn templates(&self, waba_id: &str) -> Vec<Template> {
-        lock(&self.inner.templates)
-            .get(waba_id)
-            .cloned()
-            .unwrap_or_default()
+        lock(&self.inner.templates).get(waba_id).cloned().unwrap_or_default()
     }
 
     /// Change a template's status (e.g. `PAUSED`, `DISABLED`) and send the
@@ -612,26 +586,19 @@ impl MetaSim {
 
     /// What the business sent from this number, oldest first.
     pub fn sent_messages(&self, phone_number_id: &str) -> Vec<SentMessage> {
-        self.number(phone_number_id)
-            .map(|n| lock(&n.sent).iter().cloned().collect())
-            .unwrap_or_default()
+        self.number(phone_number_id).map(|n| lock(&n.sent).iter().cloned().collect()).unwrap_or_default()
     }
 
     /// Message ids the business marked as read on this number.
     pub fn marked_read(&self, phone_number_id: &str) -> Vec<String> {
-        self.number(phone_number_id)
-            .map(|n| lock(&n.read_marks).clone())
-            .unwrap_or_default()
+        self.number(phone_number_id).map(|n| lock(&n.read_marks).clone()).unwrap_or_default()
     }
 
     /// Is the customer-service window with this user open?
     pub fn window_open(&self, phone_number_id: &str, wa_id: &str) -> bool {
         let window = self.cfg().customer_service_window;
         self.number(phone_number_id).is_some_and(|n| {
-            lock(&n.users)
-                .get(wa_id)
-                .and_then(|u| u.last_inbound)
-                .is_some_and(|t| t.elapsed() < window)
+            lock(&n.users).get(wa_id).and_then(|u| u.last_inbound).is_some_and(|t| t.elapsed() < window)
         })
     }
 
@@ -669,9 +636,7 @@ impl MetaSim {
         lock(&self.inner.templates).clear();
         lock(&self.inner.review_overrides).clear();
         write(&self.inner.media).clear();
-        self.inner
-            .webhook_unreachable
-            .store(false, Ordering::Relaxed);
+        self.inner.webhook_unreachable.store(false, Ordering::Relaxed);
         let s = &self.inner.stats;
         for c in [
             &s.sends_accepted,
@@ -710,13 +675,7 @@ impl MetaSim {
         });
     }
 
-    fn emit_template_event(
-        &self,
-        t: &Template,
-        event: &str,
-        reason: &str,
-        rejection: Option<Value>,
-    ) {
+    fn emit_template_event(&self, t: &Template, event: &str, reason: &str, rejection: Option<Value>) {
         let mut value = json!({
             "event": event,
             "message_template_id": t.id.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(t.id)),
@@ -731,11 +690,7 @@ impl MetaSim {
         bump(&self.inner.stats.template_updates_emitted);
         self.schedule(
             Instant::now(),
-            Item::Waba {
-                waba_id: t.waba_id.clone(),
-                field: "message_template_status_update",
-                value,
-            },
+            Item::Waba { waba_id: t.waba_id.clone(), field: "message_template_status_update", value },
         );
     }
 
@@ -743,9 +698,7 @@ impl MetaSim {
 
     fn reject(&self, e: GraphError) -> GraphError {
         bump(&self.inner.stats.sends_rejected);
-        *lock(&self.inner.stats.rejected_by_code)
-            .entry(e.code)
-            .or_insert(0) += 1;
+        *lock(&self.inner.stats.rejected_by_code).entry(e.code).or_insert(0) += 1;
         e
     }
 
@@ -757,39 +710,26 @@ impl MetaSim {
         version: &str,
         raw: &[u8],
     ) -> Result<Vec<u8>, GraphError> {
-        let number = self
-            .authorize_number(phone_number_id, token, "post")
-            .map_err(|e| self.reject(e))?;
-        let body: Value = serde_json::from_slice(raw).map_err(|e| {
-            self.reject(GraphError::invalid(format!(
-                "Request body is not valid JSON: {e}"
-            )))
-        })?;
+        let number = self.authorize_number(phone_number_id, token, "post").map_err(|e| self.reject(e))?;
+        let body: Value = serde_json::from_slice(raw)
+            .map_err(|e| self.reject(GraphError::invalid(format!("Request body is not valid JSON: {e}"))))?;
         if body.get("status").is_some() {
-            return self
-                .mark_read(&number, &body)
-                .map(|v| v.to_string().into_bytes())
-                .map_err(|e| self.reject(e));
+            return self.mark_read(&number, &body).map(|v| v.to_string().into_bytes()).map_err(|e| self.reject(e));
         }
         let v = validate::validate_send(&body).map_err(|e| self.reject(e))?;
-        self.accept_send(&number, version, body, v)
-            .map_err(|e| self.reject(e))
+        self.accept_send(&number, version, body, v).map_err(|e| self.reject(e))
     }
 
     fn mark_read(&self, number: &Number, body: &Value) -> GraphResult {
         match body.get("messaging_product").and_then(Value::as_str) {
             Some(p) if p.eq_ignore_ascii_case("whatsapp") => {}
             _ => {
-                return Err(GraphError::invalid(
-                    "The parameter messaging_product is required.",
-                ));
+                return Err(GraphError::invalid("The parameter messaging_product is required."));
             }
         }
         let status = body.get("status").and_then(Value::as_str).unwrap_or("");
         if status != "read" {
-            return Err(GraphError::invalid(format!(
-                "Param status must be one of {{READ}} - got \"{status}\"."
-            )));
+            return Err(GraphError::invalid(format!("Param status must be one of {{READ}} - got \"{status}\".")));
         }
         let mid = body
             .get("message_id")
@@ -798,9 +738,7 @@ impl MetaSim {
         if let Some(t) = body.get("typing_indicator") {
             let tt = t.get("type").and_then(Value::as_str);
             if tt != Some("text") {
-                return Err(GraphError::invalid(
-                    "Param typing_indicator['type'] must be one of {TEXT}",
-                ));
+                return Err(GraphError::invalid("Param typing_indicator['type'] must be one of {TEXT}"));
             }
         }
         if self.cfg().strict_mark_read && !lock(&number.inbound_wamids).contains(mid) {
@@ -813,13 +751,7 @@ impl MetaSim {
         Ok(json!({"success": true}))
     }
 
-    fn accept_send(
-        &self,
-        number: &Number,
-        version: &str,
-        body: Value,
-        v: Validated,
-    ) -> Result<Vec<u8>, GraphError> {
+    fn accept_send(&self, number: &Number, version: &str, body: Value, v: Validated) -> Result<Vec<u8>, GraphError> {
         let cfg = self.cfg();
         let spec = number.spec();
         // Referenced media must exist.
@@ -847,16 +779,12 @@ impl MetaSim {
         let mut template_category: Option<String> = None;
         if let Some(tr) = &v.template {
             let all = lock(&self.inner.templates);
-            let t = all.get(&spec.waba_id).and_then(|l| {
-                l.iter()
-                    .find(|t| t.name == tr.name && t.language == tr.language)
-            });
+            let t =
+                all.get(&spec.waba_id).and_then(|l| l.iter().find(|t| t.name == tr.name && t.language == tr.language));
             match t {
                 None => {
-                    return Err(GraphError::code(132001).with_details(format!(
-                        "template name ({}) does not exist in {}",
-                        tr.name, tr.language
-                    )));
+                    return Err(GraphError::code(132001)
+                        .with_details(format!("template name ({}) does not exist in {}", tr.name, tr.language)));
                 }
                 Some(t) if t.status == "PAUSED" => return Err(GraphError::code(132015)),
                 Some(t) if t.status == "DISABLED" => return Err(GraphError::code(132016)),
@@ -896,9 +824,7 @@ impl MetaSim {
                 }
             }
             window_open = v.is_group
-                || u.last_inbound.is_some_and(|t| {
-                    now.saturating_duration_since(t) < cfg.customer_service_window
-                });
+                || u.last_inbound.is_some_and(|t| now.saturating_duration_since(t) < cfg.customer_service_window);
             if v.template.is_none() && cfg.enforce_window && !window_open {
                 if cfg.window_failure_async {
                     async_failure.get_or_insert((131047, None));
@@ -917,14 +843,8 @@ impl MetaSim {
         // Serialized from structs so the keys come in Meta's order.
         let response = serde_json::to_vec(&SendResponse {
             messaging_product: "whatsapp",
-            contacts: [SendContact {
-                input: &v.input,
-                wa_id: &v.wa_id,
-            }],
-            messages: [SendMessageId {
-                id: &wamid,
-                message_status: v.template.is_some().then_some("accepted"),
-            }],
+            contacts: [SendContact { input: &v.input, wa_id: &v.wa_id }],
+            messages: [SendMessageId { id: &wamid, message_status: v.template.is_some().then_some("accepted") }],
         })
         .expect("response serializes");
         let sent = SentMessage {
@@ -961,10 +881,7 @@ impl MetaSim {
                 ts,
             );
         } else {
-            self.inner
-                .stats
-                .webhook_items_dropped_no_url
-                .fetch_add(1, Ordering::Relaxed);
+            self.inner.stats.webhook_items_dropped_no_url.fetch_add(1, Ordering::Relaxed);
         }
         Ok(response)
     }
@@ -1064,10 +981,7 @@ impl MetaSim {
             let (a, b) = (events[1].0, events[2].0);
             events[1].0 = b;
             events[2].0 = a;
-            let (ta, tb) = (
-                events[1].1["timestamp"].clone(),
-                events[2].1["timestamp"].clone(),
-            );
+            let (ta, tb) = (events[1].1["timestamp"].clone(), events[2].1["timestamp"].clone());
             events[1].1["timestamp"] = tb;
             events[2].1["timestamp"] = ta;
         }
@@ -1078,13 +992,7 @@ impl MetaSim {
         }
         for (delay, status) in events {
             bump(&self.inner.stats.statuses_emitted);
-            self.schedule(
-                now + delay,
-                Item::Status {
-                    pnid: pnid.clone(),
-                    status,
-                },
-            );
+            self.schedule(now + delay, Item::Status { pnid: pnid.clone(), status });
         }
     }
 
@@ -1100,8 +1008,7 @@ impl MetaSim {
         profile_name: &str,
         message: CustomerMessage,
     ) -> String {
-        self.customer_sends_sync(phone_number_id, from_wa_id, profile_name, message)
-            .unwrap_or_default()
+        self.customer_sends_sync(phone_number_id, from_wa_id, profile_name, message).unwrap_or_default()
     }
 
     /// Non-async form of [`MetaSim::customer_sends`]; `None` if the number is unknown.
@@ -1133,21 +1040,13 @@ impl MetaSim {
         lock(&number.inbound_wamids).insert(wamid.clone());
         bump(&self.inner.stats.customer_messages);
 
-        let mut msg =
-            self.build_inbound(&spec, &cfg, from_wa_id, &wamid, &ts, message, last_outbound);
+        let mut msg = self.build_inbound(&spec, &cfg, from_wa_id, &wamid, &ts, message, last_outbound);
         if msg.get("from").is_none() {
             msg["from"] = json!(from_wa_id);
         }
         let contact = json!({"profile": {"name": profile_name}, "wa_id": from_wa_id});
         if spec.webhook_url.is_some() {
-            self.schedule(
-                now,
-                Item::Message {
-                    pnid: spec.phone_number_id.clone(),
-                    contact,
-                    message: msg,
-                },
-            );
+            self.schedule(now, Item::Message { pnid: spec.phone_number_id.clone(), contact, message: msg });
         } else {
             bump(&self.inner.stats.webhook_items_dropped_no_url);
         }
@@ -1168,20 +1067,10 @@ impl MetaSim {
         let mut m = json!({"from": from, "id": wamid, "timestamp": ts});
         let ctx = |id: &str| json!({"from": spec.display_phone_number, "id": id});
         let media = |kind: &str, input: MediaInput, voice: bool, filename: Option<&str>| -> Value {
-            let mime = input
-                .mime_type
-                .unwrap_or_else(|| default_mime(kind, voice).to_string());
-            let data = input
-                .data
-                .unwrap_or_else(|| format!("meta-sim placeholder {kind} from {from}").into_bytes());
-            let media = self.store_media(
-                &spec.phone_number_id,
-                Bytes::from(data),
-                mime,
-                filename.map(str::to_string),
-            );
-            let mut o =
-                json!({"mime_type": media.mime_type, "sha256": media.sha256_b64, "id": media.id});
+            let mime = input.mime_type.unwrap_or_else(|| default_mime(kind, voice).to_string());
+            let data = input.data.unwrap_or_else(|| format!("meta-sim placeholder {kind} from {from}").into_bytes());
+            let media = self.store_media(&spec.phone_number_id, Bytes::from(data), mime, filename.map(str::to_string));
+            let mut o = json!({"mime_type": media.mime_type, "sha256": media.sha256_b64, "id": media.id});
             if cfg.inbound_media_url
                 && let Some(url) = self.media_url(&media, None, cfg)
             {
@@ -1216,11 +1105,7 @@ impl MetaSim {
                 m["type"] = json!("video");
                 m["video"] = o;
             }
-            CustomerMessage::Document {
-                media: i,
-                caption,
-                filename,
-            } => {
+            CustomerMessage::Document { media: i, caption, filename } => {
                 let filename = filename.unwrap_or_else(|| "document.pdf".into());
                 let mut o = media("document", i, false, Some(&filename));
                 o["filename"] = json!(filename);
@@ -1236,13 +1121,7 @@ impl MetaSim {
                 m["type"] = json!("sticker");
                 m["sticker"] = o;
             }
-            CustomerMessage::Location {
-                latitude,
-                longitude,
-                name,
-                address,
-                url,
-            } => {
+            CustomerMessage::Location { latitude, longitude, name, address, url } => {
                 let mut o = json!({"latitude": latitude, "longitude": longitude});
                 if let Some(n) = name {
                     o["name"] = json!(n);
@@ -1262,17 +1141,12 @@ impl MetaSim {
             }
             CustomerMessage::ButtonReply { id, title } => {
                 m["type"] = json!("interactive");
-                m["interactive"] =
-                    json!({"type": "button_reply", "button_reply": {"id": id, "title": title}});
+                m["interactive"] = json!({"type": "button_reply", "button_reply": {"id": id, "title": title}});
                 if let Some(o) = &last_outbound {
                     m["context"] = ctx(o);
                 }
             }
-            CustomerMessage::ListReply {
-                id,
-                title,
-                description,
-            } => {
+            CustomerMessage::ListReply { id, title, description } => {
                 let mut r = json!({"id": id, "title": title});
                 if let Some(d) = description {
                     r["description"] = json!(d);
@@ -1348,12 +1222,7 @@ impl MetaSim {
     }
 
     /// A fresh, expiring download URL of a media object.
-    pub(crate) fn media_url(
-        &self,
-        media: &Media,
-        base: Option<&str>,
-        cfg: &SimConfig,
-    ) -> Option<String> {
+    pub(crate) fn media_url(&self, media: &Media, base: Option<&str>, cfg: &SimConfig) -> Option<String> {
         let base = match base {
             Some(b) => b.to_string(),
             None => self.base_url()?,
@@ -1381,10 +1250,7 @@ impl MetaSim {
         {
             let mut all = lock(&self.inner.templates);
             let list = all.entry(waba_id.to_string()).or_default();
-            if list
-                .iter()
-                .any(|x| x.name == t.name && x.language == t.language)
-            {
+            if list.iter().any(|x| x.name == t.name && x.language == t.language) {
                 let mut e = GraphError::invalid(format!(
                     "Content in this language already exists: there is already {} content for this template ({}).",
                     t.language, t.name
@@ -1413,19 +1279,14 @@ impl MetaSim {
         let rule = self.cfg().template_review.clone();
         let reviewed = {
             let mut all = lock(&self.inner.templates);
-            let Some(t) = all
-                .get_mut(waba_id)
-                .and_then(|l| l.iter_mut().find(|t| t.id == id))
-            else {
+            let Some(t) = all.get_mut(waba_id).and_then(|l| l.iter_mut().find(|t| t.id == id)) else {
                 return;
             };
             if t.status != "PENDING" {
                 return;
             }
-            let outcome = lock(&self.inner.review_overrides)
-                .get(&t.name)
-                .cloned()
-                .unwrap_or_else(|| rule.decide(&t.name));
+            let outcome =
+                lock(&self.inner.review_overrides).get(&t.name).cloned().unwrap_or_else(|| rule.decide(&t.name));
             match outcome {
                 ReviewOutcome::StayPending => return,
                 ReviewOutcome::Approve => {
@@ -1452,12 +1313,7 @@ impl MetaSim {
     }
 
     /// Delete templates by name (all languages) or by `hsm_id` + name.
-    pub(crate) fn delete_templates(
-        &self,
-        waba_id: &str,
-        name: &str,
-        hsm_id: Option<&str>,
-    ) -> GraphResult {
+    pub(crate) fn delete_templates(&self, waba_id: &str, name: &str, hsm_id: Option<&str>) -> GraphResult {
         let mut all = lock(&self.inner.templates);
         let list = all.entry(waba_id.to_string()).or_default();
         let before = list.len();
@@ -1471,11 +1327,7 @@ impl MetaSim {
     }
 
     pub(crate) fn find_template_by_id(&self, id: &str) -> Option<Template> {
-        lock(&self.inner.templates)
-            .values()
-            .flat_map(|l| l.iter())
-            .find(|t| t.id == id)
-            .cloned()
+        lock(&self.inner.templates).values().flat_map(|l| l.iter()).find(|t| t.id == id).cloned()
     }
 }
 

@@ -71,9 +71,7 @@ pub fn hello_world(waba_id: &str, id: String) -> Template {
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 512
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Distinct `{{…}}` placeholders in a text.
@@ -84,10 +82,7 @@ pub fn placeholders(text: &str) -> Vec<String> {
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else { break };
         let name = after[..end].trim().to_string();
-        if !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && !out.contains(&name)
-        {
+        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !out.contains(&name) {
             out.push(name);
         }
         rest = &after[end + 2..];
@@ -96,11 +91,7 @@ pub fn placeholders(text: &str) -> Vec<String> {
 }
 
 /// Validate a `POST /{waba-id}/message_templates` body and build the template (status PENDING).
-pub fn from_create_request(
-    waba_id: &str,
-    body: &Value,
-    id: String,
-) -> Result<Template, GraphError> {
+pub fn from_create_request(waba_id: &str, body: &Value, id: String) -> Result<Template, GraphError> {
     let name = body
         .get("name")
         .and_then(Value::as_str)
@@ -141,17 +132,16 @@ pub fn from_create_request(
         let ctype = c
             .get("type")
             .and_then(Value::as_str)
-            .ok_or_else(|| {
-                GraphError::invalid(format!("Param components[{i}]['type'] is required"))
-            })?
+            .ok_or_else(|| GraphError::invalid(format!("Param components[{i}]['type'] is required")))?
             .to_ascii_uppercase();
         match ctype.as_str() {
             "BODY" => {
                 has_body = true;
                 if category != "AUTHENTICATION" {
-                    let text = c.get("text").and_then(Value::as_str).ok_or_else(|| {
-                        GraphError::invalid(format!("Param components[{i}]['text'] is required"))
-                    })?;
+                    let text = c
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| GraphError::invalid(format!("Param components[{i}]['text'] is required")))?;
                     if text.chars().count() > 1024 {
                         return Err(GraphError::invalid(
                             "Param components['BODY']['text'] is too long. Max length is 1024.",
@@ -159,12 +149,7 @@ pub fn from_create_request(
                     }
                 }
             }
-            "HEADER"
-            | "FOOTER"
-            | "BUTTONS"
-            | "CAROUSEL"
-            | "LIMITED_TIME_OFFER"
-            | "CALL_PERMISSION_REQUEST" => {}
+            "HEADER" | "FOOTER" | "BUTTONS" | "CAROUSEL" | "LIMITED_TIME_OFFER" | "CALL_PERMISSION_REQUEST" => {}
             other => {
                 return Err(GraphError::invalid(format!(
                     "Param components[{i}]['type'] must be one of {{HEADER, BODY, FOOTER, BUTTONS, CAROUSEL, LIMITED_TIME_OFFER}} - got \"{other}\"."
@@ -173,9 +158,7 @@ pub fn from_create_request(
         }
     }
     if !has_body {
-        return Err(GraphError::invalid(
-            "A template must have a BODY component.",
-        ));
+        return Err(GraphError::invalid("A template must have a BODY component."));
     }
     let parameter_format = body
         .get("parameter_format")
@@ -183,9 +166,7 @@ pub fn from_create_request(
         .map(str::to_ascii_uppercase)
         .unwrap_or_else(|| "POSITIONAL".into());
     if parameter_format != "POSITIONAL" && parameter_format != "NAMED" {
-        return Err(GraphError::invalid(
-            "Param parameter_format must be one of {POSITIONAL, NAMED}",
-        ));
+        return Err(GraphError::invalid("Param parameter_format must be one of {POSITIONAL, NAMED}"));
     }
     Ok(Template {
         id,
@@ -201,11 +182,10 @@ pub fn from_create_request(
 }
 
 fn component<'a>(components: &'a Value, ctype: &str) -> Option<&'a Value> {
-    components.as_array()?.iter().find(|c| {
-        c.get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| t.eq_ignore_ascii_case(ctype))
-    })
+    components
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(ctype)))
 }
 
 /// Check the parameters of a template send against the template (code 132000 on mismatch).
@@ -213,16 +193,8 @@ pub fn check_params(t: &Template, send_components: &[Value]) -> Result<(), Graph
     let sent = |ctype: &str| -> usize {
         send_components
             .iter()
-            .filter(|c| {
-                c.get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|x| x.eq_ignore_ascii_case(ctype))
-            })
-            .map(|c| {
-                c.get("parameters")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len)
-            })
+            .filter(|c| c.get("type").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(ctype)))
+            .map(|c| c.get("parameters").and_then(Value::as_array).map_or(0, Vec::len))
             .sum()
     };
     let expected_body = component(&t.components, "BODY")
@@ -231,25 +203,14 @@ pub fn check_params(t: &Template, send_components: &[Value]) -> Result<(), Graph
         .map_or(0, |s| placeholders(s).len());
     let expected_header = match component(&t.components, "HEADER") {
         None => 0,
-        Some(h) => match h
-            .get("format")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_uppercase)
-            .as_deref()
-        {
+        Some(h) => match h.get("format").and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
             Some("IMAGE" | "VIDEO" | "DOCUMENT" | "LOCATION") => 1,
-            _ => h
-                .get("text")
-                .and_then(Value::as_str)
-                .map_or(0, |s| placeholders(s).len()),
+            _ => h.get("text").and_then(Value::as_str).map_or(0, |s| placeholders(s).len()),
         },
     };
     // Authentication templates carry their code as one body parameter.
-    let expected_body = if t.category == "AUTHENTICATION" && expected_body == 0 {
-        sent("body").min(1)
-    } else {
-        expected_body
-    };
+    let expected_body =
+        if t.category == "AUTHENTICATION" && expected_body == 0 { sent("body").min(1) } else { expected_body };
     for (ctype, expected) in [("header", expected_header), ("body", expected_body)] {
         let got = sent(ctype);
         if got != expected {

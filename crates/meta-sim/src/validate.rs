@@ -87,9 +87,7 @@ fn opt_str<'a>(obj: &'a Value, key: &str, path: &str) -> Result<Option<&'a str>,
 fn max_len(s: &str, max: usize, what: &str) -> Result<(), GraphError> {
     let n = s.chars().count();
     if n > max {
-        return Err(inv(format!(
-            "Param {what} is too long. Max length is {max}, got {n}."
-        )));
+        return Err(inv(format!("Param {what} is too long. Max length is {max}, got {n}.")));
     }
     Ok(())
 }
@@ -104,15 +102,8 @@ fn is_number(v: &Value) -> bool {
 
 /// Normalise a `to` value the way Meta does: `+`, `-`, spaces and parentheses are ignored.
 pub fn normalize_phone(to: &str) -> Option<String> {
-    let digits: String = to
-        .chars()
-        .filter(|c| !matches!(c, '+' | '-' | ' ' | '(' | ')' | '.'))
-        .collect();
-    if (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Some(digits)
-    } else {
-        None
-    }
+    let digits: String = to.chars().filter(|c| !matches!(c, '+' | '-' | ' ' | '(' | ')' | '.')).collect();
+    if (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) { Some(digits) } else { None }
 }
 
 /// Validate a send body (not a mark-as-read body).
@@ -126,9 +117,7 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
         }
         Some(Value::String(s)) if s.eq_ignore_ascii_case("whatsapp") => {}
         Some(other) => {
-            return Err(inv(format!(
-                "Param messaging_product must be one of {{WHATSAPP}} - got {other}."
-            )));
+            return Err(inv(format!("Param messaging_product must be one of {{WHATSAPP}} - got {other}.")));
         }
     }
     let recipient_type = opt_str(body, "recipient_type", "message")?.unwrap_or("individual");
@@ -138,19 +127,13 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
         )));
     }
     let is_group = recipient_type == "group";
-    let (input, wa_id) = match (
-        opt_str(body, "to", "message")?,
-        opt_str(body, "recipient", "message")?,
-    ) {
+    let (input, wa_id) = match (opt_str(body, "to", "message")?, opt_str(body, "recipient", "message")?) {
         (Some(to), _) => {
             if is_group {
                 (to.to_string(), to.to_string())
             } else {
-                let wa = normalize_phone(to).ok_or_else(|| {
-                    inv(format!(
-                        "Invalid parameter: to. \"{to}\" is not a valid phone number."
-                    ))
-                })?;
+                let wa = normalize_phone(to)
+                    .ok_or_else(|| inv(format!("Invalid parameter: to. \"{to}\" is not a valid phone number.")))?;
                 (to.to_string(), wa)
             }
         }
@@ -183,9 +166,7 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
     };
     let payload = match body.get(msg_type.as_str()) {
         None | Some(Value::Null) => {
-            return Err(inv(format!(
-                "Param {msg_type} is required for type {msg_type}"
-            )));
+            return Err(inv(format!("Param {msg_type} is required for type {msg_type}")));
         }
         Some(v) => v,
     };
@@ -213,14 +194,10 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
             let link = opt_str(payload, "link", &msg_type)?;
             match (id, link) {
                 (Some(_), Some(_)) => {
-                    return Err(inv(format!(
-                        "Param {msg_type} must contain either 'id' or 'link', not both"
-                    )));
+                    return Err(inv(format!("Param {msg_type} must contain either 'id' or 'link', not both")));
                 }
                 (None, None) => {
-                    return Err(inv(format!(
-                        "Param {msg_type} must contain either 'id' or 'link'"
-                    )));
+                    return Err(inv(format!("Param {msg_type} must contain either 'id' or 'link'")));
                 }
                 (Some(id), None) => media_ids.push((msg_type.clone(), id.to_string())),
                 // Meta fetches links asynchronously (an unreachable link fails later with
@@ -233,16 +210,12 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
             }
             if let Some(caption) = opt_str(payload, "caption", &msg_type)? {
                 if msg_type == "audio" || msg_type == "sticker" {
-                    return Err(inv(format!(
-                        "Param {msg_type}['caption'] is not supported for type {msg_type}"
-                    )));
+                    return Err(inv(format!("Param {msg_type}['caption'] is not supported for type {msg_type}")));
                 }
                 max_len(caption, 1024, &format!("{msg_type}['caption']"))?;
             }
             if msg_type != "document" && payload.get("filename").is_some() {
-                return Err(inv(format!(
-                    "Param {msg_type}['filename'] is not supported for type {msg_type}"
-                )));
+                return Err(inv(format!("Param {msg_type}['filename'] is not supported for type {msg_type}")));
             }
         }
         "location" => {
@@ -254,9 +227,7 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
             }
         }
         "contacts" => {
-            let arr = payload
-                .as_array()
-                .ok_or_else(|| inv("Param contacts must be an array"))?;
+            let arr = payload.as_array().ok_or_else(|| inv("Param contacts must be an array"))?;
             if arr.is_empty() {
                 return Err(inv("Param contacts must contain at least one contact"));
             }
@@ -297,8 +268,7 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
             for (i, c) in components.iter().enumerate() {
                 let ctype = req_str(c, "type", &format!("template['components'][{i}]"))?;
                 match ctype.to_ascii_lowercase().as_str() {
-                    "header" | "body" | "button" | "footer" | "carousel" | "limited_time_offer"
-                    | "order_status" => {}
+                    "header" | "body" | "button" | "footer" | "carousel" | "limited_time_offer" | "order_status" => {}
                     other => {
                         return Err(inv(format!(
                             "Param template['components'][{i}]['type'] must be one of {{HEADER, BODY, BUTTON, CAROUSEL, LIMITED_TIME_OFFER}} - got \"{other}\"."
@@ -307,9 +277,7 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
                 }
                 if let Some(params) = c.get("parameters") {
                     let params = params.as_array().ok_or_else(|| {
-                        inv(format!(
-                            "Param template['components'][{i}]['parameters'] must be an array"
-                        ))
+                        inv(format!("Param template['components'][{i}]['parameters'] must be an array"))
                     })?;
                     for (j, p) in params.iter().enumerate() {
                         let path = format!("template['components'][{i}]['parameters'][{j}]");
@@ -330,9 +298,7 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
                 }
                 if ctype.eq_ignore_ascii_case("button") {
                     if c.get("sub_type").is_none() {
-                        return Err(inv(format!(
-                            "Param template['components'][{i}]['sub_type'] is required"
-                        )));
+                        return Err(inv(format!("Param template['components'][{i}]['sub_type'] is required")));
                     }
                     match c.get("index") {
                         Some(Value::Number(_)) => {}
@@ -345,35 +311,16 @@ pub fn validate_send(body: &Value) -> Result<Validated, GraphError> {
                     }
                 }
             }
-            template = Some(TemplateRef {
-                name: name.to_string(),
-                language: code.to_string(),
-                components,
-            });
+            template = Some(TemplateRef { name: name.to_string(), language: code.to_string(), components });
         }
         _ => unreachable!("type checked above"),
     }
-    Ok(Validated {
-        input,
-        wa_id,
-        msg_type,
-        template,
-        media_ids,
-        biz_opaque_callback_data,
-        is_group,
-    })
+    Ok(Validated { input, wa_id, msg_type, template, media_ids, biz_opaque_callback_data, is_group })
 }
 
-fn validate_text_block(
-    obj: &Value,
-    key: &str,
-    max: usize,
-    required: bool,
-) -> Result<(), GraphError> {
+fn validate_text_block(obj: &Value, key: &str, max: usize, required: bool) -> Result<(), GraphError> {
     match obj.get(key) {
-        None | Some(Value::Null) if required => {
-            Err(inv(format!("Param interactive['{key}'] is required")))
-        }
+        None | Some(Value::Null) if required => Err(inv(format!("Param interactive['{key}'] is required"))),
         None | Some(Value::Null) => Ok(()),
         Some(b) => {
             let text = req_str(b, "text", &format!("interactive['{key}']"))?;
@@ -382,10 +329,7 @@ fn validate_text_block(
     }
 }
 
-fn validate_interactive(
-    payload: &Value,
-    media_ids: &mut Vec<(String, String)>,
-) -> Result<(), GraphError> {
+fn validate_interactive(payload: &Value, media_ids: &mut Vec<(String, String)>) -> Result<(), GraphError> {
     let itype = req_str(payload, "type", "interactive")?;
     if !INTERACTIVE_TYPES.contains(&itype) {
         return Err(inv(format!(
@@ -421,9 +365,7 @@ fn validate_interactive(
                 .as_array()
                 .ok_or_else(|| inv("Param interactive['action']['buttons'] must be an array"))?;
             if buttons.is_empty() {
-                return Err(inv(
-                    "Param interactive['action']['buttons'] must have at least 1 element",
-                ));
+                return Err(inv("Param interactive['action']['buttons'] must have at least 1 element"));
             }
             if buttons.len() > 3 {
                 return Err(inv(format!(
@@ -437,9 +379,7 @@ fn validate_interactive(
                 let path = format!("interactive['action']['buttons'][{i}]");
                 let btype = req_str(b, "type", &path)?;
                 if btype != "reply" {
-                    return Err(inv(format!(
-                        "Param {path}['type'] must be one of {{REPLY}} - got \"{btype}\"."
-                    )));
+                    return Err(inv(format!("Param {path}['type'] must be one of {{REPLY}} - got \"{btype}\".")));
                 }
                 let reply = req(b, "reply", &path)?;
                 let id = req_str(reply, "id", &format!("{path}['reply']"))?;
@@ -447,9 +387,7 @@ fn validate_interactive(
                 max_len(id, 256, &format!("{path}['reply']['id']"))?;
                 max_len(title, 20, &format!("{path}['reply']['title']"))?;
                 if title.trim().is_empty() {
-                    return Err(inv(format!(
-                        "Param {path}['reply']['title'] must not be empty"
-                    )));
+                    return Err(inv(format!("Param {path}['reply']['title'] must not be empty")));
                 }
                 if ids.contains(&id) || titles.contains(&title) {
                     return Err(inv("Buttons must have unique ids and titles"));
@@ -507,29 +445,17 @@ fn validate_interactive(
                 total_rows += rows.len();
             }
             if total_rows > 10 {
-                return Err(inv(format!(
-                    "Total row count exceeded. Max allowed is 10, got {total_rows}."
-                )));
+                return Err(inv(format!("Total row count exceeded. Max allowed is 10, got {total_rows}.")));
             }
         }
         "cta_url" => {
             validate_text_block(payload, "body", 1024, true)?;
             let params = req(action, "parameters", "interactive['action']")?;
-            let dt = req_str(
-                params,
-                "display_text",
-                "interactive['action']['parameters']",
-            )?;
-            max_len(
-                dt,
-                20,
-                "interactive['action']['parameters']['display_text']",
-            )?;
+            let dt = req_str(params, "display_text", "interactive['action']['parameters']")?;
+            max_len(dt, 20, "interactive['action']['parameters']['display_text']")?;
             let url = req_str(params, "url", "interactive['action']['parameters']")?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(inv(
-                    "Param interactive['action']['parameters']['url'] is not a valid URI.",
-                ));
+                return Err(inv("Param interactive['action']['parameters']['url'] is not a valid URI."));
             }
         }
         "flow" | "order_details" | "order_status" | "catalog_message" => {
@@ -549,10 +475,7 @@ mod tests {
 
     #[test]
     fn official_examples_validate() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/meta/official-send-examples.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/meta/official-send-examples.json");
         let Ok(text) = std::fs::read_to_string(path) else {
             return; // reference material not present
         };
@@ -575,8 +498,7 @@ mod tests {
         assert!(
             failed
                 .iter()
-                .all(|f| f.starts_with("Send Reply to List Message")
-                    || f.starts_with("Send Multi-Product Message")),
+                .all(|f| f.starts_with("Send Reply to List Message") || f.starts_with("Send Multi-Product Message")),
             "{failed:#?}"
         );
     }

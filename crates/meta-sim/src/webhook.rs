@@ -19,20 +19,12 @@ use crate::sim::{Inner, MetaSim, bump, read, unix_now};
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
     /// An inbound customer message (`field: messages`).
-    Message {
-        pnid: String,
-        contact: Value,
-        message: Value,
-    },
+    Message { pnid: String, contact: Value, message: Value },
     /// A status of an outbound message (`field: messages`).
     Status { pnid: String, status: Value },
     /// A WABA-level event (`message_template_status_update`, …), sent to every distinct
     /// receiver of the WABA's numbers.
-    Waba {
-        waba_id: String,
-        field: &'static str,
-        value: Value,
-    },
+    Waba { waba_id: String, field: &'static str, value: Value },
 }
 
 pub(crate) struct Scheduled {
@@ -56,17 +48,13 @@ impl PartialOrd for Scheduled {
 impl Ord for Scheduled {
     // Reversed: BinaryHeap is a max-heap, we want the earliest first.
     fn cmp(&self, other: &Self) -> CmpOrdering {
-        other
-            .due
-            .cmp(&self.due)
-            .then_with(|| other.seq.cmp(&self.seq))
+        other.due.cmp(&self.due).then_with(|| other.seq.cmp(&self.seq))
     }
 }
 
 /// Compute `sha256=<hex>` of HMAC-SHA256(app_secret, body).
 pub fn signature_header(app_secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC accepts any key");
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC accepts any key");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -103,10 +91,7 @@ fn route(sim: &MetaSim, item: Item) -> Vec<(Target, Routed)> {
                 return vec![];
             };
             vec![(
-                Target {
-                    url,
-                    secret: spec.app_secret.clone(),
-                },
+                Target { url, secret: spec.app_secret.clone() },
                 Routed {
                     waba_id: spec.waba_id.clone(),
                     pnid: pnid.clone(),
@@ -122,10 +107,7 @@ fn route(sim: &MetaSim, item: Item) -> Vec<(Target, Routed)> {
                 if &spec.waba_id == waba_id
                     && let Some(url) = &spec.webhook_url
                 {
-                    let t = Target {
-                        url: url.clone(),
-                        secret: spec.app_secret.clone(),
-                    };
+                    let t = Target { url: url.clone(), secret: spec.app_secret.clone() };
                     if !targets.contains(&t) {
                         targets.push(t);
                     }
@@ -208,11 +190,7 @@ fn build_payload(items: &[Routed]) -> Vec<u8> {
         let ei = match entries.iter().position(|e| e.id == r.waba_id) {
             Some(i) => i,
             None => {
-                entries.push(EntryOut {
-                    id: &r.waba_id,
-                    time: None,
-                    changes: Vec::new(),
-                });
+                entries.push(EntryOut { id: &r.waba_id, time: None, changes: Vec::new() });
                 entries.len() - 1
             }
         };
@@ -220,57 +198,40 @@ fn build_payload(items: &[Routed]) -> Vec<u8> {
         let (is_status, contact, update) = match &r.item {
             Item::Waba { field, value, .. } => {
                 entry.time = Some(time);
-                entry.changes.push(ChangeOut {
-                    value: ChangeValue::Raw(value),
-                    field,
-                });
+                entry.changes.push(ChangeOut { value: ChangeValue::Raw(value), field });
                 continue;
             }
-            Item::Message {
-                contact, message, ..
-            } => (false, Some(contact), message),
+            Item::Message { contact, message, .. } => (false, Some(contact), message),
             Item::Status { status, .. } => (true, None, status),
         };
         let changes = &mut entry.changes;
-        let ci = *change_index
-            .entry((ei, r.pnid.as_str(), is_status))
-            .or_insert_with(|| {
-                changes.push(ChangeOut {
-                    value: ChangeValue::Messages(MessagesValue {
-                        messaging_product: "whatsapp",
-                        metadata: Metadata {
-                            display_phone_number: &r.display,
-                            phone_number_id: &r.pnid,
-                        },
-                        contacts: (!is_status).then(Vec::new),
-                        messages: (!is_status).then(Vec::new),
-                        statuses: is_status.then(Vec::new),
-                    }),
-                    field: "messages",
-                });
-                changes.len() - 1
+        let ci = *change_index.entry((ei, r.pnid.as_str(), is_status)).or_insert_with(|| {
+            changes.push(ChangeOut {
+                value: ChangeValue::Messages(MessagesValue {
+                    messaging_product: "whatsapp",
+                    metadata: Metadata { display_phone_number: &r.display, phone_number_id: &r.pnid },
+                    contacts: (!is_status).then(Vec::new),
+                    messages: (!is_status).then(Vec::new),
+                    statuses: is_status.then(Vec::new),
+                }),
+                field: "messages",
             });
+            changes.len() - 1
+        });
         if let ChangeValue::Messages(v) = &mut changes[ci].value {
             if let (Some(cs), Some(c)) = (v.contacts.as_mut(), contact)
                 && !cs.iter().any(|x| x["wa_id"] == c["wa_id"])
             {
                 cs.push(c);
             }
-            let list = if is_status {
-                v.statuses.as_mut()
-            } else {
-                v.messages.as_mut()
-            };
+            let list = if is_status { v.statuses.as_mut() } else { v.messages.as_mut() };
             if let Some(list) = list {
                 list.push(update);
             }
         }
     }
-    serde_json::to_vec(&Envelope {
-        object: "whatsapp_business_account",
-        entry: entries,
-    })
-    .expect("webhook payload serializes")
+    serde_json::to_vec(&Envelope { object: "whatsapp_business_account", entry: entries })
+        .expect("webhook payload serializes")
 }
 
 /// The scheduler: keeps due times, batches due updates per receiver and spawns deliveries.
@@ -320,10 +281,7 @@ pub(crate) async fn run_scheduler(weak: Weak<Inner>, mut rx: mpsc::UnboundedRece
                 continue;
             }
             for (target, routed) in route(&sim, s.item) {
-                let p = pending.entry(target.clone()).or_insert_with(|| Pending {
-                    items: Vec::new(),
-                    since: now,
-                });
+                let p = pending.entry(target.clone()).or_insert_with(|| Pending { items: Vec::new(), since: now });
                 p.items.push(routed);
                 if p.items.len() >= batch_max {
                     let p = pending.remove(&target).expect("present");
@@ -331,11 +289,8 @@ pub(crate) async fn run_scheduler(weak: Weak<Inner>, mut rx: mpsc::UnboundedRece
                 }
             }
         }
-        let ready: Vec<Target> = pending
-            .iter()
-            .filter(|(_, p)| p.since + linger <= now)
-            .map(|(t, _)| t.clone())
-            .collect();
+        let ready: Vec<Target> =
+            pending.iter().filter(|(_, p)| p.since + linger <= now).map(|(t, _)| t.clone()).collect();
         for t in ready {
             if let Some(p) = pending.remove(&t) {
                 dispatch(&sim, t, p.items);
@@ -364,10 +319,7 @@ async fn deliver(weak: Weak<Inner>, target: Target, body: Bytes, n_items: u64) {
         };
         if ok {
             bump(&inner.stats.webhooks_delivered);
-            inner
-                .stats
-                .webhook_items_delivered
-                .fetch_add(n_items, Ordering::Relaxed);
+            inner.stats.webhook_items_delivered.fetch_add(n_items, Ordering::Relaxed);
             return;
         }
         bump(&inner.stats.webhook_attempts_failed);
@@ -389,13 +341,7 @@ async fn deliver(weak: Weak<Inner>, target: Target, body: Bytes, n_items: u64) {
     }
 }
 
-async fn attempt(
-    inner: &Arc<Inner>,
-    target: &Target,
-    body: &Bytes,
-    signature: &str,
-    timeout: Duration,
-) -> bool {
+async fn attempt(inner: &Arc<Inner>, target: &Target, body: &Bytes, signature: &str, timeout: Duration) -> bool {
     let Ok(_permit) = inner.webhook_permits.acquire().await else {
         return false;
     };

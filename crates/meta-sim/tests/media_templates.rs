@@ -13,8 +13,7 @@ fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (Str
     let mut body = Vec::new();
     for (k, v) in fields {
         body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
         );
     }
     if let Some((filename, ct, data)) = file {
@@ -29,11 +28,7 @@ fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (Str
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn upload(
-    env: &Env,
-    fields: &[(&str, &str)],
-    file: Option<(&str, &str, &[u8])>,
-) -> (u16, Value) {
+async fn upload(env: &Env, fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (u16, Value) {
     let (ct, body) = multipart(fields, file);
     let resp = env
         .http
@@ -45,10 +40,7 @@ async fn upload(
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null),
-    )
+    (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -57,10 +49,7 @@ async fn media_upload_url_download_expiry_delete() {
     let data = b"%PDF-1.4 fake invoice".to_vec();
     let (status, body) = upload(
         &env,
-        &[
-            ("messaging_product", "whatsapp"),
-            ("type", "application/pdf"),
-        ],
+        &[("messaging_product", "whatsapp"), ("type", "application/pdf")],
         Some(("invoice.pdf", "application/pdf", &data)),
     )
     .await;
@@ -89,19 +78,11 @@ async fn media_upload_url_download_expiry_delete() {
     assert_eq!(r.headers()["content-type"], "application/pdf");
     assert_eq!(&r.bytes().await.unwrap()[..], &data[..]);
     // A tampered URL is 404.
-    let r = env
-        .http
-        .get(url.replace("hash=", "hash=0"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = env.http.get(url.replace("hash=", "hash=0")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
 
     // The media can be sent by id.
-    env.sim()
-        .customer_sends(PNID, USER, "S", meta_sim::CustomerMessage::text("hi"))
-        .await;
+    env.sim().customer_sends(PNID, USER, "S", meta_sim::CustomerMessage::text("hi")).await;
     let (status, _) = env
         .send(json!({"messaging_product":"whatsapp","to":USER,"type":"document","document":{"id":id,"filename":"invoice.pdf"}}))
         .await;
@@ -112,23 +93,11 @@ async fn media_upload_url_download_expiry_delete() {
     let r = env.http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let (_, meta) = env.get(&format!("/v23.0/{id}"), Some(TOKEN)).await;
-    let r = env
-        .http
-        .get(meta["url"].as_str().unwrap())
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = env.http.get(meta["url"].as_str().unwrap()).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
 
     // Delete.
-    let r = env
-        .http
-        .delete(env.url(&format!("/v23.0/{id}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = env.http.delete(env.url(&format!("/v23.0/{id}"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"success": true}));
     let (status, body) = env.get(&format!("/v23.0/{id}"), Some(TOKEN)).await;
@@ -139,21 +108,13 @@ async fn media_upload_url_download_expiry_delete() {
 #[tokio::test]
 async fn media_upload_validation() {
     let env = env().await;
-    let (status, body) = upload(
-        &env,
-        &[("type", "image/png")],
-        Some(("a.png", "image/png", b"png")),
-    )
-    .await;
+    let (status, body) = upload(&env, &[("type", "image/png")], Some(("a.png", "image/png", b"png"))).await;
     assert_eq!((status, error_code(&body)), (400, 100));
     let (status, body) = upload(&env, &[("messaging_product", "whatsapp")], None).await;
     assert_eq!((status, error_code(&body)), (400, 100));
     let (status, body) = upload(
         &env,
-        &[
-            ("messaging_product", "whatsapp"),
-            ("type", "application/x-msdownload"),
-        ],
+        &[("messaging_product", "whatsapp"), ("type", "application/x-msdownload")],
         Some(("a.exe", "application/x-msdownload", b"MZ")),
     )
     .await;
@@ -180,8 +141,12 @@ async fn template_create_review_and_status_webhooks() {
     let env = env().await;
     let path = format!("/v23.0/{WABA}/message_templates");
     let (status, ok) = env
-        .post_json(&path, Some(TOKEN), json!({"name":"order_confirmation","language":"en_US","category":"utility",
-            "components":[{"type":"BODY","text":"Order {{1}} confirmed","example":{"body_text":[["123"]]}}]}))
+        .post_json(
+            &path,
+            Some(TOKEN),
+            json!({"name":"order_confirmation","language":"en_US","category":"utility",
+            "components":[{"type":"BODY","text":"Order {{1}} confirmed","example":{"body_text":[["123"]]}}]}),
+        )
         .await;
     assert_eq!(status, 200, "{ok}");
     assert_eq!(ok["status"], "PENDING");
@@ -200,7 +165,11 @@ async fn template_create_review_and_status_webhooks() {
         .await;
     assert_eq!((status, error_code(&body)), (400, 100));
     let (_, body) = env
-        .post_json(&path, Some(TOKEN), json!({"name":"x","language":"en_US","category":"SPAM","components":[{"type":"BODY","text":"x"}]}))
+        .post_json(
+            &path,
+            Some(TOKEN),
+            json!({"name":"x","language":"en_US","category":"SPAM","components":[{"type":"BODY","text":"x"}]}),
+        )
         .await;
     assert_eq!(error_code(&body), 100);
     let (_, body) = env
@@ -208,20 +177,10 @@ async fn template_create_review_and_status_webhooks() {
         .await;
     assert_eq!(error_code(&body), 100, "duplicate name+language");
 
-    assert!(
-        wait_until(Duration::from_secs(5), || env
-            .rx
-            .changes("message_template_status_update")
-            .len()
-            == 2)
-        .await
-    );
+    assert!(wait_until(Duration::from_secs(5), || env.rx.changes("message_template_status_update").len() == 2).await);
     let events = env.rx.changes("message_template_status_update");
     let approved = events.iter().find(|v| v["event"] == "APPROVED").unwrap();
-    assert_eq!(
-        approved["message_template_id"],
-        ok["id"].as_str().unwrap().parse::<u64>().unwrap()
-    );
+    assert_eq!(approved["message_template_id"], ok["id"].as_str().unwrap().parse::<u64>().unwrap());
     assert_eq!(approved["message_template_name"], "order_confirmation");
     assert_eq!(approved["message_template_language"], "en_US");
     assert_eq!(approved["reason"], "NONE");
@@ -234,59 +193,33 @@ async fn template_create_review_and_status_webhooks() {
     assert!(d[0].body["entry"][0]["time"].is_u64());
 
     // Approved template can be sent; GET by id shows the status.
-    let (_, t) = env
-        .get(
-            &format!("/v23.0/{}?fields=status,name", ok["id"].as_str().unwrap()),
-            Some(TOKEN),
-        )
-        .await;
-    assert_eq!(
-        t,
-        json!({"status":"APPROVED","name":"order_confirmation","id":ok["id"]})
-    );
+    let (_, t) = env.get(&format!("/v23.0/{}?fields=status,name", ok["id"].as_str().unwrap()), Some(TOKEN)).await;
+    assert_eq!(t, json!({"status":"APPROVED","name":"order_confirmation","id":ok["id"]}));
     let (status, r) = env
-        .send(json!({"messaging_product":"whatsapp","to":USER,"type":"template","template":{"name":"order_confirmation",
-            "language":{"code":"en_US"},"components":[{"type":"body","parameters":[{"type":"text","text":"123"}]}]}}))
+        .send(
+            json!({"messaging_product":"whatsapp","to":USER,"type":"template","template":{"name":"order_confirmation",
+            "language":{"code":"en_US"},"components":[{"type":"body","parameters":[{"type":"text","text":"123"}]}]}}),
+        )
         .await;
     assert_eq!(status, 200, "{r}");
 
     // Per-name override.
-    env.sim().set_template_outcome(
-        "fancy",
-        ReviewOutcome::Reject {
-            reason: "PROMOTIONAL".into(),
-        },
-    );
-    env.post_json(&path, Some(TOKEN), json!({"name":"fancy","language":"en_US","category":"MARKETING","components":[{"type":"BODY","text":"x"}]})).await;
-    assert!(
-        wait_until(Duration::from_secs(5), || env
-            .rx
-            .changes("message_template_status_update")
-            .len()
-            == 3)
-        .await
-    );
-    assert_eq!(
-        env.rx.changes("message_template_status_update")[2]["reason"],
-        "PROMOTIONAL"
-    );
+    env.sim().set_template_outcome("fancy", ReviewOutcome::Reject { reason: "PROMOTIONAL".into() });
+    env.post_json(
+        &path,
+        Some(TOKEN),
+        json!({"name":"fancy","language":"en_US","category":"MARKETING","components":[{"type":"BODY","text":"x"}]}),
+    )
+    .await;
+    assert!(wait_until(Duration::from_secs(5), || env.rx.changes("message_template_status_update").len() == 3).await);
+    assert_eq!(env.rx.changes("message_template_status_update")[2]["reason"], "PROMOTIONAL");
 
     // Delete by name.
-    let r = env
-        .http
-        .delete(env.url(&format!("{path}?name=order_confirmation")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r =
+        env.http.delete(env.url(&format!("{path}?name=order_confirmation"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = env
-        .http
-        .delete(env.url(&format!("{path}?name=order_confirmation")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r =
+        env.http.delete(env.url(&format!("{path}?name=order_confirmation"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
     // Unauthorized listing.
     let (status, _) = env.get(&path, Some("bad")).await;
@@ -303,11 +236,7 @@ async fn template_listing_pages_with_cursors() {
             language: "en_US".into(),
             category: "UTILITY".into(),
             components: json!([{"type":"BODY","text":"Hi {{1}}"}]),
-            status: if i % 2 == 0 {
-                "APPROVED".into()
-            } else {
-                "REJECTED".into()
-            },
+            status: if i % 2 == 0 { "APPROVED".into() } else { "REJECTED".into() },
         });
     }
     // 7 templates with hello_world; pages of 3.
@@ -326,12 +255,7 @@ async fn template_listing_pages_with_cursors() {
         assert!(body["paging"]["cursors"]["before"].is_string());
         assert!(body["paging"]["cursors"]["after"].is_string());
         match body["paging"]["next"].as_str() {
-            Some(next) => {
-                path = next
-                    .strip_prefix(&env.running.base_url)
-                    .unwrap()
-                    .to_string()
-            }
+            Some(next) => path = next.strip_prefix(&env.running.base_url).unwrap().to_string(),
             None => break,
         }
     }
@@ -339,43 +263,21 @@ async fn template_listing_pages_with_cursors() {
     assert_eq!(names.len(), 7);
     assert_eq!(names[0], "hello_world");
     // Filter by status, and `before` walks back.
-    let (_, body) = env
-        .get(
-            &format!("/v23.0/{WABA}/message_templates?status=APPROVED&limit=10"),
-            Some(TOKEN),
-        )
-        .await;
+    let (_, body) = env.get(&format!("/v23.0/{WABA}/message_templates?status=APPROVED&limit=10"), Some(TOKEN)).await;
     assert_eq!(body["data"].as_array().unwrap().len(), 4);
-    let (_, p1) = env
-        .get(
-            &format!("/v23.0/{WABA}/message_templates?limit=2"),
-            Some(TOKEN),
-        )
-        .await;
+    let (_, p1) = env.get(&format!("/v23.0/{WABA}/message_templates?limit=2"), Some(TOKEN)).await;
     let after = p1["paging"]["cursors"]["after"].as_str().unwrap();
-    let (_, p2) = env
-        .get(
-            &format!("/v23.0/{WABA}/message_templates?limit=2&after={after}"),
-            Some(TOKEN),
-        )
-        .await;
+    let (_, p2) = env.get(&format!("/v23.0/{WABA}/message_templates?limit=2&after={after}"), Some(TOKEN)).await;
     assert_eq!(p2["data"][0]["name"], "tpl_1");
     let before = p2["paging"]["cursors"]["before"].as_str().unwrap();
-    let (_, back) = env
-        .get(
-            &format!("/v23.0/{WABA}/message_templates?limit=2&before={before}"),
-            Some(TOKEN),
-        )
-        .await;
+    let (_, back) = env.get(&format!("/v23.0/{WABA}/message_templates?limit=2&before={before}"), Some(TOKEN)).await;
     assert_eq!(back["data"], p1["data"]);
     assert!(p2["paging"]["previous"].is_string());
 }
 
 #[tokio::test]
 async fn control_api_over_http() {
-    let running = meta_sim::MetaSim::spawn(meta_sim::SimConfig::fast())
-        .await
-        .unwrap();
+    let running = meta_sim::MetaSim::spawn(meta_sim::SimConfig::fast()).await.unwrap();
     let rx = Receiver::start("s3cret").await;
     let http = reqwest::Client::new();
     let base = running.base_url.clone();
@@ -384,10 +286,7 @@ async fn control_api_over_http() {
         let url = format!("{base}{path}");
         async move {
             let r = http.post(url).json(&body).send().await.unwrap();
-            (
-                r.status().as_u16(),
-                r.json::<Value>().await.unwrap_or(Value::Null),
-            )
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
     let (status, _) = post(
@@ -397,17 +296,14 @@ async fn control_api_over_http() {
     )
     .await;
     assert_eq!(status, 201);
-    let numbers: Value = http
-        .get(format!("{base}/_sim/numbers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let numbers: Value = http.get(format!("{base}/_sim/numbers")).send().await.unwrap().json().await.unwrap();
     assert_eq!(numbers[0]["phone_number_id"], "p1");
-    let (status, r) = post("/_sim/customer_messages", json!({"phone_number_id":"p1","from":USER,"profile_name":"Ana",
-        "message":{"type":"image","mime_type":"image/png","data_base64":"aGVsbG8=","caption":"pic"}})).await;
+    let (status, r) = post(
+        "/_sim/customer_messages",
+        json!({"phone_number_id":"p1","from":USER,"profile_name":"Ana",
+        "message":{"type":"image","mime_type":"image/png","data_base64":"aGVsbG8=","caption":"pic"}}),
+    )
+    .await;
     assert_eq!(status, 200, "{r}");
     let wamid = r["wamid"].as_str().unwrap().to_string();
     assert!(wait_until(Duration::from_secs(5), || rx.messages().len() == 1).await);
@@ -428,26 +324,20 @@ async fn control_api_over_http() {
     assert_eq!(status, 404);
 
     // Business sends; /sent lists it.
-    let r = http.post(format!("{base}/v23.0/p1/messages")).bearer_auth("tok")
-        .json(&json!({"messaging_product":"whatsapp","to":USER,"type":"text","text":{"body":"hello"}})).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let sent: Value = http
-        .get(format!("{base}/_sim/numbers/p1/sent"))
+    let r = http
+        .post(format!("{base}/v23.0/p1/messages"))
+        .bearer_auth("tok")
+        .json(&json!({"messaging_product":"whatsapp","to":USER,"type":"text","text":{"body":"hello"}}))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let sent: Value = http.get(format!("{base}/_sim/numbers/p1/sent")).send().await.unwrap().json().await.unwrap();
     assert_eq!(sent[0]["body"]["text"]["body"], "hello");
     assert_eq!(sent[0]["type"], "text");
 
     // Failures.
-    let (status, _) = post(
-        "/_sim/failures",
-        json!({"phone_number_id":"p1","count":1,"code":131048}),
-    )
-    .await;
+    let (status, _) = post("/_sim/failures", json!({"phone_number_id":"p1","count":1,"code":131048})).await;
     assert_eq!(status, 200);
     let r = http
         .post(format!("{base}/v23.0/p1/messages"))
@@ -459,58 +349,25 @@ async fn control_api_over_http() {
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], 131048);
 
     // Review rule, template add, template status.
-    let (status, _) = post(
-        "/_sim/template_review",
-        json!({"rule":"reject_all","reason":"SCAM"}),
-    )
-    .await;
+    let (status, _) = post("/_sim/template_review", json!({"rule":"reject_all","reason":"SCAM"})).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        running.sim.config().template_review,
-        meta_sim::ReviewRule::RejectAll {
-            reason: "SCAM".into()
-        }
-    );
-    let (status, _) = post(
-        "/_sim/template_outcomes",
-        json!({"name":"x","outcome":"approve"}),
-    )
-    .await;
+    assert_eq!(running.sim.config().template_review, meta_sim::ReviewRule::RejectAll { reason: "SCAM".into() });
+    let (status, _) = post("/_sim/template_outcomes", json!({"name":"x","outcome":"approve"})).await;
     assert_eq!(status, 200);
-    let (status, t) = post(
-        "/_sim/templates",
-        json!({"waba_id":"w1","name":"direct","components":[{"type":"BODY","text":"Hi"}]}),
-    )
-    .await;
+    let (status, t) =
+        post("/_sim/templates", json!({"waba_id":"w1","name":"direct","components":[{"type":"BODY","text":"Hi"}]}))
+            .await;
     assert_eq!(status, 201, "{t}");
-    let (status, _) = post(
-        "/_sim/template_status",
-        json!({"waba_id":"w1","name":"direct","status":"PAUSED","reason":"NONE"}),
-    )
-    .await;
+    let (status, _) =
+        post("/_sim/template_status", json!({"waba_id":"w1","name":"direct","status":"PAUSED","reason":"NONE"})).await;
     assert_eq!(status, 200);
-    assert!(
-        wait_until(Duration::from_secs(5), || !rx
-            .changes("message_template_status_update")
-            .is_empty())
-        .await
-    );
-    assert_eq!(
-        rx.changes("message_template_status_update")[0]["event"],
-        "PAUSED"
-    );
+    assert!(wait_until(Duration::from_secs(5), || !rx.changes("message_template_status_update").is_empty()).await);
+    assert_eq!(rx.changes("message_template_status_update")[0]["event"], "PAUSED");
 
     // Unreachable + stats.
     let (status, _) = post("/_sim/webhook_unreachable", json!({"unreachable": true})).await;
     assert_eq!(status, 200);
-    let stats: Value = http
-        .get(format!("{base}/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = http.get(format!("{base}/_sim/stats")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["sends_accepted"], 1);
     assert_eq!(stats["rejected_by_code"]["131048"], 1);
     assert_eq!(stats["customer_messages"], 2);

@@ -11,9 +11,7 @@ use serde_json::json;
 #[tokio::test]
 async fn bad_or_missing_token_is_401_code_190() {
     let env = env().await;
-    let (status, body) = env
-        .send_as("v23.0", Some("wrong"), text_to(USER, "hi"))
-        .await;
+    let (status, body) = env.send_as("v23.0", Some("wrong"), text_to(USER, "hi")).await;
     assert_eq!(status, 401);
     assert_eq!(error_code(&body), 190);
     assert_eq!(body["error"]["type"], "OAuthException");
@@ -22,16 +20,8 @@ async fn bad_or_missing_token_is_401_code_190() {
     assert_eq!(status, 401);
     assert_eq!(error_code(&body), 190);
     // A valid token of another number cannot use this one.
-    env.sim().register_number(meta_sim::NumberSpec::new(
-        "w2",
-        "p2",
-        "15550000002",
-        "other",
-        "s",
-    ));
-    let (status, body) = env
-        .send_as("v23.0", Some("other"), text_to(USER, "hi"))
-        .await;
+    env.sim().register_number(meta_sim::NumberSpec::new("w2", "p2", "15550000002", "other", "s"));
+    let (status, body) = env.send_as("v23.0", Some("other"), text_to(USER, "hi")).await;
     assert_eq!(status, 400);
     assert_eq!(error_code(&body), 100);
     assert_eq!(body["error"]["error_subcode"], 33);
@@ -41,12 +31,9 @@ async fn bad_or_missing_token_is_401_code_190() {
 #[tokio::test]
 async fn validation_errors_are_code_100_with_details() {
     let env = env().await;
-    env.sim()
-        .customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello"))
-        .await;
-    let buttons: Vec<_> = (0..4)
-        .map(|i| json!({"type":"reply","reply":{"id":format!("b{i}"),"title":format!("B{i}")}}))
-        .collect();
+    env.sim().customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello")).await;
+    let buttons: Vec<_> =
+        (0..4).map(|i| json!({"type":"reply","reply":{"id":format!("b{i}"),"title":format!("B{i}")}})).collect();
     let cases = vec![
         json!({"to": USER, "type": "text", "text": {"body": "x"}}),
         json!({"messaging_product":"whatsapp","type":"text","text":{"body":"x"}}),
@@ -64,10 +51,7 @@ async fn validation_errors_are_code_100_with_details() {
         let (status, resp) = env.send(body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");
         assert_eq!(error_code(&resp), 100, "{body} -> {resp}");
-        assert!(
-            resp["error"]["error_data"]["details"].is_string(),
-            "{body} -> {resp}"
-        );
+        assert!(resp["error"]["error_data"]["details"].is_string(), "{body} -> {resp}");
         assert_eq!(resp["error"]["message"], "(#100) Invalid parameter");
     }
     // Malformed JSON.
@@ -81,9 +65,8 @@ async fn validation_errors_are_code_100_with_details() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
     // Success shape, and `type` defaulting to text.
-    let (status, resp) = env
-        .send(json!({"messaging_product":"whatsapp","to":"+1 (650) 555-1234","text":{"body":"hi"}}))
-        .await;
+    let (status, resp) =
+        env.send(json!({"messaging_product":"whatsapp","to":"+1 (650) 555-1234","text":{"body":"hi"}})).await;
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp["messaging_product"], "whatsapp");
     assert_eq!(resp["contacts"][0]["input"], "+1 (650) 555-1234");
@@ -131,21 +114,14 @@ async fn pair_rate_limit_is_131056() {
         c.pair_rate_interval = Duration::from_secs(6);
     })
     .await;
-    env.sim()
-        .customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello"))
-        .await;
+    env.sim().customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello")).await;
     for _ in 0..3 {
         assert_eq!(env.send(text_to(USER, "x")).await.0, 200);
     }
     let (status, resp) = env.send(text_to(USER, "x")).await;
     assert_eq!(status, 400);
     assert_eq!(error_code(&resp), 131056);
-    assert!(
-        resp["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("(#131056)")
-    );
+    assert!(resp["error"]["message"].as_str().unwrap().starts_with("(#131056)"));
     // Another user is not affected.
     let body = json!({"messaging_product":"whatsapp","to":"16505550000","type":"template",
         "template":{"name":"hello_world","language":{"code":"en_US"}}});
@@ -161,9 +137,7 @@ async fn window_closed_sync_is_131047() {
     .await;
     let (status, resp) = env.send(text_to(USER, "hi")).await;
     assert_eq!((status, error_code(&resp)), (400, 131047), "{resp}");
-    env.sim()
-        .customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello"))
-        .await;
+    env.sim().customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello")).await;
     assert!(env.sim().window_open(PNID, USER));
     assert_eq!(env.send(text_to(USER, "hi")).await.0, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -199,10 +173,7 @@ async fn window_closed_async_gives_failed_status_131047() {
 async fn template_rules_132001_and_132000() {
     let env = env_with(|c| c.template_review = ReviewRule::NeverReview).await;
     let send_t = |name: &str, lang: &str, params: Vec<&str>| {
-        let ps: Vec<_> = params
-            .iter()
-            .map(|p| json!({"type":"text","text":p}))
-            .collect();
+        let ps: Vec<_> = params.iter().map(|p| json!({"type":"text","text":p})).collect();
         json!({"messaging_product":"whatsapp","to":USER,"type":"template",
             "template":{"name":name,"language":{"code":lang},
             "components":[{"type":"body","parameters":ps}]}})
@@ -224,9 +195,7 @@ async fn template_rules_132001_and_132000() {
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["status"], "PENDING");
     assert_eq!(created["category"], "UTILITY");
-    let (_, resp) = env
-        .send(send_t("order_update", "en_US", vec!["a", "b"]))
-        .await;
+    let (_, resp) = env.send(send_t("order_update", "en_US", vec!["a", "b"])).await;
     assert_eq!(error_code(&resp), 132001);
     // Approved, wrong parameter count.
     env.sim().add_template(TemplateSpec {
@@ -243,8 +212,7 @@ async fn template_rules_132001_and_132000() {
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp["messages"][0]["message_status"], "accepted");
     // Paused template.
-    env.sim()
-        .set_template_status(WABA, "shipping", None, "PAUSED", None);
+    env.sim().set_template_status(WABA, "shipping", None, "PAUSED", None);
     let (_, resp) = env.send(send_t("shipping", "en_US", vec!["a", "b"])).await;
     assert_eq!(error_code(&resp), 132015);
 }
@@ -252,9 +220,7 @@ async fn template_rules_132001_and_132000() {
 #[tokio::test]
 async fn injected_failures_sync_and_async() {
     let env = env().await;
-    env.sim()
-        .customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello"))
-        .await;
+    env.sim().customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello")).await;
     env.sim().inject_failures(PNID, 2, 131000);
     for _ in 0..2 {
         let (status, resp) = env.send(text_to(USER, "x")).await;
@@ -270,11 +236,11 @@ async fn injected_failures_sync_and_async() {
     assert_eq!(status, 200);
     let wamid = resp["messages"][0]["id"].as_str().unwrap().to_string();
     assert!(
-        wait_until(Duration::from_secs(5), || env.rx.statuses().iter().any(
-            |s| s["id"] == wamid.as_str()
-                && s["status"] == "failed"
-                && s["errors"][0]["code"] == 131026
-        ))
+        wait_until(Duration::from_secs(5), || env
+            .rx
+            .statuses()
+            .iter()
+            .any(|s| s["id"] == wamid.as_str() && s["status"] == "failed" && s["errors"][0]["code"] == 131026))
         .await
     );
     let stats = env.sim().stats();
@@ -285,22 +251,16 @@ async fn injected_failures_sync_and_async() {
 #[tokio::test]
 async fn mark_as_read_and_typing_indicator() {
     let env = env().await;
-    let wamid = env
-        .sim()
-        .customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello"))
-        .await;
+    let wamid = env.sim().customer_sends(PNID, USER, "Sheena", CustomerMessage::text("hello")).await;
     let (status, resp) = env
-        .send(
-            json!({"messaging_product":"whatsapp","status":"read","message_id":wamid,
-            "typing_indicator":{"type":"text"}}),
-        )
+        .send(json!({"messaging_product":"whatsapp","status":"read","message_id":wamid,
+            "typing_indicator":{"type":"text"}}))
         .await;
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp, json!({"success": true}));
     assert_eq!(env.sim().marked_read(PNID), vec![wamid]);
-    let (status, resp) = env
-        .send(json!({"messaging_product":"whatsapp","status":"read","message_id":"wamid.unknown"}))
-        .await;
+    let (status, resp) =
+        env.send(json!({"messaging_product":"whatsapp","status":"read","message_id":"wamid.unknown"})).await;
     assert_eq!((status, error_code(&resp)), (400, 100));
 }
 
@@ -316,13 +276,8 @@ async fn phone_number_endpoint() {
     assert_eq!(body["code_verification_status"], "VERIFIED");
     assert_eq!(body["throughput"]["level"], "STANDARD");
     assert!(body["verified_name"].is_string());
-    let (_, body) = env
-        .get(&format!("/v24.0/{PNID}?fields=throughput"), Some(TOKEN))
-        .await;
-    assert_eq!(
-        body,
-        json!({"id": PNID, "throughput": {"level": "STANDARD"}})
-    );
+    let (_, body) = env.get(&format!("/v24.0/{PNID}?fields=throughput"), Some(TOKEN)).await;
+    assert_eq!(body, json!({"id": PNID, "throughput": {"level": "STANDARD"}}));
     let (status, body) = env.get(&format!("/v23.0/{PNID}"), None).await;
     assert_eq!((status, error_code(&body)), (401, 190));
     let (status, _) = env.get("/nonsense/path/here/x", Some(TOKEN)).await;
@@ -349,8 +304,5 @@ async fn send_response_keys_in_meta_order() {
         r#"{{"messaging_product":"whatsapp","contacts":[{{"input":"{USER}","wa_id":"{USER}"}}],"messages":[{{"id":"wamid."#
     );
     assert!(raw.starts_with(&prefix), "{raw}");
-    assert!(
-        raw.ends_with(r#"","message_status":"accepted"}]}"#),
-        "{raw}"
-    );
+    assert!(raw.ends_with(r#"","message_status":"accepted"}]}"#), "{raw}");
 }

@@ -14,20 +14,12 @@ async fn inbound_text_is_signed_and_shaped_like_meta() {
     let env = env().await;
     let wamid = env
         .sim()
-        .customer_sends(
-            PNID,
-            USER,
-            "Sheena Nelson",
-            CustomerMessage::text("Does it come in another color?"),
-        )
+        .customer_sends(PNID, USER, "Sheena Nelson", CustomerMessage::text("Does it come in another color?"))
         .await;
     assert!(wamid.starts_with("wamid.HBgL"));
     assert!(wait_until(Duration::from_secs(5), || !env.rx.deliveries().is_empty()).await);
     let d = &env.rx.deliveries()[0];
-    assert!(
-        d.signature_ok,
-        "HMAC-SHA256 with the app secret must verify"
-    );
+    assert!(d.signature_ok, "HMAC-SHA256 with the app secret must verify");
     let raw = std::str::from_utf8(&d.raw).unwrap();
     assert!(
         raw.starts_with(&format!(
@@ -35,11 +27,7 @@ async fn inbound_text_is_signed_and_shaped_like_meta() {
         )),
         "keys in Meta's order: {raw}"
     );
-    assert!(!verify(
-        "wrong-secret",
-        &d.raw,
-        &meta_sim::signature_header(SECRET, &d.raw)
-    ));
+    assert!(!verify("wrong-secret", &d.raw, &meta_sim::signature_header(SECRET, &d.raw)));
     let expected = json!({"object":"whatsapp_business_account","entry":[{"id":WABA,"changes":[{"value":{
         "messaging_product":"whatsapp",
         "metadata":{"display_phone_number":DISPLAY,"phone_number_id":PNID},
@@ -48,9 +36,7 @@ async fn inbound_text_is_signed_and_shaped_like_meta() {
             "type":"text","text":{"body":"Does it come in another color?"}}]},
         "field":"messages"}]}]});
     assert_eq!(d.body, expected);
-    let ts = d.body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"]
-        .as_str()
-        .unwrap();
+    let ts = d.body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"].as_str().unwrap();
     assert!(ts.parse::<u64>().unwrap() > 1_700_000_000);
     let stats = env.sim().stats();
     assert_eq!(stats.webhooks_delivered, 1);
@@ -62,8 +48,7 @@ async fn every_customer_message_type() {
     let env = env().await;
     let sim = env.sim();
     let out = {
-        sim.customer_sends(PNID, USER, "S", CustomerMessage::text("hi"))
-            .await;
+        sim.customer_sends(PNID, USER, "S", CustomerMessage::text("hi")).await;
         let (_, r) = env.send(text_to(USER, "pick one")).await;
         r["messages"][0]["id"].as_str().unwrap().to_string()
     };
@@ -72,23 +57,14 @@ async fn every_customer_message_type() {
             media: MediaInput::new("image/png", b"\x89PNG fake".to_vec()),
             caption: Some("Taj".into()),
         },
-        CustomerMessage::Audio {
-            media: MediaInput::default(),
-            voice: true,
-        },
-        CustomerMessage::Video {
-            media: MediaInput::default(),
-            caption: None,
-        },
+        CustomerMessage::Audio { media: MediaInput::default(), voice: true },
+        CustomerMessage::Video { media: MediaInput::default(), caption: None },
         CustomerMessage::Document {
             media: MediaInput::default(),
             caption: Some("inv".into()),
             filename: Some("invoice.pdf".into()),
         },
-        CustomerMessage::Sticker {
-            media: MediaInput::default(),
-            animated: false,
-        },
+        CustomerMessage::Sticker { media: MediaInput::default(), animated: false },
         CustomerMessage::Location {
             latitude: 37.44,
             longitude: -122.16,
@@ -101,27 +77,15 @@ async fn every_customer_message_type() {
                 json!({"name":{"formatted_name":"Lucía Gómez","first_name":"Lucía"},"phones":[{"phone":"+1 983 555 2319","wa_id":"19835552319","type":"MOBILE"}]}),
             ],
         },
-        CustomerMessage::ButtonReply {
-            id: "yes".into(),
-            title: "Yes".into(),
-        },
+        CustomerMessage::ButtonReply { id: "yes".into(), title: "Yes".into() },
         CustomerMessage::ListReply {
             id: "express".into(),
             title: "Express".into(),
             description: Some("Next day".into()),
         },
-        CustomerMessage::Button {
-            payload: "Unsubscribe".into(),
-            text: "Unsubscribe".into(),
-        },
-        CustomerMessage::Reaction {
-            message_id: out.clone(),
-            emoji: "👍".into(),
-        },
-        CustomerMessage::Reaction {
-            message_id: out.clone(),
-            emoji: String::new(),
-        },
+        CustomerMessage::Button { payload: "Unsubscribe".into(), text: "Unsubscribe".into() },
+        CustomerMessage::Reaction { message_id: out.clone(), emoji: "👍".into() },
+        CustomerMessage::Reaction { message_id: out.clone(), emoji: String::new() },
         CustomerMessage::text("quoted").reply_to(out.clone()),
         CustomerMessage::Raw {
             message: json!({"type":"unsupported","errors":[{"code":131051,"title":"Message type unknown"}]}),
@@ -133,70 +97,35 @@ async fn every_customer_message_type() {
     }
     assert!(wait_until(Duration::from_secs(5), || env.rx.messages().len() == n + 1).await);
     let got: Vec<Value> = env.rx.messages();
-    let by_type =
-        |t: &str| -> Vec<Value> { got.iter().filter(|m| m["type"] == t).cloned().collect() };
+    let by_type = |t: &str| -> Vec<Value> { got.iter().filter(|m| m["type"] == t).cloned().collect() };
     let image = &by_type("image")[0]["image"];
     assert_eq!(image["mime_type"], "image/png");
     assert_eq!(image["caption"], "Taj");
     assert!(image["sha256"].is_string() && image["id"].is_string());
     // The media is downloadable by the business.
-    let (status, meta) = env
-        .get(
-            &format!("/v23.0/{}", image["id"].as_str().unwrap()),
-            Some(TOKEN),
-        )
-        .await;
+    let (status, meta) = env.get(&format!("/v23.0/{}", image["id"].as_str().unwrap()), Some(TOKEN)).await;
     assert_eq!(status, 200);
-    let bytes = env
-        .http
-        .get(meta["url"].as_str().unwrap())
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes =
+        env.http.get(meta["url"].as_str().unwrap()).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(&bytes[..], b"\x89PNG fake");
     let audio = &by_type("audio")[0]["audio"];
     assert_eq!(audio["voice"], true);
     assert_eq!(audio["mime_type"], "audio/ogg; codecs=opus");
-    assert_eq!(
-        by_type("document")[0]["document"]["filename"],
-        "invoice.pdf"
-    );
+    assert_eq!(by_type("document")[0]["document"]["filename"], "invoice.pdf");
     assert_eq!(by_type("sticker")[0]["sticker"]["animated"], false);
     assert_eq!(by_type("location")[0]["location"]["latitude"], 37.44);
-    assert_eq!(
-        by_type("contacts")[0]["contacts"][0]["phones"][0]["wa_id"],
-        "19835552319"
-    );
+    assert_eq!(by_type("contacts")[0]["contacts"][0]["phones"][0]["wa_id"], "19835552319");
     let inter = by_type("interactive");
     assert_eq!(inter[0]["interactive"]["type"], "button_reply");
-    assert_eq!(
-        inter[0]["interactive"]["button_reply"],
-        json!({"id":"yes","title":"Yes"})
-    );
+    assert_eq!(inter[0]["interactive"]["button_reply"], json!({"id":"yes","title":"Yes"}));
     assert_eq!(inter[0]["context"], json!({"from": DISPLAY, "id": out}));
-    assert_eq!(
-        inter[1]["interactive"]["list_reply"]["description"],
-        "Next day"
-    );
-    assert_eq!(
-        by_type("button")[0]["button"],
-        json!({"payload":"Unsubscribe","text":"Unsubscribe"})
-    );
+    assert_eq!(inter[1]["interactive"]["list_reply"]["description"], "Next day");
+    assert_eq!(by_type("button")[0]["button"], json!({"payload":"Unsubscribe","text":"Unsubscribe"}));
     assert_eq!(by_type("button")[0]["context"]["id"], out.as_str());
     let reactions = by_type("reaction");
-    assert_eq!(
-        reactions[0]["reaction"],
-        json!({"message_id": out, "emoji": "👍"})
-    );
+    assert_eq!(reactions[0]["reaction"], json!({"message_id": out, "emoji": "👍"}));
     assert_eq!(reactions[1]["reaction"]["emoji"], "");
-    let quoted: Vec<_> = by_type("text")
-        .into_iter()
-        .filter(|m| m["text"]["body"] == "quoted")
-        .collect();
+    let quoted: Vec<_> = by_type("text").into_iter().filter(|m| m["text"]["body"] == "quoted").collect();
     assert_eq!(quoted[0]["context"]["id"], out.as_str());
     assert_eq!(by_type("unsupported")[0]["errors"][0]["code"], 131051);
     assert!(env.rx.deliveries().iter().all(|d| d.signature_ok));
@@ -212,9 +141,7 @@ fn spaced(c: &mut meta_sim::SimConfig) {
 #[tokio::test]
 async fn status_lifecycle_sent_delivered_read_with_pricing() {
     let env = env_with(spaced).await;
-    env.sim()
-        .customer_sends(PNID, USER, "S", CustomerMessage::text("hi"))
-        .await;
+    env.sim().customer_sends(PNID, USER, "S", CustomerMessage::text("hi")).await;
     let (_, r) = env.send(text_to(USER, "reply")).await;
     let wamid = r["messages"][0]["id"].as_str().unwrap().to_string();
     assert!(wait_until(Duration::from_secs(5), || env.rx.statuses().len() == 3).await);
@@ -258,18 +185,10 @@ async fn status_lifecycle_sent_delivered_read_with_pricing() {
     assert_eq!(status, 200, "{r}");
     let w2 = r["messages"][0]["id"].as_str().unwrap().to_string();
     assert!(wait_until(Duration::from_secs(5), || env.rx.statuses().len() == 6).await);
-    let st: Vec<Value> = env
-        .rx
-        .statuses()
-        .into_iter()
-        .filter(|s| s["id"] == w2.as_str())
-        .collect();
+    let st: Vec<Value> = env.rx.statuses().into_iter().filter(|s| s["id"] == w2.as_str()).collect();
     assert_eq!(st.len(), 3);
     assert!(st.iter().all(|s| s.get("conversation").is_none()));
-    assert!(
-        st.iter()
-            .all(|s| s["biz_opaque_callback_data"] == "campaign-7")
-    );
+    assert!(st.iter().all(|s| s["biz_opaque_callback_data"] == "campaign-7"));
     assert_eq!(
         st[0]["pricing"],
         json!({"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"})
@@ -283,18 +202,13 @@ async fn skipped_delivered_out_of_order_and_duplicates() {
         c.delivered_skip_probability = 1.0;
     })
     .await;
-    env.sim()
-        .customer_sends(PNID, USER, "S", CustomerMessage::text("hi"))
-        .await;
+    env.sim().customer_sends(PNID, USER, "S", CustomerMessage::text("hi")).await;
     env.send(text_to(USER, "a")).await;
     assert!(wait_until(Duration::from_secs(5), || env.rx.statuses().len() == 2).await);
     let st = env.rx.statuses();
     assert_eq!(st[0]["status"], "sent");
     assert_eq!(st[1]["status"], "read");
-    assert!(
-        st[1]["pricing"].is_object(),
-        "read carries pricing when delivered is skipped"
-    );
+    assert!(st[1]["pricing"].is_object(), "read carries pricing when delivered is skipped");
 
     env.sim().update_config(|c| {
         c.delivered_skip_probability = 0.0;
@@ -303,31 +217,20 @@ async fn skipped_delivered_out_of_order_and_duplicates() {
     });
     let (_, r) = env.send(text_to(USER, "b")).await;
     let w = r["messages"][0]["id"].as_str().unwrap().to_string();
-    let mine = || -> Vec<Value> {
-        env.rx
-            .statuses()
-            .into_iter()
-            .filter(|s| s["id"] == w.as_str())
-            .collect()
-    };
+    let mine = || -> Vec<Value> { env.rx.statuses().into_iter().filter(|s| s["id"] == w.as_str()).collect() };
     assert!(wait_until(Duration::from_secs(5), || mine().len() == 4).await);
     tokio::time::sleep(Duration::from_millis(30)).await;
     let st = mine();
     assert_eq!(st.len(), 4, "three statuses plus one duplicate");
     let pos = |name: &str| st.iter().position(|s| s["status"] == name).unwrap();
-    assert!(
-        pos("read") < pos("delivered"),
-        "read arrives before delivered"
-    );
+    assert!(pos("read") < pos("delivered"), "read arrives before delivered");
 }
 
 #[tokio::test]
 async fn retries_until_the_receiver_recovers() {
     let env = env().await;
     env.rx.fail_next.store(3, Ordering::SeqCst);
-    env.sim()
-        .customer_sends(PNID, USER, "S", CustomerMessage::text("hi"))
-        .await;
+    env.sim().customer_sends(PNID, USER, "S", CustomerMessage::text("hi")).await;
     assert!(wait_until(Duration::from_secs(10), || env.rx.deliveries().len() == 1).await);
     assert_eq!(env.rx.attempts.load(Ordering::SeqCst), 4);
     let stats = env.sim().stats();
@@ -338,17 +241,8 @@ async fn retries_until_the_receiver_recovers() {
 
     // Unreachable receiver: attempts fail without reaching it, then succeed once it is back.
     env.sim().set_webhook_unreachable(true);
-    env.sim()
-        .customer_sends(PNID, USER, "S", CustomerMessage::text("again"))
-        .await;
-    assert!(
-        wait_until(Duration::from_secs(5), || env
-            .sim()
-            .stats()
-            .webhook_attempts_failed
-            >= 5)
-        .await
-    );
+    env.sim().customer_sends(PNID, USER, "S", CustomerMessage::text("again")).await;
+    assert!(wait_until(Duration::from_secs(5), || env.sim().stats().webhook_attempts_failed >= 5).await);
     assert_eq!(env.rx.deliveries().len(), 1);
     env.sim().set_webhook_unreachable(false);
     assert!(wait_until(Duration::from_secs(10), || env.rx.deliveries().len() == 2).await);
@@ -363,17 +257,8 @@ async fn retry_window_drops_after_max_age() {
     })
     .await;
     env.sim().set_webhook_unreachable(true);
-    env.sim()
-        .customer_sends(PNID, USER, "S", CustomerMessage::text("hi"))
-        .await;
-    assert!(
-        wait_until(Duration::from_secs(5), || env
-            .sim()
-            .stats()
-            .webhooks_dropped
-            == 1)
-        .await
-    );
+    env.sim().customer_sends(PNID, USER, "S", CustomerMessage::text("hi")).await;
+    assert!(wait_until(Duration::from_secs(5), || env.sim().stats().webhooks_dropped == 1).await);
     // immediate, 10, 20 (=30), 40 would exceed 60: 1 + 3 retries, then dropped.
     let s = env.sim().stats();
     assert_eq!(s.webhooks_retried, 3);
@@ -388,14 +273,7 @@ async fn batching_groups_updates_into_one_post() {
     })
     .await;
     for i in 0..5 {
-        env.sim()
-            .customer_sends(
-                PNID,
-                &format!("1650555000{i}"),
-                "S",
-                CustomerMessage::text(format!("m{i}")),
-            )
-            .await;
+        env.sim().customer_sends(PNID, &format!("1650555000{i}"), "S", CustomerMessage::text(format!("m{i}"))).await;
     }
     assert!(wait_until(Duration::from_secs(5), || env.rx.messages().len() == 5).await);
     let d = env.rx.deliveries();
@@ -410,9 +288,7 @@ async fn batching_groups_updates_into_one_post() {
 async fn numbers_without_webhook_url_drop_updates() {
     let env = env().await;
     env.sim().set_webhook_url(PNID, None);
-    env.sim()
-        .customer_sends(PNID, USER, "S", CustomerMessage::text("hi"))
-        .await;
+    env.sim().customer_sends(PNID, USER, "S", CustomerMessage::text("hi")).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(env.rx.deliveries().is_empty());
     assert_eq!(env.sim().stats().webhook_items_dropped_no_url, 1);

@@ -62,24 +62,13 @@ pub fn verify(secret: &str, raw: &[u8], header: &str) -> bool {
 
 async fn receive(State(st): State<RxState>, headers: HeaderMap, raw: Bytes) -> StatusCode {
     st.attempts.fetch_add(1, Ordering::SeqCst);
-    if st
-        .fail_next
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-    {
+    if st.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
-    let sig = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let sig = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("");
     let signature_ok = verify(&st.secret, &raw, sig);
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    st.got.lock().unwrap().push(Delivery {
-        body,
-        raw,
-        signature_ok,
-    });
+    st.got.lock().unwrap().push(Delivery { body, raw, signature_ok });
     StatusCode::OK
 }
 
@@ -94,18 +83,11 @@ impl Receiver {
             fail_next: fail_next.clone(),
             attempts: attempts.clone(),
         };
-        let app = Router::new()
-            .route("/webhook", post(receive))
-            .with_state(st);
+        let app = Router::new().route("/webhook", post(receive)).with_state(st);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver {
-            url: format!("http://{addr}/webhook"),
-            got,
-            fail_next,
-            attempts,
-        }
+        Receiver { url: format!("http://{addr}/webhook"), got, fail_next, attempts }
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
@@ -114,18 +96,12 @@ impl Receiver {
 
     /// Every `messages[]` element received so far.
     pub fn messages(&self) -> Vec<Value> {
-        self.changes("messages")
-            .iter()
-            .flat_map(|v| v["messages"].as_array().cloned().unwrap_or_default())
-            .collect()
+        self.changes("messages").iter().flat_map(|v| v["messages"].as_array().cloned().unwrap_or_default()).collect()
     }
 
     /// Every `statuses[]` element received so far.
     pub fn statuses(&self) -> Vec<Value> {
-        self.changes("messages")
-            .iter()
-            .flat_map(|v| v["statuses"].as_array().cloned().unwrap_or_default())
-            .collect()
+        self.changes("messages").iter().flat_map(|v| v["statuses"].as_array().cloned().unwrap_or_default()).collect()
     }
 
     /// The `value`s of every change with this field.
@@ -189,8 +165,7 @@ impl Env {
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
-        let body: Value =
-            serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null);
         (status, body)
     }
 
@@ -201,8 +176,7 @@ impl Env {
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
-        let body: Value =
-            serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null);
         (status, body)
     }
 
@@ -217,8 +191,7 @@ impl Env {
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
-        let body: Value =
-            serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null);
         (status, body)
     }
 }
@@ -229,14 +202,8 @@ pub async fn env_with(f: impl FnOnce(&mut SimConfig)) -> Env {
     f(&mut cfg);
     let running = MetaSim::spawn(cfg).await.unwrap();
     let rx = Receiver::start(SECRET).await;
-    running.sim.register_number(
-        NumberSpec::new(WABA, PNID, DISPLAY, TOKEN, SECRET).with_webhook_url(rx.url.clone()),
-    );
-    Env {
-        running,
-        rx,
-        http: reqwest::Client::new(),
-    }
+    running.sim.register_number(NumberSpec::new(WABA, PNID, DISPLAY, TOKEN, SECRET).with_webhook_url(rx.url.clone()));
+    Env { running, rx, http: reqwest::Client::new() }
 }
 
 pub async fn env() -> Env {
