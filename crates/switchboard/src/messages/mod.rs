@@ -47,7 +47,7 @@ pub struct MessageDto {
 
 impl From<messages::Model> for MessageDto {
     fn from(m: messages::Model) -> Self {
-        let error = (m.error_code.is_some() || m.error_title.is_some()).then(|| MessageError {
+        let error = (m.error_code.is_some() || m.error_title.is_some()).then_some(MessageError {
             code: m.error_code,
             title: m.error_title,
             details: m.error_details,

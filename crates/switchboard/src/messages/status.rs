@@ -68,7 +68,7 @@ pub async fn apply<C: ConnectionTrait>(
         )
         .col_expr(messages::Column::UpdatedAt, Expr::value(crate::db::now()));
     if let Some(col) = ts_column(incoming) {
-        q = q.col_expr(col, Func::coalesce([Expr::col(col), Expr::val(at).into()]).into());
+        q = q.col_expr(col, Func::coalesce([Expr::col(col), Expr::val(at)]).into());
     }
     if let Some(f) = failure {
         // Error fields only when the failure actually takes effect.

@@ -126,7 +126,7 @@ async fn repeated_failures_are_throttled_with_retry_after() {
     let r = app.post("/api/auth/login", &json!({"email": "ana@x.test", "password": PASSWORD}), None).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!(retry >= 1 && retry <= 900);
+    assert!((1..=900).contains(&retry));
     assert_error(r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
 }
 
