@@ -35,6 +35,7 @@ pub mod sender;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod templates;
 pub mod tenants;
 pub mod usage;
 pub mod users;

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "canned-responses", description = "Saved replies"),
         (name = "notes", description = "Internal notes on conversations"),
         (name = "agents", description = "Agents' presence, capacity and round-robin"),
+        (name = "templates", description = "Message templates: create, review status, sync, preview"),
     )
 )]
 pub struct ApiDoc;

@@ -117,6 +117,7 @@ pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
         )
         .register(QueueSpec::new(queues::MEDIA_DOWNLOAD, 4), crate::media::download_handler())
         .register(QueueSpec::new(queues::MESSAGE_SEND, if pg { 64 } else { 32 }), crate::sender::handler())
+        .register(QueueSpec::new(queues::TEMPLATE_SYNC, 2), crate::templates::service::sync_handler())
 }
 
 /// Re-registers sandbox numbers in the (in-memory) simulator after a restart.
@@ -169,6 +170,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::canned::routes::router())
         .merge(crate::notes::routes::router())
         .merge(crate::agents::routes::router())
+        .merge(crate::templates::routes::router())
         .split_for_parts();
 
     Router::new()

@@ -175,6 +175,8 @@ pub async fn create(
         },
     )
     .await?;
+    // Templates sync hourly per number; the first run an hour from now (POST /api/templates/sync for now).
+    crate::templates::service::schedule_sync(&txn, tenant.0, id, now + crate::templates::service::SYNC_EVERY).await?;
     txn.commit().await?;
     state.directory.invalidate();
     Ok(model)

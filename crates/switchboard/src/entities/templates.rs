@@ -15,6 +15,8 @@ pub struct Model {
     pub meta_template_id: Option<String>,
     pub rejection_reason: Option<String>,
     pub quality_score: Option<String>,
+    /// Meta's details of the latest status: `rejection_info`, `other_info` (pause) or `disable_info`.
+    pub status_details: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -30,6 +30,7 @@ pub mod queues {
     pub const MESSAGE_SEND: &str = "message-send";
     pub const CAMPAIGN_PROCESSOR: &str = "campaign-processor";
     pub const MEDIA_DOWNLOAD: &str = "media-download";
+    pub const TEMPLATE_SYNC: &str = "template-sync";
 }
 
 /// A job to enqueue.

@@ -144,10 +144,18 @@ pub async fn compose<C: ConnectionTrait>(
                     format!("template {} is {}; only APPROVED templates can be sent", tpl.name, tpl.status),
                 ));
             }
-            let components = match (input.components, input.parameters) {
-                (Some(c), _) => c,
-                (None, Some(params)) => body_parameters(&params),
-                (None, None) => json!([]),
+            // Raw components pass through; a parameter map is checked against the template first.
+            let components = match input.components {
+                Some(c) => c,
+                None => crate::templates::params::build_components(&tpl, &input.parameters.unwrap_or_default())
+                    .map_err(|errors| {
+                        AppError::validation(
+                            errors
+                                .into_iter()
+                                .map(|e| FieldError::new(format!("template.{}", e.field), e.message))
+                                .collect(),
+                        )
+                    })?,
             };
             let mut tb = json!({ "name": tpl.name, "language": { "code": tpl.language } });
             if components.as_array().is_some_and(|a| !a.is_empty()) {
@@ -190,30 +198,6 @@ pub async fn compose<C: ConnectionTrait>(
         return Err(AppError::validation(fields));
     }
     Ok(Composed { msg_type: t.to_string(), content: body, template, reply_to_wa_id, reply_to_id })
-}
-
-/// `{"1": "Jessica"}` → positional body parameters; `{"first_name": "Jessica"}` → named ones.
-fn body_parameters(params: &Map<String, Value>) -> Value {
-    let mut keys: Vec<&String> = params.keys().collect();
-    let positional = keys.iter().all(|k| k.parse::<u32>().is_ok());
-    if positional {
-        keys.sort_by_key(|k| k.parse::<u32>().unwrap_or(0));
-    }
-    let list: Vec<Value> = keys
-        .into_iter()
-        .map(|k| {
-            let text = match &params[k] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if positional {
-                json!({ "type": "text", "text": text })
-            } else {
-                json!({ "type": "text", "parameter_name": k, "text": text })
-            }
-        })
-        .collect();
-    if list.is_empty() { json!([]) } else { json!([{ "type": "body", "parameters": list }]) }
 }
 
 async fn find_message<C: ConnectionTrait>(

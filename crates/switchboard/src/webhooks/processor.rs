@@ -185,10 +185,30 @@ async fn apply(
         WebhookEvent::Message { contact, message, .. } => inbound_message(txn, ctx, acct, contact, message).await,
         WebhookEvent::Status { status, .. } => apply_status_event(txn, ctx, acct.tenant_id, status).await,
         WebhookEvent::TemplateStatus { update, .. } => {
-            let mut changes = vec![(templates::Column::Status, Value::from(update.event.clone()))];
-            if let Some(r) = update.reason.as_ref().filter(|r| !r.is_empty() && r.as_str() != "NONE") {
-                changes.push((templates::Column::RejectionReason, Value::from(r.clone())));
+            // A status that beat the create's Graph answer: adopt Meta's id by name and language.
+            if let (Some(id), Some(name), Some(lang)) = (
+                update.message_template_id,
+                update.message_template_name.as_deref(),
+                update.message_template_language.as_deref(),
+            ) {
+                templates::Entity::update_many()
+                    .col_expr(templates::Column::MetaTemplateId, Expr::value(id.to_string()))
+                    .filter(crate::templates::service::adopt_condition(acct.tenant_id, &acct.waba_id, name, lang))
+                    .exec(txn)
+                    .await?;
             }
+            let mut changes = vec![(templates::Column::Status, Value::from(update.event.to_ascii_uppercase()))];
+            // Each status replaces the previous one's reason and details (`NONE` is no reason):
+            // `rejection_info {reason, recommendation}`, `other_info` (pauses), `disable_info`.
+            let reason = update.reason.as_ref().filter(|r| !r.is_empty() && r.as_str() != "NONE");
+            changes
+                .push((templates::Column::RejectionReason, reason.map(|r| Value::from(r.clone())).unwrap_or_default()));
+            let details = update
+                .rejection_info
+                .clone()
+                .or_else(|| update.other_info.clone())
+                .or_else(|| update.disable_info.clone());
+            changes.push((templates::Column::StatusDetails, details.unwrap_or_default()));
             template_update(txn, ctx, acct, update.message_template_id, changes).await
         }
         WebhookEvent::TemplateCategory { update, .. } => {
@@ -252,7 +272,11 @@ async fn template_update(
     };
     let mut q = templates::Entity::update_many().col_expr(templates::Column::UpdatedAt, Expr::value(crate::db::now()));
     for (col, v) in changes {
-        q = q.col_expr(col, Expr::value(v.as_str().map(str::to_string)));
+        q = match col {
+            // The JSON column takes the value itself (null clears it).
+            templates::Column::StatusDetails => q.col_expr(col, Expr::value((!Value::is_null(&v)).then_some(v))),
+            _ => q.col_expr(col, Expr::value(v.as_str().map(str::to_string))),
+        };
     }
     q.filter(templates::Column::TenantId.eq(acct.tenant_id))
         .filter(templates::Column::MetaTemplateId.eq(meta_id.to_string()))

@@ -82,6 +82,7 @@ impl Inbox {
             meta_template_id: Set(None),
             rejection_reason: Set(None),
             quality_score: Set(None),
+            status_details: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -7,6 +7,7 @@ mod m0001_initial;
 mod m0002_inbound;
 mod m0003_inbox;
 mod m0004_send;
+mod m0005_templates;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_inbound::Migration),
             Box::new(m0003_inbox::Migration),
             Box::new(m0004_send::Migration),
+            Box::new(m0005_templates::Migration),
         ]
     }
 }
