@@ -131,6 +131,12 @@ impl AppError {
         e
     }
 
+    /// A unique-constraint violation becomes the given 409; any other database error maps as usual.
+    #[track_caller]
+    pub fn unique_or_db(e: sea_orm::DbErr, code: &'static str, message: &str) -> Self {
+        if crate::db::is_unique_violation(&e) { Self::conflict(code, message) } else { e.into() }
+    }
+
     pub fn location(&self) -> &'static Location<'static> {
         self.location
     }

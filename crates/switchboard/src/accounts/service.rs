@@ -155,13 +155,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if crate::db::is_unique_violation(&e) {
-            AppError::conflict("phone_number_taken", "this phone number id is already connected to a workspace")
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| AppError::unique_or_db(e, "phone_number_taken", "this phone number id is already connected to a workspace"))?;
     audit::record(
         &txn,
         audit::Entry {

@@ -85,13 +85,7 @@ pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if crate::db::is_unique_violation(&e) {
-            AppError::conflict("email_taken", "an account with this email already exists")
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| AppError::unique_or_db(e, "email_taken", "an account with this email already exists"))?;
     agents::ActiveModel {
         id: Set(crate::db::new_id()),
         tenant_id: Set(tenant.id),
@@ -353,13 +347,7 @@ pub async fn create_system_admin(
     }
     .insert(state.writer())
     .await
-    .map_err(|e| {
-        if crate::db::is_unique_violation(&e) {
-            AppError::conflict("email_taken", "an account with this email already exists")
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| AppError::unique_or_db(e, "email_taken", "an account with this email already exists"))?;
     audit::record(
         state.writer(),
         audit::Entry {

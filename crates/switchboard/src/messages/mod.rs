@@ -74,3 +74,43 @@ impl From<messages::Model> for MessageDto {
 }
 pub mod outbound;
 pub mod routes;
+
+/// A new message row with every optional field empty; callers set what applies.
+pub fn new_row(
+    tenant_id: Uuid,
+    conversation_id: Uuid,
+    direction: Direction,
+    msg_type: &str,
+    content: Value,
+    status: MessageStatus,
+    created_at: DateTime<Utc>,
+) -> messages::ActiveModel {
+    use sea_orm::Set;
+    messages::ActiveModel {
+        id: Set(crate::db::new_id()),
+        tenant_id: Set(tenant_id),
+        conversation_id: Set(conversation_id),
+        direction: Set(direction),
+        msg_type: Set(msg_type.to_string()),
+        content: Set(content),
+        raw: Set(None),
+        wa_message_id: Set(None),
+        client_message_id: Set(None),
+        status: Set(status),
+        sent_at: Set(None),
+        delivered_at: Set(None),
+        read_at: Set(None),
+        played_at: Set(None),
+        failed_at: Set(None),
+        error_code: Set(None),
+        error_title: Set(None),
+        error_details: Set(None),
+        reply_to_id: Set(None),
+        reply_to_wa_id: Set(None),
+        sender_user_id: Set(None),
+        billed: Set(false),
+        send_started_at: Set(None),
+        created_at: Set(created_at),
+        updated_at: Set(crate::db::now()),
+    }
+}

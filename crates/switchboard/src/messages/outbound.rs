@@ -314,33 +314,20 @@ pub async fn enqueue(
 ) -> AppResult<(messages::Model, bool)> {
     let txn = state.writer().begin().await?;
     let now = crate::db::now();
-    let row = messages::ActiveModel {
-        id: Set(crate::db::new_id()),
-        tenant_id: Set(conv.tenant_id),
-        conversation_id: Set(conv.id),
-        direction: Set(Direction::Outbound),
-        msg_type: Set(composed.msg_type.clone()),
-        content: Set(composed.content.clone()),
-        raw: Set(None),
-        wa_message_id: Set(None),
-        client_message_id: Set(client_message_id.clone()),
-        status: Set(MessageStatus::Queued),
-        sent_at: Set(None),
-        delivered_at: Set(None),
-        read_at: Set(None),
-        played_at: Set(None),
-        failed_at: Set(None),
-        error_code: Set(None),
-        error_title: Set(None),
-        error_details: Set(None),
-        reply_to_id: Set(composed.reply_to_id),
-        reply_to_wa_id: Set(composed.reply_to_wa_id.clone()),
-        sender_user_id: Set(sender),
-        billed: Set(false),
-        send_started_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
+    let mut row = crate::messages::new_row(
+        conv.tenant_id,
+        conv.id,
+        Direction::Outbound,
+        &composed.msg_type,
+        composed.content.clone(),
+        MessageStatus::Queued,
+        now,
+    );
+    row.client_message_id = Set(client_message_id.clone());
+    row.reply_to_id = Set(composed.reply_to_id);
+    row.reply_to_wa_id = Set(composed.reply_to_wa_id.clone());
+    row.sender_user_id = Set(sender);
+
     let inserted = messages::Entity::insert(row.clone())
         .on_conflict_do_nothing_on([messages::Column::TenantId, messages::Column::ClientMessageId])
         .exec(&txn)

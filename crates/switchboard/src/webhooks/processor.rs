@@ -513,33 +513,20 @@ async fn inbound_message(
         None => None,
     };
     let now = crate::db::now();
-    let row = messages::ActiveModel {
-        id: Set(crate::db::new_id()),
-        tenant_id: Set(tenant),
-        conversation_id: Set(conv.id),
-        direction: Set(Direction::Inbound),
-        msg_type: Set(m.type_name.clone()),
-        content: Set(content_of(m)),
-        raw: Set(Some(m.raw.clone())),
-        wa_message_id: Set(Some(m.id.clone())),
-        client_message_id: Set(None),
-        status: Set(MessageStatus::Received),
-        sent_at: Set(None),
-        delivered_at: Set(None),
-        read_at: Set(None),
-        played_at: Set(None),
-        failed_at: Set(None),
-        error_code: Set(None),
-        error_title: Set(None),
-        error_details: Set(None),
-        reply_to_id: Set(reply_to_id),
-        reply_to_wa_id: Set(quoted_wamid),
-        sender_user_id: Set(None),
-        billed: Set(false),
-        send_started_at: Set(None),
-        created_at: Set(at),
-        updated_at: Set(now),
-    };
+    let mut row = crate::messages::new_row(
+        tenant,
+        conv.id,
+        Direction::Inbound,
+        &m.type_name,
+        content_of(m),
+        MessageStatus::Received,
+        at,
+    );
+    row.raw = Set(Some(m.raw.clone()));
+    row.wa_message_id = Set(Some(m.id.clone()));
+    row.reply_to_id = Set(reply_to_id);
+    row.reply_to_wa_id = Set(quoted_wamid);
+
     // The unique wamid decides: a redelivered message inserts nothing.
     let inserted = messages::Entity::insert(row.clone())
         .on_conflict_do_nothing_on([messages::Column::WaMessageId])

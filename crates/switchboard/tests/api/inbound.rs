@@ -133,33 +133,19 @@ async fn outbound(app: &TestApp, tenant: uuid::Uuid, conversation: uuid::Uuid, w
     use sea_orm::{ActiveModelTrait, Set};
     let now = switchboard::db::now();
     let id = switchboard::db::new_id();
-    messages::ActiveModel {
-        id: Set(id),
-        tenant_id: Set(tenant),
-        conversation_id: Set(conversation),
-        direction: Set(switchboard::entities::enums::Direction::Outbound),
-        msg_type: Set("text".into()),
-        content: Set(json!({"body": "reply"})),
-        raw: Set(None),
-        wa_message_id: Set(Some(wamid.into())),
-        client_message_id: Set(None),
-        status: Set(MessageStatus::Sent),
-        sent_at: Set(Some(now)),
-        delivered_at: Set(None),
-        read_at: Set(None),
-        played_at: Set(None),
-        failed_at: Set(None),
-        error_code: Set(None),
-        error_title: Set(None),
-        error_details: Set(None),
-        reply_to_id: Set(None),
-        reply_to_wa_id: Set(None),
-        sender_user_id: Set(None),
-        billed: Set(false),
-        send_started_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
+    let mut row = switchboard::messages::new_row(
+        tenant,
+        conversation,
+        switchboard::entities::enums::Direction::Outbound,
+        "text",
+        json!({"body": "reply"}),
+        MessageStatus::Sent,
+        now,
+    );
+    row.id = Set(id);
+    row.wa_message_id = Set(Some(wamid.into()));
+    row.sent_at = Set(Some(now));
+    row
     .insert(app.state.writer())
     .await
     .unwrap();
