@@ -15,3 +15,4 @@ mod inbox;
 mod isolation;
 mod notes;
 mod queue;
+mod templates;
