@@ -162,6 +162,23 @@ pub async fn compose<C: ConnectionTrait>(
                 tb["components"] = components;
             }
             body = tb;
+            // An uploaded file as the header: it must be the tenant's (the sender uploads it to Meta).
+            if let Some(local) = crate::templates::params::local_media_slot(&mut body)
+                .and_then(|o| o.get("localMediaId"))
+                .and_then(Value::as_str)
+            {
+                let known = match local.parse::<Uuid>() {
+                    Ok(id) => crate::entities::media::Entity::find_by_id(id)
+                        .filter(crate::entities::media::Column::TenantId.eq(tenant))
+                        .one(db)
+                        .await?
+                        .is_some(),
+                    Err(_) => false,
+                };
+                if !known {
+                    return Err(field("template.parameters.header", "localMediaId is not an uploaded media id"));
+                }
+            }
             template = Some(tpl);
         }
         "image" | "audio" | "video" | "document" | "sticker" => {
@@ -183,7 +200,7 @@ pub async fn compose<C: ConnectionTrait>(
 
     // Validate exactly what Meta will get (a placeholder id stands in for an uploaded file).
     let mut probe = body.clone();
-    if let Some(o) = probe.as_object_mut()
+    if let Some(o) = crate::templates::params::local_media_slot(&mut probe)
         && o.remove("localMediaId").is_some()
     {
         o.insert("id".into(), Value::String("0".into()));

@@ -169,7 +169,12 @@ async fn send(state: &AppState, id: Uuid, attempt: i32) -> Result<(), Outcome> {
 
     // Uploaded files go to Meta first (their Meta id replaces ours).
     let mut body = m.content.clone();
-    if let Some(local) = body.get("localMediaId").and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok()) {
+    // (A media message's body, or a template's header parameter.)
+    if let Some(local) = crate::templates::params::local_media_slot(&mut body)
+        .and_then(|o| o.get("localMediaId"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Uuid>().ok())
+    {
         let file = media::Entity::find_by_id(local)
             .filter(media::Column::TenantId.eq(m.tenant_id))
             .one(&state.db)
@@ -190,7 +195,7 @@ async fn send(state: &AppState, id: Uuid, attempt: i32) -> Result<(), Outcome> {
             .await;
         match up {
             Ok(u) => {
-                if let Some(o) = body.as_object_mut() {
+                if let Some(o) = crate::templates::params::local_media_slot(&mut body) {
                     o.remove("localMediaId");
                     o.insert("id".into(), Value::String(u.id));
                 }

@@ -492,6 +492,25 @@ pub fn build_components(template: &templates::Model, params: &Map<String, Value>
     if errors.is_empty() { Ok(Value::Array(components)) } else { Err(errors) }
 }
 
+/// The object of a stored message body that names an uploaded file (`localMediaId`): the body of
+/// a media message, or the media parameter of a template's header. The sender uploads the file to
+/// Meta first and puts Meta's `id` there instead.
+pub fn local_media_slot(body: &mut Value) -> Option<&mut Map<String, Value>> {
+    if body.get("localMediaId").is_some() {
+        return body.as_object_mut();
+    }
+    body.get_mut("components")?
+        .as_array_mut()?
+        .iter_mut()
+        .filter(|c| c.get("type").and_then(Value::as_str) == Some("header"))
+        .flat_map(|c| c.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten())
+        .find_map(|p| {
+            let kind = p.get("type")?.as_str()?.to_string();
+            let o = p.get_mut(&kind)?.as_object_mut()?;
+            o.contains_key("localMediaId").then_some(o)
+        })
+}
+
 /// What the customer will see.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -242,10 +242,10 @@ fn check_body(v: &mut Validator, p: &str, c: &Map<String, Value>, auth: bool, fo
 
 fn check_footer(v: &mut Validator, p: &str, c: &Map<String, Value>, auth: bool) {
     if auth {
-        if let Some(m) = c.get("code_expiration_minutes") {
-            if !m.as_u64().is_some_and(|m| (1..=90).contains(&m)) {
-                v.push(&format!("{p}.code_expiration_minutes"), "must be 1 to 90");
-            }
+        if let Some(m) = c.get("code_expiration_minutes")
+            && !m.as_u64().is_some_and(|m| (1..=90).contains(&m))
+        {
+            v.push(&format!("{p}.code_expiration_minutes"), "must be 1 to 90");
         }
         return;
     }

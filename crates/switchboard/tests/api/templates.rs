@@ -245,6 +245,41 @@ async fn named_variables_media_header_and_copy_code() {
     assert_eq!(c[1]["parameters"][0], json!({"type": "text", "parameter_name": "first_name", "text": "Jessica"}));
     assert_eq!(c[2]["parameters"][0], json!({"type": "coupon_code", "coupon_code": "SAVE20"}));
 
+    // An uploaded file as the header: the sender uploads it to Meta and sends Meta's id.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"\x89PNG\r\n\x1a\nbanner".to_vec())
+            .file_name("banner.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let res =
+        t.app.client.post(t.app.url("/api/media")).bearer_auth(&t.admin.access).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let up: Value = res.json().await.unwrap();
+    let res = t
+        .send(
+            "15551230002",
+            json!({"name": "welcome_offer", "language": "en", "parameters": {
+                "first_name": "Jessica", "discount": "20%",
+                "header": {"image": {"localMediaId": up["id"]}}, "buttons": {"0": "SAVE20"}}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let m: Value = res.json().await.unwrap();
+    let body = t.sent_body(m["id"].as_str().unwrap()).await;
+    let image = &body["template"]["components"][0]["parameters"][0]["image"];
+    assert!(image["id"].is_string() && image.get("localMediaId").is_none(), "{body}");
+    let res = t
+        .send(
+            "15551230002",
+            json!({"name": "welcome_offer", "language": "en", "parameters": {
+                "first_name": "J", "discount": "1%", "header": {"image": {"localMediaId": uuid::Uuid::new_v4()}}, "buttons": {"0": "A"}}}),
+        )
+        .await;
+    let b = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(field_names(&b), vec!["template.parameters.header"]);
+
     // The wrong media kind for the header.
     let res = t
         .send(
