@@ -465,6 +465,10 @@ pub async fn sync_account(state: &AppState, account: &whatsapp_accounts::Model) 
     let remote =
         state.graph_for(account).list_templates(&token, &account.waba_id, &query).await.map_err(SyncFailure::Graph)?;
 
+    // Each further page was a call too: charge them (best effort; the next run waits if over).
+    for _ in 1..remote.len().div_ceil(100) {
+        let _ = take_call(state, &account.waba_id).await;
+    }
     let mut report = SyncReport { whatsapp_account_id: account.id, total: remote.len(), ..Default::default() };
     let txn = state.writer().begin().await?;
     let local = templates::Entity::find()
