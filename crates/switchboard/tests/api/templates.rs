@@ -375,6 +375,17 @@ async fn sync_adds_templates_made_at_meta_and_marks_deleted_ones() {
     let keys: std::collections::HashSet<_> = jobs.iter().map(|j| j.unique_key.clone()).collect();
     assert_eq!(keys.len(), jobs.len());
 
+    // More than a page (100) at Meta: sync follows the paging.
+    for i in 0..105 {
+        let spec: meta_sim::TemplateSpec =
+            serde_json::from_value(json!({"waba_id": t.waba_id, "name": format!("bulk_{i:03}")})).unwrap();
+        t.sim().add_template(spec);
+    }
+    let res = t.app.post("/api/templates/sync", &json!({}), Some(&t.admin.access)).await;
+    let r: Value = res.json().await.unwrap();
+    assert_eq!(r["data"][0]["added"], 105, "{r}");
+    assert_eq!(r["data"][0]["total"], 106, "{r}");
+
     // Within Meta's management budget: once it is used up, sync is a 429 and the job defers.
     for _ in 0..60 {
         let _ = switchboard::templates::service::take_call(&t.app.state, &t.waba_id).await;
@@ -387,6 +398,39 @@ async fn sync_adds_templates_made_at_meta_and_marks_deleted_ones() {
         Err(switchboard::jobs::Outcome::Defer { .. }) => {}
         other => panic!("expected a deferral, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_status_webhook_that_beats_the_create_answer_adopts_metas_id() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let t = setup().await;
+    // A create in flight: stored locally, Meta's answer (its id) not recorded yet.
+    let now = switchboard::db::now();
+    let local = switchboard::entities::templates::ActiveModel {
+        id: Set(switchboard::db::new_id()),
+        tenant_id: Set(t.admin.tenant_id.parse().unwrap()),
+        whatsapp_account_id: Set(t.account_id.parse().unwrap()),
+        name: Set("in_flight".into()),
+        language: Set("en_US".into()),
+        category: Set("UTILITY".into()),
+        status: Set("PENDING".into()),
+        components: Set(json!([{"type": "BODY", "text": "Hello"}])),
+        meta_template_id: Set(None),
+        rejection_reason: Set(None),
+        quality_score: Set(None),
+        status_details: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(t.app.state.writer())
+    .await
+    .unwrap();
+    let spec: meta_sim::TemplateSpec =
+        serde_json::from_value(json!({"waba_id": t.waba_id, "name": "in_flight", "status": "PENDING"})).unwrap();
+    let meta_id = t.sim().add_template(spec);
+    assert!(t.sim().set_template_status(&t.waba_id, "in_flight", Some("en_US"), "APPROVED", None));
+    let approved = t.wait_status(&local.id.to_string(), "APPROVED").await;
+    assert_eq!(approved["metaTemplateId"], meta_id);
 }
 
 #[tokio::test]
