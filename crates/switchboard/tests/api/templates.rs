@@ -12,6 +12,8 @@ use switchboard::entities::{jobs, messages, whatsapp_accounts};
 
 use crate::helpers::{Account, TestApp, assert_error, spawn_app, wait_for};
 
+// Also included by inbox.rs (a private module there).
+#[allow(clippy::duplicate_mod)]
 #[path = "../../../meta-cloud/tests/common/spec_check.rs"]
 mod spec_check;
 
