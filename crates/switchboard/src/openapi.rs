@@ -22,6 +22,10 @@ use utoipa::{Modify, OpenApi};
         (name = "notes", description = "Internal notes on conversations"),
         (name = "agents", description = "Agents' presence, capacity and round-robin"),
         (name = "templates", description = "Message templates: create, review status, sync, preview"),
+        (name = "team", description = "Users of the tenant: invitations, roles, activation"),
+        (name = "settings", description = "Tenant settings: name, theme, business hours, opt-out keywords"),
+        (name = "usage", description = "Plans and usage (TENANT_ADMIN, BILLING_ADMIN)"),
+        (name = "audit", description = "The tenant's audit log"),
     )
 )]
 pub struct ApiDoc;

@@ -171,6 +171,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::notes::routes::router())
         .merge(crate::agents::routes::router())
         .merge(crate::templates::routes::router())
+        .merge(crate::team::routes::router())
+        .merge(crate::settings::routes::router())
+        .merge(crate::usage::routes::router())
+        .merge(crate::audit::routes::router())
         .split_for_parts();
 
     Router::new()

@@ -9,6 +9,7 @@ pub mod conversation_notes;
 pub mod conversations;
 pub mod daily_usage;
 pub mod enums;
+pub mod invitations;
 pub mod jobs;
 pub mod media;
 pub mod messages;

@@ -1,5 +1,8 @@
 //! Daily usage counters per tenant, incremented atomically with an upsert on both backends.
 
+pub mod report;
+pub mod routes;
+
 use chrono::NaiveDate;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};

@@ -383,3 +383,31 @@ impl Sse {
         }
     }
 }
+
+impl TestApp {
+    /// Invites `email` with `role` through the team API; returns the response body.
+    pub async fn invite(&self, admin: &str, email: &str, role: &str) -> Value {
+        let res = self.post("/api/users", &json!({"email": email, "role": role}), Some(admin)).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "invite {email}");
+        res.json().await.unwrap()
+    }
+
+    /// Accepts the invitation of an `invite` response body with `PASSWORD`.
+    pub async fn accept_invite(&self, invite: &Value) -> Response {
+        self.post("/api/auth/accept-invite", &json!({"token": invite_token(invite), "password": PASSWORD}), None).await
+    }
+
+    /// The id of the tenant user with `email`, from the team list.
+    pub async fn user_id_by_email(&self, admin: &str, email: &str) -> String {
+        let list: Value = self.get("/api/users", Some(admin)).await.json().await.unwrap();
+        list["data"].as_array().unwrap().iter().find(|u| u["email"] == email).expect("user listed")["id"]
+            .as_str()
+            .unwrap()
+            .into()
+    }
+}
+
+/// The token of an invitation link (`…/invite/{token}`).
+pub fn invite_token(invite: &Value) -> String {
+    invite["inviteUrl"].as_str().unwrap().rsplit('/').next().unwrap().to_string()
+}

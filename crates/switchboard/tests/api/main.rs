@@ -3,6 +3,7 @@
 
 mod accounts;
 mod agents;
+mod audit;
 mod auth;
 mod canned;
 mod cli;
@@ -15,4 +16,8 @@ mod inbox;
 mod isolation;
 mod notes;
 mod queue;
+mod settings;
+mod sysadmin;
+mod team;
 mod templates;
+mod usage;

@@ -8,6 +8,7 @@ mod m0002_inbound;
 mod m0003_inbox;
 mod m0004_send;
 mod m0005_templates;
+mod m0006_team;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_inbox::Migration),
             Box::new(m0004_send::Migration),
             Box::new(m0005_templates::Migration),
+            Box::new(m0006_team::Migration),
         ]
     }
 }

@@ -1,0 +1,238 @@
+//! The platform operator: tenants with usage, plan and limit changes, suspension end to end,
+//! platform totals.
+
+use chrono::Utc;
+use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+use switchboard::entities::enums::Role;
+use switchboard::entities::{audit_log, daily_usage, messages};
+use uuid::Uuid;
+
+use crate::helpers::{PASSWORD, assert_error, spawn_app, spawn_app_with, wait_for};
+
+async fn usage_today(app: &crate::helpers::TestApp, tenant: &str, messages_in: i64, messages_out: i64) {
+    daily_usage::ActiveModel {
+        tenant_id: Set(tenant.parse::<Uuid>().unwrap()),
+        day: Set(Utc::now().date_naive()),
+        messages_in: Set(messages_in),
+        messages_out: Set(messages_out),
+        marketing: Set(0),
+        utility: Set(0),
+        authentication: Set(0),
+        service: Set(0),
+        billable: Set(0),
+        conversations_opened: Set(0),
+        active_agents: Set(0),
+    }
+    .insert(app.state.writer())
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn only_system_admins_operate_the_platform() {
+    let app = spawn_app().await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let agent = app.user_with_role(&a.tenant_id, "agent@acme.test", Role::Agent).await;
+    let billing = app.user_with_role(&a.tenant_id, "billing@acme.test", Role::BillingAdmin).await;
+    let one = format!("/api/admin/tenants/{}", a.tenant_id);
+    for token in [&a.access, &agent, &billing] {
+        for path in ["/api/admin/tenants", one.as_str(), "/api/admin/stats"] {
+            assert_error(app.get(path, Some(token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+        let res = app.patch(&one, &json!({"status": "suspended"}), Some(token)).await;
+        assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    for path in ["/api/admin/tenants", one.as_str(), "/api/admin/stats"] {
+        assert_error(app.get(path, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    let root = app.system_admin().await;
+    let res = app.get(&format!("/api/admin/tenants/{}", Uuid::now_v7()), Some(&root)).await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res =
+        app.patch(&format!("/api/admin/tenants/{}", Uuid::now_v7()), &json!({"status": "active"}), Some(&root)).await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn tenants_are_listed_with_their_size_and_usage() {
+    let app = spawn_app().await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let b = app.register("Beta", "ben@beta.test").await;
+    app.user_with_role(&a.tenant_id, "agent@acme.test", Role::Agent).await;
+    app.create_account(&a.access, "4001", None).await;
+    usage_today(&app, &a.tenant_id, 3, 1000).await;
+    let root = app.system_admin().await;
+
+    let list: Value = app.get("/api/admin/tenants", Some(&root)).await.json().await.unwrap();
+    let data = list["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[0]["id"], b.tenant_id.as_str(), "newest first");
+    let acme = &data[1];
+    assert_eq!(acme["name"], "Acme");
+    assert_eq!(acme["plan"], "starter");
+    assert_eq!(acme["users"], 2);
+    assert_eq!(acme["numbers"], 1);
+    assert_eq!(acme["monthToDate"], json!({"messagesOut": 1000, "limit": 50000, "percent": 2.0}));
+    assert_eq!(data[0]["users"], 1);
+    assert_eq!(data[0]["numbers"], 0);
+    assert_eq!(data[0]["monthToDate"]["messagesOut"], 0);
+
+    let one: Value = app.get(&format!("/api/admin/tenants/{}", a.tenant_id), Some(&root)).await.json().await.unwrap();
+    assert_eq!(&one, acme);
+    let res = app.get("/api/admin/tenants?status=paused", Some(&root)).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let active: Value = app.get("/api/admin/tenants?status=active&limit=1", Some(&root)).await.json().await.unwrap();
+    assert_eq!(active["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn plans_and_limits_are_changed_validated_and_audited() {
+    let app = spawn_app().await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let root = app.system_admin().await;
+    let path = format!("/api/admin/tenants/{}", a.tenant_id);
+
+    let res = app.patch(&path, &json!({"plan": "pro"}), Some(&root)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(t["plan"], "pro");
+    assert_eq!(
+        t["limits"],
+        json!({"messagesPerMinute": 6000, "monthlyMessages": 1000000, "maxAgents": 50, "maxNumbers": 10})
+    );
+    let res = app.patch(&path, &json!({"plan": "free", "limits": {"maxAgents": 7}}), Some(&root)).await;
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(t["limits"], json!({"messagesPerMinute": 60, "monthlyMessages": 1000, "maxAgents": 7, "maxNumbers": 1}));
+    let res = app.patch(&path, &json!({"limits": {"monthlyMessages": 5000}}), Some(&root)).await;
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(t["plan"], "free");
+    assert_eq!(t["limits"]["monthlyMessages"], 5000);
+    assert_eq!(t["limits"]["maxAgents"], 7);
+    // The tenant sees its new limits.
+    let me: Value = app.get("/api/auth/me", Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(me["tenant"]["limits"]["monthlyMessages"], 5000);
+
+    let res = app
+        .patch(
+            &path,
+            &json!({"plan": "platinum", "limits": {"messagesPerMinute": 0, "monthlyMessages": -1, "maxAgents": 3_000_000_000i64, "maxNumbers": 2}, "status": "paused"}),
+            Some(&root),
+        )
+        .await;
+    let b = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let fields: Vec<&str> =
+        b["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        vec!["plan", "limits.messagesPerMinute", "limits.monthlyMessages", "limits.maxAgents", "status"]
+    );
+
+    let entries = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("admin.tenant_update"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 3);
+    assert!(entries.iter().all(|e| e.tenant_id == Some(a.tenant_id.parse().unwrap())));
+    let first = entries.iter().find(|e| e.details["plan"]["to"] == "pro").unwrap();
+    assert_eq!(first.details["plan"]["from"], "starter");
+    assert_eq!(first.details["limits"]["to"]["maxAgents"], 50);
+    // The tenant's admin sees it in their audit log.
+    let log: Value = app.get("/api/audit-log?action=admin.tenant_update", Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(log["data"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn suspension_end_to_end() {
+    const SECRET: &str = "suspend-secret";
+    let app =
+        spawn_app_with(&[("SWITCHBOARD_META_APP_SECRET", SECRET), ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1")])
+            .await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let b = app.register("Beta", "ben@beta.test").await;
+    let agent = app.user_with_role(&a.tenant_id, "agent@acme.test", Role::Agent).await;
+    app.create_account(&a.access, "5001", None).await;
+    let conv = app.inbound_conversation("5001", SECRET, "15550000201", "wamid.sus1").await;
+    let root = app.system_admin().await;
+    let path = format!("/api/admin/tenants/{}", a.tenant_id);
+
+    let res = app.patch(&path, &json!({"status": "suspended"}), Some(&root)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "suspended");
+
+    // Its users cannot sign in or refresh.
+    for email in ["ana@acme.test", "agent@acme.test"] {
+        let res = app.post("/api/auth/login", &json!({"email": email, "password": PASSWORD}), None).await;
+        assert_error(res, StatusCode::FORBIDDEN, "tenant_suspended").await;
+    }
+    let res = app.post("/api/auth/refresh", &json!({"refreshToken": a.refresh}), None).await;
+    assert_error(res, StatusCode::FORBIDDEN, "tenant_suspended").await;
+    // Its sends are refused (an access token issued before still authenticates for 15 minutes).
+    let text = json!({"type": "text", "text": {"body": "hello"}});
+    for token in [&a.access, &agent] {
+        let res = app.post(&format!("/api/conversations/{conv}/messages"), &text, Some(token)).await;
+        assert_error(res, StatusCode::FORBIDDEN, "tenant_suspended").await;
+    }
+    // Its webhooks are still stored and processed.
+    let body = crate::helpers::envelope(
+        "5001",
+        crate::helpers::text_message("15550000201", "wamid.sus2", "still there?", Utc::now().timestamp()),
+    );
+    assert_eq!(app.post_webhook(&body, SECRET).await.status(), StatusCode::OK);
+    wait_for("inbound message of a suspended tenant", || async {
+        messages::Entity::find()
+            .filter(messages::Column::WaMessageId.eq("wamid.sus2"))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+    })
+    .await;
+    // Other tenants are unaffected.
+    let res = app.post("/api/auth/login", &json!({"email": "ben@beta.test", "password": PASSWORD}), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let _ = b;
+    let stats: Value = app.get("/api/admin/stats", Some(&root)).await.json().await.unwrap();
+    assert_eq!(stats["tenants"], json!({"total": 2, "active": 1, "suspended": 1}));
+
+    // Reactivated: signing in and sending work again.
+    let res = app.patch(&path, &json!({"status": "active"}), Some(&root)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.post("/api/auth/login", &json!({"email": "ana@acme.test", "password": PASSWORD}), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.post(&format!("/api/conversations/{conv}/messages"), &text, Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let entries = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("admin.tenant_update"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let mut statuses: Vec<String> =
+        entries.iter().map(|e| e.details["status"]["to"].as_str().unwrap().to_string()).collect();
+    statuses.sort();
+    assert_eq!(statuses, vec!["active", "suspended"]);
+}
+
+#[tokio::test]
+async fn platform_totals() {
+    let app = spawn_app().await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let b = app.register("Beta", "ben@beta.test").await;
+    app.user_with_role(&b.tenant_id, "agent@beta.test", Role::Agent).await;
+    app.create_account(&a.access, "6001", None).await;
+    app.create_account(&b.access, "6002", None).await;
+    usage_today(&app, &a.tenant_id, 5, 7).await;
+    usage_today(&app, &b.tenant_id, 1, 2).await;
+    let root = app.system_admin().await;
+    let res = app.get("/api/admin/stats", Some(&root)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let s: Value = res.json().await.unwrap();
+    assert_eq!(s["tenants"], json!({"total": 2, "active": 2, "suspended": 0}));
+    assert_eq!(s["users"], 3);
+    assert_eq!(s["activeUsers"], 3);
+    assert_eq!(s["numbers"], 2);
+    assert_eq!(s["today"], json!({"messagesIn": 6, "messagesOut": 9}));
+    assert_eq!(s["month"], json!({"messagesIn": 6, "messagesOut": 9}));
+    assert!(s["queues"].is_array());
+}
