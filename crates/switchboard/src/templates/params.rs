@@ -190,6 +190,13 @@ impl Spec {
                 _ => {}
             }
         }
+        // Authentication bodies are Meta's ("{{1}} is your verification code."): the code is {{1}}.
+        if s.authentication && s.body_vars.is_empty() {
+            s.body_vars = vec![Var::Positional(1)];
+            if s.body_text.is_empty() {
+                s.body_text = "{{1}} is your verification code.".into();
+            }
+        }
         s
     }
 
@@ -447,7 +454,8 @@ pub fn build_components(template: &templates::Model, params: &Map<String, Value>
         let field = format!("parameters.buttons.{i}");
         let v = given.get(&i.to_string());
         match b.kind.as_str() {
-            "URL" if b.takes_value => match v {
+            // Authentication: a one-time-password URL button carries the body's code.
+            "URL" if b.takes_value => match v.or(values.get("1").filter(|_| spec.authentication)) {
                 None => errors.push(FieldError::new(&field, "is required: the URL button ends with a variable")),
                 Some(v) => {
                     if let Some(s) = text_param(&field, v, &mut errors) {
@@ -669,5 +677,54 @@ mod tests {
         assert_eq!(p.body, "Hi Jessica, see x");
         assert_eq!(p.footer.as_deref(), Some("Bye"));
         assert_eq!(p.buttons[0].url.as_deref(), Some("https://x.test/abc"));
+    }
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+
+    #[test]
+    fn authentication_code_goes_to_body_and_otp_button() {
+        let mut t = super::tests_support::model(json!([
+            {"type": "BODY", "add_security_recommendation": true},
+            {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]}
+        ]));
+        t.category = "AUTHENTICATION".into();
+        let p: Map<String, Value> = serde_json::from_value(json!({"1": "123456"})).unwrap();
+        let c = build_components(&t, &p).unwrap();
+        assert_eq!(c[0], json!({"type": "body", "parameters": [{"type": "text", "text": "123456"}]}));
+        assert_eq!(c[1]["parameters"][0]["text"], "123456");
+        // As Meta lists it after sync: a URL button ending in the code.
+        let mut listed = super::tests_support::model(json!([
+            {"type": "BODY", "text": "*{{1}}* is your verification code."},
+            {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Copy code", "url": "https://www.whatsapp.com/otp/code/?otp_type=COPY_CODE&code=otp{{1}}"}]}
+        ]));
+        listed.category = "AUTHENTICATION".into();
+        let c = build_components(&listed, &p).unwrap();
+        assert_eq!(c[1]["sub_type"], "url");
+        assert_eq!(c[1]["parameters"][0]["text"], "123456");
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    pub fn model(components: serde_json::Value) -> crate::entities::templates::Model {
+        crate::entities::templates::Model {
+            id: uuid::Uuid::nil(),
+            tenant_id: uuid::Uuid::nil(),
+            whatsapp_account_id: uuid::Uuid::nil(),
+            name: "t".into(),
+            language: "en_US".into(),
+            category: "UTILITY".into(),
+            status: "APPROVED".into(),
+            components,
+            meta_template_id: None,
+            rejection_reason: None,
+            quality_score: None,
+            status_details: None,
+            created_at: crate::db::now(),
+            updated_at: crate::db::now(),
+        }
     }
 }

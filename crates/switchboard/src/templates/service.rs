@@ -339,7 +339,9 @@ pub async fn delete(
 ) -> AppResult<Vec<Uuid>> {
     let t = get(&state.db, tenant, id).await?;
     let account = crate::accounts::service::get(&state.db, tenant, t.whatsapp_account_id).await?;
-    let at_meta = t.status != "DELETED" && (all_languages || t.meta_template_id.is_some());
+    // By name, Meta is always asked (other languages may still be there); one language only if
+    // Meta has it.
+    let at_meta = all_languages || (t.status != "DELETED" && t.meta_template_id.is_some());
     if at_meta {
         let token = crate::accounts::service::access_token(state, &account)?;
         take_call_or_429(state, &account.waba_id).await?;
