@@ -175,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::settings::routes::router())
         .merge(crate::usage::routes::router())
         .merge(crate::audit::routes::router())
+        .merge(crate::apikeys::routes::router())
         .split_for_parts();
 
     Router::new()
@@ -228,6 +229,9 @@ impl Application {
         if let Err(e) = restore_sandbox(&state).await {
             // Not fatal: the API still serves (and health reports the database) without it.
             tracing::warn!(error = %e, "could not restore sandbox numbers");
+        }
+        if let Err(e) = crate::templates::service::arm_sync(&state).await {
+            tracing::warn!(error = %e, "could not schedule template syncs");
         }
         Ok(Self { listener, state })
     }

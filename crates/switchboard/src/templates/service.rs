@@ -611,6 +611,16 @@ pub async fn schedule_sync<C: ConnectionTrait>(
     .await
 }
 
+/// Makes sure every number has its hourly sync scheduled (numbers connected before the job
+/// existed, or whose chain ended). Idempotent: one job per number and hour.
+pub async fn arm_sync(state: &AppState) -> Result<(), DbErr> {
+    let at = crate::db::now() + SYNC_EVERY;
+    for a in whatsapp_accounts::Entity::find().all(&state.db).await? {
+        schedule_sync(state.writer(), a.tenant_id, a.id, at).await?;
+    }
+    Ok(())
+}
+
 /// The `template-sync` job: syncs one number, and schedules its next run an hour later (first, so
 /// that a failure or a dead job does not end the hourly chain). Throttling by Meta (4, 80007)
 /// backs off; our own budget defers without spending an attempt.
