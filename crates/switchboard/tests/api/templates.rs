@@ -610,3 +610,45 @@ async fn roles_and_tenant_isolation_on_every_route() {
         assert!(doc["paths"][p].is_object(), "{p} missing from OpenAPI");
     }
 }
+
+#[tokio::test]
+async fn meta_throttling_backs_the_sync_off() {
+    // A Graph API that answers every call with Meta's 80007 (WABA rate limit).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let graph = format!("http://{}", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let router = axum::Router::new().fallback(move || {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": {"message": "(#80007) Rate limit issues", "type": "OAuthException",
+                                            "code": 80007, "fbtrace_id": "A1"}})),
+            )
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let app = crate::helpers::spawn_app_with(&[("SWITCHBOARD_GRAPH_API_URL", graph.as_str())]).await;
+    let admin = app.register("Acme", "ana@acme.test").await;
+    let acct = app.create_account(&admin.access, "1555000777", None).await;
+    let res = app.post("/api/templates/sync", &json!({}), Some(&admin.access)).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "meta_rate_limited").await;
+
+    let job = jobs::Entity::find()
+        .filter(jobs::Column::Queue.eq("template-sync"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("the number's hourly sync is scheduled");
+    assert_eq!(job.payload["accountId"], acct["id"]);
+    match switchboard::templates::service::sync_handler()(app.state.clone(), job).await {
+        Err(switchboard::jobs::Outcome::Retry { after: Some(after), .. }) => {
+            assert!(after >= Duration::from_secs(300), "{after:?}")
+        }
+        other => panic!("expected a backed-off retry, got {other:?}"),
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
