@@ -353,3 +353,50 @@ async fn another_tenants_users_are_not_found() {
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
     assert_eq!(list["data"][1]["role"], "AGENT");
 }
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    let app = spawn_app().await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let inv = app.invite(&a.access, "bea@acme.test", "TENANT_ADMIN").await;
+    let bea: Value = app.accept_invite(&inv).await.json().await.unwrap();
+    let bea_token = bea["accessToken"].as_str().unwrap().to_string();
+    let ana_path = format!("/api/users/{}", a.user_id);
+    let bea_path = format!("/api/users/{}", bea["user"]["id"].as_str().unwrap());
+    let body = json!({"role": "AGENT"});
+    let (r1, r2) =
+        tokio::join!(app.patch(&bea_path, &body, Some(&a.access)), app.patch(&ana_path, &body, Some(&bea_token)));
+    let mut statuses = [r1.status().as_u16(), r2.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
+    let list: Value = app.get("/api/users", Some(&a.access)).await.json().await.unwrap();
+    let admins = list["data"].as_array().unwrap().iter().filter(|u| u["role"] == "TENANT_ADMIN").count();
+    assert_eq!(admins, 1);
+}
+
+#[tokio::test]
+async fn admin_endpoints_are_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/api/openapi.json", None).await.json().await.unwrap();
+    for (path, methods) in [
+        ("/api/users", &["get", "post"][..]),
+        ("/api/users/{id}", &["patch", "delete"][..]),
+        ("/api/auth/accept-invite", &["post"][..]),
+        ("/api/settings", &["get", "patch"][..]),
+        ("/api/plans", &["get"][..]),
+        ("/api/usage", &["get"][..]),
+        ("/api/usage.csv", &["get"][..]),
+        ("/api/audit-log", &["get"][..]),
+        ("/api/admin/tenants", &["get"][..]),
+        ("/api/admin/tenants/{id}", &["get", "patch"][..]),
+        ("/api/admin/stats", &["get"][..]),
+    ] {
+        for m in methods {
+            assert!(doc["paths"][path][m].is_object(), "{m} {path} missing from OpenAPI");
+        }
+    }
+    let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for t in ["team", "settings", "usage", "audit"] {
+        assert!(tags.contains(&t), "tag {t}");
+    }
+}
