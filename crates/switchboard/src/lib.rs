@@ -7,6 +7,8 @@
 pub mod accounts;
 pub mod admin;
 pub mod agents;
+pub mod analytics;
+pub mod apikeys;
 pub mod audit;
 pub mod auth;
 pub mod canned;
@@ -27,6 +29,7 @@ pub mod messages;
 pub mod metrics;
 pub mod notes;
 pub mod openapi;
+pub mod outhooks;
 pub mod pagination;
 pub mod ratelimit;
 pub mod realtime;

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         (name = "settings", description = "Tenant settings: name, theme, business hours, opt-out keywords"),
         (name = "usage", description = "Plans and usage (TENANT_ADMIN, BILLING_ADMIN)"),
         (name = "audit", description = "The tenant's audit log"),
+        (name = "api-keys", description = "API keys for integrations (Bearer sk_…) with read, send or admin scope"),
     )
 )]
 pub struct ApiDoc;

@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 pub enum Purpose {
     AccessToken,
     AppSecret,
+    WebhookSecret,
 }
 
 impl Purpose {
@@ -20,6 +21,7 @@ impl Purpose {
         match self {
             Purpose::AccessToken => "whatsapp_accounts.access_token",
             Purpose::AppSecret => "whatsapp_accounts.app_secret",
+            Purpose::WebhookSecret => "webhook_endpoints.secret",
         }
     }
 }

@@ -175,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::settings::routes::router())
         .merge(crate::usage::routes::router())
         .merge(crate::audit::routes::router())
+        .merge(crate::apikeys::routes::router())
         .split_for_parts();
 
     Router::new()

@@ -36,6 +36,8 @@ pub struct Principal {
     pub user_id: UserId,
     pub tenant_id: Option<TenantId>,
     pub role: Role,
+    /// Set when the caller used an API key (`sk_…`): its scope, already checked against the request.
+    pub api_key: Option<crate::apikeys::KeyScope>,
 }
 
 impl Principal {
@@ -56,6 +58,13 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
+        if token.starts_with(crate::apikeys::KEY_PREFIX) {
+            let path = match parts.extensions.get::<axum::extract::OriginalUri>() {
+                Some(o) => o.0.path().to_string(),
+                None => parts.uri.path().to_string(),
+            };
+            return crate::apikeys::service::authenticate(state, token, &parts.method, &path).await;
+        }
         let validation = Validation {
             audience: AUDIENCE.into(),
             typ: ACCESS_TYP.into(),
@@ -70,7 +79,12 @@ impl FromRequestParts<AppState> for Principal {
         if (claims.role == Role::SystemAdmin) != claims.tenant.is_none() {
             return Err(AppError::unauthorized("invalid access token"));
         }
-        Ok(Principal { user_id: UserId(claims.sub), tenant_id: claims.tenant.map(TenantId), role: claims.role })
+        Ok(Principal {
+            user_id: UserId(claims.sub),
+            tenant_id: claims.tenant.map(TenantId),
+            role: claims.role,
+            api_key: None,
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod account_events;
 pub mod agents;
+pub mod api_keys;
 pub mod audit_log;
 pub mod canned_responses;
 pub mod contacts;
@@ -18,5 +19,7 @@ pub mod refresh_tokens;
 pub mod templates;
 pub mod tenants;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 pub mod webhook_events;
 pub mod whatsapp_accounts;

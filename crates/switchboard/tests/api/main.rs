@@ -3,6 +3,8 @@
 
 mod accounts;
 mod agents;
+mod analytics;
+mod apikeys;
 mod audit;
 mod auth;
 mod canned;
@@ -15,6 +17,7 @@ mod inbound;
 mod inbox;
 mod isolation;
 mod notes;
+mod outhooks;
 mod queue;
 mod settings;
 mod sysadmin;

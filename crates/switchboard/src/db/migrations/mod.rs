@@ -9,6 +9,7 @@ mod m0003_inbox;
 mod m0004_send;
 mod m0005_templates;
 mod m0006_team;
+mod m0007_integrations;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_send::Migration),
             Box::new(m0005_templates::Migration),
             Box::new(m0006_team::Migration),
+            Box::new(m0007_integrations::Migration),
         ]
     }
 }

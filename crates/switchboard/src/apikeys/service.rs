@@ -1,0 +1,260 @@
+//! Creating, listing and revoking keys, and authenticating requests that carry one.
+//!
+//! Lookups are cached in memory for [`CACHE_TTL`]: a revocation takes effect at once on the node
+//! that revoked the key and within the TTL on the others. `last_used_at` is written at most once a
+//! minute per key, off the request path.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use serde::Serialize;
+use serde_json::json;
+use switchboard_crypto::token::{random_token, sha256_hex};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{KEY_PREFIX, KeyScope};
+use crate::audit;
+use crate::auth::extract::Principal;
+use crate::entities::api_keys;
+use crate::entities::enums::{Role, TenantStatus};
+use crate::error::{AppError, AppResult};
+use crate::ids::{TenantId, UserId};
+use crate::state::AppState;
+
+/// How long a lookup (hit or miss) is trusted.
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
+/// `last_used_at` is written at most this often per key.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+const CACHE_MAX: usize = 10_000;
+
+/// A key as listed (never the secret).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyDto {
+    pub id: Uuid,
+    pub name: String,
+    /// The key's first 8 characters.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_by: Option<Uuid>,
+    pub last_used_at: Option<chrono::DateTime<Utc>>,
+    pub revoked_at: Option<chrono::DateTime<Utc>>,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+impl From<api_keys::Model> for ApiKeyDto {
+    fn from(k: api_keys::Model) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            scopes: k.scopes.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            created_by: k.created_by,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+            created_at: k.created_at,
+        }
+    }
+}
+
+/// Creates a key; returns it with the secret (shown only this once).
+pub async fn create(
+    state: &AppState,
+    tenant: TenantId,
+    actor: UserId,
+    name: String,
+    scopes: Vec<KeyScope>,
+    ip: &str,
+) -> AppResult<(ApiKeyDto, String)> {
+    let secret = random_token(KEY_PREFIX, 32);
+    let mut scopes = scopes;
+    scopes.sort();
+    scopes.dedup();
+    let stored = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    let txn = state.writer().begin().await?;
+    let key = api_keys::ActiveModel {
+        id: Set(crate::db::new_id()),
+        tenant_id: Set(tenant.0),
+        name: Set(name),
+        prefix: Set(secret.chars().take(8).collect()),
+        key_hash: Set(sha256_hex(secret.as_bytes())),
+        scopes: Set(stored.clone()),
+        created_by: Set(Some(actor.0)),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(crate::db::now()),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: Some(tenant.0),
+            actor_user_id: Some(actor.0),
+            action: "api_key.create",
+            target_type: Some("api_key"),
+            target_id: Some(key.id.to_string()),
+            details: json!({ "name": key.name, "scopes": stored, "prefix": key.prefix }),
+            ip: Some(ip),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((key.into(), secret))
+}
+
+pub async fn list(state: &AppState, tenant: TenantId) -> AppResult<Vec<ApiKeyDto>> {
+    let rows = api_keys::Entity::find()
+        .filter(api_keys::Column::TenantId.eq(tenant.0))
+        .order_by_desc(api_keys::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Revokes a key of the tenant (another tenant's key is a 404). Revoking twice is harmless.
+pub async fn revoke(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid, ip: &str) -> AppResult<()> {
+    let txn = state.writer().begin().await?;
+    let key = api_keys::Entity::find_by_id(id)
+        .filter(api_keys::Column::TenantId.eq(tenant.0))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::not_found("API key"))?;
+    if key.revoked_at.is_none() {
+        let hash = key.key_hash.clone();
+        let mut am: api_keys::ActiveModel = key.into();
+        am.revoked_at = Set(Some(crate::db::now()));
+        am.update(&txn).await?;
+        audit::record(
+            &txn,
+            audit::Entry {
+                tenant_id: Some(tenant.0),
+                actor_user_id: Some(actor.0),
+                action: "api_key.revoke",
+                target_type: Some("api_key"),
+                target_id: Some(id.to_string()),
+                details: json!({}),
+                ip: Some(ip),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        cache().lock().unwrap_or_else(|e| e.into_inner()).remove(&hash);
+    }
+    Ok(())
+}
+
+/// A live key as cached.
+#[derive(Clone, Copy)]
+struct LiveKey {
+    id: Uuid,
+    tenant_id: Uuid,
+    created_by: Option<Uuid>,
+    scope: KeyScope,
+}
+
+struct Cached {
+    fetched: Instant,
+    key: Option<LiveKey>,
+    touched: Option<Instant>,
+}
+
+fn cache() -> &'static Mutex<HashMap<String, Cached>> {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Cached>>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Turns an `sk_` bearer into a tenant principal, or 401 (unknown or revoked) / 403 (scope).
+pub async fn authenticate(state: &AppState, token: &str, method: &http::Method, path: &str) -> AppResult<Principal> {
+    let hash = sha256_hex(token.as_bytes());
+    let now = Instant::now();
+    let hit = {
+        let g = cache().lock().unwrap_or_else(|e| e.into_inner());
+        g.get(&hash).filter(|c| now.duration_since(c.fetched) < CACHE_TTL).map(|c| c.key)
+    };
+    let key = match hit {
+        Some(k) => k,
+        None => {
+            let k = lookup(state, &hash).await?;
+            let mut g = cache().lock().unwrap_or_else(|e| e.into_inner());
+            if g.len() >= CACHE_MAX {
+                g.retain(|_, c| now.duration_since(c.fetched) < CACHE_TTL);
+                if g.len() >= CACHE_MAX {
+                    g.clear();
+                }
+            }
+            let touched = g.get(&hash).and_then(|c| c.touched);
+            g.insert(hash.clone(), Cached { fetched: now, key: k, touched });
+            k
+        }
+    };
+    let key = key.ok_or_else(|| AppError::unauthorized("invalid or revoked API key"))?;
+    if !key.scope.allows(method, path) {
+        return Err(AppError::forbidden(format!("this API key's scope ({}) does not allow this", key.scope.as_str())));
+    }
+    touch(state, &hash, key.id, now);
+    Ok(Principal {
+        user_id: UserId(key.created_by.unwrap_or(Uuid::nil())),
+        tenant_id: Some(TenantId(key.tenant_id)),
+        // Scopes are enforced above; as a principal a key sees the whole tenant like an admin.
+        role: Role::TenantAdmin,
+        api_key: Some(key.scope),
+    })
+}
+
+async fn lookup(state: &AppState, hash: &str) -> AppResult<Option<LiveKey>> {
+    let Some(k) = api_keys::Entity::find()
+        .filter(api_keys::Column::KeyHash.eq(hash))
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let tenant = crate::entities::tenants::Entity::find_by_id(k.tenant_id).one(&state.db).await?;
+    if tenant.is_none_or(|t| t.status == TenantStatus::Suspended) {
+        return Ok(None);
+    }
+    Ok(Some(LiveKey {
+        id: k.id,
+        tenant_id: k.tenant_id,
+        created_by: k.created_by,
+        scope: KeyScope::effective(&k.scopes),
+    }))
+}
+
+/// Records the use at most once a minute per key (per node; the update's condition also keeps
+/// nodes from writing more often than that together), in the background.
+fn touch(state: &AppState, hash: &str, id: Uuid, now: Instant) {
+    {
+        let mut g = cache().lock().unwrap_or_else(|e| e.into_inner());
+        let Some(c) = g.get_mut(hash) else { return };
+        if c.touched.is_some_and(|t| now.duration_since(t) < TOUCH_EVERY) {
+            return;
+        }
+        c.touched = Some(now);
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let at = crate::db::now();
+        let before = at - chrono::Duration::from_std(TOUCH_EVERY).unwrap_or(chrono::Duration::minutes(1));
+        let res = api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
+            .filter(api_keys::Column::Id.eq(id))
+            .filter(
+                Condition::any()
+                    .add(api_keys::Column::LastUsedAt.is_null())
+                    .add(api_keys::Column::LastUsedAt.lt(before)),
+            )
+            .exec(state.writer())
+            .await;
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not record an API key's use");
+        }
+    });
+}
