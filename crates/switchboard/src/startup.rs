@@ -70,7 +70,7 @@ pub async fn build_state_with_db(
     } else {
         (None, None)
     };
-    let writers = if config.is_postgres() { 4 } else { 1 };
+    let writers = if config.is_postgres() { 8 } else { 1 };
     let limiter = match &redis {
         Some(conn) => crate::ratelimit::Limiter::Redis(conn.clone()),
         None => crate::ratelimit::Limiter::Local(Default::default()),
@@ -176,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::usage::routes::router())
         .merge(crate::audit::routes::router())
         .merge(crate::apikeys::routes::router())
+        .merge(crate::analytics::routes::router())
         .split_for_parts();
 
     Router::new()
