@@ -1,11 +1,15 @@
 //! Usage reports: daily rows of `daily_usage` over a date range, and month-to-date against the plan.
 
+use std::collections::HashMap;
+
 use chrono::{Datelike, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::entities::{daily_usage, tenants};
+use crate::entities::enums::Direction;
+use crate::entities::{daily_usage, messages, tenants};
 use crate::error::{AppError, AppResult, Validator};
 use crate::ids::TenantId;
 
@@ -28,6 +32,7 @@ pub struct UsageDay {
     pub service: i64,
     pub billable: i64,
     pub conversations_opened: i64,
+    /// Users who sent messages that day.
     pub active_agents: i64,
 }
 
@@ -104,6 +109,46 @@ pub fn parse_range(from: Option<&str>, to: Option<&str>) -> AppResult<(NaiveDate
     }
 }
 
+#[derive(FromQueryResult)]
+struct AgentsPerDay {
+    d: String,
+    n: i64,
+}
+
+/// Distinct users who sent messages per UTC day, from the messages themselves (`daily_usage`
+/// has a column for it that the write path does not fill).
+async fn active_agents<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> AppResult<HashMap<NaiveDate, i64>> {
+    let backend = db.get_database_backend();
+    // Timestamps are UTC on both backends; SQLite stores them as RFC 3339 text.
+    let day = match backend {
+        DbBackend::Postgres => "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        _ => "substr(created_at, 1, 10)",
+    };
+    let start = from.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let end = to.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
+    let (Some(start), Some(end)) = (start, end) else {
+        return Ok(HashMap::new());
+    };
+    let q = Query::select()
+        .expr_as(Expr::cust(day), "d")
+        .expr_as(Expr::cust("COUNT(DISTINCT sender_user_id)"), "n")
+        .from(messages::Entity)
+        .and_where(messages::Column::TenantId.eq(tenant.0))
+        .and_where(messages::Column::Direction.eq(Direction::Outbound))
+        .and_where(messages::Column::SenderUserId.is_not_null())
+        .and_where(messages::Column::CreatedAt.gte(start))
+        .and_where(messages::Column::CreatedAt.lt(end))
+        .add_group_by([Expr::cust(day)])
+        .to_owned();
+    let rows = AgentsPerDay::find_by_statement(backend.build(&q)).all(db).await?;
+    Ok(rows.into_iter().filter_map(|r| Some((NaiveDate::parse_from_str(&r.d, "%Y-%m-%d").ok()?, r.n))).collect())
+}
+
 /// Every day in `from..=to` with the tenant's counters.
 pub async fn daily<C: ConnectionTrait>(
     db: &C,
@@ -118,6 +163,7 @@ pub async fn daily<C: ConnectionTrait>(
         .order_by_asc(daily_usage::Column::Day)
         .all(db)
         .await?;
+    let agents = active_agents(db, tenant, from, to).await?;
     let mut out = Vec::new();
     let mut rows = rows.into_iter().peekable();
     let mut day = from;
@@ -139,6 +185,7 @@ pub async fn daily<C: ConnectionTrait>(
                 };
             }
         }
+        d.active_agents = d.active_agents.max(agents.get(&day).copied().unwrap_or(0));
         out.push(d);
         let Some(next) = day.succ_opt() else { break };
         day = next;

@@ -167,3 +167,72 @@ async fn usage_is_for_admins_and_billing_admins_with_checked_dates() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["days"].as_array().unwrap().len(), 366);
 }
+
+#[tokio::test]
+async fn active_agents_are_the_users_who_sent_that_day() {
+    use switchboard::entities::enums::{Direction, MessageStatus};
+    use switchboard::entities::messages;
+    const SECRET: &str = "usage-secret";
+    let app = crate::helpers::spawn_app_with(&[
+        ("SWITCHBOARD_META_APP_SECRET", SECRET),
+        ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1"),
+    ])
+    .await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let b = app.register("Beta", "ben@beta.test").await;
+    app.create_account(&a.access, "7001", None).await;
+    app.create_account(&b.access, "7002", None).await;
+    let conv_a = app.inbound_conversation("7001", SECRET, "15550000301", "wamid.use1").await;
+    let conv_b = app.inbound_conversation("7002", SECRET, "15550000302", "wamid.use2").await;
+    let (u1, u2) = (Uuid::now_v7(), Uuid::now_v7());
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    // (tenant, conversation, sender, time): Jan 1 two senders, Jan 2 one sender twice and an
+    // automated send, Jan 3 only B's.
+    let sends = [
+        (&a.tenant_id, conv_a, Some(u1), "2026-01-01T00:00:00Z"),
+        (&a.tenant_id, conv_a, Some(u2), "2026-01-01T23:59:59Z"),
+        (&a.tenant_id, conv_a, Some(u1), "2026-01-02T08:00:00Z"),
+        (&a.tenant_id, conv_a, Some(u1), "2026-01-02T09:00:00Z"),
+        (&a.tenant_id, conv_a, None, "2026-01-02T10:00:00Z"),
+        (&b.tenant_id, conv_b, Some(u2), "2026-01-03T10:00:00Z"),
+        (&a.tenant_id, conv_a, Some(u2), "2026-01-04T00:00:00Z"),
+    ];
+    for (tenant, conv, sender, t) in sends {
+        messages::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant.parse().unwrap()),
+            conversation_id: Set(conv),
+            direction: Set(Direction::Outbound),
+            msg_type: Set("text".into()),
+            content: Set(json!({"body": "hi"})),
+            raw: Set(None),
+            wa_message_id: Set(None),
+            client_message_id: Set(None),
+            status: Set(MessageStatus::Sent),
+            sent_at: Set(None),
+            delivered_at: Set(None),
+            read_at: Set(None),
+            played_at: Set(None),
+            failed_at: Set(None),
+            error_code: Set(None),
+            error_title: Set(None),
+            error_details: Set(None),
+            reply_to_id: Set(None),
+            reply_to_wa_id: Set(None),
+            sender_user_id: Set(sender),
+            billed: Set(false),
+            send_started_at: Set(None),
+            created_at: Set(at(t)),
+            updated_at: Set(at(t)),
+        }
+        .insert(app.state.writer())
+        .await
+        .unwrap();
+    }
+    let r: Value = app.get("/api/usage?from=2026-01-01&to=2026-01-03", Some(&a.access)).await.json().await.unwrap();
+    let agents: Vec<i64> = r["days"].as_array().unwrap().iter().map(|d| d["activeAgents"].as_i64().unwrap()).collect();
+    assert_eq!(agents, vec![2, 1, 0]);
+    assert_eq!(r["totals"]["activeAgents"], 2);
+    let csv = app.get("/api/usage.csv?from=2026-01-02&to=2026-01-02", Some(&a.access)).await.text().await.unwrap();
+    assert!(csv.ends_with("\n2026-01-02,0,0,0,0,0,0,0,0,1\n"), "{csv}");
+}
