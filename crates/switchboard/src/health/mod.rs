@@ -93,12 +93,17 @@ struct StateCount {
 pub async fn queue_stats(db: &DatabaseConnection) -> Result<Vec<QueueStats>, sea_orm::DbErr> {
     let q = Query::select()
         .column("queue")
-        .column("state")
+        // A pending job with attempts spent is waiting for its retry: report it as failed.
+        .expr_as(
+            sea_orm::sea_query::CaseStatement::new()
+                .case(Expr::col("state").eq("pending").and(Expr::col("attempts").gt(0)), Expr::val("failed"))
+                .finally(Expr::col("state")),
+            Alias::new("state"),
+        )
         .expr_as(Func::count(Expr::col("id")), Alias::new("n"))
         .from("jobs")
         .and_where(Expr::col("state").is_in(["pending", "running", "failed", "dead"]))
-        .group_by_col("queue")
-        .group_by_col("state")
+        .add_group_by([Expr::col("queue"), Expr::cust("2")])
         .to_owned();
     let rows = StateCount::find_by_statement(db.get_database_backend().build(&q)).all(db).await?;
     let mut out: Vec<QueueStats> = Vec::new();

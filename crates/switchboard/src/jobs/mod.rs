@@ -114,8 +114,8 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, job: NewJob) -> Result<bool, Db
     Ok(matches!(res, TryInsertResult::Inserted(_)))
 }
 
-/// Claims up to `limit` due jobs of `queue` for `owner`, leasing them for `lease`. Jobs whose
-/// lease expired (their worker died) are due again.
+/// Claims up to `limit` due jobs of `queue` for `owner`, leasing them for `lease`. (Jobs whose
+/// lease expired are put back by [`recover_expired`].)
 pub async fn claim<C: ConnectionTrait>(
     db: &C,
     queue: &str,
@@ -128,13 +128,10 @@ pub async fn claim<C: ConnectionTrait>(
     let due = Query::select()
         .column("id")
         .from("jobs")
+        // One state and a range on run_at: an ordered scan of ix_jobs_due, no sort of the backlog.
         .and_where(Expr::col("queue").eq(queue))
-        .and_where(
-            Expr::col("state")
-                .is_in([JobState::Pending.as_str(), JobState::Failed.as_str()])
-                .and(Expr::col("run_at").lte(now))
-                .or(Expr::col("state").eq(JobState::Running.as_str()).and(Expr::col("lease_expires_at").lt(now))),
-        )
+        .and_where(Expr::col("state").eq(JobState::Pending.as_str()))
+        .and_where(Expr::col("run_at").lte(now))
         .order_by("run_at", sea_orm::Order::Asc)
         .order_by("id", sea_orm::Order::Asc)
         .limit(limit)
@@ -155,6 +152,25 @@ pub async fn claim<C: ConnectionTrait>(
     let mut rows = jobs::Model::find_by_statement(stmt).all(db).await?;
     rows.sort_by_key(|j| (j.run_at, j.id));
     Ok(rows)
+}
+
+/// Puts jobs whose lease expired (their worker crashed or hung) back in the queue, due now. Their
+/// attempt stays counted, so a job that keeps killing its worker ends up dead.
+pub async fn recover_expired<C: ConnectionTrait>(db: &C, queue: &str) -> Result<u64, DbErr> {
+    let now = crate::db::now();
+    let r = jobs::Entity::update_many()
+        .col_expr(jobs::Column::State, Expr::value(JobState::Pending.as_str()))
+        .col_expr(jobs::Column::RunAt, Expr::value(now))
+        .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(jobs::Column::LastError, Expr::value("lease expired: the worker stopped"))
+        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+        .filter(jobs::Column::Queue.eq(queue))
+        .filter(jobs::Column::State.eq(JobState::Running))
+        .filter(jobs::Column::LeaseExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected)
 }
 
 /// Marks a job done, if this owner still holds it.
@@ -215,7 +231,9 @@ pub async fn finish_unsuccessfully<C: ConnectionTrait>(
                 (JobState::Dead, now, job.attempts, Some(error))
             } else {
                 let delay = after.unwrap_or_else(|| backoff(job.attempts, base, cap));
-                (JobState::Failed, now + to_chrono(delay), job.attempts, Some(error))
+                // Waiting for its retry: pending again (so one index serves every claim), with
+                // attempts and last_error telling that it failed.
+                (JobState::Pending, now + to_chrono(delay), job.attempts, Some(error))
             }
         }
     };
@@ -258,7 +276,12 @@ pub async fn retry<C: ConnectionTrait>(db: &C, id: i64) -> Result<bool, DbErr> {
         .col_expr(jobs::Column::RunAt, Expr::value(crate::db::now()))
         .col_expr(jobs::Column::UpdatedAt, Expr::value(crate::db::now()))
         .filter(jobs::Column::Id.eq(id))
-        .filter(jobs::Column::State.is_in([JobState::Dead, JobState::Failed]))
+        // Dead, or waiting for a retry after a failure: run it now with fresh attempts.
+        .filter(
+            sea_orm::Condition::any()
+                .add(jobs::Column::State.is_in([JobState::Dead, JobState::Failed]))
+                .add(sea_orm::Condition::all().add(jobs::Column::State.eq(JobState::Pending)).add(jobs::Column::Attempts.gt(0))),
+        )
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
@@ -286,8 +309,13 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(queue) = queue {
         q = q.filter(jobs::Column::Queue.eq(queue));
     }
-    if let Some(state) = state {
-        q = q.filter(jobs::Column::State.eq(state));
+    match state {
+        // Failed = waiting for a retry: pending with attempts spent.
+        Some(JobState::Failed) => {
+            q = q.filter(jobs::Column::State.eq(JobState::Pending)).filter(jobs::Column::Attempts.gt(0));
+        }
+        Some(state) => q = q.filter(jobs::Column::State.eq(state)),
+        None => {}
     }
     q.order_by_desc(jobs::Column::Id).limit(limit).all(db).await
 }

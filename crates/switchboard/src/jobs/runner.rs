@@ -98,6 +98,7 @@ async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: St
     let permits = Arc::new(Semaphore::new(spec.concurrency));
     let wake = state.jobs_wakeup.get(spec.name);
     let mut idle = MIN_IDLE_POLL;
+    let mut last_recovery = std::time::Instant::now() - Duration::from_secs(60);
     tracing::debug!(queue = spec.name, concurrency = spec.concurrency, "queue worker started");
     loop {
         if cancel.is_cancelled() {
@@ -111,6 +112,14 @@ async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: St
                 p = permits.clone().acquire_owned() => drop(p),
             }
             continue;
+        }
+        if last_recovery.elapsed() >= Duration::from_secs(5) {
+            last_recovery = std::time::Instant::now();
+            match super::recover_expired(state.writer(), spec.name).await {
+                Ok(n) if n > 0 => tracing::warn!(queue = spec.name, jobs = n, "re-queued jobs whose lease expired"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(queue = spec.name, error = %e, "recovering expired leases failed"),
+            }
         }
         let claimed = super::claim(state.writer(), spec.name, &owner, free as u64, spec.lease).await;
         let batch = match claimed {

@@ -47,6 +47,7 @@ async fn an_expired_lease_makes_the_job_due_again() {
     // While the lease holds, nobody else gets it.
     assert!(q::claim(db, TEST_QUEUE, "other", 10, Duration::from_secs(60)).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(q::recover_expired(db, TEST_QUEUE).await.unwrap(), 1, "the runner does this every few seconds");
     let again = q::claim(db, TEST_QUEUE, "other", 10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, first[0].id);
