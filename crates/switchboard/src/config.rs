@@ -52,6 +52,10 @@ pub struct Config {
     pub job_retention: std::time::Duration,
     /// Where downloaded media files are stored.
     pub media_dir: PathBuf,
+    /// Outgoing webhooks may target loopback, private and link-local addresses (and plain http).
+    pub webhooks_allow_private: bool,
+    /// Delays between outgoing webhook delivery attempts (one more attempt than delays).
+    pub webhooks_retry_schedule: Vec<std::time::Duration>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -171,6 +175,13 @@ impl Config {
             job_retention: std::time::Duration::from_secs(
                 parse_u64(get("SWITCHBOARD_JOB_RETENTION_HOURS"), 24, "SWITCHBOARD_JOB_RETENTION_HOURS")? * 3600,
             ),
+            webhooks_allow_private: parse_bool(
+                get("SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE"),
+                false,
+                "SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE",
+            )?,
+            webhooks_retry_schedule: crate::outhooks::parse_schedule(get("SWITCHBOARD_WEBHOOKS_RETRY_SCHEDULE"))
+                .map_err(|m| err("SWITCHBOARD_WEBHOOKS_RETRY_SCHEDULE", m))?,
             media_dir: get("SWITCHBOARD_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("media")),
             data_dir,
         })

@@ -60,8 +60,10 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
     tracing::info!(db = db::backend_name(&state.db), "worker started");
     let cancel = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(startup::runner(&state).run(cancel.clone()));
+    let dispatcher = outhooks::deliver::start_dispatcher(&state, cancel.clone());
     startup::shutdown_signal().await;
     cancel.cancel();
     let _ = run.await;
+    let _ = dispatcher.await;
     Ok(())
 }

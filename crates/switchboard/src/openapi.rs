@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         (name = "usage", description = "Plans and usage (TENANT_ADMIN, BILLING_ADMIN)"),
         (name = "audit", description = "The tenant's audit log"),
         (name = "api-keys", description = "API keys for integrations (Bearer sk_…) with read, send or admin scope"),
+        (name = "webhook-endpoints", description = "Outgoing webhooks to the tenant's systems: endpoints, signing secrets, delivery log"),
         (name = "analytics", description = "Message, response-time and delivery figures (TENANT_ADMIN, BILLING_ADMIN)"),
     )
 )]

@@ -118,6 +118,10 @@ pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
         .register(QueueSpec::new(queues::MEDIA_DOWNLOAD, 4), crate::media::download_handler())
         .register(QueueSpec::new(queues::MESSAGE_SEND, if pg { 64 } else { 32 }), crate::sender::handler())
         .register(QueueSpec::new(queues::TEMPLATE_SYNC, 2), crate::templates::service::sync_handler())
+        .register(
+            QueueSpec::new(crate::outhooks::deliver::QUEUE, if pg { 16 } else { 4 }),
+            crate::outhooks::deliver::handler(),
+        )
 }
 
 /// Re-registers sandbox numbers in the (in-memory) simulator after a restart.
@@ -177,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::audit::routes::router())
         .merge(crate::apikeys::routes::router())
         .merge(crate::analytics::routes::router())
+        .merge(crate::outhooks::routes::router())
         .split_for_parts();
 
     Router::new()
@@ -250,6 +255,8 @@ impl Application {
         let app = router(self.state.clone());
         let cancel = tokio_util::sync::CancellationToken::new();
         let workers = self.state.config.run_workers.then(|| tokio::spawn(runner(&self.state).run(cancel.clone())));
+        // Every node turns the events it sees into webhook deliveries (the queue dedupes them).
+        let dispatcher = crate::outhooks::deliver::start_dispatcher(&self.state, cancel.clone());
         tracing::info!(addr = %self.local_addr(), db = crate::db::backend_name(&self.state.db), "switchboard listening");
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
@@ -259,6 +266,7 @@ impl Application {
         if let Some(w) = workers {
             let _ = tokio::time::timeout(Duration::from_secs(60), w).await;
         }
+        let _ = dispatcher.await;
         served?;
         Ok(())
     }
