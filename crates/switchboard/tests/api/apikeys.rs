@@ -193,3 +193,27 @@ async fn roles_and_tenant_isolation_on_every_key_route() {
     let list: Value = app.get("/api/api-keys", Some(key)).await.json().await.unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn integration_endpoints_are_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/api/openapi.json", None).await.json().await.unwrap();
+    for (path, methods) in [
+        ("/api/api-keys", &["get", "post"][..]),
+        ("/api/api-keys/{id}", &["delete"][..]),
+        ("/api/webhook-endpoints", &["get", "post"][..]),
+        ("/api/webhook-endpoints/{id}", &["get", "patch", "delete"][..]),
+        ("/api/webhook-endpoints/{id}/rotate-secret", &["post"][..]),
+        ("/api/webhook-endpoints/{id}/deliveries", &["get"][..]),
+        ("/api/analytics/summary", &["get"][..]),
+        ("/api/analytics/agents", &["get"][..]),
+    ] {
+        for m in methods {
+            assert!(doc["paths"][path][m].is_object(), "{m} {path} missing from OpenAPI");
+        }
+    }
+    let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for t in ["api-keys", "webhook-endpoints", "analytics"] {
+        assert!(tags.contains(&t), "tag {t}");
+    }
+}
