@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -54,17 +54,57 @@ fn wants(events: &Value, event_type: &str) -> bool {
     events.as_array().is_some_and(|a| a.iter().any(|e| e == "*" || e == event_type))
 }
 
+/// How long a tenant's enabled endpoints are cached for the dispatcher. Changes made on this node
+/// take effect at once; changes made on another node within this time.
+const ENDPOINT_CACHE_TTL: Duration = Duration::from_secs(2);
+
+type EndpointFilters = Arc<Vec<(Uuid, Value)>>;
+
+fn endpoint_cache() -> &'static std::sync::Mutex<std::collections::HashMap<Uuid, (Instant, EndpointFilters)>> {
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<Uuid, (Instant, EndpointFilters)>>> =
+        OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Forgets the cached endpoints of a tenant (after a change on this node).
+pub fn invalidate(tenant: Uuid) {
+    endpoint_cache().lock().unwrap_or_else(|e| e.into_inner()).remove(&tenant);
+}
+
+/// The tenant's enabled endpoints and their filters, cached briefly: most events belong to tenants
+/// without endpoints, and the dispatcher should not query for each of them.
+async fn enabled_endpoints(state: &AppState, tenant: Uuid) -> Result<EndpointFilters, sea_orm::DbErr> {
+    let now = Instant::now();
+    if let Some((at, v)) = endpoint_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&tenant)
+        && now.duration_since(*at) < ENDPOINT_CACHE_TTL
+    {
+        return Ok(v.clone());
+    }
+    let rows: Vec<(Uuid, Value)> = webhook_endpoints::Entity::find()
+        .select_only()
+        .column(webhook_endpoints::Column::Id)
+        .column(webhook_endpoints::Column::Events)
+        .filter(webhook_endpoints::Column::TenantId.eq(tenant))
+        .filter(webhook_endpoints::Column::Enabled.eq(true))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    let v = Arc::new(rows);
+    let mut g = endpoint_cache().lock().unwrap_or_else(|e| e.into_inner());
+    if g.len() > 10_000 {
+        g.clear();
+    }
+    g.insert(tenant, (now, v.clone()));
+    Ok(v)
+}
+
 /// Enqueues one delivery per enabled endpoint of the tenant that wants this event. Returns how many.
 pub async fn dispatch(state: &AppState, ev: &DomainEvent) -> Result<u64, sea_orm::DbErr> {
     let Some(event_type) = super::public_type(ev.kind, &ev.data) else {
         return Ok(0);
     };
-    let endpoints = webhook_endpoints::Entity::find()
-        .filter(webhook_endpoints::Column::TenantId.eq(ev.tenant_id))
-        .filter(webhook_endpoints::Column::Enabled.eq(true))
-        .all(&state.db)
-        .await?;
-    let targets: Vec<_> = endpoints.into_iter().filter(|e| wants(&e.events, event_type)).collect();
+    let endpoints = enabled_endpoints(state, ev.tenant_id).await?;
+    let targets: Vec<&(Uuid, Value)> = endpoints.iter().filter(|(_, events)| wants(events, event_type)).collect();
     if targets.is_empty() {
         return Ok(0);
     }
@@ -82,9 +122,9 @@ pub async fn dispatch(state: &AppState, ev: &DomainEvent) -> Result<u64, sea_orm
     let attempts = state.config.webhooks_retry_schedule.len() as i32 + 1;
     let jobs_: Vec<NewJob> = targets
         .iter()
-        .map(|e| {
-            NewJob::new(QUEUE, json!({ "endpointId": e.id, "eventId": event_id, "type": event_type, "body": body }))
-                .unique(format!("{}:{event_id}", e.id))
+        .map(|(id, _)| {
+            NewJob::new(QUEUE, json!({ "endpointId": id, "eventId": event_id, "type": event_type, "body": body }))
+                .unique(format!("{id}:{event_id}"))
                 .attempts(attempts)
                 .tenant(ev.tenant_id)
         })
@@ -289,6 +329,7 @@ async fn record_final_failure(state: &AppState, e: &webhook_endpoints::Model) ->
     }
     txn.commit().await?;
     if disable {
+        invalidate(tenant);
         tracing::warn!(endpoint = %e.id, %url, "webhook endpoint disabled after repeated failures");
         state.events.publish(DomainEvent {
             tenant_id: tenant,

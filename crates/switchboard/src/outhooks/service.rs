@@ -166,6 +166,7 @@ pub async fn create(
     let details = json!({ "url": e.url, "events": e.events });
     audit::record(&txn, entry(tenant, actor, "webhook_endpoint.create", id, details, ip)).await?;
     txn.commit().await?;
+    super::deliver::invalidate(tenant.0);
     Ok(WithSecret { endpoint: e.into(), secret })
 }
 
@@ -217,6 +218,7 @@ pub async fn update(
     let details = json!({ "url": e.url, "events": e.events, "enabled": e.enabled });
     audit::record(&txn, entry(tenant, actor, "webhook_endpoint.update", id, details, ip)).await?;
     txn.commit().await?;
+    super::deliver::invalidate(tenant.0);
     Ok(e.into())
 }
 
@@ -226,6 +228,7 @@ pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid,
     webhook_endpoints::Entity::delete_by_id(e.id).exec(&txn).await?;
     audit::record(&txn, entry(tenant, actor, "webhook_endpoint.delete", id, json!({ "url": e.url }), ip)).await?;
     txn.commit().await?;
+    super::deliver::invalidate(tenant.0);
     Ok(())
 }
 
@@ -246,6 +249,7 @@ pub async fn rotate_secret(
     let e = am.update(&txn).await?;
     audit::record(&txn, entry(tenant, actor, "webhook_endpoint.rotate_secret", id, json!({}), ip)).await?;
     txn.commit().await?;
+    super::deliver::invalidate(tenant.0);
     Ok(WithSecret { endpoint: e.into(), secret })
 }
 
