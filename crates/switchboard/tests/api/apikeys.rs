@@ -217,3 +217,16 @@ async fn integration_endpoints_are_in_the_openapi_document() {
         assert!(tags.contains(&t), "tag {t}");
     }
 }
+
+#[tokio::test]
+async fn keys_of_a_suspended_tenant_are_refused() {
+    let app = spawn_app().await;
+    let admin = app.register("Acme", "ana@acme.test").await;
+    let root = app.system_admin().await;
+    let key = create_key(&app, &admin.access, &["admin"]).await["key"].as_str().unwrap().to_string();
+    let res = app
+        .patch(&format!("/api/admin/tenants/{}", admin.tenant_id), &json!({"status": "suspended"}), Some(&root))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_error(app.get("/api/conversations", Some(&key)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
