@@ -144,6 +144,7 @@ pub async fn revoke(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid,
         )
         .await?;
         txn.commit().await?;
+        REVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         cache().lock().unwrap_or_else(|e| e.into_inner()).remove(&hash);
     }
     Ok(())
@@ -164,6 +165,9 @@ struct Cached {
     touched: Option<Instant>,
 }
 
+/// Counts revocations on this node, so a lookup that overlapped one is not cached.
+static REVOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn cache() -> &'static Mutex<HashMap<String, Cached>> {
     static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Cached>>> = std::sync::OnceLock::new();
     CACHE.get_or_init(Default::default)
@@ -180,8 +184,16 @@ pub async fn authenticate(state: &AppState, token: &str, method: &http::Method, 
     let key = match hit {
         Some(k) => k,
         None => {
+            let generation = REVOCATIONS.load(std::sync::atomic::Ordering::SeqCst);
             let k = lookup(state, &hash).await?;
             let mut g = cache().lock().unwrap_or_else(|e| e.into_inner());
+            // A revocation that happened while this lookup ran may not be in its result: do not
+            // cache it (this request already raced the revocation; the next one reads again).
+            if k.is_some() && REVOCATIONS.load(std::sync::atomic::Ordering::SeqCst) != generation {
+                g.remove(&hash);
+                drop(g);
+                return finish(state, &hash, k, method, path, now);
+            }
             if g.len() >= CACHE_MAX {
                 g.retain(|_, c| now.duration_since(c.fetched) < CACHE_TTL);
                 if g.len() >= CACHE_MAX {
@@ -193,11 +205,22 @@ pub async fn authenticate(state: &AppState, token: &str, method: &http::Method, 
             k
         }
     };
+    finish(state, &hash, key, method, path, now)
+}
+
+fn finish(
+    state: &AppState,
+    hash: &str,
+    key: Option<LiveKey>,
+    method: &http::Method,
+    path: &str,
+    now: Instant,
+) -> AppResult<Principal> {
     let key = key.ok_or_else(|| AppError::unauthorized("invalid or revoked API key"))?;
     if !key.scope.allows(method, path) {
         return Err(AppError::forbidden(format!("this API key's scope ({}) does not allow this", key.scope.as_str())));
     }
-    touch(state, &hash, key.id, now);
+    touch(state, hash, key.id, now);
     Ok(Principal {
         user_id: UserId(key.created_by.unwrap_or(Uuid::nil())),
         tenant_id: Some(TenantId(key.tenant_id)),
