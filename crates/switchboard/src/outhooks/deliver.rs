@@ -300,7 +300,11 @@ async fn record_final_failure(state: &AppState, e: &webhook_endpoints::Model) ->
     let since = cur.failing_since.unwrap_or(now);
     let disable =
         cur.enabled && (failures >= super::DISABLE_AFTER_FAILURES || now - since >= super::DISABLE_AFTER_FAILING_FOR);
-    let reason = format!("{failures} deliveries in a row failed after every retry");
+    let reason = if failures >= super::DISABLE_AFTER_FAILURES {
+        format!("{failures} deliveries in a row failed after every retry")
+    } else {
+        format!("deliveries have been failing since {} ({failures} given up)", since.to_rfc3339())
+    };
     let tenant = cur.tenant_id;
     let url = cur.url.clone();
     let mut am: webhook_endpoints::ActiveModel = cur.into();

@@ -410,3 +410,28 @@ async fn roles_validation_and_tenant_isolation_on_every_endpoint_route() {
     let res = app.get(&format!("/api/webhook-endpoints/{id}"), Some(&admin.access)).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_a_day_is_disabled_at_its_next_final_failure() {
+    let app = spawn_app_with(&[PRIVATE_OK, ("SWITCHBOARD_WEBHOOKS_RETRY_SCHEDULE", "0.05")]).await;
+    let admin = app.register("Acme", "ana@acme.test").await;
+    let (rx, url) = Receiver::start().await;
+    *rx.always.lock().unwrap() = Some(502);
+    let ep = endpoint(&app, &admin.access, &url, json!(["*"])).await;
+    let id: uuid::Uuid = ep["id"].as_str().unwrap().parse().unwrap();
+    let row = webhook_endpoints::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
+    let mut am: webhook_endpoints::ActiveModel = row.into();
+    am.consecutive_failures = Set(1);
+    am.failing_since = Set(Some(switchboard::db::now() - chrono::Duration::hours(25)));
+    am.update(app.state.writer()).await.unwrap();
+
+    publish(&app, &admin, "contact.updated", json!({"id": "c1"}));
+    let e = wait_for("endpoint disabled", || async {
+        let e = webhook_endpoints::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
+        (!e.enabled).then_some(e)
+    })
+    .await;
+    assert_eq!(e.consecutive_failures, 2);
+    assert!(e.disabled_reason.unwrap().contains("failing since"));
+    assert_eq!(rx.got().len(), 2);
+}
