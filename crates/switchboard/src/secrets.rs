@@ -67,5 +67,16 @@ pub async fn rotate_keys<C: ConnectionTrait>(db: &C, keys: &Keyring) -> AppResul
             am.update(db).await?;
         }
     }
+    // Outgoing-webhook signing secrets.
+    use crate::entities::webhook_endpoints;
+    for ep in webhook_endpoints::Entity::find().all(db).await? {
+        if keys.needs_rotation(&ep.secret_enc) {
+            let plain = decrypt(keys, ep.tenant_id, ep.id, Purpose::WebhookSecret, &ep.secret_enc)?;
+            let mut am: webhook_endpoints::ActiveModel = ep.clone().into();
+            am.secret_enc = Set(encrypt(keys, ep.tenant_id, ep.id, Purpose::WebhookSecret, &plain));
+            am.update(db).await?;
+            rewritten += 1;
+        }
+    }
     Ok(rewritten)
 }
