@@ -10,6 +10,7 @@ mod m0004_send;
 mod m0005_templates;
 mod m0006_team;
 mod m0007_integrations;
+mod m0008_job_claim;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_templates::Migration),
             Box::new(m0006_team::Migration),
             Box::new(m0007_integrations::Migration),
+            Box::new(m0008_job_claim::Migration),
         ]
     }
 }
