@@ -14,9 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{
-    ErrorClass, GraphErrorBody, GraphErrorResponse, SendResponse, SuccessResponse, classify,
-};
+use crate::error::{ErrorClass, GraphErrorBody, GraphErrorResponse, SendResponse, SuccessResponse, classify};
 use crate::send::{MarkRead, SendRequest};
 
 /// Default Graph API base URL.
@@ -354,11 +352,7 @@ impl GraphClient {
     }
 
     /// Wraps an existing reqwest client (to share a pool with the rest of the app).
-    pub fn with_http(
-        http: reqwest::Client,
-        base_url: impl Into<String>,
-        api_version: impl Into<String>,
-    ) -> Self {
+    pub fn with_http(http: reqwest::Client, base_url: impl Into<String>, api_version: impl Into<String>) -> Self {
         GraphClient {
             http,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
@@ -425,53 +419,29 @@ impl GraphClient {
     }
 
     /// `GET /{version}/{media_id}`: a fresh download URL (valid 5 minutes) and metadata.
-    pub async fn media_info(
-        &self,
-        token: &AccessToken,
-        media_id: &str,
-    ) -> Result<MediaInfo, GraphError> {
+    pub async fn media_info(&self, token: &AccessToken, media_id: &str) -> Result<MediaInfo, GraphError> {
         let url = self.url(&[media_id])?;
         self.call(self.http.get(url), token).await
     }
 
     /// `DELETE /{version}/{media_id}`.
-    pub async fn delete_media(
-        &self,
-        token: &AccessToken,
-        media_id: &str,
-    ) -> Result<SuccessResponse, GraphError> {
+    pub async fn delete_media(&self, token: &AccessToken, media_id: &str) -> Result<SuccessResponse, GraphError> {
         let url = self.url(&[media_id])?;
         self.call(self.http.delete(url), token).await
     }
 
     /// Downloads from a media URL with the bearer token. The URL must be `https` or under the
     /// configured base URL, so the token is never sent to an arbitrary plain-http host.
-    pub async fn download_media_url(
-        &self,
-        token: &AccessToken,
-        url: &str,
-    ) -> Result<MediaDownload, GraphError> {
+    pub async fn download_media_url(&self, token: &AccessToken, url: &str) -> Result<MediaDownload, GraphError> {
         if !(url.starts_with("https://") || url.starts_with(&format!("{}/", self.base_url))) {
-            return Err(GraphError::InvalidArgument(
-                "media URL must be https".into(),
-            ));
+            return Err(GraphError::InvalidArgument("media URL must be https".into()));
         }
         let resp = self.send(self.http.get(url), token).await?;
         let resp = check_status(resp).await?;
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(GraphError::from_reqwest)?
-            .to_vec();
-        Ok(MediaDownload {
-            bytes,
-            content_type,
-        })
+        let content_type =
+            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = resp.bytes().await.map_err(GraphError::from_reqwest)?.to_vec();
+        Ok(MediaDownload { bytes, content_type })
     }
 
     /// Downloads media by ID. Uses `known_url` (e.g. the webhook's `url`) when given, else fetches
@@ -525,9 +495,7 @@ impl GraphClient {
             let after = paging.cursors.and_then(|c| c.after);
             request = match (paging.next, after) {
                 // Only follow `next` to our own Graph host: it is sent with the bearer token.
-                (Some(next), _) if next.starts_with(&format!("{}/", self.base_url)) => {
-                    self.http.get(next)
-                }
+                (Some(next), _) if next.starts_with(&format!("{}/", self.base_url)) => self.http.get(next),
                 (Some(_), Some(after)) => {
                     let mut p = params.clone();
                     p.push(("after", after));
@@ -574,11 +542,7 @@ impl GraphClient {
         phone_number_id: &str,
     ) -> Result<PhoneNumberInfo, GraphError> {
         let url = self.url(&[phone_number_id])?;
-        self.call(
-            self.http.get(url).query(&[("fields", PHONE_NUMBER_FIELDS)]),
-            token,
-        )
-        .await
+        self.call(self.http.get(url).query(&[("fields", PHONE_NUMBER_FIELDS)]), token).await
     }
 
     /// Any other Graph call: `method /{version}/{path}` with an optional JSON body.
@@ -601,14 +565,8 @@ impl GraphClient {
         let mut url = format!("{}/{}", self.base_url, self.api_version);
         for s in segments {
             // IDs come from tenant configuration; refuse anything that would change the path.
-            if s.is_empty()
-                || !s
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-            {
-                return Err(GraphError::InvalidArgument(format!(
-                    "not a valid Graph ID or path segment: {s:?}"
-                )));
+            if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+                return Err(GraphError::InvalidArgument(format!("not a valid Graph ID or path segment: {s:?}")));
             }
             url.push('/');
             url.push_str(s);
@@ -618,17 +576,10 @@ impl GraphClient {
 
     async fn send(&self, req: RequestBuilder, token: &AccessToken) -> Result<Response, GraphError> {
         // bearer_auth marks the header sensitive, so it is hidden from reqwest's Debug output.
-        req.bearer_auth(&token.0)
-            .send()
-            .await
-            .map_err(GraphError::from_reqwest)
+        req.bearer_auth(&token.0).send().await.map_err(GraphError::from_reqwest)
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        req: RequestBuilder,
-        token: &AccessToken,
-    ) -> Result<T, GraphError> {
+    async fn call<T: DeserializeOwned>(&self, req: RequestBuilder, token: &AccessToken) -> Result<T, GraphError> {
         let resp = check_status(self.send(req, token).await?).await?;
         let bytes = resp.bytes().await.map_err(GraphError::from_reqwest)?;
         serde_json::from_slice(&bytes).map_err(|e| GraphError::Decode(e.to_string()))
@@ -653,18 +604,11 @@ async fn check_status(resp: Response) -> Result<Response, GraphError> {
 
 fn error_from_body(status: StatusCode, bytes: &[u8]) -> GraphError {
     match serde_json::from_slice::<GraphErrorResponse>(bytes) {
-        Ok(r) => GraphError::Api {
-            status: status.as_u16(),
-            class: classify(r.error.code),
-            body: Box::new(r.error),
-        },
+        Ok(r) => GraphError::Api { status: status.as_u16(), class: classify(r.error.code), body: Box::new(r.error) },
         Err(_) => {
             let text = String::from_utf8_lossy(bytes);
             let snippet: String = text.chars().take(200).collect();
-            GraphError::Status {
-                status: status.as_u16(),
-                snippet,
-            }
+            GraphError::Status { status: status.as_u16(), snippet }
         }
     }
 }

@@ -57,9 +57,7 @@ impl SendRequest {
             && !map.contains_key("to")
             && !map.contains_key("recipient");
         if looks_like_status {
-            MarkRead::deserialize(Value::Object(map))
-                .map(SendRequest::MarkRead)
-                .map_err(|e| e.to_string())
+            MarkRead::deserialize(Value::Object(map)).map(SendRequest::MarkRead).map_err(|e| e.to_string())
         } else {
             Ok(SendRequest::Message(OutboundMessage::from_map(map)))
         }
@@ -189,25 +187,13 @@ impl OutboundMessage {
     }
 
     /// A reaction to `message_id`; an empty `emoji` removes the reaction.
-    pub fn reaction(
-        to: impl Into<String>,
-        message_id: impl Into<String>,
-        emoji: impl Into<String>,
-    ) -> Self {
-        Self::new(
-            to,
-            MessageBody::Reaction(Reaction {
-                message_id: message_id.into(),
-                emoji: emoji.into(),
-            }),
-        )
+    pub fn reaction(to: impl Into<String>, message_id: impl Into<String>, emoji: impl Into<String>) -> Self {
+        Self::new(to, MessageBody::Reaction(Reaction { message_id: message_id.into(), emoji: emoji.into() }))
     }
 
     /// Makes this message a reply to `message_id`.
     pub fn reply_to(mut self, message_id: impl Into<String>) -> Self {
-        self.context = Some(ReplyContext {
-            message_id: message_id.into(),
-        });
+        self.context = Some(ReplyContext { message_id: message_id.into() });
         self
     }
 
@@ -238,8 +224,7 @@ impl OutboundMessage {
     }
 
     fn from_map(mut map: Map<String, Value>) -> Self {
-        let messaging_product =
-            take_string(&mut map, "messaging_product").unwrap_or_else(|| "whatsapp".into());
+        let messaging_product = take_string(&mut map, "messaging_product").unwrap_or_else(|| "whatsapp".into());
         let to = take_string(&mut map, "to");
         let recipient = take_string(&mut map, "recipient");
         let biz_opaque_callback_data = take_string(&mut map, "biz_opaque_callback_data");
@@ -248,11 +233,8 @@ impl OutboundMessage {
         let (type_name, write_type) = match take_string(&mut map, "type") {
             Some(t) => (t, true),
             None => {
-                let inferred = MessageBody::KNOWN_TYPES
-                    .iter()
-                    .find(|t| map.contains_key(**t))
-                    .copied()
-                    .unwrap_or("text");
+                let inferred =
+                    MessageBody::KNOWN_TYPES.iter().find(|t| map.contains_key(**t)).copied().unwrap_or("text");
                 (inferred.to_owned(), false)
             }
         };
@@ -273,10 +255,7 @@ impl OutboundMessage {
 
     fn to_map(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert(
-            "messaging_product".into(),
-            Value::String(self.messaging_product.clone()),
-        );
+        m.insert("messaging_product".into(), Value::String(self.messaging_product.clone()));
         if let Some(rt) = self.recipient_type {
             m.insert("recipient_type".into(), to_value(&rt));
         }
@@ -312,9 +291,7 @@ impl OutboundMessage {
         match (&self.to, &self.recipient) {
             (None, None) => v.err("to", "a recipient is required (`to` or `recipient`)"),
             (Some(_), Some(_)) => v.err("recipient", "set either `to` or `recipient`, not both"),
-            (Some(to), None) if self.recipient_type != Some(RecipientType::Group) => {
-                check_phone(v, to)
-            }
+            (Some(to), None) if self.recipient_type != Some(RecipientType::Group) => check_phone(v, to),
             (Some(to), None) => v.non_empty("to", to),
             (None, Some(r)) => v.non_empty("recipient", r),
         }
@@ -431,10 +408,7 @@ impl MessageBody {
     /// Types the body; falls back to `Raw` when the typed view would not re-serialise to exactly
     /// the same JSON (unknown fields, unexpected value types), so nothing is ever lost.
     fn from_payload(type_name: &str, payload: Option<Value>) -> Self {
-        let raw = || MessageBody::Raw {
-            type_name: type_name.to_owned(),
-            payload: payload.clone(),
-        };
+        let raw = || MessageBody::Raw { type_name: type_name.to_owned(), payload: payload.clone() };
         let Some(p) = payload.as_ref() else {
             return raw();
         };
@@ -482,11 +456,7 @@ impl MessageBody {
                     v.err("contacts", "at least one contact is required");
                 }
                 for (i, c) in cards.iter().enumerate() {
-                    let name = c
-                        .name
-                        .as_ref()
-                        .and_then(|n| n.formatted_name.as_deref())
-                        .unwrap_or("");
+                    let name = c.name.as_ref().and_then(|n| n.formatted_name.as_deref()).unwrap_or("");
                     v.non_empty(&format!("contacts[{i}].name.formatted_name"), name);
                 }
             }
@@ -513,10 +483,7 @@ pub struct Text {
 impl Text {
     /// Text without a link preview flag.
     pub fn new(body: impl Into<String>) -> Self {
-        Text {
-            body: body.into(),
-            preview_url: None,
-        }
+        Text { body: body.into(), preview_url: None }
     }
     /// Sets `preview_url`.
     pub fn preview_url(mut self, preview: bool) -> Self {
@@ -545,17 +512,11 @@ pub struct Media {
 impl Media {
     /// Media by uploaded ID.
     pub fn id(id: impl Into<String>) -> Self {
-        Media {
-            id: Some(id.into()),
-            ..Default::default()
-        }
+        Media { id: Some(id.into()), ..Default::default() }
     }
     /// Media by public link.
     pub fn link(url: impl Into<String>) -> Self {
-        Media {
-            link: Some(url.into()),
-            ..Default::default()
-        }
+        Media { link: Some(url.into()), ..Default::default() }
     }
     /// Sets the caption.
     pub fn caption(mut self, caption: impl Into<String>) -> Self {
@@ -571,10 +532,7 @@ impl Media {
     fn check(&self, v: &mut Validator, path: &str, rules: MediaRules) {
         match (&self.id, &self.link) {
             (None, None) => v.err(&format!("{path}.id"), "either `id` or `link` is required"),
-            (Some(_), Some(_)) => v.err(
-                &format!("{path}.link"),
-                "set either `id` or `link`, not both",
-            ),
+            (Some(_), Some(_)) => v.err(&format!("{path}.link"), "set either `id` or `link`, not both"),
             (Some(id), None) => v.non_empty(&format!("{path}.id"), id),
             (None, Some(link)) => check_url(v, &format!("{path}.link"), link),
         }
@@ -582,17 +540,11 @@ impl Media {
             if rules.caption {
                 v.max_len(&format!("{path}.caption"), c, 1024);
             } else {
-                v.err(
-                    &format!("{path}.caption"),
-                    "not allowed for this media type",
-                );
+                v.err(&format!("{path}.caption"), "not allowed for this media type");
             }
         }
         if self.filename.is_some() && !rules.filename {
-            v.err(
-                &format!("{path}.filename"),
-                "only documents have a file name",
-            );
+            v.err(&format!("{path}.filename"), "only documents have a file name");
         }
     }
 }
@@ -604,18 +556,9 @@ struct MediaRules {
 }
 
 impl MediaRules {
-    const BARE: MediaRules = MediaRules {
-        caption: false,
-        filename: false,
-    };
-    const CAPTION: MediaRules = MediaRules {
-        caption: true,
-        filename: false,
-    };
-    const DOCUMENT: MediaRules = MediaRules {
-        caption: true,
-        filename: true,
-    };
+    const BARE: MediaRules = MediaRules { caption: false, filename: false };
+    const CAPTION: MediaRules = MediaRules { caption: true, filename: false };
+    const DOCUMENT: MediaRules = MediaRules { caption: true, filename: true };
 }
 
 /// `location` body.
@@ -636,12 +579,7 @@ pub struct Location {
 impl Location {
     /// A bare pin.
     pub fn new(latitude: f64, longitude: f64) -> Self {
-        Location {
-            latitude,
-            longitude,
-            name: None,
-            address: None,
-        }
+        Location { latitude, longitude, name: None, address: None }
     }
     /// Sets the place name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -837,45 +775,26 @@ pub enum InteractiveAction {
 impl Interactive {
     /// Reply buttons with a body text.
     pub fn buttons(body: impl Into<String>, buttons: Vec<ReplyButton>) -> Self {
-        Interactive {
-            header: None,
-            body: Some(body.into()),
-            footer: None,
-            action: InteractiveAction::Buttons(buttons),
-        }
+        Interactive { header: None, body: Some(body.into()), footer: None, action: InteractiveAction::Buttons(buttons) }
     }
 
     /// A list message.
-    pub fn list(
-        body: impl Into<String>,
-        button: impl Into<String>,
-        sections: Vec<ListSection>,
-    ) -> Self {
+    pub fn list(body: impl Into<String>, button: impl Into<String>, sections: Vec<ListSection>) -> Self {
         Interactive {
             header: None,
             body: Some(body.into()),
             footer: None,
-            action: InteractiveAction::List {
-                button: button.into(),
-                sections,
-            },
+            action: InteractiveAction::List { button: button.into(), sections },
         }
     }
 
     /// A call-to-action URL button.
-    pub fn cta_url(
-        body: impl Into<String>,
-        display_text: impl Into<String>,
-        url: impl Into<String>,
-    ) -> Self {
+    pub fn cta_url(body: impl Into<String>, display_text: impl Into<String>, url: impl Into<String>) -> Self {
         Interactive {
             header: None,
             body: Some(body.into()),
             footer: None,
-            action: InteractiveAction::CtaUrl {
-                display_text: display_text.into(),
-                url: url.into(),
-            },
+            action: InteractiveAction::CtaUrl { display_text: display_text.into(), url: url.into() },
         }
     }
 
@@ -897,9 +816,7 @@ impl Interactive {
             InteractiveAction::Buttons(_) => "button",
             InteractiveAction::List { .. } => "list",
             InteractiveAction::CtaUrl { .. } => "cta_url",
-            InteractiveAction::Other {
-                interactive_type, ..
-            } => interactive_type,
+            InteractiveAction::Other { interactive_type, .. } => interactive_type,
         }
     }
 
@@ -918,32 +835,21 @@ impl Interactive {
         }
         if let Some(h) = &self.header {
             h.check(v);
-            if matches!(self.action, InteractiveAction::List { .. })
-                && !matches!(h, Header::Text { .. })
-            {
-                v.err(
-                    "interactive.header.type",
-                    "list messages only take a text header",
-                );
+            if matches!(self.action, InteractiveAction::List { .. }) && !matches!(h, Header::Text { .. }) {
+                v.err("interactive.header.type", "list messages only take a text header");
             }
         }
         match &self.action {
             InteractiveAction::Buttons(buttons) => {
                 if buttons.is_empty() || buttons.len() > 3 {
-                    v.err(
-                        "interactive.action.buttons",
-                        "between 1 and 3 reply buttons are required",
-                    );
+                    v.err("interactive.action.buttons", "between 1 and 3 reply buttons are required");
                 }
                 for (i, b) in buttons.iter().enumerate() {
                     let p = format!("interactive.action.buttons[{i}].reply");
                     v.non_empty(&format!("{p}.id"), &b.id);
                     v.max_len(&format!("{p}.id"), &b.id, 256);
                     if b.id.trim() != b.id {
-                        v.err(
-                            &format!("{p}.id"),
-                            "must not have leading or trailing spaces",
-                        );
+                        v.err(&format!("{p}.id"), "must not have leading or trailing spaces");
                     }
                     v.non_empty(&format!("{p}.title"), &b.title);
                     v.max_len(&format!("{p}.title"), &b.title, 20);
@@ -959,27 +865,20 @@ impl Interactive {
                 v.non_empty("interactive.action.button", button);
                 v.max_len("interactive.action.button", button, 20);
                 if sections.is_empty() || sections.len() > 10 {
-                    v.err(
-                        "interactive.action.sections",
-                        "between 1 and 10 sections are required",
-                    );
+                    v.err("interactive.action.sections", "between 1 and 10 sections are required");
                 }
                 let total: usize = sections.iter().map(|s| s.rows.len()).sum();
                 if total == 0 || total > 10 {
-                    v.err(
-                        "interactive.action.sections",
-                        "between 1 and 10 rows in total are required",
-                    );
+                    v.err("interactive.action.sections", "between 1 and 10 rows in total are required");
                 }
                 let mut ids: Vec<&str> = Vec::new();
                 for (i, s) in sections.iter().enumerate() {
                     let p = format!("interactive.action.sections[{i}]");
                     match &s.title {
                         Some(t) => v.max_len(&format!("{p}.title"), t, 24),
-                        None if sections.len() > 1 => v.err(
-                            &format!("{p}.title"),
-                            "required when there is more than one section",
-                        ),
+                        None if sections.len() > 1 => {
+                            v.err(&format!("{p}.title"), "required when there is more than one section")
+                        }
                         None => {}
                     }
                     for (j, r) in s.rows.iter().enumerate() {
@@ -1000,11 +899,7 @@ impl Interactive {
             }
             InteractiveAction::CtaUrl { display_text, url } => {
                 v.non_empty("interactive.action.parameters.display_text", display_text);
-                v.max_len(
-                    "interactive.action.parameters.display_text",
-                    display_text,
-                    20,
-                );
+                v.max_len("interactive.action.parameters.display_text", display_text, 20);
                 check_url(v, "interactive.action.parameters.url", url);
             }
             InteractiveAction::Other { .. } => {}
@@ -1024,10 +919,7 @@ pub struct ReplyButton {
 impl ReplyButton {
     /// A reply button.
     pub fn new(id: impl Into<String>, title: impl Into<String>) -> Self {
-        ReplyButton {
-            id: id.into(),
-            title: title.into(),
-        }
+        ReplyButton { id: id.into(), title: title.into() }
     }
 }
 
@@ -1044,10 +936,7 @@ pub struct ListSection {
 impl ListSection {
     /// A section with a title.
     pub fn new(title: impl Into<String>, rows: Vec<ListRow>) -> Self {
-        ListSection {
-            title: Some(title.into()),
-            rows,
-        }
+        ListSection { title: Some(title.into()), rows }
     }
 }
 
@@ -1066,11 +955,7 @@ pub struct ListRow {
 impl ListRow {
     /// A row without description.
     pub fn new(id: impl Into<String>, title: impl Into<String>) -> Self {
-        ListRow {
-            id: id.into(),
-            title: title.into(),
-            description: None,
-        }
+        ListRow { id: id.into(), title: title.into(), description: None }
     }
     /// Sets the description.
     pub fn description(mut self, d: impl Into<String>) -> Self {
@@ -1114,14 +999,9 @@ impl Header {
             }
             Header::Image { image } => image.check(v, "interactive.header.image", MediaRules::BARE),
             Header::Video { video } => video.check(v, "interactive.header.video", MediaRules::BARE),
-            Header::Document { document } => document.check(
-                v,
-                "interactive.header.document",
-                MediaRules {
-                    caption: false,
-                    filename: true,
-                },
-            ),
+            Header::Document { document } => {
+                document.check(v, "interactive.header.document", MediaRules { caption: false, filename: true })
+            }
         }
     }
 }
@@ -1188,23 +1068,16 @@ impl Serialize for Interactive {
                     .iter()
                     .map(|b| ButtonWire {
                         kind: "reply".into(),
-                        reply: ReplyWire {
-                            id: b.id.clone(),
-                            title: b.title.clone(),
-                        },
+                        reply: ReplyWire { id: b.id.clone(), title: b.title.clone() },
                     })
                     .collect(),
             }),
-            InteractiveAction::List { button, sections } => to_value(&ListActionWire {
-                button: button.clone(),
-                sections: sections.clone(),
-            }),
+            InteractiveAction::List { button, sections } => {
+                to_value(&ListActionWire { button: button.clone(), sections: sections.clone() })
+            }
             InteractiveAction::CtaUrl { display_text, url } => to_value(&CtaActionWire {
                 name: "cta_url".into(),
-                parameters: CtaParamsWire {
-                    display_text: display_text.clone(),
-                    url: url.clone(),
-                },
+                parameters: CtaParamsWire { display_text: display_text.clone(), url: url.clone() },
             }),
             InteractiveAction::Other { action, .. } => action.clone(),
         };
@@ -1245,37 +1118,19 @@ impl<'de> Deserialize<'de> for Interactive {
                 .filter(|a| a.buttons.iter().all(|b| b.kind == "reply"))
                 .map(|a| {
                     InteractiveAction::Buttons(
-                        a.buttons
-                            .into_iter()
-                            .map(|b| ReplyButton {
-                                id: b.reply.id,
-                                title: b.reply.title,
-                            })
-                            .collect(),
+                        a.buttons.into_iter().map(|b| ReplyButton { id: b.reply.id, title: b.reply.title }).collect(),
                     )
                 }),
-            "list" => from_val::<ListActionWire>(&w.action).map(|a| InteractiveAction::List {
-                button: a.button,
-                sections: a.sections,
-            }),
+            "list" => from_val::<ListActionWire>(&w.action)
+                .map(|a| InteractiveAction::List { button: a.button, sections: a.sections }),
             "cta_url" => from_val::<CtaActionWire>(&w.action)
                 .filter(|a| a.name == "cta_url")
-                .map(|a| InteractiveAction::CtaUrl {
-                    display_text: a.parameters.display_text,
-                    url: a.parameters.url,
-                }),
+                .map(|a| InteractiveAction::CtaUrl { display_text: a.parameters.display_text, url: a.parameters.url }),
             _ => None,
         };
-        let action = typed.unwrap_or_else(|| InteractiveAction::Other {
-            interactive_type: w.kind.clone(),
-            action: w.action,
-        });
-        Ok(Interactive {
-            header: w.header,
-            body: w.body.map(|b| b.text),
-            footer: w.footer.map(|f| f.text),
-            action,
-        })
+        let action =
+            typed.unwrap_or_else(|| InteractiveAction::Other { interactive_type: w.kind.clone(), action: w.action });
+        Ok(Interactive { header: w.header, body: w.body.map(|b| b.text), footer: w.footer.map(|f| f.text), action })
     }
 }
 
@@ -1298,10 +1153,7 @@ impl Template {
     pub fn new(name: impl Into<String>, language_code: impl Into<String>) -> Self {
         Template {
             name: name.into(),
-            language: TemplateLanguage {
-                code: language_code.into(),
-                policy: None,
-            },
+            language: TemplateLanguage { code: language_code.into(), policy: None },
             components: None,
         }
     }
@@ -1323,12 +1175,7 @@ impl Template {
     }
 
     /// Adds a button component.
-    pub fn button(
-        self,
-        sub_type: impl Into<String>,
-        index: u32,
-        parameters: Vec<TemplateParameter>,
-    ) -> Self {
+    pub fn button(self, sub_type: impl Into<String>, index: u32, parameters: Vec<TemplateParameter>) -> Self {
         self.component(TemplateComponent::button(sub_type, index, parameters))
     }
 
@@ -1341,15 +1188,8 @@ impl Template {
     fn check(&self, v: &mut Validator) {
         v.non_empty("template.name", &self.name);
         v.max_len("template.name", &self.name, 512);
-        if !self
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        {
-            v.err(
-                "template.name",
-                "only lowercase letters, digits and `_` are allowed",
-            );
+        if !self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            v.err("template.name", "only lowercase letters, digits and `_` are allowed");
         }
         v.non_empty("template.language.code", &self.language.code);
         for (i, c) in self.components.iter().flatten().enumerate() {
@@ -1366,27 +1206,11 @@ impl Template {
                 }
             }
             let params = c.parameters.as_deref().unwrap_or_default();
-            let named = params
-                .iter()
-                .filter(|p| p.parameter_name().is_some())
-                .count();
-            let positional = params
-                .iter()
-                .filter(|p| {
-                    matches!(
-                        p,
-                        TemplateParameter::Text {
-                            parameter_name: None,
-                            ..
-                        }
-                    )
-                })
-                .count();
+            let named = params.iter().filter(|p| p.parameter_name().is_some()).count();
+            let positional =
+                params.iter().filter(|p| matches!(p, TemplateParameter::Text { parameter_name: None, .. })).count();
             if named > 0 && positional > 0 {
-                v.err(
-                    &format!("{p}.parameters"),
-                    "do not mix named and positional parameters",
-                );
+                v.err(&format!("{p}.parameters"), "do not mix named and positional parameters");
             }
             for (j, param) in params.iter().enumerate() {
                 param.check(v, &format!("{p}.parameters[{j}]"));
@@ -1425,28 +1249,14 @@ pub struct TemplateComponent {
 impl TemplateComponent {
     /// A header component.
     pub fn header(parameters: Vec<TemplateParameter>) -> Self {
-        TemplateComponent {
-            component_type: "header".into(),
-            sub_type: None,
-            index: None,
-            parameters: Some(parameters),
-        }
+        TemplateComponent { component_type: "header".into(), sub_type: None, index: None, parameters: Some(parameters) }
     }
     /// A body component.
     pub fn body(parameters: Vec<TemplateParameter>) -> Self {
-        TemplateComponent {
-            component_type: "body".into(),
-            sub_type: None,
-            index: None,
-            parameters: Some(parameters),
-        }
+        TemplateComponent { component_type: "body".into(), sub_type: None, index: None, parameters: Some(parameters) }
     }
     /// A button component; `index` is written as a string, as Meta documents.
-    pub fn button(
-        sub_type: impl Into<String>,
-        index: u32,
-        parameters: Vec<TemplateParameter>,
-    ) -> Self {
+    pub fn button(sub_type: impl Into<String>, index: u32, parameters: Vec<TemplateParameter>) -> Self {
         TemplateComponent {
             component_type: "button".into(),
             sub_type: Some(sub_type.into()),
@@ -1522,45 +1332,26 @@ pub enum TemplateParameter {
 impl TemplateParameter {
     /// A positional text parameter.
     pub fn text(text: impl Into<String>) -> Self {
-        TemplateParameter::Text {
-            text: text.into(),
-            parameter_name: None,
-        }
+        TemplateParameter::Text { text: text.into(), parameter_name: None }
     }
     /// A named text parameter (`parameter_name`).
     pub fn named(name: impl Into<String>, text: impl Into<String>) -> Self {
-        TemplateParameter::Text {
-            text: text.into(),
-            parameter_name: Some(name.into()),
-        }
+        TemplateParameter::Text { text: text.into(), parameter_name: Some(name.into()) }
     }
     /// A currency parameter.
-    pub fn currency(
-        fallback: impl Into<String>,
-        code: impl Into<String>,
-        amount_1000: i64,
-    ) -> Self {
+    pub fn currency(fallback: impl Into<String>, code: impl Into<String>, amount_1000: i64) -> Self {
         TemplateParameter::Currency {
-            currency: Currency {
-                fallback_value: fallback.into(),
-                code: code.into(),
-                amount_1000,
-            },
+            currency: Currency { fallback_value: fallback.into(), code: code.into(), amount_1000 },
             parameter_name: None,
         }
     }
     /// A date/time parameter with only the fallback text (Cloud API always uses it).
     pub fn date_time(fallback: impl Into<String>) -> Self {
-        TemplateParameter::DateTime {
-            date_time: DateTime::new(fallback),
-            parameter_name: None,
-        }
+        TemplateParameter::DateTime { date_time: DateTime::new(fallback), parameter_name: None }
     }
     /// A quick-reply payload.
     pub fn payload(payload: impl Into<String>) -> Self {
-        TemplateParameter::Payload {
-            payload: payload.into(),
-        }
+        TemplateParameter::Payload { payload: payload.into() }
     }
 
     /// The `parameter_name`, for named parameters.
@@ -1575,53 +1366,27 @@ impl TemplateParameter {
 
     fn check(&self, v: &mut Validator, p: &str) {
         if let Some(n) = self.parameter_name()
-            && (n.is_empty()
-                || !n
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            && (n.is_empty() || !n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
         {
-            v.err(
-                &format!("{p}.parameter_name"),
-                "only lowercase letters, digits and `_` are allowed",
-            );
+            v.err(&format!("{p}.parameter_name"), "only lowercase letters, digits and `_` are allowed");
         }
         match self {
             TemplateParameter::Text { text, .. } => v.max_len(&format!("{p}.text"), text, 32768),
             TemplateParameter::Currency { currency, .. } => {
-                if currency.code.len() != 3
-                    || !currency.code.chars().all(|c| c.is_ascii_uppercase())
-                {
-                    v.err(
-                        &format!("{p}.currency.code"),
-                        "must be an ISO 4217 code such as USD",
-                    );
+                if currency.code.len() != 3 || !currency.code.chars().all(|c| c.is_ascii_uppercase()) {
+                    v.err(&format!("{p}.currency.code"), "must be an ISO 4217 code such as USD");
                 }
-                v.non_empty(
-                    &format!("{p}.currency.fallback_value"),
-                    &currency.fallback_value,
-                );
+                v.non_empty(&format!("{p}.currency.fallback_value"), &currency.fallback_value);
             }
-            TemplateParameter::DateTime { date_time, .. } => v.non_empty(
-                &format!("{p}.date_time.fallback_value"),
-                &date_time.fallback_value,
-            ),
-            TemplateParameter::Image { image } => {
-                image.check(v, &format!("{p}.image"), MediaRules::BARE)
+            TemplateParameter::DateTime { date_time, .. } => {
+                v.non_empty(&format!("{p}.date_time.fallback_value"), &date_time.fallback_value)
             }
-            TemplateParameter::Video { video } => {
-                video.check(v, &format!("{p}.video"), MediaRules::BARE)
+            TemplateParameter::Image { image } => image.check(v, &format!("{p}.image"), MediaRules::BARE),
+            TemplateParameter::Video { video } => video.check(v, &format!("{p}.video"), MediaRules::BARE),
+            TemplateParameter::Document { document } => {
+                document.check(v, &format!("{p}.document"), MediaRules { caption: false, filename: true })
             }
-            TemplateParameter::Document { document } => document.check(
-                v,
-                &format!("{p}.document"),
-                MediaRules {
-                    caption: false,
-                    filename: true,
-                },
-            ),
-            TemplateParameter::Payload { payload } => {
-                v.max_len(&format!("{p}.payload"), payload, 1000)
-            }
+            TemplateParameter::Payload { payload } => v.max_len(&format!("{p}.payload"), payload, 1000),
             TemplateParameter::Raw(_) => {}
         }
     }
@@ -1715,9 +1480,7 @@ impl MarkRead {
 
     /// Also shows a typing indicator.
     pub fn with_typing_indicator(mut self) -> Self {
-        self.typing_indicator = Some(TypingIndicator {
-            indicator_type: "text".into(),
-        });
+        self.typing_indicator = Some(TypingIndicator { indicator_type: "text".into() });
         self
     }
 
@@ -1794,10 +1557,7 @@ struct Validator {
 
 impl Validator {
     fn err(&mut self, field: &str, message: &str) {
-        self.errors.push(ValidationError {
-            field: field.to_owned(),
-            message: message.to_owned(),
-        });
+        self.errors.push(ValidationError { field: field.to_owned(), message: message.to_owned() });
     }
 
     fn non_empty(&mut self, field: &str, value: &str) {
@@ -1815,11 +1575,7 @@ impl Validator {
     }
 
     fn finish(self) -> Result<(), ValidationErrors> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationErrors(self.errors))
-        }
+        if self.errors.is_empty() { Ok(()) } else { Err(ValidationErrors(self.errors)) }
     }
 }
 
@@ -1828,23 +1584,15 @@ fn check_phone(v: &mut Validator, to: &str) {
     let digits = to.chars().filter(char::is_ascii_digit).count();
     if digits == 0 {
         v.err("to", "must be a phone number (digits)");
-    } else if to
-        .chars()
-        .any(|c| !(c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')')))
-    {
-        v.err(
-            "to",
-            "only digits, `+`, `-`, spaces and parentheses are allowed",
-        );
+    } else if to.chars().any(|c| !(c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')'))) {
+        v.err("to", "only digits, `+`, `-`, spaces and parentheses are allowed");
     } else if digits > 15 {
         v.err("to", "at most 15 digits (E.164)");
     }
 }
 
 fn check_url(v: &mut Validator, field: &str, url: &str) {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
         v.err(field, "must be an http(s) URL");
     }
@@ -1873,10 +1621,7 @@ fn take_string(map: &mut Map<String, Value>, k: &str) -> Option<String> {
     }
 }
 
-fn take_typed<T: serde::de::DeserializeOwned + Serialize>(
-    map: &mut Map<String, Value>,
-    k: &str,
-) -> Option<T> {
+fn take_typed<T: serde::de::DeserializeOwned + Serialize>(map: &mut Map<String, Value>, k: &str) -> Option<T> {
     let v = map.get(k)?;
     let t: T = from_val(v)?;
     if &to_value(&t) != v {

@@ -51,10 +51,7 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if bytes.len() != 64 {
         return None;
     }
-    bytes
-        .chunks_exact(2)
-        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
-        .collect()
+    bytes.chunks_exact(2).map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?)).collect()
 }
 
 fn nibble(c: u8) -> Option<u8> {

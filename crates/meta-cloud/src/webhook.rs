@@ -112,18 +112,10 @@ pub struct Metadata {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Contact {
     /// The user's WhatsApp ID (phone number); may be absent for username users (BSUID era).
-    #[serde(
-        default,
-        deserialize_with = "de_opt_string_lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "de_opt_string_lenient", skip_serializing_if = "Option::is_none")]
     pub wa_id: Option<String>,
     /// Business-scoped user ID (BSUID), e.g. `US.13491208655302741918`.
-    #[serde(
-        default,
-        deserialize_with = "de_opt_string_lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "de_opt_string_lenient", skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// Parent BSUID (`US.ENT.…`) for business portfolios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,11 +150,7 @@ pub struct Profile {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WebhookError {
     /// Meta error code (see [`crate::error::classify`]).
-    #[serde(
-        default,
-        deserialize_with = "de_opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "de_opt_i64", skip_serializing_if = "Option::is_none")]
     pub code: Option<i64>,
     /// Short title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,10 +258,7 @@ impl InboundMessage {
     pub fn from_raw(raw: Value) -> Self {
         let obj = raw.as_object();
         let get = |k: &str| obj.and_then(|o| o.get(k));
-        let type_name = get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let type_name = get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
         let kind = MessageKind::parse(&type_name, obj);
         InboundMessage {
             from: get("from").and_then(lenient_string),
@@ -336,10 +321,7 @@ pub enum MessageKind {
 
 impl MessageKind {
     fn parse(type_name: &str, obj: Option<&Map<String, Value>>) -> Self {
-        let body = obj
-            .and_then(|o| o.get(type_name))
-            .cloned()
-            .unwrap_or(Value::Null);
+        let body = obj.and_then(|o| o.get(type_name)).cloned().unwrap_or(Value::Null);
         let parsed = match type_name {
             "text" => from_val(&body).map(MessageKind::Text),
             "image" => from_val(&body).map(MessageKind::Image),
@@ -354,15 +336,12 @@ impl MessageKind {
             "reaction" => from_val(&body).map(MessageKind::Reaction),
             "order" => from_val(&body).map(MessageKind::Order),
             "system" => from_val(&body).map(MessageKind::System),
-            "unsupported" | "unknown" => Some(MessageKind::Unsupported {
-                inner_type: body.get("type").and_then(lenient_string),
-            }),
+            "unsupported" | "unknown" => {
+                Some(MessageKind::Unsupported { inner_type: body.get("type").and_then(lenient_string) })
+            }
             _ => None,
         };
-        parsed.unwrap_or_else(|| MessageKind::Other {
-            type_name: type_name.to_owned(),
-            body,
-        })
+        parsed.unwrap_or_else(|| MessageKind::Other { type_name: type_name.to_owned(), body })
     }
 }
 
@@ -477,10 +456,9 @@ impl InteractiveReply {
         let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
         let inner = body.get(kind).cloned().unwrap_or(Value::Null);
         let typed = match kind {
-            "button_reply" => from_val::<Reply>(&inner).map(|r| InteractiveReply::ButtonReply {
-                id: r.id,
-                title: r.title,
-            }),
+            "button_reply" => {
+                from_val::<Reply>(&inner).map(|r| InteractiveReply::ButtonReply { id: r.id, title: r.title })
+            }
             "list_reply" => from_val::<Reply>(&inner).map(|r| InteractiveReply::ListReply {
                 id: r.id,
                 title: r.title,
@@ -499,9 +477,7 @@ impl InteractiveReply {
     /// For a flow reply, `response_json` decoded.
     pub fn flow_response(&self) -> Option<Value> {
         match self {
-            InteractiveReply::NfmReply { response_json, .. } => {
-                serde_json::from_str(response_json).ok()
-            }
+            InteractiveReply::NfmReply { response_json, .. } => serde_json::from_str(response_json).ok(),
             _ => None,
         }
     }
@@ -785,18 +761,10 @@ impl MessageStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Conversation {
     /// Conversation ID (per message on ≤ v23.0).
-    #[serde(
-        default,
-        deserialize_with = "de_opt_string_lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "de_opt_string_lenient", skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Expiry, unix seconds (on `sent` only).
-    #[serde(
-        default,
-        deserialize_with = "de_opt_string_lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "de_opt_string_lenient", skip_serializing_if = "Option::is_none")]
     pub expiration_timestamp: Option<String>,
     /// `origin.type`: the conversation category.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -842,11 +810,7 @@ pub struct TemplateStatusUpdate {
     #[serde(default)]
     pub event: String,
     /// Template ID.
-    #[serde(
-        default,
-        deserialize_with = "de_opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "de_opt_i64", skip_serializing_if = "Option::is_none")]
     pub message_template_id: Option<i64>,
     /// Template name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -878,11 +842,7 @@ pub struct TemplateStatusUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateCategoryUpdate {
     /// Template ID.
-    #[serde(
-        default,
-        deserialize_with = "de_opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "de_opt_i64", skip_serializing_if = "Option::is_none")]
     pub message_template_id: Option<i64>,
     /// Template name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -908,11 +868,7 @@ pub struct TemplateCategoryUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateQualityUpdate {
     /// Template ID.
-    #[serde(
-        default,
-        deserialize_with = "de_opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "de_opt_i64", skip_serializing_if = "Option::is_none")]
     pub message_template_id: Option<i64>,
     /// Template name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1001,19 +957,13 @@ impl WebhookPayload {
         let Value::Object(mut obj) = value else {
             return Err(ParseError::Shape("top level is not an object"));
         };
-        let object = obj
-            .get("object")
-            .and_then(lenient_string)
-            .unwrap_or_default();
+        let object = obj.get("object").and_then(lenient_string).unwrap_or_default();
         let entries = match obj.remove("entry") {
             Some(Value::Array(a)) => a,
             Some(_) => return Err(ParseError::Shape("`entry` is not an array")),
             None => return Err(ParseError::Shape("no `entry`")),
         };
-        Ok(WebhookPayload {
-            object,
-            entry: entries.into_iter().map(Entry::from_value).collect(),
-        })
+        Ok(WebhookPayload { object, entry: entries.into_iter().map(Entry::from_value).collect() })
     }
 
     /// All events of the batch, in order: messages, statuses, errors and other changes.
@@ -1032,13 +982,10 @@ impl WebhookPayload {
     }
 
     fn messages_values(&self) -> impl Iterator<Item = &MessagesValue> {
-        self.entry
-            .iter()
-            .flat_map(|e| e.changes.iter())
-            .filter_map(|c| match &c.value {
-                ChangeValue::Messages(v) => Some(v),
-                _ => None,
-            })
+        self.entry.iter().flat_map(|e| e.changes.iter()).filter_map(|c| match &c.value {
+            ChangeValue::Messages(v) => Some(v),
+            _ => None,
+        })
     }
 }
 
@@ -1051,10 +998,7 @@ impl Entry {
                 return Entry {
                     id: String::new(),
                     time: None,
-                    changes: vec![Change {
-                        field: String::new(),
-                        value: ChangeValue::Other(other),
-                    }],
+                    changes: vec![Change { field: String::new(), value: ChangeValue::Other(other) }],
                 };
             }
         };
@@ -1062,10 +1006,7 @@ impl Entry {
         let time = obj.get("time").and_then(lenient_i64);
         let changes = match obj.remove("changes") {
             Some(Value::Array(a)) => a.into_iter().map(Change::from_value).collect(),
-            Some(other) => vec![Change {
-                field: String::new(),
-                value: ChangeValue::Other(other),
-            }],
+            Some(other) => vec![Change { field: String::new(), value: ChangeValue::Other(other) }],
             None => Vec::new(),
         };
         Entry { id, time, changes }
@@ -1083,16 +1024,10 @@ impl Change {
         let mut obj = match value {
             Value::Object(o) => o,
             other => {
-                return Change {
-                    field: String::new(),
-                    value: ChangeValue::Other(other),
-                };
+                return Change { field: String::new(), value: ChangeValue::Other(other) };
             }
         };
-        let field = obj
-            .get("field")
-            .and_then(lenient_string)
-            .unwrap_or_default();
+        let field = obj.get("field").and_then(lenient_string).unwrap_or_default();
         let value = obj.remove("value").unwrap_or(Value::Null);
         let typed = match field.as_str() {
             "messages" => MessagesValue::from_value(&value).map(ChangeValue::Messages),
@@ -1101,10 +1036,7 @@ impl Change {
             "message_template_quality_update" => from_val(&value).map(ChangeValue::TemplateQuality),
             _ => None,
         };
-        Change {
-            field,
-            value: typed.unwrap_or(ChangeValue::Other(value)),
-        }
+        Change { field, value: typed.unwrap_or(ChangeValue::Other(value)) }
     }
 
     fn events<'a>(&'a self, waba_id: &'a str) -> Vec<WebhookEvent<'a>> {
@@ -1112,8 +1044,7 @@ impl Change {
         match &self.value {
             ChangeValue::Messages(v) => {
                 let pn = v.metadata.as_ref().map(|m| m.phone_number_id.as_str());
-                let mut out =
-                    Vec::with_capacity(v.messages.len() + v.statuses.len() + v.errors.len());
+                let mut out = Vec::with_capacity(v.messages.len() + v.statuses.len() + v.errors.len());
                 for message in &v.messages {
                     out.push(WebhookEvent::Message {
                         waba_id,
@@ -1123,18 +1054,10 @@ impl Change {
                     });
                 }
                 for status in &v.statuses {
-                    out.push(WebhookEvent::Status {
-                        waba_id,
-                        phone_number_id: pn,
-                        status,
-                    });
+                    out.push(WebhookEvent::Status { waba_id, phone_number_id: pn, status });
                 }
                 for error in &v.errors {
-                    out.push(WebhookEvent::Error {
-                        waba_id,
-                        phone_number_id: pn,
-                        error,
-                    });
+                    out.push(WebhookEvent::Error { waba_id, phone_number_id: pn, error });
                 }
                 out
             }
@@ -1147,11 +1070,7 @@ impl Change {
             ChangeValue::TemplateQuality(update) => {
                 vec![WebhookEvent::TemplateQuality { waba_id, update }]
             }
-            ChangeValue::Other(value) => vec![WebhookEvent::Other {
-                waba_id,
-                field,
-                value,
-            }],
+            ChangeValue::Other(value) => vec![WebhookEvent::Other { waba_id, field, value }],
         }
     }
 }
@@ -1167,18 +1086,8 @@ impl MessagesValue {
                 "messaging_product" => out.messaging_product = lenient_string(v),
                 "metadata" => out.metadata = typed(v),
                 "contacts" => out.contacts = lenient_vec(v),
-                "messages" => {
-                    out.messages = as_array(v)
-                        .into_iter()
-                        .map(InboundMessage::from_raw)
-                        .collect()
-                }
-                "statuses" => {
-                    out.statuses = as_array(v)
-                        .into_iter()
-                        .map(MessageStatus::from_raw)
-                        .collect()
-                }
+                "messages" => out.messages = as_array(v).into_iter().map(InboundMessage::from_raw).collect(),
+                "statuses" => out.statuses = as_array(v).into_iter().map(MessageStatus::from_raw).collect(),
                 "errors" => out.errors = lenient_vec(v),
                 _ => {
                     out.extra.insert(k.clone(), v.clone());
@@ -1197,11 +1106,7 @@ impl MessagesValue {
             (message.from.is_some() && c.wa_id == message.from)
                 || (message.from_user_id.is_some() && c.user_id == message.from_user_id)
         });
-        by_id.or(if self.contacts.len() == 1 {
-            self.contacts.first()
-        } else {
-            None
-        })
+        by_id.or(if self.contacts.len() == 1 { self.contacts.first() } else { None })
     }
 }
 
@@ -1359,21 +1264,16 @@ fn de_opt_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::
 
 fn de_f64_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     match Value::deserialize(d)? {
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| serde::de::Error::custom("not a float")),
+        Value::Number(n) => n.as_f64().ok_or_else(|| serde::de::Error::custom("not a float")),
         Value::String(s) => s.trim().parse().map_err(serde::de::Error::custom),
         _ => Err(serde::de::Error::custom("expected a number")),
     }
 }
 
-fn de_opt_string_lenient<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<String>, D::Error> {
+fn de_opt_string_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(lenient_string(&Value::deserialize(d)?))
 }
 
 fn de_string_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    lenient_string(&Value::deserialize(d)?)
-        .ok_or_else(|| serde::de::Error::custom("expected a string"))
+    lenient_string(&Value::deserialize(d)?).ok_or_else(|| serde::de::Error::custom("expected a string"))
 }

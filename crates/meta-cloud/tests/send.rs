@@ -2,11 +2,9 @@
 //! Meta's OpenAPI spec (with the README's documented adjustments), and `validate()` enforces the
 //! documented limits naming the field.
 
-
 use meta_cloud::send::{
-    ContactCard, ContactName, ContactPhone, Header, Interactive, InteractiveAction, ListRow,
-    ListSection, Location, MarkRead, Media, MessageBody, OutboundMessage, ReplyButton, SendRequest,
-    Template, TemplateParameter, Text,
+    ContactCard, ContactName, ContactPhone, Header, Interactive, InteractiveAction, ListRow, ListSection, Location,
+    MarkRead, Media, MessageBody, OutboundMessage, ReplyButton, SendRequest, Template, TemplateParameter, Text,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -23,8 +21,7 @@ fn every_official_send_example_round_trips_exactly() {
     assert_eq!(ex.len(), 50);
     let mut raw_bodies = Vec::new();
     for (name, v) in &ex {
-        let req: SendRequest =
-            serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let req: SendRequest = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let back = serde_json::to_value(&req).unwrap();
         assert_eq!(&back, v, "{name} does not round-trip");
         // And from the raw text, as a server would receive it.
@@ -54,56 +51,28 @@ fn typed_views_of_official_examples() {
 
     let m = msg("Send Reply to Text Message");
     assert_eq!(m.context.unwrap().message_id, "<MSGID_OF_PREV_MSG>");
-    assert!(matches!(
-        m.body,
-        MessageBody::Text(Text {
-            preview_url: Some(false),
-            ..
-        })
-    ));
+    assert!(matches!(m.body, MessageBody::Text(Text { preview_url: Some(false), .. })));
 
     let m = msg("Send Text Message with Preview URL");
     assert!(!m.write_type && m.recipient_type.is_none());
-    assert!(matches!(
-        m.body,
-        MessageBody::Text(Text {
-            preview_url: Some(true),
-            ..
-        })
-    ));
+    assert!(matches!(m.body, MessageBody::Text(Text { preview_url: Some(true), .. })));
 
     assert!(matches!(
         msg("Send Document Message by ID").body,
-        MessageBody::Document(Media {
-            filename: Some(_),
-            id: Some(_),
-            link: None,
-            ..
-        })
+        MessageBody::Document(Media { filename: Some(_), id: Some(_), link: None, .. })
     ));
     assert!(
         matches!(msg("Send Location Message").body, MessageBody::Location(Location { latitude, .. }) if latitude > 37.0)
     );
-    assert!(
-        matches!(msg("Send Contact Message").body, MessageBody::Contacts(ref c) if c[0].phones.len() == 2)
-    );
-    assert!(
-        matches!(msg("Send Reply with Reaction Message").body, MessageBody::Reaction(ref r) if r.emoji == "😀")
-    );
+    assert!(matches!(msg("Send Contact Message").body, MessageBody::Contacts(ref c) if c[0].phones.len() == 2));
+    assert!(matches!(msg("Send Reply with Reaction Message").body, MessageBody::Reaction(ref r) if r.emoji == "😀"));
 
     match msg("Send Reply Button").body {
-        MessageBody::Interactive(Interactive {
-            action: InteractiveAction::Buttons(b),
-            ..
-        }) => assert_eq!(b.len(), 2),
+        MessageBody::Interactive(Interactive { action: InteractiveAction::Buttons(b), .. }) => assert_eq!(b.len(), 2),
         other => panic!("{other:?}"),
     }
     match msg("Send List Message").body {
-        MessageBody::Interactive(Interactive {
-            action: InteractiveAction::List { sections, .. },
-            header,
-            ..
-        }) => {
+        MessageBody::Interactive(Interactive { action: InteractiveAction::List { sections, .. }, header, .. }) => {
             assert_eq!(sections.len(), 2);
             assert!(matches!(header, Some(Header::Text { .. })));
         }
@@ -118,10 +87,7 @@ fn typed_views_of_official_examples() {
         assert!(
             matches!(
                 msg(n).body,
-                MessageBody::Interactive(Interactive {
-                    action: InteractiveAction::Other { .. },
-                    ..
-                })
+                MessageBody::Interactive(Interactive { action: InteractiveAction::Other { .. }, .. })
             ),
             "{n}"
         );
@@ -130,21 +96,12 @@ fn typed_views_of_official_examples() {
     match msg("Send Message Template Interactive").body {
         MessageBody::Template(t) => {
             let c = t.components.unwrap();
-            assert!(matches!(
-                c[0].parameters.as_ref().unwrap()[0],
-                TemplateParameter::Image { .. }
-            ));
+            assert!(matches!(c[0].parameters.as_ref().unwrap()[0], TemplateParameter::Image { .. }));
             assert!(
                 matches!(c[1].parameters.as_ref().unwrap()[1], TemplateParameter::Currency { ref currency, .. } if currency.amount_1000 == 100990)
             );
-            assert!(matches!(
-                c[1].parameters.as_ref().unwrap()[2],
-                TemplateParameter::DateTime { .. }
-            ));
-            assert!(matches!(
-                c[2].parameters.as_ref().unwrap()[0],
-                TemplateParameter::Payload { .. }
-            ));
+            assert!(matches!(c[1].parameters.as_ref().unwrap()[2], TemplateParameter::DateTime { .. }));
+            assert!(matches!(c[2].parameters.as_ref().unwrap()[0], TemplateParameter::Payload { .. }));
         }
         other => panic!("{other:?}"),
     }
@@ -152,10 +109,7 @@ fn typed_views_of_official_examples() {
         MessageBody::Template(t) => {
             assert_eq!(t.language.policy.as_deref(), Some("deterministic"));
             // `"text": true` is not a string: kept verbatim.
-            assert!(matches!(
-                t.components.unwrap()[1].parameters.as_ref().unwrap()[0],
-                TemplateParameter::Raw(_)
-            ));
+            assert!(matches!(t.components.unwrap()[1].parameters.as_ref().unwrap()[0], TemplateParameter::Raw(_)));
         }
         other => panic!("{other:?}"),
     }
@@ -171,7 +125,8 @@ fn unknown_fields_and_types_are_kept() {
                    "biz_opaque_callback_data": "cb", "future_top": {"a": 1}});
     let req: SendRequest = serde_json::from_value(v.clone()).unwrap();
     assert_eq!(serde_json::to_value(&req).unwrap(), v);
-    let v = json!({"messaging_product": "whatsapp", "recipient": "US.1", "type": "voice_call", "voice_call": {"x": [1]}});
+    let v =
+        json!({"messaging_product": "whatsapp", "recipient": "US.1", "type": "voice_call", "voice_call": {"x": [1]}});
     let req: SendRequest = serde_json::from_value(v.clone()).unwrap();
     assert!(
         matches!(&req, SendRequest::Message(m) if matches!(&m.body, MessageBody::Raw { type_name, .. } if type_name == "voice_call"))
@@ -185,9 +140,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
         any::<u32>().prop_map(|n| json!(n)),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(|f| json!(f)),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
         prop_oneof![
             Just("text"),
             Just("reply"),
@@ -240,8 +193,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         .prop_map(String::from);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-            prop::collection::btree_map(key, inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(key, inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -279,44 +231,22 @@ fn builder_requests() -> Vec<(&'static str, SendRequest)> {
         ("text", OutboundMessage::text(to, "hello").into()),
         (
             "text preview reply",
-            OutboundMessage::new(
-                to,
-                MessageBody::Text(Text::new("see https://example.com").preview_url(true)),
-            )
-            .reply_to("wamid.prev")
-            .callback_data("cb-1")
-            .into(),
+            OutboundMessage::new(to, MessageBody::Text(Text::new("see https://example.com").preview_url(true)))
+                .reply_to("wamid.prev")
+                .callback_data("cb-1")
+                .into(),
         ),
-        (
-            "image id",
-            OutboundMessage::image(to, Media::id("123").caption("cap")).into(),
-        ),
-        (
-            "image link",
-            OutboundMessage::image(to, Media::link("https://example.com/a.jpg")).into(),
-        ),
+        ("image id", OutboundMessage::image(to, Media::id("123").caption("cap")).into()),
+        ("image link", OutboundMessage::image(to, Media::link("https://example.com/a.jpg")).into()),
         ("audio", OutboundMessage::audio(to, Media::id("123")).into()),
-        (
-            "video",
-            OutboundMessage::video(to, Media::link("https://example.com/v.mp4").caption("v"))
-                .into(),
-        ),
-        (
-            "document",
-            OutboundMessage::document(to, Media::id("123").caption("c").filename("report.pdf"))
-                .into(),
-        ),
-        (
-            "sticker",
-            OutboundMessage::sticker(to, Media::id("123")).into(),
-        ),
+        ("video", OutboundMessage::video(to, Media::link("https://example.com/v.mp4").caption("v")).into()),
+        ("document", OutboundMessage::document(to, Media::id("123").caption("c").filename("report.pdf")).into()),
+        ("sticker", OutboundMessage::sticker(to, Media::id("123")).into()),
         (
             "location",
             OutboundMessage::location(
                 to,
-                Location::new(37.758056, -122.425332)
-                    .name("META HQ")
-                    .address("1 Hacker Way"),
+                Location::new(37.758056, -122.425332).name("META HQ").address("1 Hacker Way"),
             )
             .into(),
         ),
@@ -340,14 +270,8 @@ fn builder_requests() -> Vec<(&'static str, SendRequest)> {
             )
             .into(),
         ),
-        (
-            "reaction",
-            OutboundMessage::reaction(to, "wamid.x", "👍").into(),
-        ),
-        (
-            "unreact",
-            OutboundMessage::reaction(to, "wamid.x", "").into(),
-        ),
+        ("reaction", OutboundMessage::reaction(to, "wamid.x", "👍").into()),
+        ("unreact", OutboundMessage::reaction(to, "wamid.x", "").into()),
         (
             "buttons",
             OutboundMessage::interactive(
@@ -360,9 +284,7 @@ fn builder_requests() -> Vec<(&'static str, SendRequest)> {
                         ReplyButton::new("later", "Later"),
                     ],
                 )
-                .header(Header::Text {
-                    text: "Question".into(),
-                })
+                .header(Header::Text { text: "Question".into() })
                 .footer("footer"),
             )
             .into(),
@@ -371,11 +293,8 @@ fn builder_requests() -> Vec<(&'static str, SendRequest)> {
             "buttons image header",
             OutboundMessage::interactive(
                 to,
-                Interactive::buttons("Pick", vec![ReplyButton::new("a", "A")]).header(
-                    Header::Image {
-                        image: Media::link("https://example.com/i.png"),
-                    },
-                ),
+                Interactive::buttons("Pick", vec![ReplyButton::new("a", "A")])
+                    .header(Header::Image { image: Media::link("https://example.com/i.png") }),
             )
             .into(),
         ),
@@ -387,16 +306,11 @@ fn builder_requests() -> Vec<(&'static str, SendRequest)> {
                     "Choose shipping",
                     "Options",
                     vec![
-                        ListSection::new(
-                            "Fast",
-                            vec![ListRow::new("express", "Express").description("Next day")],
-                        ),
+                        ListSection::new("Fast", vec![ListRow::new("express", "Express").description("Next day")]),
                         ListSection::new("Slow", vec![ListRow::new("ground", "Ground")]),
                     ],
                 )
-                .header(Header::Text {
-                    text: "Shipping".into(),
-                })
+                .header(Header::Text { text: "Shipping".into() })
                 .footer("f"),
             )
             .into(),
@@ -405,24 +319,18 @@ fn builder_requests() -> Vec<(&'static str, SendRequest)> {
             "cta_url",
             OutboundMessage::interactive(
                 to,
-                Interactive::cta_url("Tickets", "See Dates", "https://example.com/dates")
-                    .footer("f"),
+                Interactive::cta_url("Tickets", "See Dates", "https://example.com/dates").footer("f"),
             )
             .into(),
         ),
-        (
-            "template plain",
-            OutboundMessage::template(to, Template::new("hello_world", "en_US")).into(),
-        ),
+        ("template plain", OutboundMessage::template(to, Template::new("hello_world", "en_US")).into()),
         (
             "template positional",
             OutboundMessage::template(
                 to,
                 Template::new("order_confirmation", "en_US")
                     .policy("deterministic")
-                    .header(vec![TemplateParameter::Image {
-                        image: Media::link("https://example.com/h.jpg"),
-                    }])
+                    .header(vec![TemplateParameter::Image { image: Media::link("https://example.com/h.jpg") }])
                     .body(vec![
                         TemplateParameter::text("Jessica"),
                         TemplateParameter::currency("$100.99", "USD", 100990),
@@ -438,9 +346,7 @@ fn builder_requests() -> Vec<(&'static str, SendRequest)> {
             OutboundMessage::template(
                 to,
                 Template::new("welcome", "pt_BR")
-                    .header(vec![TemplateParameter::Document {
-                        document: Media::id("55").filename("a.pdf"),
-                    }])
+                    .header(vec![TemplateParameter::Document { document: Media::id("55").filename("a.pdf") }])
                     .body(vec![
                         TemplateParameter::named("first_name", "Jessica"),
                         TemplateParameter::named("order_id", "SKBUP2"),
@@ -452,17 +358,12 @@ fn builder_requests() -> Vec<(&'static str, SendRequest)> {
             "template video header",
             OutboundMessage::template(
                 to,
-                Template::new("promo", "en").header(vec![TemplateParameter::Video {
-                    video: Media::id("9"),
-                }]),
+                Template::new("promo", "en").header(vec![TemplateParameter::Video { video: Media::id("9") }]),
             )
             .into(),
         ),
         ("mark read", MarkRead::new("wamid.in").into()),
-        (
-            "mark read typing",
-            MarkRead::new("wamid.in").with_typing_indicator().into(),
-        ),
+        ("mark read typing", MarkRead::new("wamid.in").with_typing_indicator().into()),
     ]
 }
 
@@ -489,10 +390,7 @@ fn builders_produce_meta_json() {
         json!({"name": "cta_url", "parameters": {"display_text": "See Dates", "url": "https://example.com/dates"}})
     );
     let t = get("template positional");
-    assert_eq!(
-        t["template"]["language"],
-        json!({"code": "en_US", "policy": "deterministic"})
-    );
+    assert_eq!(t["template"]["language"], json!({"code": "en_US", "policy": "deterministic"}));
     assert_eq!(
         t["template"]["components"][2],
         json!({"type": "button", "sub_type": "quick_reply", "index": "0",
@@ -522,11 +420,7 @@ fn builders_pass_own_validation_and_the_official_schema() {
     for (name, r) in builder_requests() {
         r.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
         let errors = spec_errors(&r.to_value());
-        assert!(
-            errors.is_empty(),
-            "{name} fails Meta's schema: {errors:#?}\n{}",
-            r.to_value()
-        );
+        assert!(errors.is_empty(), "{name} fails Meta's schema: {errors:#?}\n{}", r.to_value());
     }
 }
 
@@ -540,27 +434,16 @@ fn schema_check_is_not_vacuous() {
     // And broken requests are rejected by the schema as well as by validate().
     let four = OutboundMessage::interactive(
         "1",
-        Interactive::buttons(
-            "b",
-            (0..4)
-                .map(|i| ReplyButton::new(format!("id{i}"), format!("t{i}")))
-                .collect(),
-        ),
+        Interactive::buttons("b", (0..4).map(|i| ReplyButton::new(format!("id{i}"), format!("t{i}"))).collect()),
     );
     assert!(!spec_errors(&SendRequest::from(four.clone()).to_value()).is_empty());
-    assert!(
-        four.validate()
-            .unwrap_err()
-            .has("interactive.action.buttons")
-    );
+    assert!(four.validate().unwrap_err().has("interactive.action.buttons"));
     let mut v = SendRequest::from(OutboundMessage::text("1", "x")).to_value();
     v["text"]["unknown"] = json!(1);
     assert!(!spec_errors(&v).is_empty());
     let long = OutboundMessage::interactive(
         "1",
-        Interactive::buttons("b", vec![ReplyButton::new("a", "A")]).header(Header::Text {
-            text: "h".repeat(61),
-        }),
+        Interactive::buttons("b", vec![ReplyButton::new("a", "A")]).header(Header::Text { text: "h".repeat(61) }),
     );
     assert!(!spec_errors(&SendRequest::from(long.clone()).to_value()).is_empty());
     assert!(long.validate().unwrap_err().has("interactive.header.text"));
@@ -578,155 +461,79 @@ fn errs(m: impl Into<SendRequest>) -> Vec<String> {
 #[test]
 fn validation_limits_name_the_field() {
     assert!(errs(OutboundMessage::text("16505551234", "a".repeat(4096))).is_empty());
-    assert_eq!(
-        errs(OutboundMessage::text("16505551234", "a".repeat(4097))),
-        ["text.body"]
-    );
+    assert_eq!(errs(OutboundMessage::text("16505551234", "a".repeat(4097))), ["text.body"]);
     // Characters, not bytes.
     assert!(errs(OutboundMessage::text("16505551234", "é".repeat(4096))).is_empty());
-    assert_eq!(
-        errs(OutboundMessage::text("16505551234", "")),
-        ["text.body"]
-    );
+    assert_eq!(errs(OutboundMessage::text("16505551234", "")), ["text.body"]);
     assert_eq!(errs(OutboundMessage::text("", "x")), ["to"]);
     assert_eq!(errs(OutboundMessage::text("abc", "x")), ["to"]);
     assert_eq!(errs(OutboundMessage::text("+1 650 abc 1234", "x")), ["to"]);
     assert_eq!(errs(OutboundMessage::text("1234567890123456", "x")), ["to"]);
     assert!(errs(OutboundMessage::text("GROUP_ID==", "x").to_group()).is_empty());
     assert!(errs(OutboundMessage::text("x", "x").to_user_id("US.1")).is_empty());
-    assert_eq!(
-        errs(OutboundMessage::text("1", "x").reply_to("")),
-        ["context.message_id"]
-    );
+    assert_eq!(errs(OutboundMessage::text("1", "x").reply_to("")), ["context.message_id"]);
 
+    assert_eq!(errs(OutboundMessage::image("1", Media::id("1").caption("c".repeat(1025)))), ["image.caption"]);
+    assert_eq!(errs(OutboundMessage::image("1", Media::default())), ["image.id"]);
     assert_eq!(
         errs(OutboundMessage::image(
             "1",
-            Media::id("1").caption("c".repeat(1025))
-        )),
-        ["image.caption"]
-    );
-    assert_eq!(
-        errs(OutboundMessage::image("1", Media::default())),
-        ["image.id"]
-    );
-    assert_eq!(
-        errs(OutboundMessage::image(
-            "1",
-            Media {
-                id: Some("1".into()),
-                link: Some("https://a/b".into()),
-                ..Default::default()
-            }
+            Media { id: Some("1".into()), link: Some("https://a/b".into()), ..Default::default() }
         )),
         ["image.link"]
     );
-    assert_eq!(
-        errs(OutboundMessage::image("1", Media::link("ftp://x/y"))),
-        ["image.link"]
-    );
-    assert_eq!(
-        errs(OutboundMessage::image("1", Media::link("https://"))),
-        ["image.link"]
-    );
+    assert_eq!(errs(OutboundMessage::image("1", Media::link("ftp://x/y"))), ["image.link"]);
+    assert_eq!(errs(OutboundMessage::image("1", Media::link("https://"))), ["image.link"]);
     assert!(errs(OutboundMessage::image("1", Media::link("http://x"))).is_empty());
-    assert_eq!(
-        errs(OutboundMessage::audio("1", Media::id("1").caption("x"))),
-        ["audio.caption"]
-    );
-    assert_eq!(
-        errs(OutboundMessage::image("1", Media::id("1").filename("x"))),
-        ["image.filename"]
-    );
-    assert_eq!(
-        errs(OutboundMessage::location("1", Location::new(91.0, 0.0))),
-        ["location.latitude"]
-    );
-    assert_eq!(
-        errs(OutboundMessage::contacts("1", vec![ContactCard::default()])),
-        ["contacts[0].name.formatted_name"]
-    );
-    assert_eq!(
-        errs(OutboundMessage::reaction("1", "", "x")),
-        ["reaction.message_id"]
-    );
+    assert_eq!(errs(OutboundMessage::audio("1", Media::id("1").caption("x"))), ["audio.caption"]);
+    assert_eq!(errs(OutboundMessage::image("1", Media::id("1").filename("x"))), ["image.filename"]);
+    assert_eq!(errs(OutboundMessage::location("1", Location::new(91.0, 0.0))), ["location.latitude"]);
+    assert_eq!(errs(OutboundMessage::contacts("1", vec![ContactCard::default()])), ["contacts[0].name.formatted_name"]);
+    assert_eq!(errs(OutboundMessage::reaction("1", "", "x")), ["reaction.message_id"]);
 
     let b = |id: &str, t: &str| ReplyButton::new(id, t);
     assert_eq!(
-        errs(OutboundMessage::interactive(
-            "1",
-            Interactive::buttons("x", vec![])
-        )),
+        errs(OutboundMessage::interactive("1", Interactive::buttons("x", vec![]))),
         ["interactive.action.buttons"]
     );
     assert_eq!(
         errs(OutboundMessage::interactive(
             "1",
-            Interactive::buttons(
-                "x",
-                vec![b("a", "A"), b("b", "B"), b("c", "C"), b("d", "D")]
-            )
+            Interactive::buttons("x", vec![b("a", "A"), b("b", "B"), b("c", "C"), b("d", "D")])
         )),
         ["interactive.action.buttons"]
     );
     assert_eq!(
-        errs(OutboundMessage::interactive(
-            "1",
-            Interactive::buttons("x", vec![b("a", &"T".repeat(21))])
-        )),
+        errs(OutboundMessage::interactive("1", Interactive::buttons("x", vec![b("a", &"T".repeat(21))]))),
         ["interactive.action.buttons[0].reply.title"]
     );
     assert_eq!(
-        errs(OutboundMessage::interactive(
-            "1",
-            Interactive::buttons("x", vec![b(&"i".repeat(257), "T")])
-        )),
+        errs(OutboundMessage::interactive("1", Interactive::buttons("x", vec![b(&"i".repeat(257), "T")]))),
         ["interactive.action.buttons[0].reply.id"]
     );
     assert_eq!(
-        errs(OutboundMessage::interactive(
-            "1",
-            Interactive::buttons("x", vec![b("a", "A"), b("a", "B")])
-        )),
+        errs(OutboundMessage::interactive("1", Interactive::buttons("x", vec![b("a", "A"), b("a", "B")]))),
         ["interactive.action.buttons[1].reply.id"]
     );
     assert_eq!(
-        errs(OutboundMessage::interactive(
-            "1",
-            Interactive::buttons("b".repeat(1025), vec![b("a", "A")])
-        )),
+        errs(OutboundMessage::interactive("1", Interactive::buttons("b".repeat(1025), vec![b("a", "A")]))),
         ["interactive.body.text"]
     );
     assert_eq!(
         errs(OutboundMessage::interactive(
             "1",
             Interactive::buttons("x", vec![b("a", "A")])
-                .header(Header::Text {
-                    text: "h".repeat(61)
-                })
+                .header(Header::Text { text: "h".repeat(61) })
                 .footer("f".repeat(61))
         )),
         ["interactive.footer.text", "interactive.header.text"]
     );
 
     let row = |i: usize| ListRow::new(format!("r{i}"), format!("Row {i}"));
-    let list = |sections: Vec<ListSection>| {
-        OutboundMessage::interactive("1", Interactive::list("body", "Menu", sections))
-    };
-    assert!(
-        errs(list(vec![ListSection::new(
-            "S",
-            (0..10).map(row).collect()
-        )]))
-        .is_empty()
-    );
-    assert_eq!(
-        errs(list(vec![ListSection::new(
-            "S",
-            (0..11).map(row).collect()
-        )])),
-        ["interactive.action.sections"]
-    );
+    let list =
+        |sections: Vec<ListSection>| OutboundMessage::interactive("1", Interactive::list("body", "Menu", sections));
+    assert!(errs(list(vec![ListSection::new("S", (0..10).map(row).collect())])).is_empty());
+    assert_eq!(errs(list(vec![ListSection::new("S", (0..11).map(row).collect())])), ["interactive.action.sections"]);
     assert_eq!(
         errs(list(
             (0..11)
@@ -737,14 +544,8 @@ fn validation_limits_name_the_field() {
         ["interactive.action.sections"]
     );
     assert_eq!(
-        errs(list(vec![ListSection::new(
-            "S",
-            vec![ListRow::new("a", "t".repeat(25)).description("d".repeat(73))]
-        )])),
-        [
-            "interactive.action.sections[0].rows[0].title",
-            "interactive.action.sections[0].rows[0].description"
-        ]
+        errs(list(vec![ListSection::new("S", vec![ListRow::new("a", "t".repeat(25)).description("d".repeat(73))])])),
+        ["interactive.action.sections[0].rows[0].title", "interactive.action.sections[0].rows[0].description"]
     );
     assert_eq!(
         errs(list(vec![ListSection::new("s".repeat(25), vec![row(0)])])),
@@ -752,71 +553,37 @@ fn validation_limits_name_the_field() {
     );
     assert_eq!(
         errs(list(vec![
-            ListSection {
-                title: None,
-                rows: vec![row(0)]
-            },
-            ListSection {
-                title: None,
-                rows: vec![row(1)]
-            }
+            ListSection { title: None, rows: vec![row(0)] },
+            ListSection { title: None, rows: vec![row(1)] }
         ])),
-        [
-            "interactive.action.sections[0].title",
-            "interactive.action.sections[1].title"
-        ]
+        ["interactive.action.sections[0].title", "interactive.action.sections[1].title"]
     );
     assert_eq!(
-        errs(list(vec![
-            ListSection::new("a", vec![row(0)]),
-            ListSection::new("b", vec![row(0)])
-        ])),
+        errs(list(vec![ListSection::new("a", vec![row(0)]), ListSection::new("b", vec![row(0)])])),
         ["interactive.action.sections[1].rows[0].id"]
     );
     assert_eq!(
         errs(OutboundMessage::interactive(
             "1",
-            Interactive::list(
-                "body",
-                "M".repeat(21),
-                vec![ListSection::new("S", vec![row(0)])]
-            )
+            Interactive::list("body", "M".repeat(21), vec![ListSection::new("S", vec![row(0)])])
         )),
         ["interactive.action.button"]
     );
     assert_eq!(
-        errs(OutboundMessage::interactive(
-            "1",
-            Interactive::cta_url("b", "d".repeat(21), "https://x.io")
-        )),
+        errs(OutboundMessage::interactive("1", Interactive::cta_url("b", "d".repeat(21), "https://x.io"))),
         ["interactive.action.parameters.display_text"]
     );
     assert_eq!(
-        errs(OutboundMessage::interactive(
-            "1",
-            Interactive::cta_url("b", "d", "javascript:alert(1)")
-        )),
+        errs(OutboundMessage::interactive("1", Interactive::cta_url("b", "d", "javascript:alert(1)"))),
         ["interactive.action.parameters.url"]
     );
 
+    assert_eq!(errs(OutboundMessage::template("1", Template::new("Bad Name", "en"))), ["template.name"]);
+    assert_eq!(errs(OutboundMessage::template("1", Template::new("ok", ""))), ["template.language.code"]);
     assert_eq!(
         errs(OutboundMessage::template(
             "1",
-            Template::new("Bad Name", "en")
-        )),
-        ["template.name"]
-    );
-    assert_eq!(
-        errs(OutboundMessage::template("1", Template::new("ok", ""))),
-        ["template.language.code"]
-    );
-    assert_eq!(
-        errs(OutboundMessage::template(
-            "1",
-            Template::new("ok", "en").body(vec![
-                TemplateParameter::text("a"),
-                TemplateParameter::named("b", "c")
-            ])
+            Template::new("ok", "en").body(vec![TemplateParameter::text("a"), TemplateParameter::named("b", "c")])
         )),
         ["template.components[0].parameters"]
     );
@@ -830,14 +597,9 @@ fn validation_limits_name_the_field() {
     assert_eq!(errs(MarkRead::new("")), ["message_id"]);
 
     // Several problems are all reported, and the message is readable.
-    let e = SendRequest::from(OutboundMessage::text("", ""))
-        .validate()
-        .unwrap_err();
+    let e = SendRequest::from(OutboundMessage::text("", "")).validate().unwrap_err();
     assert_eq!(e.0.len(), 2);
-    assert!(
-        e.to_string().contains("text.body: must not be empty"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("text.body: must not be empty"), "{e}");
 }
 
 #[path = "common/spec_check.rs"]

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use meta_cloud::error::{
-    ErrorClass, GraphErrorResponse, SendResponse, SuccessResponse, classify, retry_after, title,
-};
+use meta_cloud::error::{ErrorClass, GraphErrorResponse, SendResponse, SuccessResponse, classify, retry_after, title};
 use meta_cloud::signature::{sign, verify};
 
 const SECRET: &[u8] = b"app-secret-123";
@@ -15,10 +13,7 @@ fn sign_format() {
     let sig = sign(SECRET, BODY);
     let hex = sig.strip_prefix("sha256=").unwrap();
     assert_eq!(hex.len(), 64);
-    assert!(
-        hex.chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-    );
+    assert!(hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
     assert_eq!(sign(SECRET, BODY), sig, "deterministic");
     // RFC 4231 test case 2.
     assert_eq!(
@@ -31,36 +26,21 @@ fn sign_format() {
 fn verify_accepts_only_the_right_signature() {
     let sig = sign(SECRET, BODY);
     assert!(verify(SECRET, BODY, &sig));
-    assert!(
-        verify(SECRET, BODY, &format!(" {sig} ")),
-        "surrounding whitespace tolerated"
-    );
-    assert!(
-        verify(SECRET, BODY, &format!("sha256={}", sig[7..].to_uppercase())),
-        "hex case-insensitive"
-    );
+    assert!(verify(SECRET, BODY, &format!(" {sig} ")), "surrounding whitespace tolerated");
+    assert!(verify(SECRET, BODY, &format!("sha256={}", sig[7..].to_uppercase())), "hex case-insensitive");
     assert!(!verify(b"wrong-secret", BODY, &sig), "wrong secret");
     let mut tampered = BODY.to_vec();
     tampered[5] ^= 1;
     assert!(!verify(SECRET, &tampered, &sig), "tampered body");
     assert!(!verify(SECRET, b"", &sig), "empty body");
     assert!(!verify(SECRET, BODY, &sig[7..]), "missing prefix");
-    assert!(
-        !verify(SECRET, BODY, &sig.replace("sha256=", "sha1=")),
-        "wrong prefix"
-    );
+    assert!(!verify(SECRET, BODY, &sig.replace("sha256=", "sha1=")), "wrong prefix");
     assert!(!verify(SECRET, BODY, ""), "empty header");
     assert!(!verify(SECRET, BODY, "sha256="), "empty digest");
     assert!(!verify(SECRET, BODY, &sig[..sig.len() - 2]), "truncated");
     assert!(!verify(SECRET, BODY, &format!("{sig}00")), "too long");
-    assert!(
-        !verify(SECRET, BODY, &format!("sha256={}", "zz".repeat(32))),
-        "not hex"
-    );
-    assert!(
-        !verify(SECRET, BODY, &format!("sha256={}", "é".repeat(32))),
-        "non-ascii"
-    );
+    assert!(!verify(SECRET, BODY, &format!("sha256={}", "zz".repeat(32))), "not hex");
+    assert!(!verify(SECRET, BODY, &format!("sha256={}", "é".repeat(32))), "non-ascii");
 }
 
 #[test]
@@ -148,9 +128,7 @@ fn retry_hints() {
         assert_eq!(retry_after(code, 0), None, "{code}");
     }
     // Every RetryLater code has a hint on the first attempt; no overflow on huge attempts.
-    for code in [
-        1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004, 133016,
-    ] {
+    for code in [1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004, 133016] {
         assert!(retry_after(code, 0).is_some(), "{code}");
         let _ = retry_after(code, u32::MAX);
     }
@@ -181,7 +159,6 @@ fn response_bodies() {
     assert_eq!(err.error.details(), Some("Message failed to send"));
     assert_eq!(err.error.class(), ErrorClass::RetryLater);
     // Minimal body (no subcode, no data).
-    let err: GraphErrorResponse =
-        serde_json::from_str(r#"{"error":{"message":"x","code":190}}"#).unwrap();
+    let err: GraphErrorResponse = serde_json::from_str(r#"{"error":{"message":"x","code":190}}"#).unwrap();
     assert_eq!(err.error.class(), ErrorClass::Credentials);
 }

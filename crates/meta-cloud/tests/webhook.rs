@@ -3,8 +3,7 @@
 
 use meta_cloud::error::ErrorClass;
 use meta_cloud::webhook::{
-    ChangeValue, InteractiveReply, MessageKind, StatusKind, WebhookEvent, WebhookPayload,
-    parse_webhook,
+    ChangeValue, InteractiveReply, MessageKind, StatusKind, WebhookEvent, WebhookPayload, parse_webhook,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -31,8 +30,7 @@ fn every_official_example_parses_and_keeps_every_item() {
     let ex = examples();
     assert_eq!(ex.len(), 16);
     for (name, v) in &ex {
-        let p = parse_webhook(serde_json::to_vec(v).unwrap().as_slice())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let p = parse_webhook(serde_json::to_vec(v).unwrap().as_slice()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(p.object, "whatsapp_business_account", "{name}");
         assert!(!p.entry.is_empty(), "{name}");
         // Every raw message is kept, typed or not.
@@ -46,10 +44,7 @@ fn every_official_example_parses_and_keeps_every_item() {
         assert_eq!(p.messages().count(), raw_count, "{name}");
         assert!(p.events().count() >= 1, "{name}");
         for m in p.messages() {
-            assert!(
-                !matches!(m.kind, MessageKind::Other { .. }),
-                "{name}: typed view expected"
-            );
+            assert!(!matches!(m.kind, MessageKind::Other { .. }), "{name}: typed view expected");
             assert!(m.raw.is_object());
         }
     }
@@ -65,12 +60,7 @@ fn text_message() {
     assert_eq!(m.text(), Some("Does it come in another color?"));
     let ev: Vec<_> = p.events().collect();
     match ev[0] {
-        WebhookEvent::Message {
-            waba_id,
-            phone_number_id,
-            contact,
-            message,
-        } => {
+        WebhookEvent::Message { waba_id, phone_number_id, contact, message } => {
             assert_eq!(waba_id, "419561257915477");
             assert_eq!(phone_number_id, Some("106540352242922"));
             assert_eq!(contact.unwrap().name(), Some("Sheena Nelson"));
@@ -94,10 +84,7 @@ fn product_inquiry_context_and_ad_referral() {
     assert_eq!(r.source_type.as_deref(), Some("ad"));
     assert_eq!(r.media_type.as_deref(), Some("image"));
     assert!(r.ctwa_clid.unwrap().starts_with("Aff-"));
-    assert_eq!(
-        r.welcome_message.unwrap().text,
-        "Hi there! Let us know how we can help!"
-    );
+    assert_eq!(r.welcome_message.unwrap().text, "Hi there! Let us know how we can help!");
 }
 
 #[test]
@@ -134,15 +121,9 @@ fn reaction_image_location_contacts() {
     let p = parse_example("Contact Sharing Message");
     match &only_message(&p).kind {
         MessageKind::Contacts(cards) => {
-            assert_eq!(
-                cards[0].name.as_ref().unwrap().formatted_name.as_deref(),
-                Some("Lucía Gómez")
-            );
+            assert_eq!(cards[0].name.as_ref().unwrap().formatted_name.as_deref(), Some("Lucía Gómez"));
             assert_eq!(cards[0].phones[0].wa_id.as_deref(), Some("19835552319"));
-            assert_eq!(
-                cards[0].org.as_ref().unwrap().company.as_deref(),
-                Some("Google")
-            );
+            assert_eq!(cards[0].org.as_ref().unwrap().company.as_deref(), Some("Google"));
         }
         k => panic!("{k:?}"),
     }
@@ -152,39 +133,19 @@ fn reaction_image_location_contacts() {
 fn unsupported_button_interactive_order_system() {
     let p = parse_example("Unsupported Message");
     let m = only_message(&p);
-    assert!(matches!(
-        m.kind,
-        MessageKind::Unsupported { inner_type: None }
-    ));
+    assert!(matches!(m.kind, MessageKind::Unsupported { inner_type: None }));
     assert_eq!(m.errors[0].code, Some(131051));
-    assert_eq!(
-        m.errors[0].details(),
-        Some("Message type is currently not supported.")
-    );
+    assert_eq!(m.errors[0].details(), Some("Message type is currently not supported."));
     assert_eq!(m.errors[0].class(), Some(ErrorClass::Permanent));
 
     let p = parse_example("Button Message");
     let m = only_message(&p);
-    assert!(
-        matches!(&m.kind, MessageKind::Button(b) if b.payload.as_deref() == Some("Unsubscribe"))
-    );
-    assert!(
-        m.context
-            .as_ref()
-            .unwrap()
-            .id
-            .as_deref()
-            .unwrap()
-            .starts_with("wamid.")
-    );
+    assert!(matches!(&m.kind, MessageKind::Button(b) if b.payload.as_deref() == Some("Unsubscribe")));
+    assert!(m.context.as_ref().unwrap().id.as_deref().unwrap().starts_with("wamid."));
 
     let p = parse_example("Interactive List Reply Message");
     match &only_message(&p).kind {
-        MessageKind::Interactive(InteractiveReply::ListReply {
-            id,
-            title,
-            description,
-        }) => {
+        MessageKind::Interactive(InteractiveReply::ListReply { id, title, description }) => {
             assert_eq!(id, "priority_express");
             assert_eq!(title, "Priority Mail Express");
             assert_eq!(description.as_deref(), Some("Next Day to 2 Days"));
@@ -217,28 +178,17 @@ fn unsupported_button_interactive_order_system() {
         k => panic!("{k:?}"),
     }
     // System messages carry no contacts block.
-    assert!(matches!(
-        p.events().next(),
-        Some(WebhookEvent::Message { contact: None, .. })
-    ));
+    assert!(matches!(p.events().next(), Some(WebhookEvent::Message { contact: None, .. })));
 }
 
 #[test]
 fn group_webhooks_are_kept_raw() {
-    for name in [
-        "Group Create Message",
-        "Group Settings Update",
-        "Group Remove Participants",
-    ] {
+    for name in ["Group Create Message", "Group Settings Update", "Group Remove Participants"] {
         let p = parse_example(name);
         let ev: Vec<_> = p.events().collect();
         assert_eq!(ev.len(), 1, "{name}");
         match ev[0] {
-            WebhookEvent::Other {
-                field,
-                value,
-                waba_id,
-            } => {
+            WebhookEvent::Other { field, value, waba_id } => {
                 assert!(field.starts_with("group_"), "{name}");
                 assert_eq!(waba_id, "102290129340398");
                 assert!(value["groups"][0]["group_id"].is_string());
@@ -278,25 +228,15 @@ fn a_simulator_can_build_webhooks_with_the_model() {
     };
     let value = MessagesValue {
         messaging_product: Some("whatsapp".into()),
-        metadata: Some(Metadata {
-            display_phone_number: Some("15550783881".into()),
-            phone_number_id: "PN".into(),
-        }),
+        metadata: Some(Metadata { display_phone_number: Some("15550783881".into()), phone_number_id: "PN".into() }),
         contacts: vec![Contact {
             wa_id: Some("16505551234".into()),
-            profile: Some(Profile {
-                name: Some("Sheena".into()),
-                username: None,
-            }),
+            profile: Some(Profile { name: Some("Sheena".into()), username: None }),
             ..Default::default()
         }],
-        messages: vec![InboundMessage::from_raw(
-            json!({"from": "16505551234", "id": "wamid.1", "timestamp": "1",
-            "type": "text", "text": {"body": "hi"}}),
-        )],
-        statuses: vec![MessageStatus::from_raw(
-            json!({"id": "wamid.2", "status": "read", "timestamp": "2"}),
-        )],
+        messages: vec![InboundMessage::from_raw(json!({"from": "16505551234", "id": "wamid.1", "timestamp": "1",
+            "type": "text", "text": {"body": "hi"}}))],
+        statuses: vec![MessageStatus::from_raw(json!({"id": "wamid.2", "status": "read", "timestamp": "2"}))],
         ..Default::default()
     };
     let payload = WebhookPayload {
@@ -304,10 +244,7 @@ fn a_simulator_can_build_webhooks_with_the_model() {
         entry: vec![Entry {
             id: "WABA".into(),
             time: None,
-            changes: vec![Change {
-                field: "messages".into(),
-                value: ChangeValue::Messages(value),
-            }],
+            changes: vec![Change { field: "messages".into(), value: ChangeValue::Messages(value) }],
         }],
     };
     let bytes = serde_json::to_vec(&payload).unwrap();
@@ -325,9 +262,7 @@ fn envelope(field: &str, value: Value) -> Vec<u8> {
 fn messages_value(extra: Value) -> Value {
     let mut v = json!({"messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550783881", "phone_number_id": "PN1"}});
-    v.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
+    v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     v
 }
 
@@ -354,33 +289,15 @@ fn statuses_pricing_conversation_errors() {
     assert_eq!(st.len(), 6);
     assert_eq!(st[0].status, StatusKind::Sent);
     let conv = st[0].conversation.as_ref().unwrap();
-    assert_eq!(
-        conv.origin.as_ref().unwrap().origin_type.as_deref(),
-        Some("marketing")
-    );
+    assert_eq!(conv.origin.as_ref().unwrap().origin_type.as_deref(), Some("marketing"));
     assert_eq!(conv.expiration_timestamp.as_deref(), Some("1750116480"));
     let pr = st[0].pricing.as_ref().unwrap();
     assert_eq!(
-        (
-            pr.billable,
-            pr.pricing_model.as_deref(),
-            pr.pricing_type.as_deref()
-        ),
+        (pr.billable, pr.pricing_model.as_deref(), pr.pricing_type.as_deref()),
         (Some(true), Some("PMP"), Some("regular"))
     );
-    assert_eq!(
-        st[1].pricing.as_ref().unwrap().pricing_model.as_deref(),
-        Some("CBP")
-    );
-    assert_eq!(
-        st[1]
-            .pricing
-            .as_ref()
-            .unwrap()
-            .normalized_category()
-            .as_deref(),
-        Some("authentication_international")
-    );
+    assert_eq!(st[1].pricing.as_ref().unwrap().pricing_model.as_deref(), Some("CBP"));
+    assert_eq!(st[1].pricing.as_ref().unwrap().normalized_category().as_deref(), Some("authentication_international"));
     assert_eq!(st[2].status, StatusKind::Read);
     assert_eq!(st[2].recipient_id, None);
     assert_eq!(st[2].recipient_user_id.as_deref(), Some("US.1349"));
@@ -391,30 +308,20 @@ fn statuses_pricing_conversation_errors() {
     assert_eq!(st[5].status, StatusKind::Other("deleted_future".into()));
     assert!(StatusKind::Read.rank() > StatusKind::Delivered.rank());
     assert!(st.iter().all(|s| s.raw.is_object()));
-    assert!(p.events().all(|e| matches!(
-        e,
-        WebhookEvent::Status {
-            phone_number_id: Some("PN1"),
-            ..
-        }
-    )));
+    assert!(p.events().all(|e| matches!(e, WebhookEvent::Status { phone_number_id: Some("PN1"), .. })));
 }
 
 #[test]
 fn value_errors_become_error_events() {
     let body = envelope(
         "messages",
-        messages_value(
-            json!({"errors": [{"code": 130429, "title": "Rate limit hit", "message": "Rate limit hit",
-            "error_data": {"details": "too many"}, "href": "/documentation/x"}]}),
-        ),
+        messages_value(json!({"errors": [{"code": 130429, "title": "Rate limit hit", "message": "Rate limit hit",
+            "error_data": {"details": "too many"}, "href": "/documentation/x"}]})),
     );
     let p = parse_webhook(&body).unwrap();
     let ev: Vec<_> = p.events().collect();
-    assert!(
-        matches!(ev[..], [WebhookEvent::Error { error, .. }] if error.code == Some(130429)
-        && error.class() == Some(ErrorClass::RetryLater))
-    );
+    assert!(matches!(ev[..], [WebhookEvent::Error { error, .. }] if error.code == Some(130429)
+        && error.class() == Some(ErrorClass::RetryLater)));
 }
 
 #[test]
@@ -433,10 +340,7 @@ fn template_updates_are_typed_and_other_fields_raw() {
             assert_eq!(update.event, "REJECTED");
             assert_eq!(update.message_template_id, Some(1689556908129832));
             assert_eq!(update.reason.as_deref(), Some("INVALID_FORMAT"));
-            assert_eq!(
-                update.rejection_info.as_ref().unwrap()["recommendation"],
-                "x"
-            );
+            assert_eq!(update.rejection_info.as_ref().unwrap()["recommendation"], "x");
         }
         other => panic!("{other:?}"),
     }
@@ -447,9 +351,7 @@ fn template_updates_are_typed_and_other_fields_raw() {
                "message_template_language": "en_US", "reason": null}),
     ))
     .unwrap();
-    assert!(
-        matches!(&p.entry[0].changes[0].value, ChangeValue::TemplateStatus(u) if u.reason.is_none())
-    );
+    assert!(matches!(&p.entry[0].changes[0].value, ChangeValue::TemplateStatus(u) if u.reason.is_none()));
 
     let p = parse_webhook(&envelope(
         "template_category_update",
@@ -457,10 +359,8 @@ fn template_updates_are_typed_and_other_fields_raw() {
                "previous_category": "UTILITY", "new_category": "MARKETING"}),
     ))
     .unwrap();
-    assert!(
-        matches!(p.events().next(), Some(WebhookEvent::TemplateCategory { update, .. })
-        if update.new_category.as_deref() == Some("MARKETING"))
-    );
+    assert!(matches!(p.events().next(), Some(WebhookEvent::TemplateCategory { update, .. })
+        if update.new_category.as_deref() == Some("MARKETING")));
 
     let p = parse_webhook(&envelope(
         "message_template_quality_update",
@@ -468,20 +368,16 @@ fn template_updates_are_typed_and_other_fields_raw() {
                "message_template_name": "n", "message_template_language": "en_US"}),
     ))
     .unwrap();
-    assert!(
-        matches!(p.events().next(), Some(WebhookEvent::TemplateQuality { update, .. })
-        if update.new_quality_score.as_deref() == Some("YELLOW"))
-    );
+    assert!(matches!(p.events().next(), Some(WebhookEvent::TemplateQuality { update, .. })
+        if update.new_quality_score.as_deref() == Some("YELLOW")));
 
     let p = parse_webhook(&envelope(
         "account_update",
         json!({"event": "VOLUME_BASED_PRICING_TIER_UPDATE", "volume_tier_info": {"tier": "25000001:50000000"}}),
     ))
     .unwrap();
-    assert!(
-        matches!(p.events().next(), Some(WebhookEvent::Other { field: "account_update", value, .. })
-        if value["volume_tier_info"]["tier"] == "25000001:50000000")
-    );
+    assert!(matches!(p.events().next(), Some(WebhookEvent::Other { field: "account_update", value, .. })
+        if value["volume_tier_info"]["tier"] == "25000001:50000000"));
 }
 
 #[test]
@@ -495,11 +391,7 @@ fn bsuid_username_users_without_phone() {
     );
     let p = parse_webhook(&body).unwrap();
     match p.events().next().unwrap() {
-        WebhookEvent::Message {
-            contact: Some(c),
-            message,
-            ..
-        } => {
+        WebhookEvent::Message { contact: Some(c), message, .. } => {
             assert_eq!(message.from, None);
             assert_eq!(message.sender(), Some("US.1"));
             assert_eq!(message.from_user_id.as_deref(), Some("US.1"));
@@ -538,9 +430,7 @@ fn pywa_style_variants() {
     ]);
     let body = envelope(
         "messages",
-        messages_value(
-            json!({"contacts": [{"wa_id": "1", "profile": {"name": "U"}}], "messages": msgs}),
-        ),
+        messages_value(json!({"contacts": [{"wa_id": "1", "profile": {"name": "U"}}], "messages": msgs})),
     );
     let p = parse_webhook(&body).unwrap();
     let m: Vec<_> = p.messages().collect();
@@ -559,18 +449,11 @@ fn pywa_style_variants() {
         k => panic!("{k:?}"),
     }
     assert_eq!(m[4].context.as_ref().unwrap().forwarded, Some(true));
-    assert_eq!(
-        m[5].context.as_ref().unwrap().frequently_forwarded,
-        Some(true)
-    );
+    assert_eq!(m[5].context.as_ref().unwrap().frequently_forwarded, Some(true));
     assert!(matches!(&m[6].kind, MessageKind::Unsupported { inner_type: Some(t) } if t == "pool"));
     assert!(matches!(&m[7].kind, MessageKind::Sticker(s) if s.animated == Some(true)));
-    assert!(
-        matches!(&m[8].kind, MessageKind::Document(d) if d.filename.as_deref() == Some("f.pdf"))
-    );
-    assert!(
-        matches!(&m[9].kind, MessageKind::Image(i) if i.url.as_deref().unwrap().starts_with("https://lookaside"))
-    );
+    assert!(matches!(&m[8].kind, MessageKind::Document(d) if d.filename.as_deref() == Some("f.pdf")));
+    assert!(matches!(&m[9].kind, MessageKind::Image(i) if i.url.as_deref().unwrap().starts_with("https://lookaside")));
     assert!(matches!(&m[10].kind, MessageKind::Video(v) if v.id == "VID"));
     assert!(
         matches!(&m[11].kind, MessageKind::Other { type_name, body } if type_name == "request_welcome" && body.is_null())
@@ -581,17 +464,9 @@ fn pywa_style_variants() {
     // Unexpected shape inside a known type: falls back to Other, raw kept, batch intact.
     assert!(matches!(&m[13].kind, MessageKind::Other { type_name, .. } if type_name == "text"));
     assert_eq!(m[13].raw["text"]["body"], 42);
-    assert!(
-        matches!(&m[14].kind, MessageKind::System(s) if s.identity.as_ref().unwrap()["hash"] == "h")
-    );
+    assert!(matches!(&m[14].kind, MessageKind::System(s) if s.identity.as_ref().unwrap()["hash"] == "h"));
     // Every message found its contact (single contact block).
-    assert!(p.events().all(|e| matches!(
-        e,
-        WebhookEvent::Message {
-            contact: Some(_),
-            ..
-        }
-    )));
+    assert!(p.events().all(|e| matches!(e, WebhookEvent::Message { contact: Some(_), .. })));
 }
 
 #[test]
@@ -610,28 +485,9 @@ fn batches_mixing_wabas_and_fields() {
     assert_eq!(ev.len(), 5);
     assert!(matches!(ev[0], WebhookEvent::Message { waba_id: "W1", .. }));
     assert!(matches!(ev[1], WebhookEvent::Status { waba_id: "W1", .. }));
-    assert!(matches!(
-        ev[2],
-        WebhookEvent::Other {
-            waba_id: "W2",
-            field: "history",
-            ..
-        }
-    ));
-    assert!(matches!(
-        ev[3],
-        WebhookEvent::Other {
-            value: Value::String(_),
-            ..
-        }
-    ));
-    assert!(matches!(
-        ev[4],
-        WebhookEvent::Other {
-            waba_id: "12345",
-            ..
-        }
-    ));
+    assert!(matches!(ev[2], WebhookEvent::Other { waba_id: "W2", field: "history", .. }));
+    assert!(matches!(ev[3], WebhookEvent::Other { value: Value::String(_), .. }));
+    assert!(matches!(ev[4], WebhookEvent::Other { waba_id: "12345", .. }));
 }
 
 #[test]
@@ -649,9 +505,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(|f| json!(f)),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
         prop_oneof![
             Just("messages"),
             Just("text"),
@@ -689,8 +543,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(key, inner, 0..5)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(key, inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

@@ -97,9 +97,7 @@ impl fmt::Debug for Keyring {
 fn valid_kid(kid: &str) -> bool {
     !kid.is_empty()
         && kid.len() <= MAX_KID_LEN
-        && kid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl Keyring {
@@ -108,16 +106,9 @@ impl Keyring {
     /// Whitespace around entries is ignored, as are empty entries (e.g. a trailing comma).
     pub fn parse(spec: &str) -> Result<Self, AeadError> {
         let mut keys = Vec::new();
-        for (i, entry) in spec
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .enumerate()
-        {
+        for (i, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
             let position = i + 1;
-            let (kid, b64) = entry
-                .split_once(':')
-                .ok_or(AeadError::MissingColon { position })?;
+            let (kid, b64) = entry.split_once(':').ok_or(AeadError::MissingColon { position })?;
             let (kid, b64) = (kid.trim(), b64.trim());
             if !valid_kid(kid) {
                 return Err(AeadError::InvalidKid { position });
@@ -129,13 +120,7 @@ impl Keyring {
                     .map_err(|_| AeadError::BadBase64 { position })?,
             );
             let key: [u8; 32] =
-                bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| AeadError::WrongKeyLength {
-                        position,
-                        len: bytes.len(),
-                    })?;
+                bytes.as_slice().try_into().map_err(|_| AeadError::WrongKeyLength { position, len: bytes.len() })?;
             keys.push((kid.to_owned(), key));
         }
         Self::from_keys(keys)
@@ -148,9 +133,7 @@ impl Keyring {
         for (position, (kid, mut key)) in keys.into_iter().enumerate() {
             if result.is_ok() {
                 if !valid_kid(&kid) {
-                    result = Err(AeadError::InvalidKid {
-                        position: position + 1,
-                    });
+                    result = Err(AeadError::InvalidKid { position: position + 1 });
                 } else if out.iter().any(|(k, _)| *k == kid) {
                     result = Err(AeadError::DuplicateKid(kid.clone()));
                 } else {
@@ -198,13 +181,7 @@ impl Keyring {
         let (kid, cipher) = self.current();
         let nonce: [u8; NONCE_LEN] = crate::token::random_array();
         let ct = cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad })
             .expect("AES-GCM encryption only fails for plaintexts over 64 GiB");
         let mut body = Vec::with_capacity(NONCE_LEN + ct.len());
         body.extend_from_slice(&nonce);
@@ -223,23 +200,14 @@ impl Keyring {
     /// Errors: `UnknownKey`, `Malformed`, `Decrypt` (tag failure; same error for wrong AAD or tampering).
     pub fn decrypt(&self, ciphertext: &str, aad: &[u8]) -> Result<Vec<u8>, AeadError> {
         let (kid, body) = split_ciphertext(ciphertext).ok_or(AeadError::Malformed)?;
-        let cipher = self
-            .keys
-            .iter()
-            .find(|(k, _)| k == kid)
-            .map(|(_, c)| c)
-            .ok_or(AeadError::UnknownKey)?;
-        let body = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| AeadError::Malformed)?;
+        let cipher = self.keys.iter().find(|(k, _)| k == kid).map(|(_, c)| c).ok_or(AeadError::UnknownKey)?;
+        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| AeadError::Malformed)?;
         if body.len() < NONCE_LEN + TAG_LEN {
             return Err(AeadError::Malformed);
         }
         let (nonce, ct) = body.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| AeadError::Malformed)?;
-        cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad })
-            .map_err(|_| AeadError::Decrypt)
+        cipher.decrypt(&Nonce::from(nonce), Payload { msg: ct, aad }).map_err(|_| AeadError::Decrypt)
     }
 
     /// True when the ciphertext was written with a key other than the current one (for `admin rotate-keys`).
@@ -268,13 +236,7 @@ mod tests {
     }
 
     fn ring(entries: &[(&str, u8)]) -> Keyring {
-        Keyring::from_keys(
-            entries
-                .iter()
-                .map(|(k, b)| ((*k).to_owned(), key(*b)))
-                .collect(),
-        )
-        .unwrap()
+        Keyring::from_keys(entries.iter().map(|(k, b)| ((*k).to_owned(), key(*b))).collect()).unwrap()
     }
 
     const AAD: &[u8] = b"tenant:7|purpose:wa_access_token|row:42";
@@ -305,10 +267,7 @@ mod tests {
     fn wrong_aad_fails() {
         let r = ring(&[("k1", 1)]);
         let ct = r.encrypt(b"secret", AAD);
-        assert_eq!(
-            r.decrypt(&ct, b"tenant:8|purpose:wa_access_token|row:42"),
-            Err(AeadError::Decrypt)
-        );
+        assert_eq!(r.decrypt(&ct, b"tenant:8|purpose:wa_access_token|row:42"), Err(AeadError::Decrypt));
         assert_eq!(r.decrypt(&ct, b""), Err(AeadError::Decrypt));
     }
 
@@ -316,9 +275,7 @@ mod tests {
     fn tampered_ciphertext_fails() {
         let r = ring(&[("k1", 1)]);
         let ct = r.encrypt(b"secret payload", AAD);
-        let body = URL_SAFE_NO_PAD
-            .decode(ct.strip_prefix("v1.k1.").unwrap())
-            .unwrap();
+        let body = URL_SAFE_NO_PAD.decode(ct.strip_prefix("v1.k1.").unwrap()).unwrap();
         for i in 0..body.len() {
             for bit in [0x01u8, 0x80] {
                 let mut b = body.clone();
@@ -414,9 +371,7 @@ mod tests {
         let ct = direct.encrypt(b"x", AAD);
         assert_eq!(r.decrypt(&ct, AAD).unwrap(), b"x");
         // k2 and k3 are the same bytes in different alphabets.
-        let ct = Keyring::parse(&format!("k2:{k3}"))
-            .unwrap()
-            .encrypt(b"y", AAD);
+        let ct = Keyring::parse(&format!("k2:{k3}")).unwrap().encrypt(b"y", AAD);
         assert_eq!(r.decrypt(&ct, AAD).unwrap(), b"y");
     }
 
@@ -429,46 +384,16 @@ mod tests {
             (String::new(), AeadError::Empty),
             ("  ,  , ".into(), AeadError::Empty),
             (good.clone(), AeadError::MissingColon { position: 1 }),
-            (
-                format!("k1:{good},k2{good}"),
-                AeadError::MissingColon { position: 2 },
-            ),
+            (format!("k1:{good},k2{good}"), AeadError::MissingColon { position: 2 }),
             (format!(":{good}"), AeadError::InvalidKid { position: 1 }),
             (format!("k 1:{good}"), AeadError::InvalidKid { position: 1 }),
             (format!("k.1:{good}"), AeadError::InvalidKid { position: 1 }),
-            (
-                format!("{}:{good}", "a".repeat(33)),
-                AeadError::InvalidKid { position: 1 },
-            ),
-            (
-                "k1:not base64!".into(),
-                AeadError::BadBase64 { position: 1 },
-            ),
-            (
-                "k1:".into(),
-                AeadError::WrongKeyLength {
-                    position: 1,
-                    len: 0,
-                },
-            ),
-            (
-                format!("k1:{short}"),
-                AeadError::WrongKeyLength {
-                    position: 1,
-                    len: 31,
-                },
-            ),
-            (
-                format!("k1:{good},k2:{long}"),
-                AeadError::WrongKeyLength {
-                    position: 2,
-                    len: 33,
-                },
-            ),
-            (
-                format!("k1:{good},k1:{good}"),
-                AeadError::DuplicateKid("k1".into()),
-            ),
+            (format!("{}:{good}", "a".repeat(33)), AeadError::InvalidKid { position: 1 }),
+            ("k1:not base64!".into(), AeadError::BadBase64 { position: 1 }),
+            ("k1:".into(), AeadError::WrongKeyLength { position: 1, len: 0 }),
+            (format!("k1:{short}"), AeadError::WrongKeyLength { position: 1, len: 31 }),
+            (format!("k1:{good},k2:{long}"), AeadError::WrongKeyLength { position: 2, len: 33 }),
+            (format!("k1:{good},k1:{good}"), AeadError::DuplicateKid("k1".into())),
         ];
         for (spec, want) in cases {
             let got = Keyring::parse(&spec).unwrap_err();
@@ -514,10 +439,7 @@ mod tests {
         let dbg = format!("{r:?}");
         assert_eq!(dbg, r#"Keyring { kids: ["old", "new"], current: "new" }"#);
         let pretty = format!("{r:#?}");
-        assert!(
-            !pretty.contains(&spec_key) && !pretty.contains("171"),
-            "{pretty}"
-        );
+        assert!(!pretty.contains(&spec_key) && !pretty.contains("171"), "{pretty}");
     }
 
     #[test]
@@ -534,9 +456,7 @@ mod tests {
         let alphabet = b"v1k.ABCxyz019-_=+/ :,\xff";
         for round in 0..3000 {
             let len = (next() % 80) as usize;
-            let mut bytes: Vec<u8> = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+            let mut bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
             if round % 2 == 0 {
                 let mut g = good.clone().into_bytes();
                 let at = (next() % g.len() as u64) as usize;

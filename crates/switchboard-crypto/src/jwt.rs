@@ -72,12 +72,7 @@ pub struct Validation {
 impl Validation {
     /// A validation for `audience` and `typ` at the current system time, with no leeway.
     pub fn new(audience: impl Into<String>, typ: impl Into<String>) -> Self {
-        Self {
-            audience: audience.into(),
-            typ: typ.into(),
-            now: now_unix(),
-            leeway_secs: 0,
-        }
+        Self { audience: audience.into(), typ: typ.into(), now: now_unix(), leeway_secs: 0 }
     }
 }
 
@@ -127,15 +122,11 @@ impl JwtKeys {
 
     /// Signs `claims` (which must serialize to a JSON object) as an HS256 JWT.
     pub fn encode<C: serde::Serialize>(&self, claims: &C) -> Result<String, JwtError> {
-        let value =
-            serde_json::to_value(claims).map_err(|e| JwtError::InvalidClaims(e.to_string()))?;
+        let value = serde_json::to_value(claims).map_err(|e| JwtError::InvalidClaims(e.to_string()))?;
         if !value.is_object() {
-            return Err(JwtError::InvalidClaims(
-                "claims must serialize to a JSON object".into(),
-            ));
+            return Err(JwtError::InvalidClaims("claims must serialize to a JSON object".into()));
         }
-        let payload =
-            serde_json::to_vec(&value).map_err(|e| JwtError::InvalidClaims(e.to_string()))?;
+        let payload = serde_json::to_vec(&value).map_err(|e| JwtError::InvalidClaims(e.to_string()))?;
         let mut token = String::with_capacity(HEADER_B64.len() + payload.len() * 4 / 3 + 48);
         token.push_str(HEADER_B64);
         token.push('.');
@@ -150,35 +141,22 @@ impl JwtKeys {
     ///
     /// If an `nbf` claim is present it must be numeric and not in the future
     /// (beyond the leeway).
-    pub fn decode<C: serde::de::DeserializeOwned>(
-        &self,
-        token: &str,
-        v: &Validation,
-    ) -> Result<C, JwtError> {
+    pub fn decode<C: serde::de::DeserializeOwned>(&self, token: &str, v: &Validation) -> Result<C, JwtError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(JwtError::Malformed);
         }
         let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(JwtError::Malformed);
         };
         if h64.is_empty() || p64.is_empty() || s64.is_empty() {
             return Err(JwtError::Malformed);
         }
-        let header_bytes = URL_SAFE_NO_PAD
-            .decode(h64)
-            .map_err(|_| JwtError::Malformed)?;
-        let payload_bytes = URL_SAFE_NO_PAD
-            .decode(p64)
-            .map_err(|_| JwtError::Malformed)?;
-        let sig = URL_SAFE_NO_PAD
-            .decode(s64)
-            .map_err(|_| JwtError::Malformed)?;
+        let header_bytes = URL_SAFE_NO_PAD.decode(h64).map_err(|_| JwtError::Malformed)?;
+        let payload_bytes = URL_SAFE_NO_PAD.decode(p64).map_err(|_| JwtError::Malformed)?;
+        let sig = URL_SAFE_NO_PAD.decode(s64).map_err(|_| JwtError::Malformed)?;
 
-        let header: Header =
-            serde_json::from_slice(&header_bytes).map_err(|_| JwtError::BadHeader)?;
+        let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| JwtError::BadHeader)?;
         if header.alg != "HS256" || header.typ.as_deref() != Some("JWT") || header.crit.is_some() {
             return Err(JwtError::BadHeader);
         }
@@ -189,26 +167,19 @@ impl JwtKeys {
         // `verify_slice` is constant-time and rejects any length other than 32.
         mac.verify_slice(&sig).map_err(|_| JwtError::BadSignature)?;
 
-        let payload: Value =
-            serde_json::from_slice(&payload_bytes).map_err(|_| JwtError::Malformed)?;
+        let payload: Value = serde_json::from_slice(&payload_bytes).map_err(|_| JwtError::Malformed)?;
         let Value::Object(claims) = &payload else {
-            return Err(JwtError::InvalidClaims(
-                "claims are not a JSON object".into(),
-            ));
+            return Err(JwtError::InvalidClaims("claims are not a JSON object".into()));
         };
         let leeway = v.leeway_secs.max(0);
 
-        let exp = claims
-            .get("exp")
-            .ok_or_else(|| JwtError::InvalidClaims("missing exp".into()))?;
-        let exp = numeric_date(exp)
-            .ok_or_else(|| JwtError::InvalidClaims("exp is not a number".into()))?;
+        let exp = claims.get("exp").ok_or_else(|| JwtError::InvalidClaims("missing exp".into()))?;
+        let exp = numeric_date(exp).ok_or_else(|| JwtError::InvalidClaims("exp is not a number".into()))?;
         if !exp.is_after(v.now.saturating_sub(leeway)) {
             return Err(JwtError::Expired);
         }
         if let Some(nbf) = claims.get("nbf") {
-            let nbf = numeric_date(nbf)
-                .ok_or_else(|| JwtError::InvalidClaims("nbf is not a number".into()))?;
+            let nbf = numeric_date(nbf).ok_or_else(|| JwtError::InvalidClaims("nbf is not a number".into()))?;
             if nbf.is_after(v.now.saturating_add(leeway)) {
                 return Err(JwtError::NotYetValid);
             }
@@ -216,9 +187,7 @@ impl JwtKeys {
 
         let aud_ok = match claims.get("aud") {
             Some(Value::String(a)) => *a == v.audience,
-            Some(Value::Array(list)) => {
-                list.iter().any(|a| a.as_str() == Some(v.audience.as_str()))
-            }
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(v.audience.as_str())),
             _ => false,
         };
         if !aud_ok {
@@ -282,21 +251,11 @@ mod tests {
     }
 
     fn validation() -> Validation {
-        Validation {
-            audience: "switchboard".into(),
-            typ: "access".into(),
-            now: NOW,
-            leeway_secs: 0,
-        }
+        Validation { audience: "switchboard".into(), typ: "access".into(), now: NOW, leeway_secs: 0 }
     }
 
     fn claims() -> Claims {
-        Claims {
-            sub: "user-1".into(),
-            aud: "switchboard".into(),
-            typ: "access".into(),
-            exp: NOW + 60,
-        }
+        Claims { sub: "user-1".into(), aud: "switchboard".into(), typ: "access".into(), exp: NOW + 60 }
     }
 
     fn b64(data: &[u8]) -> String {
@@ -305,11 +264,7 @@ mod tests {
 
     /// Builds a token by hand with an arbitrary header and payload, signed with SECRET.
     fn craft(header: &str, payload: &Value) -> String {
-        let input = format!(
-            "{}.{}",
-            b64(header.as_bytes()),
-            b64(payload.to_string().as_bytes())
-        );
+        let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.to_string().as_bytes()));
         let sig = crate::token::hmac_sha256(SECRET, input.as_bytes());
         format!("{input}.{}", b64(&sig))
     }
@@ -324,10 +279,7 @@ mod tests {
 
     #[test]
     fn header_constant_is_exact() {
-        assert_eq!(
-            URL_SAFE_NO_PAD.decode(HEADER_B64).unwrap(),
-            br#"{"alg":"HS256","typ":"JWT"}"#
-        );
+        assert_eq!(URL_SAFE_NO_PAD.decode(HEADER_B64).unwrap(), br#"{"alg":"HS256","typ":"JWT"}"#);
     }
 
     #[test]
@@ -354,12 +306,7 @@ mod tests {
         let parts: Vec<&str> = t.split('.').collect();
         let mut evil = payload();
         evil["sub"] = json!("admin");
-        let forged = format!(
-            "{}.{}.{}",
-            parts[0],
-            b64(evil.to_string().as_bytes()),
-            parts[2]
-        );
+        let forged = format!("{}.{}.{}", parts[0], b64(evil.to_string().as_bytes()), parts[2]);
         assert_eq!(decode(&forged), Err(JwtError::BadSignature));
     }
 
@@ -369,15 +316,9 @@ mod tests {
         let (input, sig) = t.rsplit_once('.').unwrap();
         let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
         sig[0] ^= 1;
-        assert_eq!(
-            decode(&format!("{input}.{}", b64(&sig))),
-            Err(JwtError::BadSignature)
-        );
+        assert_eq!(decode(&format!("{input}.{}", b64(&sig))), Err(JwtError::BadSignature));
         // Truncated signature.
-        assert_eq!(
-            decode(&format!("{input}.{}", b64(&sig[..31]))),
-            Err(JwtError::BadSignature)
-        );
+        assert_eq!(decode(&format!("{input}.{}", b64(&sig[..31]))), Err(JwtError::BadSignature));
         // Signed with another key.
         let other = JwtKeys::new(b"another-secret-another-secret-xx").unwrap();
         let t2 = other.encode(&claims()).unwrap();
@@ -391,14 +332,8 @@ mod tests {
         // Unsigned, as a real "none" token would be (empty signature part).
         assert!(decode(&format!("{h}.{p}.")).is_err());
         // With an otherwise valid signature.
-        assert_eq!(
-            decode(&craft(r#"{"alg":"none","typ":"JWT"}"#, &payload())),
-            Err(JwtError::BadHeader)
-        );
-        assert_eq!(
-            decode(&craft(r#"{"alg":"None","typ":"JWT"}"#, &payload())),
-            Err(JwtError::BadHeader)
-        );
+        assert_eq!(decode(&craft(r#"{"alg":"none","typ":"JWT"}"#, &payload())), Err(JwtError::BadHeader));
+        assert_eq!(decode(&craft(r#"{"alg":"None","typ":"JWT"}"#, &payload())), Err(JwtError::BadHeader));
     }
 
     #[test]
@@ -419,11 +354,7 @@ mod tests {
             r#"["HS256"]"#,
             "not json",
         ] {
-            assert_eq!(
-                decode(&craft(header, &payload())),
-                Err(JwtError::BadHeader),
-                "{header}"
-            );
+            assert_eq!(decode(&craft(header, &payload())), Err(JwtError::BadHeader), "{header}");
         }
     }
 
@@ -433,16 +364,10 @@ mod tests {
         let mut c = claims();
         c.exp = NOW;
         let t = k.encode(&c).unwrap();
-        assert_eq!(
-            k.decode::<Claims>(&t, &validation()),
-            Err(JwtError::Expired)
-        );
+        assert_eq!(k.decode::<Claims>(&t, &validation()), Err(JwtError::Expired));
         c.exp = NOW - 100;
         let t = k.encode(&c).unwrap();
-        assert_eq!(
-            k.decode::<Claims>(&t, &validation()),
-            Err(JwtError::Expired)
-        );
+        assert_eq!(k.decode::<Claims>(&t, &validation()), Err(JwtError::Expired));
         let mut v = validation();
         v.leeway_secs = 100;
         assert_eq!(k.decode::<Claims>(&t, &v), Err(JwtError::Expired));
@@ -461,10 +386,7 @@ mod tests {
             json!({"aud":"switchboard","typ":"access","exp":null}),
         ] {
             assert!(
-                matches!(
-                    decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
-                    Err(JwtError::InvalidClaims(_))
-                ),
+                matches!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)), Err(JwtError::InvalidClaims(_))),
                 "{p}"
             );
         }
@@ -472,20 +394,14 @@ mod tests {
         let p = json!({"aud":"switchboard","typ":"access","exp": (NOW as f64) + 0.5});
         assert!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)).is_ok());
         let p = json!({"aud":"switchboard","typ":"access","exp": (NOW as f64) - 0.5});
-        assert_eq!(
-            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
-            Err(JwtError::Expired)
-        );
+        assert_eq!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)), Err(JwtError::Expired));
     }
 
     #[test]
     fn nbf_in_future_rejected() {
         let mut p = payload();
         p["nbf"] = json!(NOW + 10);
-        assert_eq!(
-            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
-            Err(JwtError::NotYetValid)
-        );
+        assert_eq!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)), Err(JwtError::NotYetValid));
         p["nbf"] = json!(NOW);
         assert!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)).is_ok());
     }
@@ -496,26 +412,14 @@ mod tests {
         let mut c = claims();
         c.aud = "someone-else".into();
         let t = k.encode(&c).unwrap();
-        assert_eq!(
-            k.decode::<Claims>(&t, &validation()),
-            Err(JwtError::WrongAudience)
-        );
+        assert_eq!(k.decode::<Claims>(&t, &validation()), Err(JwtError::WrongAudience));
         let mut p = payload();
         p.as_object_mut().unwrap().remove("aud");
-        assert_eq!(
-            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
-            Err(JwtError::WrongAudience)
-        );
+        assert_eq!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)), Err(JwtError::WrongAudience));
         p["aud"] = json!(["other", 5, null]);
-        assert_eq!(
-            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
-            Err(JwtError::WrongAudience)
-        );
+        assert_eq!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)), Err(JwtError::WrongAudience));
         p["aud"] = json!({"switchboard": true});
-        assert_eq!(
-            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
-            Err(JwtError::WrongAudience)
-        );
+        assert_eq!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)), Err(JwtError::WrongAudience));
     }
 
     #[test]
@@ -527,11 +431,7 @@ mod tests {
             exp: i64,
         }
         let k = keys();
-        let c = Multi {
-            aud: vec!["billing".into(), "switchboard".into()],
-            typ: "access".into(),
-            exp: NOW + 5,
-        };
+        let c = Multi { aud: vec!["billing".into(), "switchboard".into()], typ: "access".into(), exp: NOW + 5 };
         let t = k.encode(&c).unwrap();
         assert_eq!(k.decode::<Multi>(&t, &validation()).unwrap(), c);
     }
@@ -542,16 +442,10 @@ mod tests {
         let mut c = claims();
         c.typ = "refresh".into();
         let t = k.encode(&c).unwrap();
-        assert_eq!(
-            k.decode::<Claims>(&t, &validation()),
-            Err(JwtError::WrongType)
-        );
+        assert_eq!(k.decode::<Claims>(&t, &validation()), Err(JwtError::WrongType));
         let mut p = payload();
         p.as_object_mut().unwrap().remove("typ");
-        assert_eq!(
-            decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)),
-            Err(JwtError::WrongType)
-        );
+        assert_eq!(decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &p)), Err(JwtError::WrongType));
     }
 
     #[test]
@@ -562,10 +456,7 @@ mod tests {
             tenant_id: u64,
         }
         let t = keys().encode(&claims()).unwrap();
-        assert!(matches!(
-            keys().decode::<Needs>(&t, &validation()),
-            Err(JwtError::InvalidClaims(_))
-        ));
+        assert!(matches!(keys().decode::<Needs>(&t, &validation()), Err(JwtError::InvalidClaims(_))));
         // Non-object payloads.
         assert!(matches!(
             decode(&craft(r#"{"alg":"HS256","typ":"JWT"}"#, &json!([1, 2]))),
@@ -638,16 +529,13 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let alphabet =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ {}\"\\:\x00\xff";
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ {}\"\\:\x00\xff";
         let k = keys();
         let v = validation();
         let good = k.encode(&claims()).unwrap();
         for round in 0..3000 {
             let len = (next() % 200) as usize;
-            let mut bytes: Vec<u8> = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+            let mut bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
             if round % 3 == 0 {
                 // Splice random bytes into a valid token.
                 let mut g = good.clone().into_bytes();
@@ -660,19 +548,8 @@ mod tests {
             let _ = k.decode::<Claims>(&s, &v);
         }
         // Crafted edge cases: valid base64 of odd JSON in each slot.
-        for header in [
-            "{}",
-            "null",
-            "1e999",
-            "\"\"",
-            "{\"alg\":{}}",
-            "[[[[[[[[[[]]]]]]]]]]",
-        ] {
-            for p in [
-                json!(null),
-                json!({}),
-                json!({"exp": 1e300, "aud": "switchboard", "typ": "access"}),
-            ] {
+        for header in ["{}", "null", "1e999", "\"\"", "{\"alg\":{}}", "[[[[[[[[[[]]]]]]]]]]"] {
+            for p in [json!(null), json!({}), json!({"exp": 1e300, "aud": "switchboard", "typ": "access"})] {
                 let t = craft(header, &p);
                 let _ = k.decode::<Value>(&t, &v);
             }

@@ -25,8 +25,7 @@ pub enum PasswordError {
 }
 
 fn hasher() -> Argon2<'static> {
-    let params =
-        Params::new(M_COST_KIB, T_COST, P_COST, None).expect("OWASP argon2 parameters are valid");
+    let params = Params::new(M_COST_KIB, T_COST, P_COST, None).expect("OWASP argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -47,9 +46,7 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 pub fn verify_password(password: &str, phc: &str) -> Result<bool, PasswordError> {
     let parsed = PasswordHash::new(phc).map_err(|e| PasswordError::MalformedHash(e.to_string()))?;
     if parsed.salt.is_none() || parsed.hash.is_none() {
-        return Err(PasswordError::MalformedHash(
-            "missing salt or hash output".into(),
-        ));
+        return Err(PasswordError::MalformedHash("missing salt or hash output".into()));
     }
     match hasher().verify_password(password.as_bytes(), &parsed) {
         Ok(()) => Ok(true),
@@ -87,14 +84,8 @@ mod tests {
     #[test]
     fn hash_then_verify_right_and_wrong() {
         let h = hash_password("correct horse battery staple").unwrap();
-        assert_eq!(
-            verify_password("correct horse battery staple", &h),
-            Ok(true)
-        );
-        assert_eq!(
-            verify_password("correct horse battery stapl", &h),
-            Ok(false)
-        );
+        assert_eq!(verify_password("correct horse battery staple", &h), Ok(true));
+        assert_eq!(verify_password("correct horse battery stapl", &h), Ok(false));
         assert_eq!(verify_password("", &h), Ok(false));
     }
 
@@ -128,10 +119,7 @@ mod tests {
             "$argon2id$v=19$m=1,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
         ] {
             assert!(
-                matches!(
-                    verify_password("pw", bad),
-                    Err(PasswordError::MalformedHash(_))
-                ),
+                matches!(verify_password("pw", bad), Err(PasswordError::MalformedHash(_))),
                 "{bad:?} -> {:?}",
                 verify_password("pw", bad)
             );

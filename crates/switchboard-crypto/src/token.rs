@@ -33,8 +33,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// HMAC-SHA-256 of `data` under `key` (any key length).
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -65,11 +64,7 @@ mod tests {
         let t = random_token("rt_", 32);
         assert!(t.starts_with("rt_"));
         assert_eq!(t.len(), 3 + 43);
-        assert!(
-            t[3..]
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        );
+        assert!(t[3..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         let decoded = URL_SAFE_NO_PAD.decode(&t[3..]).unwrap();
         assert_eq!(decoded.len(), 32);
         assert_eq!(random_token("", 0), "");
@@ -85,14 +80,8 @@ mod tests {
 
     #[test]
     fn sha256_hex_known_vectors() {
-        assert_eq!(
-            sha256_hex(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
@@ -107,9 +96,6 @@ mod tests {
     #[test]
     fn hmac_sha256_rfc4231_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            hex_lower(&mac),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(hex_lower(&mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 }

@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use switchboard_crypto::aead::{AeadError, Keyring};
 use switchboard_crypto::jwt::{JwtError, JwtKeys, Validation};
-use switchboard_crypto::password::{
-    PasswordError, hash_password, init_dummy_hash, verify_dummy, verify_password,
-};
+use switchboard_crypto::password::{PasswordError, hash_password, init_dummy_hash, verify_dummy, verify_password};
 use switchboard_crypto::secret::SecretString;
 use switchboard_crypto::token::{constant_time_eq, hmac_sha256, random_token, sha256_hex};
 
@@ -29,15 +27,8 @@ struct Config {
 
 #[test]
 fn login_issue_and_check_tokens() {
-    let spec = format!(
-        "{},{}",
-        Keyring::generate_spec_entry(),
-        Keyring::generate_spec_entry()
-    );
-    let config_json = format!(
-        r#"{{"jwt_secret":"{}","encryption_keys":"{spec}"}}"#,
-        random_token("", 48)
-    );
+    let spec = format!("{},{}", Keyring::generate_spec_entry(), Keyring::generate_spec_entry());
+    let config_json = format!(r#"{{"jwt_secret":"{}","encryption_keys":"{spec}"}}"#, random_token("", 48));
     let config: Config = serde_json::from_str(&config_json).unwrap();
     let debug = format!("{config:?}");
     assert!(!debug.contains(config.jwt_secret.expose()), "{debug}");
@@ -47,10 +38,7 @@ fn login_issue_and_check_tokens() {
     let phc = hash_password("s3cure pa55word").unwrap();
     assert_eq!(verify_password("s3cure pa55word", &phc), Ok(true));
     assert_eq!(verify_password("wrong", &phc), Ok(false));
-    assert!(matches!(
-        verify_password("x", "$argon2id$v=19$broken"),
-        Err(PasswordError::MalformedHash(_))
-    ));
+    assert!(matches!(verify_password("x", "$argon2id$v=19$broken"), Err(PasswordError::MalformedHash(_))));
 
     // Access token.
     let keys = JwtKeys::new(config.jwt_secret.expose().as_bytes()).unwrap();
@@ -68,25 +56,16 @@ fn login_issue_and_check_tokens() {
     v.now = now;
     assert_eq!(keys.decode::<AccessClaims>(&jwt, &v).unwrap(), claims);
     v.now = now + 900;
-    assert_eq!(
-        keys.decode::<AccessClaims>(&jwt, &v),
-        Err(JwtError::Expired)
-    );
+    assert_eq!(keys.decode::<AccessClaims>(&jwt, &v), Err(JwtError::Expired));
     v.now = now;
     v.typ = "refresh".into();
-    assert_eq!(
-        keys.decode::<AccessClaims>(&jwt, &v),
-        Err(JwtError::WrongType)
-    );
+    assert_eq!(keys.decode::<AccessClaims>(&jwt, &v), Err(JwtError::WrongType));
 
     // Refresh token stored hashed.
     let refresh = random_token("rt_", 32);
     let stored = sha256_hex(refresh.as_bytes());
     assert_eq!(stored.len(), 64);
-    assert!(constant_time_eq(
-        sha256_hex(refresh.as_bytes()).as_bytes(),
-        stored.as_bytes()
-    ));
+    assert!(constant_time_eq(sha256_hex(refresh.as_bytes()).as_bytes(), stored.as_bytes()));
 
     // WhatsApp access token encrypted at rest, bound to tenant + purpose.
     let ring = Keyring::parse(config.encryption_keys.expose()).unwrap();
@@ -94,10 +73,7 @@ fn login_issue_and_check_tokens() {
     let ct = ring.encrypt(b"EAAGm0PX4ZCpsBA", aad);
     assert!(!ring.needs_rotation(&ct));
     assert_eq!(ring.decrypt(&ct, aad).unwrap(), b"EAAGm0PX4ZCpsBA");
-    assert_eq!(
-        ring.decrypt(&ct, b"tenant=8;purpose=wa_token"),
-        Err(AeadError::Decrypt)
-    );
+    assert_eq!(ring.decrypt(&ct, b"tenant=8;purpose=wa_token"), Err(AeadError::Decrypt));
     assert!(!format!("{ring:?}").contains(config.encryption_keys.expose()));
 
     // Webhook signature style HMAC.
@@ -126,8 +102,5 @@ fn dummy_verification_costs_about_as_much_as_a_real_one() {
     let dummy = min_time(|| verify_dummy("guess"));
     // Loose bounds: a shared 2-core machine is noisy, but a dummy that skips
     // the argon2 work would be orders of magnitude faster.
-    assert!(
-        dummy * 3 >= real && dummy <= real * 3,
-        "real {real:?} vs dummy {dummy:?}"
-    );
+    assert!(dummy * 3 >= real && dummy <= real * 3, "real {real:?} vs dummy {dummy:?}");
 }

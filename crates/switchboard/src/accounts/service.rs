@@ -155,7 +155,9 @@ pub async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(|e| AppError::unique_or_db(e, "phone_number_taken", "this phone number id is already connected to a workspace"))?;
+    .map_err(|e| {
+        AppError::unique_or_db(e, "phone_number_taken", "this phone number id is already connected to a workspace")
+    })?;
     audit::record(
         &txn,
         audit::Entry {

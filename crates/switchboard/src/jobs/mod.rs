@@ -277,11 +277,9 @@ pub async fn retry<C: ConnectionTrait>(db: &C, id: i64) -> Result<bool, DbErr> {
         .col_expr(jobs::Column::UpdatedAt, Expr::value(crate::db::now()))
         .filter(jobs::Column::Id.eq(id))
         // Dead, or waiting for a retry after a failure: run it now with fresh attempts.
-        .filter(
-            sea_orm::Condition::any()
-                .add(jobs::Column::State.is_in([JobState::Dead, JobState::Failed]))
-                .add(sea_orm::Condition::all().add(jobs::Column::State.eq(JobState::Pending)).add(jobs::Column::Attempts.gt(0))),
-        )
+        .filter(sea_orm::Condition::any().add(jobs::Column::State.is_in([JobState::Dead, JobState::Failed])).add(
+            sea_orm::Condition::all().add(jobs::Column::State.eq(JobState::Pending)).add(jobs::Column::Attempts.gt(0)),
+        ))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)

@@ -145,10 +145,7 @@ async fn outbound(app: &TestApp, tenant: uuid::Uuid, conversation: uuid::Uuid, w
     row.id = Set(id);
     row.wa_message_id = Set(Some(wamid.into()));
     row.sent_at = Set(Some(now));
-    row
-    .insert(app.state.writer())
-    .await
-    .unwrap();
+    row.insert(app.state.writer()).await.unwrap();
     id
 }
 

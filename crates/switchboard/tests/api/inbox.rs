@@ -157,7 +157,10 @@ async fn customer_to_agent_and_back_with_statuses_on_the_stream() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let e = stream.next(left).await.unwrap_or_else(|| panic!("status events so far: {seen:?}"));
         if e.kind == "message.status" && e.data["messageId"] == id.as_str() {
-            seen.push((e.data["reported"].as_str().unwrap_or("").into(), e.data["status"].as_str().unwrap_or("").into()));
+            seen.push((
+                e.data["reported"].as_str().unwrap_or("").into(),
+                e.data["status"].as_str().unwrap_or("").into(),
+            ));
         }
     }
     for s in ["sent", "delivered", "read"] {

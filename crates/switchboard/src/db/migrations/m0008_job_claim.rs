@@ -39,9 +39,7 @@ impl MigrationTrait for Migration {
         )
         .await?;
         // Jobs waiting for a retry are now `pending` (with attempts spent), not `failed`.
-        m.get_connection()
-            .execute_unprepared("UPDATE jobs SET state = 'pending' WHERE state = 'failed'")
-            .await?;
+        m.get_connection().execute_unprepared("UPDATE jobs SET state = 'pending' WHERE state = 'failed'").await?;
         Ok(())
     }
 }
