@@ -68,6 +68,11 @@ fn admin_opts() -> DbOptions {
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
+    /// The app's state (its database connections belong to the server runtime: use them through
+    /// [`Server::run`]).
+    pub state: switchboard::state::AppState,
+    /// The server runtime.
+    pub handle: tokio::runtime::Handle,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     done: std::sync::mpsc::Receiver<()>,
 }
@@ -81,6 +86,18 @@ impl Server {
         threads: usize,
         workers: bool,
     ) -> anyhow::Result<Self> {
+        Self::start_with(database_url, data_dir, secret, threads, workers, &[])
+    }
+
+    /// [`Server::start`] with more (or overriding) environment variables.
+    pub fn start_with(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        secret: &str,
+        threads: usize,
+        workers: bool,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let mut vars: HashMap<String, String> = HashMap::new();
         for (k, v) in [
             ("SWITCHBOARD_DATA_DIR", data_dir.display().to_string()),
@@ -93,8 +110,12 @@ impl Server {
         ] {
             vars.insert(k.into(), v);
         }
+        for (k, v) in extra {
+            vars.insert((*k).to_string(), v.clone());
+        }
         let config = Config::from_vars(&vars).map_err(|e| anyhow!("config: {e}"))?;
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<anyhow::Result<SocketAddr>>();
+        type Started = (SocketAddr, switchboard::state::AppState, tokio::runtime::Handle);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<anyhow::Result<Started>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new().name("switchboard-server".into()).spawn(move || {
@@ -113,16 +134,17 @@ impl Server {
             rt.block_on(async move {
                 let started = async {
                     let state = build_state(config.clone(), true, DbOptions::default()).await?;
-                    Application::with_state(state, config.listen).await
+                    let app = Application::with_state(state.clone(), config.listen).await?;
+                    anyhow::Ok((app, state))
                 };
-                let app = match started.await {
-                    Ok(app) => app,
+                let (app, state) = match started.await {
+                    Ok(x) => x,
                     Err(e) => {
                         let _ = addr_tx.send(Err(e));
                         return;
                     }
                 };
-                let _ = addr_tx.send(Ok(app.local_addr()));
+                let _ = addr_tx.send(Ok((app.local_addr(), state, tokio::runtime::Handle::current())));
                 if let Err(e) = app
                     .run_until(async move {
                         let _ = stop_rx.await;
@@ -135,11 +157,22 @@ impl Server {
             rt.shutdown_timeout(Duration::from_secs(5));
             let _ = done_tx.send(());
         })?;
-        let addr = addr_rx.recv_timeout(Duration::from_secs(120)).context("server did not start")??;
+        let (addr, state, handle) =
+            addr_rx.recv_timeout(Duration::from_secs(120)).context("server did not start")??;
         if !addr.ip().is_loopback() {
             bail!("server bound to a non-loopback address {addr}");
         }
-        Ok(Self { addr, shutdown: Some(stop_tx), done: done_rx })
+        Ok(Self { addr, state, handle, shutdown: Some(stop_tx), done: done_rx })
+    }
+
+    /// Runs `f` with the app's state on the server runtime (where its connections live).
+    pub async fn run<F, Fut, T>(&self, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(switchboard::state::AppState) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.handle.spawn(f(self.state.clone())).await?
     }
 
     /// Asks for a graceful shutdown and waits for it (bounded).

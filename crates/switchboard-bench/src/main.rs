@@ -4,12 +4,16 @@
 //! signed, Meta-shaped webhooks at rising concurrency and reports acknowledged POSTs/s and
 //! events/s, acknowledgement latency, the same load's no-op ceiling, how fast processing turns
 //! them into messages, and the lag until each message appears on the realtime stream.
-//! See docs/BENCHMARKS.md.
+//! `send` measures outbound pacing against meta-sim (achieved ÷ configured per-number rate,
+//! 130429 answers); `inbox` measures conversation-list and message-page latency on a tenant with
+//! 1,000,000 messages. See docs/BENCHMARKS.md.
 
 mod app;
 mod bodies;
+mod inbox;
 mod load;
 mod report;
+mod send;
 mod sse;
 mod track;
 
@@ -34,6 +38,10 @@ struct Cli {
 enum Command {
     /// Webhook ingest: acknowledgement throughput and latency, no-op ceiling, processing lag.
     Ingest(IngestArgs),
+    /// Outbound pacing against meta-sim: achieved rate ÷ configured per-number limit, 130429 count.
+    Send(send::SendArgs),
+    /// Inbox reads: conversation list and message page latency on a large tenant.
+    Inbox(inbox::InboxArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -95,14 +103,22 @@ struct IngestArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let Command::Ingest(args) = cli.command;
+    let threads = match &cli.command {
+        Command::Ingest(a) => a.client_threads.max(1),
+        _ => 2,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads.max(1))
+        .worker_threads(threads)
         .thread_name("bench-client")
         .enable_all()
         .build()
         .expect("client runtime");
-    match rt.block_on(ingest(args)) {
+    let result = match cli.command {
+        Command::Ingest(args) => rt.block_on(ingest(args)),
+        Command::Send(args) => rt.block_on(send::run(args)),
+        Command::Inbox(args) => rt.block_on(inbox::run(args)),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchboard-bench: {e:#}");
