@@ -29,6 +29,9 @@ use crate::jobs::runner::Handler;
 use crate::ratelimit::Rate;
 use crate::state::AppState;
 
+/// Longest pacing wait spent inside a job before it is deferred through the queue instead.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(5);
+
 pub fn handler() -> Handler {
     Arc::new(|state, job| {
         Box::pin(async move {
@@ -158,9 +161,17 @@ async fn send(state: &AppState, id: Uuid, attempt: i32) -> Result<(), Outcome> {
             Rate::per_second(1.0 / 6.0).burst(45),
         ),
     ];
+    // A short wait is slept in place (the job keeps its slot); only a long one goes back to the
+    // queue. Deferring every lost cell through the job table cost more than the send itself and
+    // held numbers far below their rate (docs/BENCHMARKS.md).
+    let started_pacing = std::time::Instant::now();
     for (key, rate) in &limits {
-        if let Err(wait) = state.limiter.acquire(key, *rate).await {
-            return Err(Outcome::Defer { after: wait, reason: format!("pacing {key}") });
+        loop {
+            match state.limiter.acquire(key, *rate).await {
+                Ok(()) => break,
+                Err(wait) if started_pacing.elapsed() + wait <= MAX_INLINE_WAIT => tokio::time::sleep(wait).await,
+                Err(wait) => return Err(Outcome::Defer { after: wait, reason: format!("pacing {key}") }),
+            }
         }
     }
 
