@@ -73,59 +73,13 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The shared keyset cursor format (`crate::pagination`).
     pub fn encode(&self) -> String {
-        b64::encode(format!("{}:{}", self.updated_at.timestamp_micros(), self.id).as_bytes())
+        crate::pagination::encode(self.updated_at, self.id)
     }
 
     pub fn decode(s: &str) -> Option<Self> {
-        let bytes = b64::decode(s)?;
-        let text = std::str::from_utf8(&bytes).ok()?;
-        let (micros, id) = text.split_once(':')?;
-        Some(Cursor { updated_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?, id: id.parse().ok()? })
-    }
-}
-
-/// Unpadded base64url, enough for cursors.
-mod b64 {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-    pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-            for i in 0..=chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        out
-    }
-
-    pub fn decode(s: &str) -> Option<Vec<u8>> {
-        if s.len() % 4 == 1 {
-            return None;
-        }
-        let mut out = Vec::with_capacity(s.len() * 3 / 4);
-        for chunk in s.as_bytes().chunks(4) {
-            let mut n = 0u32;
-            for (i, c) in chunk.iter().enumerate() {
-                let v = ALPHABET.iter().position(|a| a == c)? as u32;
-                n |= v << (18 - 6 * i);
-            }
-            for i in 0..chunk.len() - 1 {
-                out.push((n >> (16 - 8 * i)) as u8);
-            }
-        }
-        Some(out)
-    }
-
-    #[cfg(test)]
-    #[test]
-    fn round_trips() {
-        for s in ["", "a", "ab", "abc", "abcd", "1764070424123456:0193"] {
-            assert_eq!(decode(&encode(s.as_bytes())).unwrap(), s.as_bytes());
-        }
-        assert_eq!(encode(b"hello?"), "aGVsbG8_");
-        assert!(decode("a").is_none() && decode("a*bc").is_none());
+        crate::pagination::decode(s).ok().map(|(updated_at, id)| Cursor { updated_at, id })
     }
 }
 
