@@ -44,6 +44,7 @@ pub mod templates;
 pub mod tenants;
 pub mod usage;
 pub mod users;
+pub mod web;
 pub mod webhooks;
 
 use config::Config;

@@ -111,12 +111,12 @@ pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
     use crate::jobs::runner::{QueueSpec, Runner};
     let pg = state.config.is_postgres();
     Runner::new(state.clone())
-        .register(
-            QueueSpec::new(queues::WEBHOOK_PROCESSOR, if pg { 8 } else { 2 }),
-            crate::webhooks::processor::handler(),
-        )
+        .register_batch(crate::webhooks::batch::spec(pg), crate::webhooks::batch::handler())
         .register(QueueSpec::new(queues::MEDIA_DOWNLOAD, 4), crate::media::download_handler())
-        .register(QueueSpec::new(queues::MESSAGE_SEND, if pg { 64 } else { 32 }), crate::sender::handler())
+        .register_batch(
+            QueueSpec::new(queues::MESSAGE_SEND, crate::sender::WORKERS).batch(crate::sender::BATCH),
+            crate::sender::batch_handler(),
+        )
         .register(QueueSpec::new(queues::TEMPLATE_SYNC, 2), crate::templates::service::sync_handler())
         .register(
             QueueSpec::new(crate::outhooks::deliver::QUEUE, if pg { 16 } else { 4 }),
@@ -187,8 +187,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::web::session::refresh_layer))
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {
             AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error").into_response()

@@ -57,7 +57,18 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
+        let cookie_token;
+        let token = match bearer(parts) {
+            Some(t) => t,
+            None => {
+                // The web app's session: the access token in an HttpOnly cookie. Unsafe methods must
+                // also carry the CSRF token (double submit), which another site cannot read.
+                cookie_token = crate::web::session::access_from_cookies(&parts.headers)
+                    .ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
+                crate::web::session::check_csrf(&parts.method, &parts.headers)?;
+                cookie_token.as_str()
+            }
+        };
         if token.starts_with(crate::apikeys::KEY_PREFIX) {
             let path = match parts.extensions.get::<axum::extract::OriginalUri>() {
                 Some(o) => o.0.path().to_string(),
