@@ -188,6 +188,26 @@ pub async fn complete<C: ConnectionTrait>(db: &C, id: i64, owner: &str) -> Resul
     Ok(r.rows_affected == 1)
 }
 
+/// Marks several jobs done, if this owner still holds them (inside a handler's transaction, so
+/// that the work and its completion commit together).
+pub async fn complete_many<C: ConnectionTrait>(db: &C, ids: &[i64], owner: &str) -> Result<u64, DbErr> {
+    let mut n = 0;
+    for chunk in ids.chunks(500) {
+        let r = jobs::Entity::update_many()
+            .col_expr(jobs::Column::State, Expr::value(JobState::Done.as_str()))
+            .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(crate::db::now()))
+            .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
+            .filter(jobs::Column::LeaseOwner.eq(owner))
+            .filter(jobs::Column::State.eq(JobState::Running))
+            .exec(db)
+            .await?;
+        n += r.rows_affected;
+    }
+    Ok(n)
+}
+
 /// What to do with a job that did not succeed.
 #[derive(Debug, Clone)]
 pub enum Outcome {

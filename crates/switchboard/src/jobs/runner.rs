@@ -20,6 +20,8 @@ pub struct QueueSpec {
     pub lease: Duration,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// Jobs a batch handler gets at once (1 for per-job handlers).
+    pub batch: usize,
 }
 
 impl QueueSpec {
@@ -30,12 +32,41 @@ impl QueueSpec {
             lease: Duration::from_secs(60),
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(15 * 60),
+            batch: 1,
         }
+    }
+
+    /// For [`Runner::register_batch`]: up to `n` jobs per handler call.
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
     }
 }
 
 /// A job handler: `Ok` completes the job; `Err(outcome)` retries, defers or kills it.
 pub type Handler = Arc<dyn Fn(AppState, jobs::Model) -> BoxFuture<'static, Result<(), Outcome>> + Send + Sync>;
+
+/// What a batch handler reports per job: `Ok(Done::Recorded)` when it already marked the job done
+/// in its own transaction (with [`super::complete_many`]), `Ok(Done::Pending)` when the runner
+/// should, `Err(outcome)` to retry, defer or kill it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    Recorded,
+    Pending,
+}
+
+/// A handler that takes several claimed jobs at once (`jobs`, and the lease owner it must use to
+/// complete them), returning one result per job, in any order.
+pub type BatchHandler = Arc<
+    dyn Fn(AppState, Vec<jobs::Model>, String) -> BoxFuture<'static, Vec<(jobs::Model, Result<Done, Outcome>)>>
+        + Send
+        + Sync,
+>;
+
+enum Work {
+    One(Handler),
+    Batch(BatchHandler),
+}
 
 /// Wakes idle workers when this process enqueues work (other nodes are seen at the next poll).
 #[derive(Default)]
@@ -55,7 +86,7 @@ impl Wakeup {
 /// The set of queues this process works on.
 pub struct Runner {
     state: AppState,
-    queues: Vec<(QueueSpec, Handler)>,
+    queues: Vec<(QueueSpec, Work)>,
     owner: String,
 }
 
@@ -69,18 +100,34 @@ impl Runner {
     }
 
     pub fn register(mut self, spec: QueueSpec, handler: Handler) -> Self {
-        self.queues.push((spec, handler));
+        self.queues.push((spec, Work::One(handler)));
+        self
+    }
+
+    /// A queue whose handler takes up to `spec.batch` jobs per call; `spec.concurrency` batches
+    /// run at once.
+    pub fn register_batch(mut self, spec: QueueSpec, handler: BatchHandler) -> Self {
+        self.queues.push((spec, Work::Batch(handler)));
         self
     }
 
     /// Runs until `cancel` fires, then waits for in-flight jobs (bounded by their lease).
     pub async fn run(self, cancel: CancellationToken) {
         let mut tasks = Vec::new();
-        for (spec, handler) in self.queues {
+        for (spec, work) in self.queues {
             let state = self.state.clone();
             let owner = self.owner.clone();
             let cancel = cancel.clone();
-            tasks.push(tokio::spawn(run_queue(state, spec, handler, owner, cancel)));
+            match work {
+                Work::One(handler) => tasks.push(tokio::spawn(run_queue(state, spec, handler, owner, cancel))),
+                Work::Batch(handler) => {
+                    for worker in 0..spec.concurrency {
+                        let (state, spec, handler, owner, cancel) =
+                            (state.clone(), spec.clone(), handler.clone(), owner.clone(), cancel.clone());
+                        tasks.push(tokio::spawn(run_batches(state, spec, handler, owner, cancel, worker == 0)));
+                    }
+                }
+            }
         }
         let maint = tokio::spawn(maintenance(self.state.clone(), cancel.clone()));
         for t in tasks {
@@ -158,6 +205,86 @@ async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: St
     tracing::debug!(queue = spec.name, "queue worker stopped");
 }
 
+/// One batch worker: claims up to `spec.batch` due jobs, hands them to the handler together, and
+/// records what the handler did not record itself. Several of these run per queue (concurrency).
+async fn run_batches(
+    state: AppState,
+    spec: QueueSpec,
+    handler: BatchHandler,
+    owner: String,
+    cancel: CancellationToken,
+    recovers: bool,
+) {
+    let wake = state.jobs_wakeup.get(spec.name);
+    let mut idle = MIN_IDLE_POLL;
+    let mut last_recovery = std::time::Instant::now() - Duration::from_secs(60);
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        if recovers && last_recovery.elapsed() >= Duration::from_secs(5) {
+            last_recovery = std::time::Instant::now();
+            match super::recover_expired(state.writer(), spec.name).await {
+                Ok(n) if n > 0 => tracing::warn!(queue = spec.name, jobs = n, "re-queued jobs whose lease expired"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(queue = spec.name, error = %e, "recovering expired leases failed"),
+            }
+        }
+        let batch = match super::claim(state.writer(), spec.name, &owner, spec.batch as u64, spec.lease).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(queue = spec.name, error = %e, "claiming jobs failed");
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = wake.notified() => idle = MIN_IDLE_POLL,
+                _ = tokio::time::sleep(idle) => idle = (idle * 2).min(MAX_IDLE_POLL),
+            }
+            continue;
+        }
+        idle = MIN_IDLE_POLL;
+        if batch.len() == spec.batch {
+            // More may be waiting: let another idle batch worker look too.
+            wake.notify_one();
+        }
+        let budget = spec.lease.mul_f32(0.9);
+        let span = tracing::info_span!("jobs", queue = spec.name, n = batch.len());
+        let fut = tracing::Instrument::instrument(handler(state.clone(), batch.clone(), owner.clone()), span);
+        let results = match tokio::time::timeout(budget, tokio::spawn(fut)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) => {
+                let error = format!("handler panicked: {join}");
+                batch.into_iter().map(|j| (j, Err(Outcome::Retry { error: error.clone(), after: None }))).collect()
+            }
+            Err(_) => {
+                let error = format!("timed out after {budget:?}");
+                batch.into_iter().map(|j| (j, Err(Outcome::Retry { error: error.clone(), after: None }))).collect()
+            }
+        };
+        let mut done = Vec::new();
+        for (job, result) in results {
+            match result {
+                Ok(Done::Recorded) => {}
+                Ok(Done::Pending) => done.push(job.id),
+                Err(outcome) => record(&state, &spec, &owner, &job, Err(outcome)).await,
+            }
+        }
+        if !done.is_empty()
+            && let Err(e) = super::complete_many(state.writer(), &done, &owner).await
+        {
+            tracing::warn!(queue = spec.name, error = %e, "could not record the jobs' outcome");
+        }
+    }
+    tracing::debug!(queue = spec.name, "batch worker stopped");
+}
+
 async fn run_one(state: &AppState, spec: &QueueSpec, handler: &Handler, owner: &str, job: jobs::Model) {
     let id = job.id;
     let span = tracing::info_span!("job", queue = spec.name, id, attempt = job.attempts);
@@ -169,12 +296,18 @@ async fn run_one(state: &AppState, spec: &QueueSpec, handler: &Handler, owner: &
         Ok(Err(join)) => Err(Outcome::Retry { error: format!("handler panicked: {join}"), after: None }),
         Err(_) => Err(Outcome::Retry { error: format!("timed out after {budget:?}"), after: None }),
     };
+    record(state, spec, owner, &job, result).await;
+}
+
+/// Records a job's outcome, if this owner still holds it.
+async fn record(state: &AppState, spec: &QueueSpec, owner: &str, job: &jobs::Model, result: Result<(), Outcome>) {
+    let id = job.id;
     let db = state.writer();
     let res = match result {
         Ok(()) => super::complete(db, id, owner).await.map(|_| ()),
         Err(outcome) => {
             let describe = format!("{outcome:?}");
-            match super::finish_unsuccessfully(db, &job, owner, outcome, spec.backoff_base, spec.backoff_cap).await {
+            match super::finish_unsuccessfully(db, job, owner, outcome, spec.backoff_base, spec.backoff_cap).await {
                 Ok(state) => {
                     if matches!(state, crate::entities::enums::JobState::Dead) {
                         tracing::error!(queue = spec.name, id, "job is dead: {describe}");

@@ -3,6 +3,8 @@
 pub mod report;
 pub mod routes;
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
@@ -21,6 +23,34 @@ pub struct Delta {
     pub service: i64,
     pub billable: i64,
     pub conversations_opened: i64,
+}
+
+/// Deltas gathered by one transaction, per (tenant, day).
+pub type Deltas = HashMap<(Uuid, NaiveDate), Delta>;
+
+impl std::ops::AddAssign for Delta {
+    fn add_assign(&mut self, o: Self) {
+        self.messages_in += o.messages_in;
+        self.messages_out += o.messages_out;
+        self.marketing += o.marketing;
+        self.utility += o.utility;
+        self.authentication += o.authentication;
+        self.service += o.service;
+        self.billable += o.billable;
+        self.conversations_opened += o.conversations_opened;
+    }
+}
+
+/// Applies a transaction's deltas, one upsert per (tenant, day), in key order: call it as the
+/// transaction's last statement, so that the day rows (the most contended of a busy tenant) stay
+/// locked only until the commit, and two transactions lock them in the same order.
+pub async fn add_all<C: ConnectionTrait>(db: &C, deltas: Deltas) -> Result<(), DbErr> {
+    let mut rows: Vec<_> = deltas.into_iter().collect();
+    rows.sort_by_key(|(k, _)| *k);
+    for ((tenant, day), d) in rows {
+        add(db, tenant, day, d).await?;
+    }
+    Ok(())
 }
 
 impl Delta {

@@ -2,6 +2,7 @@
 //! acknowledged only after the commit; parsed and applied by the `webhook-processor` worker.
 
 pub mod admin;
+pub mod batch;
 pub mod ingest;
 pub mod processor;
 pub mod routes;

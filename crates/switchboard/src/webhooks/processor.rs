@@ -42,19 +42,34 @@ pub fn handler() -> Handler {
     })
 }
 
-fn retry(e: DbErr) -> Outcome {
+pub(crate) fn retry(e: DbErr) -> Outcome {
     Outcome::Retry { error: e.to_string(), after: None }
 }
 
 /// Everything one event changed, to publish after the commit.
-struct Ctx {
-    events: Vec<DomainEvent>,
-    routed: usize,
-    unroutable: Vec<String>,
-    tenants: HashMap<Uuid, Option<tenants::Model>>,
-    jobs: Vec<NewJob>,
-    tenant_id: Option<Uuid>,
-    usage: HashMap<(Uuid, chrono::NaiveDate), usage::Delta>,
+pub(crate) struct Ctx {
+    pub(crate) events: Vec<DomainEvent>,
+    pub(crate) routed: usize,
+    pub(crate) unroutable: Vec<String>,
+    pub(crate) tenants: HashMap<Uuid, Option<tenants::Model>>,
+    pub(crate) jobs: Vec<NewJob>,
+    pub(crate) tenant_id: Option<Uuid>,
+    /// Usage counted by this transaction, applied once per (tenant, day) just before its commit.
+    pub(crate) usage: usage::Deltas,
+}
+
+impl Ctx {
+    pub(crate) fn new(tenant_id: Option<Uuid>) -> Self {
+        Self {
+            events: Vec::new(),
+            routed: 0,
+            unroutable: Vec::new(),
+            tenants: HashMap::new(),
+            jobs: Vec::new(),
+            tenant_id,
+            usage: HashMap::new(),
+        }
+    }
 }
 
 pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
@@ -89,15 +104,7 @@ pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
         }
     }
 
-    let mut ctx = Ctx {
-        events: Vec::new(),
-        routed: 0,
-        unroutable: Vec::new(),
-        tenants: HashMap::new(),
-        jobs: Vec::new(),
-        tenant_id: event.tenant_id,
-        usage: HashMap::new(),
-    };
+    let mut ctx = Ctx::new(event.tenant_id);
     let txn = state.writer().begin().await.map_err(retry)?;
     for ev in payload.events() {
         let (waba, phone) = event_ids(&ev);
@@ -123,9 +130,7 @@ pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
     let queued: Vec<&'static str> = ctx.jobs.iter().map(|j| j.queue).collect();
     crate::jobs::enqueue_many(&txn, std::mem::take(&mut ctx.jobs)).await.map_err(retry)?;
     mark(&txn, id, new_state, note, ctx.tenant_id).await.map_err(retry)?;
-    for ((tenant, day), d) in std::mem::take(&mut ctx.usage) {
-        usage::add(&txn, tenant, day, d).await.map_err(retry)?;
-    }
+    usage::add_all(&txn, std::mem::take(&mut ctx.usage)).await.map_err(retry)?;
     txn.commit().await.map_err(retry)?;
 
     for q in queued {
@@ -142,7 +147,7 @@ pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
     Ok(())
 }
 
-fn event_ids<'a>(ev: &WebhookEvent<'a>) -> (&'a str, Option<&'a str>) {
+pub(crate) fn event_ids<'a>(ev: &WebhookEvent<'a>) -> (&'a str, Option<&'a str>) {
     match *ev {
         WebhookEvent::Message { waba_id, phone_number_id, .. }
         | WebhookEvent::Status { waba_id, phone_number_id, .. }
@@ -157,7 +162,7 @@ fn event_ids<'a>(ev: &WebhookEvent<'a>) -> (&'a str, Option<&'a str>) {
     }
 }
 
-async fn mark<C: ConnectionTrait>(
+pub(crate) async fn mark<C: ConnectionTrait>(
     db: &C,
     id: Uuid,
     state: WebhookState,
@@ -176,11 +181,11 @@ async fn mark<C: ConnectionTrait>(
     Ok(())
 }
 
-fn secs_to_time(s: Option<i64>) -> DateTime<Utc> {
+pub(crate) fn secs_to_time(s: Option<i64>) -> DateTime<Utc> {
     s.and_then(|s| Utc.timestamp_opt(s, 0).single()).unwrap_or_else(crate::db::now)
 }
 
-async fn apply(
+pub(crate) async fn apply(
     txn: &DatabaseTransaction,
     ctx: &mut Ctx,
     acct: &RoutedAccount,
@@ -295,7 +300,7 @@ async fn template_update(
     Ok(())
 }
 
-async fn tenant_settings(
+pub(crate) async fn tenant_settings(
     txn: &DatabaseTransaction,
     ctx: &mut Ctx,
     tenant: Uuid,
@@ -441,7 +446,7 @@ pub fn preview(m: &mw::InboundMessage) -> String {
     s
 }
 
-fn content_of(m: &mw::InboundMessage) -> Value {
+pub(crate) fn content_of(m: &mw::InboundMessage) -> Value {
     let mut body = m.raw.get(&m.type_name).cloned().unwrap_or_else(|| json!({}));
     if !body.is_object() {
         // e.g. `contacts` is an array: keep it under its type name.
@@ -471,7 +476,7 @@ fn content_of(m: &mw::InboundMessage) -> Value {
     body
 }
 
-async fn inbound_message(
+pub(crate) async fn inbound_message(
     txn: &DatabaseTransaction,
     ctx: &mut Ctx,
     acct: &RoutedAccount,
@@ -664,7 +669,7 @@ async fn apply_status_event(
         .await?;
         return Ok(());
     };
-    apply_status(txn, &mut ctx.events, &msg, s).await
+    apply_status_counted(txn, &mut ctx.events, &msg, s, Some(&mut ctx.usage)).await
 }
 
 /// Applies one status to a known outbound message, counting its pricing once.
@@ -673,6 +678,18 @@ pub async fn apply_status<C: ConnectionTrait>(
     events: &mut Vec<DomainEvent>,
     msg: &messages::Model,
     s: &mw::MessageStatus,
+) -> Result<(), DbErr> {
+    apply_status_counted(db, events, msg, s, None).await
+}
+
+/// [`apply_status`], adding its pricing to `usage` (applied by the caller before its commit)
+/// instead of at once when given.
+pub(crate) async fn apply_status_counted<C: ConnectionTrait>(
+    db: &C,
+    events: &mut Vec<DomainEvent>,
+    msg: &messages::Model,
+    s: &mw::MessageStatus,
+    usage: Option<&mut usage::Deltas>,
 ) -> Result<(), DbErr> {
     if msg.direction != Direction::Outbound {
         return Ok(());
@@ -700,8 +717,11 @@ pub async fn apply_status<C: ConnectionTrait>(
             .await?;
         if claimed.rows_affected == 1 {
             let cat = p.normalized_category().unwrap_or_else(|| "service".into());
-            usage::add(db, msg.tenant_id, at.date_naive(), usage::Delta::priced(&cat, p.billable.unwrap_or(false)))
-                .await?;
+            let d = usage::Delta::priced(&cat, p.billable.unwrap_or(false));
+            match usage {
+                Some(u) => *u.entry((msg.tenant_id, at.date_naive())).or_default() += d,
+                None => usage::add(db, msg.tenant_id, at.date_naive(), d).await?,
+            }
         }
     }
     let now = messages::Entity::find_by_id(msg.id).one(db).await?;
@@ -754,7 +774,7 @@ pub async fn apply_pending_statuses<C: ConnectionTrait>(
 /// A status for a wamid we never recorded, carrying our message id in `biz_opaque_callback_data`:
 /// the send whose outcome was unknown (a timeout after the request left) did reach Meta. Attach
 /// the wamid, and undo the `outcome_unknown` failure so that the status applies.
-async fn reconcile_by_callback(
+pub(crate) async fn reconcile_by_callback(
     txn: &DatabaseTransaction,
     tenant: Uuid,
     s: &mw::MessageStatus,

@@ -1,0 +1,726 @@
+//! Batch processing of `webhook-processor` jobs: up to `spec().batch` stored webhooks are applied
+//! in ONE transaction with set-based statements (contacts and conversations inserted for every
+//! sender at once, read back with one `IN (…)` query; messages inserted many rows per statement;
+//! statuses for unknown wamids stored many rows per statement), the events marked and their jobs
+//! completed in that same transaction, and usage applied once per (tenant, day) as its last
+//! statement. The results are those of [`processor::process_event`] run on each event in order
+//! (the tests hold both to the same behaviour); when the batch fails for any reason it is rolled
+//! back and its events are processed one by one that way, so one bad event neither blocks nor
+//! poisons the others.
+//!
+//! Lock order (PostgreSQL runs several batches at once): contacts, then conversations, then
+//! messages, then conversation updates, each in key order, then the usage rows last, so two
+//! batches wait for each other instead of deadlocking (a deadlock would still only cost the
+//! fallback).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::processor::{self, Ctx};
+use crate::accounts::directory::RoutedAccount;
+use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, WebhookState};
+use crate::entities::{contacts, conversations, jobs, messages, pending_statuses, webhook_events};
+use crate::events::DomainEvent;
+use crate::jobs::runner::{BatchHandler, Done, QueueSpec};
+use crate::jobs::{NewJob, Outcome, queues};
+use crate::messages::MessageDto;
+use crate::state::AppState;
+
+/// Rows per multi-row statement (stays far below both backends' bound-parameter limits).
+const CHUNK: usize = 200;
+
+/// The queue's settings: PostgreSQL runs a few batches at once; SQLite has one writer connection,
+/// shared with the ingest path, so one batch at a time, small enough to hold it briefly.
+pub fn spec(postgres: bool) -> QueueSpec {
+    QueueSpec::new(queues::WEBHOOK_PROCESSOR, if postgres { 4 } else { 1 }).batch(if postgres { 256 } else { 128 })
+}
+
+/// The batch handler for `webhook-processor`.
+pub fn handler() -> BatchHandler {
+    Arc::new(|state, claimed, owner| Box::pin(async move { process_jobs(&state, claimed, &owner).await }))
+}
+
+type JobResult = (jobs::Model, Result<Done, Outcome>);
+
+struct Item {
+    jobs: Vec<jobs::Model>,
+    event: webhook_events::Model,
+    payload: mw::WebhookPayload,
+}
+
+/// Processes claimed `webhook-processor` jobs as one batch (see the module documentation).
+pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &str) -> Vec<JobResult> {
+    let mut results: Vec<JobResult> = Vec::with_capacity(claimed.len());
+    let mut wanted = Vec::with_capacity(claimed.len());
+    for job in claimed {
+        let id = job.payload.get("eventId").and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok());
+        match id {
+            Some(id) => wanted.push((job, id)),
+            None => results.push((job, Err(Outcome::Dead { error: "payload has no eventId".into() }))),
+        }
+    }
+    if wanted.is_empty() {
+        return results;
+    }
+    let ids: Vec<Uuid> = wanted.iter().map(|(_, id)| *id).collect::<HashSet<_>>().into_iter().collect();
+    let mut stored = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        match webhook_events::Entity::find()
+            .filter(webhook_events::Column::Id.is_in(chunk.iter().copied()))
+            .all(&state.db)
+            .await
+        {
+            Ok(rows) => stored.extend(rows.into_iter().map(|e| (e.id, e))),
+            Err(e) => {
+                let error = e.to_string();
+                results.extend(
+                    wanted.into_iter().map(|(j, _)| (j, Err(Outcome::Retry { error: error.clone(), after: None }))),
+                );
+                return results;
+            }
+        }
+    }
+
+    let mut items: Vec<Item> = Vec::new();
+    let mut index: HashMap<Uuid, usize> = HashMap::new();
+    let mut finished: Vec<jobs::Model> = Vec::new(); // nothing to do but complete the job
+    let mut single: Vec<(jobs::Model, Uuid)> = Vec::new(); // processed alone
+    for (job, id) in wanted {
+        if let Some(&i) = index.get(&id) {
+            items[i].jobs.push(job); // a replay's job next to the original: one pass does both
+            continue;
+        }
+        let Some(event) = stored.get(&id) else {
+            results.push((job, Err(Outcome::Dead { error: format!("webhook event {id} not found") })));
+            continue;
+        };
+        if matches!(event.state, WebhookState::Processed | WebhookState::Unroutable) {
+            finished.push(job); // already done (a duplicate job, or a replay that was superseded)
+            continue;
+        }
+        match mw::parse_webhook(&event.body) {
+            Ok(payload) => {
+                index.insert(id, items.len());
+                items.push(Item { jobs: vec![job], event: event.clone(), payload });
+            }
+            // The single path marks it failed and kills its job.
+            Err(_) => single.push((job, id)),
+        }
+    }
+
+    if !items.is_empty() || !finished.is_empty() {
+        match apply_batch(state, &items, &finished, owner).await {
+            Ok(out) => {
+                for q in out.queued {
+                    state.jobs_wakeup.wake(q);
+                }
+                for _ in 0..out.processed {
+                    crate::metrics::inc(&state.metrics.webhook_events_processed_total);
+                }
+                for _ in 0..out.unroutable {
+                    crate::metrics::inc(&state.metrics.webhook_events_unroutable_total);
+                }
+                for e in out.events {
+                    state.events.publish(e);
+                }
+                results.extend(finished.into_iter().map(|j| (j, Ok(Done::Recorded))));
+                for it in items {
+                    results.extend(it.jobs.into_iter().map(|j| (j, Ok(Done::Recorded))));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, events = items.len(), "webhook batch failed; processing its events one by one");
+                results.extend(finished.into_iter().map(|j| (j, Ok(Done::Pending))));
+                for it in items {
+                    let id = it.event.id;
+                    single.extend(it.jobs.into_iter().map(|j| (j, id)));
+                }
+            }
+        }
+    }
+    for (job, id) in single {
+        let r = processor::process_event(state, id).await.map(|()| Done::Pending);
+        results.push((job, r));
+    }
+    results
+}
+
+struct Out {
+    events: Vec<DomainEvent>,
+    queued: Vec<&'static str>,
+    processed: usize,
+    unroutable: usize,
+}
+
+/// An inbound message with a WhatsApp id and a wamid: the set-based path.
+struct Inbound<'a> {
+    acct: Arc<RoutedAccount>,
+    contact: Option<&'a mw::Contact>,
+    m: &'a mw::InboundMessage,
+    wa_id: &'a str,
+}
+
+impl Inbound<'_> {
+    fn tenant(&self) -> Uuid {
+        self.acct.tenant_id
+    }
+    fn user_id(&self) -> Option<&str> {
+        self.m.from_user_id.as_deref().or(self.contact.and_then(|c| c.user_id.as_deref()))
+    }
+}
+
+async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model], owner: &str) -> Result<Out, DbErr> {
+    // Accounts are resolved before the transaction (cached directory, no writer time spent).
+    let mut by_phone: HashMap<&str, Option<Arc<RoutedAccount>>> = HashMap::new();
+    let mut by_waba: HashMap<&str, Vec<Arc<RoutedAccount>>> = HashMap::new();
+    for it in items {
+        for ev in it.payload.events() {
+            let (waba, phone) = processor::event_ids(&ev);
+            if let Some(p) = phone
+                && !by_phone.contains_key(p)
+            {
+                by_phone.insert(p, state.directory.by_phone(state, p).await);
+            }
+            if !by_waba.contains_key(waba) {
+                by_waba.insert(waba, state.directory.by_waba(state, waba).await);
+            }
+        }
+    }
+
+    let mut ctx = Ctx::new(None);
+    let mut inbound: Vec<Inbound<'_>> = Vec::new();
+    let mut statuses: Vec<(Uuid, &mw::MessageStatus)> = Vec::new();
+    let mut marks: BTreeMap<(&'static str, Option<String>, Option<Uuid>), Vec<Uuid>> = BTreeMap::new();
+    let (mut processed, mut unroutable) = (0, 0);
+
+    let txn = state.writer().begin().await?;
+    for it in items {
+        ctx.routed = 0;
+        ctx.unroutable.clear();
+        ctx.tenant_id = it.event.tenant_id;
+        for ev in it.payload.events() {
+            let (waba, phone) = processor::event_ids(&ev);
+            let acct = match phone {
+                Some(p) => by_phone.get(p).cloned().flatten(),
+                None => by_waba.get(waba).and_then(|v| v.first().cloned()),
+            };
+            let Some(acct) = acct else {
+                ctx.unroutable.push(phone.unwrap_or(waba).to_string());
+                continue;
+            };
+            ctx.routed += 1;
+            ctx.tenant_id = Some(acct.tenant_id);
+            match ev {
+                WebhookEvent::Message { contact, message, .. }
+                    if !message.id.is_empty()
+                        && message.from.as_deref().or(contact.and_then(|c| c.wa_id.as_deref())).is_some() =>
+                {
+                    let wa_id =
+                        message.from.as_deref().or(contact.and_then(|c| c.wa_id.as_deref())).unwrap_or_default();
+                    inbound.push(Inbound { acct, contact, m: message, wa_id });
+                }
+                WebhookEvent::Status { status, .. } => statuses.push((acct.tenant_id, status)),
+                // Everything rarer goes through the per-event code, in order.
+                other => processor::apply(&txn, &mut ctx, &acct, other).await?,
+            }
+        }
+        let (new_state, note) = if ctx.routed == 0 && !ctx.unroutable.is_empty() {
+            unroutable += 1;
+            (WebhookState::Unroutable, Some(format!("unknown phone number or WABA: {}", ctx.unroutable.join(", "))))
+        } else if !ctx.unroutable.is_empty() {
+            processed += 1;
+            (WebhookState::Processed, Some(format!("skipped unknown: {}", ctx.unroutable.join(", "))))
+        } else {
+            processed += 1;
+            (WebhookState::Processed, None)
+        };
+        marks.entry((new_state.as_str(), note, ctx.tenant_id)).or_default().push(it.event.id);
+    }
+
+    inbound_messages(&txn, &mut ctx, &inbound).await?;
+    apply_statuses(&txn, &mut ctx, &statuses).await?;
+
+    let queued: Vec<&'static str> = ctx.jobs.iter().map(|j| j.queue).collect();
+    crate::jobs::enqueue_many(&txn, std::mem::take(&mut ctx.jobs)).await?;
+    let now = crate::db::now();
+    for ((new_state, note, tenant), ids) in marks {
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = webhook_events::Entity::update_many()
+                .col_expr(webhook_events::Column::State, Expr::value(new_state))
+                .col_expr(webhook_events::Column::LastError, Expr::value(note.clone()))
+                .col_expr(webhook_events::Column::Attempts, Expr::col(webhook_events::Column::Attempts).add(1))
+                .col_expr(webhook_events::Column::ProcessedAt, Expr::value(now));
+            if let Some(t) = tenant {
+                q = q.col_expr(webhook_events::Column::TenantId, Expr::value(t));
+            }
+            q.filter(webhook_events::Column::Id.is_in(chunk.iter().copied())).exec(&txn).await?;
+        }
+    }
+    let job_ids: Vec<i64> = items.iter().flat_map(|it| it.jobs.iter()).chain(finished).map(|j| j.id).collect();
+    crate::jobs::complete_many(&txn, &job_ids, owner).await?;
+    crate::usage::add_all(&txn, std::mem::take(&mut ctx.usage)).await?;
+    txn.commit().await?;
+    Ok(Out { events: ctx.events, queued, processed, unroutable })
+}
+
+/// Ignores "nothing inserted" (every row conflicted).
+fn inserted_or_none(r: Result<u64, DbErr>) -> Result<u64, DbErr> {
+    match r {
+        Err(DbErr::RecordNotInserted) => Ok(0),
+        r => r,
+    }
+}
+
+/// `ON CONFLICT DO NOTHING` with no target: any unique index (contacts have two).
+fn do_nothing() -> OnConflict {
+    OnConflict::new().do_nothing().to_owned()
+}
+
+/// Per conversation: what its new messages change.
+#[derive(Default)]
+struct ConvChange {
+    unread: i32,
+    newest: Option<(DateTime<Utc>, String)>,
+    last_inbound: Option<DateTime<Utc>>,
+}
+
+async fn inbound_messages(txn: &DatabaseTransaction, ctx: &mut Ctx, inbound: &[Inbound<'_>]) -> Result<(), DbErr> {
+    if inbound.is_empty() {
+        return Ok(());
+    }
+    let now = crate::db::now();
+
+    // Contacts: the last profile name seen and the first user id, per (tenant, wa_id).
+    let mut wanted: BTreeMap<(Uuid, &str), (Option<&str>, Option<&str>)> = BTreeMap::new();
+    for x in inbound {
+        let e = wanted.entry((x.tenant(), x.wa_id)).or_default();
+        if let Some(n) = x.contact.and_then(|c| c.name()) {
+            e.0 = Some(n);
+        }
+        if e.1.is_none() {
+            e.1 = x.user_id();
+        }
+    }
+    let rows: Vec<contacts::ActiveModel> = wanted
+        .iter()
+        .map(|((tenant, wa_id), (name, user_id))| contacts::ActiveModel {
+            id: Set(crate::db::new_id()),
+            tenant_id: Set(*tenant),
+            wa_id: Set(Some(wa_id.to_string())),
+            user_id: Set(user_id.map(str::to_string)),
+            profile_name: Set(name.map(str::to_string)),
+            name: Set(None),
+            opted_out: Set(false),
+            opted_out_at: Set(None),
+            tags: Set(json!([])),
+            attributes: Set(json!({})),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        inserted_or_none(
+            contacts::Entity::insert_many(chunk.to_vec()).on_conflict(do_nothing()).exec_without_returning(txn).await,
+        )?;
+    }
+    let mut contact_of: HashMap<(Uuid, String), contacts::Model> = HashMap::new();
+    let keys: Vec<(Uuid, &str)> = wanted.keys().copied().collect();
+    for (tenant, wa_ids) in group_by_tenant(&keys) {
+        for chunk in wa_ids.chunks(CHUNK) {
+            let found = contacts::Entity::find()
+                .filter(contacts::Column::TenantId.eq(tenant))
+                .filter(contacts::Column::WaId.is_in(chunk.iter().copied()))
+                .all(txn)
+                .await?;
+            for c in found {
+                let w = c.wa_id.clone().unwrap_or_default();
+                contact_of.insert((tenant, w), c);
+            }
+        }
+    }
+    for ((tenant, wa_id), (name, user_id)) in &wanted {
+        let c = contact_of
+            .get_mut(&(*tenant, wa_id.to_string()))
+            .ok_or_else(|| DbErr::RecordNotFound("contact after upsert".into()))?;
+        let name_changed = name.is_some() && c.profile_name.as_deref() != *name;
+        let user_new = user_id.is_some() && c.user_id.is_none();
+        if name_changed || user_new {
+            let mut am: contacts::ActiveModel = c.clone().into();
+            if name_changed {
+                am.profile_name = Set(name.map(str::to_string));
+            }
+            if user_new {
+                am.user_id = Set(user_id.map(str::to_string));
+            }
+            am.updated_at = Set(now);
+            *c = am.update(txn).await?;
+        }
+    }
+    let contact = |x: &Inbound<'_>| &contact_of[&(x.tenant(), x.wa_id.to_string())];
+
+    // Conversations: one per (tenant, contact, number); created at its first message's time.
+    let mut conv_wanted: BTreeMap<(Uuid, Uuid, Uuid), (Uuid, DateTime<Utc>)> = BTreeMap::new();
+    for x in inbound {
+        let at = processor::secs_to_time(x.m.timestamp_secs());
+        conv_wanted.entry((x.tenant(), contact(x).id, x.acct.id)).or_insert((crate::db::new_id(), at));
+    }
+    let rows: Vec<conversations::ActiveModel> = conv_wanted
+        .iter()
+        .map(|((tenant, contact, account), (id, at))| conversations::ActiveModel {
+            id: Set(*id),
+            tenant_id: Set(*tenant),
+            contact_id: Set(*contact),
+            whatsapp_account_id: Set(*account),
+            status: Set(ConversationStatus::Open),
+            assignee_id: Set(None),
+            tags: Set(json!([])),
+            last_inbound_at: Set(None),
+            last_message_at: Set(*at),
+            last_message_preview: Set(None),
+            unread_count: Set(0),
+            first_response_at: Set(None),
+            resolved_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        inserted_or_none(
+            conversations::Entity::insert_many(chunk.to_vec())
+                .on_conflict(do_nothing())
+                .exec_without_returning(txn)
+                .await,
+        )?;
+    }
+    let mut conv_of: HashMap<(Uuid, Uuid, Uuid), (conversations::Model, bool)> = HashMap::new();
+    let keys: Vec<(Uuid, Uuid)> = conv_wanted.keys().map(|(t, c, _)| (*t, *c)).collect::<Vec<_>>();
+    for (tenant, contact_ids) in group_by_tenant(&keys) {
+        let contact_ids: Vec<Uuid> = contact_ids.into_iter().collect::<HashSet<_>>().into_iter().collect();
+        for chunk in contact_ids.chunks(CHUNK) {
+            let found = conversations::Entity::find()
+                .filter(conversations::Column::TenantId.eq(tenant))
+                .filter(conversations::Column::ContactId.is_in(chunk.iter().copied()))
+                .all(txn)
+                .await?;
+            for c in found {
+                let key = (tenant, c.contact_id, c.whatsapp_account_id);
+                if let Some((proposed, _)) = conv_wanted.get(&key) {
+                    let created = c.id == *proposed;
+                    conv_of.insert(key, (c, created));
+                }
+            }
+        }
+    }
+    for key in conv_wanted.keys() {
+        let (c, opened) =
+            conv_of.get_mut(key).ok_or_else(|| DbErr::RecordNotFound("conversation after upsert".into()))?;
+        if !*opened && c.status == ConversationStatus::Resolved {
+            // Reopened by the customer writing again.
+            let mut am: conversations::ActiveModel = c.clone().into();
+            am.status = Set(ConversationStatus::Open);
+            am.resolved_at = Set(None);
+            am.first_response_at = Set(None);
+            am.updated_at = Set(now);
+            *c = am.update(txn).await?;
+            *opened = true;
+        }
+        // Automatic round-robin assignment of new (or reopened) conversations, when the tenant wants it.
+        if *opened && c.assignee_id.is_none() {
+            let auto = processor::tenant_settings(txn, ctx, key.0)
+                .await?
+                .and_then(|t| t.settings.get("autoAssign").and_then(Value::as_bool))
+                .unwrap_or(false);
+            if auto && let Some(agent) = crate::agents::service::pick_round_robin(txn, key.0).await? {
+                conversations::Entity::update_many()
+                    .col_expr(conversations::Column::AssigneeId, Expr::value(agent))
+                    .filter(conversations::Column::Id.eq(c.id))
+                    .exec(txn)
+                    .await?;
+                c.assignee_id = Some(agent);
+            }
+        }
+    }
+    let conv_key = |x: &Inbound<'_>| (x.tenant(), contact(x).id, x.acct.id);
+
+    // Quoted messages (replies, reactions): stored ones, or earlier ones of this batch.
+    let quoted: Vec<Option<String>> = inbound
+        .iter()
+        .map(|x| match &x.m.kind {
+            MessageKind::Reaction(r) => Some(r.message_id.clone()),
+            _ => x.m.context.as_ref().and_then(|c| c.id.clone()),
+        })
+        .collect();
+    let mut stored_quoted: HashMap<(Uuid, String), Uuid> = HashMap::new();
+    let q_keys: Vec<(Uuid, &str)> = inbound
+        .iter()
+        .zip(&quoted)
+        .filter_map(|(x, q)| q.as_deref().map(|q| (x.tenant(), q)))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    for (tenant, wamids) in group_by_tenant(&q_keys) {
+        for chunk in wamids.chunks(CHUNK) {
+            let found: Vec<(Uuid, Option<String>)> = messages::Entity::find()
+                .select_only()
+                .column(messages::Column::Id)
+                .column(messages::Column::WaMessageId)
+                .filter(messages::Column::TenantId.eq(tenant))
+                .filter(messages::Column::WaMessageId.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(txn)
+                .await?;
+            for (id, w) in found {
+                stored_quoted.insert((tenant, w.unwrap_or_default()), id);
+            }
+        }
+    }
+
+    // Messages: the unique wamid decides; a redelivered one (stored, or earlier in this batch)
+    // inserts nothing.
+    let mut rows: Vec<(usize, Uuid, messages::ActiveModel)> = Vec::with_capacity(inbound.len());
+    let mut in_batch: HashMap<(Uuid, &str), Uuid> = HashMap::new();
+    for (i, x) in inbound.iter().enumerate() {
+        let tenant = x.tenant();
+        if in_batch.contains_key(&(tenant, x.m.id.as_str())) {
+            continue;
+        }
+        let at = processor::secs_to_time(x.m.timestamp_secs());
+        let q = quoted[i].clone();
+        let reply_to_id = q
+            .as_deref()
+            .and_then(|w| stored_quoted.get(&(tenant, w.to_string())).or_else(|| in_batch.get(&(tenant, w))).copied());
+        let mut row = crate::messages::new_row(
+            tenant,
+            conv_of[&conv_key(x)].0.id,
+            Direction::Inbound,
+            &x.m.type_name,
+            processor::content_of(x.m),
+            MessageStatus::Received,
+            at,
+        );
+        row.raw = Set(Some(x.m.raw.clone()));
+        row.wa_message_id = Set(Some(x.m.id.clone()));
+        row.reply_to_id = Set(reply_to_id);
+        row.reply_to_wa_id = Set(q);
+        let id = crate::db::new_id();
+        row.id = Set(id);
+        in_batch.insert((tenant, x.m.id.as_str()), id);
+        rows.push((i, id, row));
+    }
+    let mut sorted: Vec<&(usize, Uuid, messages::ActiveModel)> = rows.iter().collect();
+    sorted.sort_by_key(|(i, _, _)| inbound[*i].m.id.as_str());
+    let mut inserted: HashSet<Uuid> = HashSet::new();
+    for chunk in sorted.chunks(CHUNK) {
+        let keys = messages::Entity::insert_many(chunk.iter().map(|(_, _, r)| r.clone()))
+            .on_conflict(OnConflict::column(messages::Column::WaMessageId).do_nothing().to_owned())
+            .exec_with_returning_keys(txn)
+            .await;
+        match keys {
+            Ok(keys) => inserted.extend(keys),
+            Err(DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+
+    // What each new message changes, in arrival order.
+    let mut changes: BTreeMap<Uuid, ConvChange> = BTreeMap::new();
+    let mut counted_open: HashSet<Uuid> = HashSet::new();
+    let mut opted_out: HashSet<Uuid> = HashSet::new();
+    for (i, id, row) in rows {
+        if !inserted.contains(&id) {
+            continue;
+        }
+        let x = &inbound[i];
+        let tenant = x.tenant();
+        let c = contact(x);
+        let (conv, conv_opened) = &conv_of[&conv_key(x)];
+        let msg: messages::Model = sea_orm::TryIntoModel::try_into_model(row)?;
+        let at = msg.created_at;
+        // The conversation counts as opened with its first new message.
+        let opened = *conv_opened && counted_open.insert(conv.id);
+
+        let ch = changes.entry(conv.id).or_default();
+        ch.unread += 1;
+        if ch.newest.as_ref().is_none_or(|(t, _)| *t <= at) {
+            ch.newest = Some((at, processor::preview(x.m)));
+        }
+        if ch.last_inbound.is_none_or(|t| t < at) {
+            ch.last_inbound = Some(at);
+        }
+
+        let d = ctx.usage.entry((tenant, at.date_naive())).or_default();
+        d.messages_in += 1;
+        d.conversations_opened += opened as i64;
+
+        // Opt-out keywords (case-insensitive, whole message).
+        if let MessageKind::Text(t) = &x.m.kind
+            && !c.opted_out
+            && !opted_out.contains(&c.id)
+        {
+            let keywords: Vec<String> = processor::tenant_settings(txn, ctx, tenant)
+                .await?
+                .and_then(|t| t.settings.get("optOutKeywords").cloned())
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_else(|| vec!["STOP".into(), "UNSUBSCRIBE".into()]);
+            let said = t.body.trim().trim_end_matches(['.', '!']).to_uppercase();
+            if keywords.iter().any(|k| k.trim().to_uppercase() == said) {
+                contacts::Entity::update_many()
+                    .col_expr(contacts::Column::OptedOut, Expr::value(true))
+                    .col_expr(contacts::Column::OptedOutAt, Expr::value(now))
+                    .col_expr(contacts::Column::UpdatedAt, Expr::value(now))
+                    .filter(contacts::Column::Id.eq(c.id))
+                    .exec(txn)
+                    .await?;
+                opted_out.insert(c.id);
+                ctx.events.push(DomainEvent {
+                    tenant_id: tenant,
+                    kind: "contact.updated",
+                    data: json!({ "contactId": c.id, "optedOut": true }),
+                });
+            }
+        }
+
+        if let MessageKind::Image(m)
+        | MessageKind::Video(m)
+        | MessageKind::Audio(m)
+        | MessageKind::Document(m)
+        | MessageKind::Sticker(m) = &x.m.kind
+            && !m.id.is_empty()
+        {
+            ctx.jobs.push(
+                NewJob::new(
+                    queues::MEDIA_DOWNLOAD,
+                    json!({ "tenantId": tenant, "messageId": msg.id, "accountId": x.acct.id, "mediaId": m.id, "url": m.url }),
+                )
+                .unique(format!("media:{}", msg.id))
+                .tenant(tenant),
+            );
+        }
+
+        ctx.events.push(DomainEvent {
+            tenant_id: tenant,
+            kind: "message.created",
+            data: serde_json::to_value(MessageDto::from(msg)).unwrap_or(Value::Null),
+        });
+        ctx.events.push(DomainEvent {
+            tenant_id: tenant,
+            kind: "conversation.updated",
+            data: json!({ "id": conv.id, "conversationId": conv.id, "assigneeId": conv.assignee_id, "contactId": c.id, "opened": opened }),
+        });
+    }
+
+    // One update per conversation, in id order.
+    let convs: HashMap<Uuid, &(conversations::Model, bool)> = conv_of.values().map(|v| (v.0.id, v)).collect();
+    for (id, ch) in changes {
+        let (conv, opened) = convs[&id];
+        let mut upd = conversations::Entity::update_many()
+            .col_expr(conversations::Column::UnreadCount, Expr::col(conversations::Column::UnreadCount).add(ch.unread))
+            .col_expr(conversations::Column::UpdatedAt, Expr::value(now))
+            .filter(conversations::Column::Id.eq(id));
+        // Older messages arriving late must not move the window or the list order backwards.
+        if let Some(at) = ch.last_inbound
+            && conv.last_inbound_at.is_none_or(|t| t < at)
+        {
+            upd = upd.col_expr(conversations::Column::LastInboundAt, Expr::value(at));
+        }
+        if let Some((at, pv)) = ch.newest
+            && (conv.last_message_at <= at || *opened)
+        {
+            upd = upd
+                .col_expr(conversations::Column::LastMessageAt, Expr::value(at))
+                .col_expr(conversations::Column::LastMessagePreview, Expr::value(pv));
+        }
+        if conv.status == ConversationStatus::Pending {
+            upd = upd.col_expr(conversations::Column::Status, Expr::value(ConversationStatus::Open.as_str()));
+        }
+        upd.exec(txn).await?;
+    }
+    Ok(())
+}
+
+/// Statuses: the messages they name are read with one query per tenant; those not known yet are
+/// kept as pending statuses, many rows per statement.
+async fn apply_statuses(
+    txn: &DatabaseTransaction,
+    ctx: &mut Ctx,
+    statuses: &[(Uuid, &mw::MessageStatus)],
+) -> Result<(), DbErr> {
+    if statuses.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<(Uuid, &str)> = statuses
+        .iter()
+        .filter(|(_, s)| !s.id.is_empty())
+        .map(|(t, s)| (*t, s.id.as_str()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut known: HashMap<(Uuid, String), messages::Model> = HashMap::new();
+    for (tenant, wamids) in group_by_tenant(&keys) {
+        for chunk in wamids.chunks(CHUNK) {
+            let found = messages::Entity::find()
+                .filter(messages::Column::TenantId.eq(tenant))
+                .filter(messages::Column::WaMessageId.is_in(chunk.iter().copied()))
+                .all(txn)
+                .await?;
+            for m in found {
+                known.insert((tenant, m.wa_message_id.clone().unwrap_or_default()), m);
+            }
+        }
+    }
+    let now = crate::db::now();
+    let mut pending: Vec<pending_statuses::ActiveModel> = Vec::new();
+    for (tenant, s) in statuses {
+        if s.id.is_empty() {
+            continue;
+        }
+        let key = (*tenant, s.id.clone());
+        let msg = match known.get(&key) {
+            Some(m) => Some(m.clone()),
+            None => {
+                let m = processor::reconcile_by_callback(txn, *tenant, s).await?;
+                if let Some(m) = &m {
+                    known.insert(key, m.clone());
+                }
+                m
+            }
+        };
+        match msg {
+            Some(msg) => {
+                processor::apply_status_counted(txn, &mut ctx.events, &msg, s, Some(&mut ctx.usage)).await?;
+            }
+            // The send that produced this wamid is not recorded yet: keep the status for later.
+            None => pending.push(pending_statuses::ActiveModel {
+                id: Set(crate::db::new_id()),
+                tenant_id: Set(*tenant),
+                wa_message_id: Set(s.id.clone()),
+                status: Set(s.raw.clone()),
+                // Applied in arrival order later: keep the order within the batch.
+                received_at: Set(now + chrono::Duration::microseconds(pending.len() as i64)),
+            }),
+        }
+    }
+    for chunk in pending.chunks(CHUNK) {
+        pending_statuses::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// `(tenant, key)` pairs grouped by tenant (usually one).
+fn group_by_tenant<K: Copy>(pairs: &[(Uuid, K)]) -> BTreeMap<Uuid, Vec<K>> {
+    let mut out: BTreeMap<Uuid, Vec<K>> = BTreeMap::new();
+    for (t, k) in pairs {
+        out.entry(*t).or_default().push(*k);
+    }
+    out
+}
