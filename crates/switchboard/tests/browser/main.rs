@@ -1,0 +1,213 @@
+//! Browser tests: the real app on port 0 (SQLite, in-process meta-sim as the sandbox) driven in real
+//! headless Chromium through chromedriver (W3C WebDriver, Debian's packages; nothing downloaded).
+//!
+//! Without chromium and chromedriver installed these tests say so and pass, so that `cargo test
+//! --workspace` works on a machine with nothing but Rust; `.ci/run` installs both and sets
+//! `SWITCHBOARD_BROWSER_TESTS=1`, which turns a missing browser into a failure.
+//!
+//! Screenshots of the main pages are written to `target/tmp/browser-screenshots/` (the path is
+//! printed): they are the test's artefacts.
+
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+mod webdriver;
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use webdriver::{Driver, Session};
+
+fn required() -> bool {
+    std::env::var("SWITCHBOARD_BROWSER_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// The browser, or `None` (and a note) when it is not installed and not required.
+async fn browser(width: u32, height: u32) -> Option<(Driver, Session)> {
+    let Some((browser, driver)) = webdriver::find_binaries() else {
+        assert!(!required(), "SWITCHBOARD_BROWSER_TESTS=1 but chromium/chromedriver are not installed");
+        eprintln!("browser tests skipped: install chromium and chromium-driver to run them");
+        return None;
+    };
+    let d = Driver::start(&driver).await;
+    let s = d.session(&browser, width, height).await;
+    Some((d, s))
+}
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(s: &Session, name: &str) {
+    let p = shots().join(format!("{name}.png"));
+    s.screenshot(&p).await;
+    eprintln!("screenshot: {}", p.display());
+}
+
+/// Fills and submits the sign-up form; lands on the accounts settings.
+async fn sign_up(s: &Session, base: &str, company: &str, email: &str) {
+    s.goto(&format!("{base}/signup")).await;
+    for (name, value) in [
+        ("tenant_name", company),
+        ("name", "Ana Admin"),
+        ("email", email),
+        ("password", helpers::PASSWORD),
+    ] {
+        let e = s.wait(&format!("input[name=\"{name}\"]"), 10).await;
+        s.type_text(&e, value).await;
+    }
+    let submit = s.wait("form[action=\"/signup\"] button[type=\"submit\"]", 5).await;
+    s.click(&submit).await;
+    s.wait_js("the accounts page after sign-up", "return location.pathname === '/settings/accounts'", 15).await;
+}
+
+#[tokio::test]
+async fn sign_up_sign_out_and_back_in() {
+    let app = helpers::spawn_app().await;
+    let Some((_d, s)) = browser(1280, 800).await else { return };
+    let base = &app.base;
+
+    // Signed out, the app sends the browser to the sign-in page, keeping where it wanted to go.
+    s.goto(&format!("{base}/inbox")).await;
+    s.wait("form[action=\"/login\"]", 10).await;
+    assert!(s.current_url().await.contains("/login?next=%2Finbox"));
+    shot(&s, "01-sign-in").await;
+
+    // Wrong input is explained next to the field.
+    s.goto(&format!("{base}/signup")).await;
+    let email = s.wait("input[name=\"email\"]", 10).await;
+    s.type_text(&email, "not-an-email").await;
+    s.click(&s.wait("form[action=\"/signup\"] button[type=\"submit\"]", 5).await).await;
+    let err = s.wait("#err-email", 10).await;
+    assert!(s.text(&err).await.to_lowercase().contains("email"));
+
+    sign_up(&s, base, "Browser Bakery", "ana@bakery.test").await;
+    // The session lives in HttpOnly cookies: the page's script cannot read the tokens.
+    let visible = s.script("return document.cookie", json!([])).await;
+    let visible = visible.as_str().unwrap_or("");
+    assert!(!visible.contains("sb_access") && !visible.contains("sb_refresh"), "tokens visible to script: {visible}");
+    assert!(visible.contains("sb_csrf"));
+
+    // Sign out, then back in.
+    s.click(&s.wait("[data-testid=\"sign-out\"]", 5).await).await;
+    s.wait("form[action=\"/login\"]", 10).await;
+    s.goto(&format!("{base}/inbox")).await;
+    s.wait("form[action=\"/login\"]", 10).await;
+    s.type_text(&s.wait("input[name=\"email\"]", 5).await, "ana@bakery.test").await;
+    s.type_text(&s.wait("input[name=\"password\"]", 5).await, helpers::PASSWORD).await;
+    s.click(&s.wait("form[action=\"/login\"] button[type=\"submit\"]", 5).await).await;
+    s.wait_js("the inbox after sign-in", "return location.pathname === '/inbox'", 15).await;
+    s.quit().await;
+}
+
+#[tokio::test]
+async fn sandbox_customer_to_live_inbox_and_back_with_ticks_and_theme() {
+    let app = helpers::spawn_app().await;
+    let Some((_d, s)) = browser(1280, 800).await else { return };
+    let base = &app.base;
+    sign_up(&s, base, "Live Coffee", "ana@coffee.test").await;
+    shot(&s, "02-accounts-welcome").await;
+
+    // A sandbox number in one click.
+    s.click(&s.wait("[data-testid=\"add-sandbox\"]", 10).await).await;
+    s.wait("[data-testid=\"account-row\"]", 15).await;
+    shot(&s, "03-accounts-sandbox").await;
+
+    // The inbox is open in this tab, the simulated customer in another.
+    s.goto(&format!("{base}/inbox")).await;
+    s.wait("main", 10).await;
+    let inbox_tab = s.window().await;
+    let sim_tab = s.new_tab().await;
+    s.switch_to(&sim_tab).await;
+    s.goto(&format!("{base}/sandbox")).await;
+    s.wait("[data-testid=\"sim-number\"]", 10).await;
+    let from = s.wait("[data-testid=\"sim-from\"]", 5).await;
+    s.clear(&from).await;
+    s.type_text(&from, "15550001111").await;
+    s.type_text(&s.wait("[data-testid=\"sim-text\"]", 5).await, "Hello! Do you deliver oat milk lattes?").await;
+    s.click(&s.wait("[data-testid=\"sim-send\"]", 5).await).await;
+
+    // The message appears live in the inbox (no reload), with an unread badge.
+    s.switch_to(&inbox_tab).await;
+    let conv = s.wait("[data-testid=\"conversation\"]", 20).await;
+    s.wait_js(
+        "the unread badge",
+        "const b = document.querySelector('[data-testid=\"conversation\"] [data-testid=\"unread\"]'); \
+         return b && b.textContent.trim() === '1'",
+        10,
+    )
+    .await;
+    assert!(s.text(&conv).await.contains("oat milk"), "list item: {}", s.text(&conv).await);
+    shot(&s, "04-inbox-new-conversation").await;
+
+    // Open it, reply, and watch the ticks go to read.
+    s.click(&conv).await;
+    s.wait("[data-testid=\"message\"][data-direction=\"inbound\"]", 10).await;
+    let composer = s.wait("[data-testid=\"composer\"]", 10).await;
+    s.type_text(&composer, "Yes we do! Delivery in 20 minutes ☕").await;
+    s.click(&s.wait("[data-testid=\"send\"]", 5).await).await;
+    s.wait("[data-testid=\"message\"][data-direction=\"outbound\"]", 10).await;
+    s.wait_js(
+        "the reply's ticks to reach read",
+        "const m = [...document.querySelectorAll('[data-testid=\"message\"][data-direction=\"outbound\"]')].pop(); \
+         return m && m.dataset.status === 'read' && m.querySelector('[data-testid=\"ticks\"]') !== null",
+        40,
+    )
+    .await;
+    shot(&s, "05-inbox-conversation-read").await;
+
+    // The customer received the reply.
+    s.switch_to(&sim_tab).await;
+    s.wait_js(
+        "the reply in the customer's chat",
+        "const t = document.querySelector('[data-testid=\"sim-thread\"]'); return t && t.innerText.includes('Delivery in 20 minutes')",
+        20,
+    )
+    .await;
+    shot(&s, "06-sandbox-customer").await;
+    s.switch_to(&inbox_tab).await;
+
+    // A theme change shows across the app.
+    s.goto(&format!("{base}/settings/theme")).await;
+    let color = s.wait("[data-testid=\"theme-color\"]", 10).await;
+    s.script(
+        "arguments[0].value = '#7c3aed'; arguments[0].dispatchEvent(new Event('input', {bubbles: true}));",
+        json!([color.arg()]),
+    )
+    .await;
+    let name = s.wait("input[name=\"theme.name\"]", 5).await;
+    s.clear(&name).await;
+    s.type_text(&name, "Coffee Desk").await;
+    s.click(&s.wait("[data-testid=\"save-theme\"]", 5).await).await;
+    s.wait_js(
+        "the new brand color on the top bar",
+        "return getComputedStyle(document.querySelector('.topbar')).backgroundColor === 'rgb(124, 58, 237)'",
+        15,
+    )
+    .await;
+    s.goto(&format!("{base}/inbox")).await;
+    let bar = s.wait(".topbar", 10).await;
+    assert_eq!(s.css(&bar, "background-color").await, "rgb(124, 58, 237)");
+    assert!(s.text(&s.wait("[data-testid=\"brand\"]", 5).await).await.contains("Coffee Desk"));
+    shot(&s, "07-inbox-themed").await;
+
+    // The other main pages render, and the inbox works at phone width.
+    s.goto(&format!("{base}/dashboard")).await;
+    s.wait("[data-testid=\"chart-messages\"]", 10).await;
+    shot(&s, "08-dashboard").await;
+    s.goto(&format!("{base}/templates")).await;
+    s.wait("main h1", 10).await;
+    shot(&s, "09-templates").await;
+    s.goto(&format!("{base}/settings/plan")).await;
+    s.wait("main h1", 10).await;
+    shot(&s, "10-settings-plan").await;
+    s.set_size(390, 844).await;
+    s.goto(&format!("{base}/inbox")).await;
+    s.wait("[data-testid=\"conversation\"]", 10).await;
+    let overflow = s.script("return document.documentElement.scrollWidth <= window.innerWidth + 1", json!([])).await;
+    assert_eq!(overflow, json!(true), "the inbox scrolls sideways at phone width");
+    shot(&s, "11-inbox-phone").await;
+    s.quit().await;
+}
