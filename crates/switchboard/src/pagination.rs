@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
+use sea_orm::sea_query::IntoColumnRef;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
@@ -18,6 +19,21 @@ pub fn decode(cursor: &str) -> AppResult<(DateTime<Utc>, Uuid)> {
     let micros: i64 = ts.parse().map_err(|_| bad())?;
     let ts = Utc.timestamp_micros(micros).single().ok_or_else(bad)?;
     Ok((ts, id.parse().map_err(|_| bad())?))
+}
+
+/// The keyset condition for a page after the row `(ts, id)` in `(ts_col DESC, id_col DESC)` order:
+/// one row-value comparison `(ts_col, id_col) < (ts, id)`. Both backends turn it into a range on
+/// an index `(…, ts_col, id_col)` (PostgreSQL `Index Cond: ROW(…) < ROW(…)`, SQLite
+/// `SEARCH … (… AND (ts,id)<(?,?))`), so a page costs the same at any depth; the equivalent
+/// `ts < ? OR (ts = ? AND id < ?)` made PostgreSQL filter every row above the cursor.
+pub fn before(
+    ts_col: impl IntoColumnRef,
+    id_col: impl IntoColumnRef,
+    ts: DateTime<Utc>,
+    id: Uuid,
+) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    Expr::tuple([Expr::col(ts_col), Expr::col(id_col)]).lt(Expr::tuple([Expr::val(ts), Expr::val(id)]))
 }
 
 /// Page size: 1 to `max`, `default` when absent.

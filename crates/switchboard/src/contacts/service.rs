@@ -138,8 +138,11 @@ pub async fn list<C: ConnectionTrait>(
     loop {
         let mut page = base.clone();
         if let Some(c) = after {
-            page = page.filter(Condition::any().add(contacts::Column::UpdatedAt.lt(c.updated_at)).add(
-                Condition::all().add(contacts::Column::UpdatedAt.eq(c.updated_at)).add(contacts::Column::Id.lt(c.id)),
+            page = page.filter(crate::pagination::before(
+                (contacts::Entity, contacts::Column::UpdatedAt),
+                (contacts::Entity, contacts::Column::Id),
+                c.updated_at,
+                c.id,
             ));
         }
         let batch_size = (want + 1 - out.len()) as u64;

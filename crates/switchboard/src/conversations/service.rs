@@ -193,8 +193,11 @@ pub async fn list<C: ConnectionTrait>(db: &C, who: &Principal, f: ListFilter) ->
             ));
     }
     if let Some((ts, id)) = f.cursor {
-        q = q.filter(Condition::any().add(conversations::Column::LastMessageAt.lt(ts)).add(
-            Condition::all().add(conversations::Column::LastMessageAt.eq(ts)).add(conversations::Column::Id.lt(id)),
+        q = q.filter(crate::pagination::before(
+            (conversations::Entity, conversations::Column::LastMessageAt),
+            (conversations::Entity, conversations::Column::Id),
+            ts,
+            id,
         ));
     }
     Ok(q.order_by_desc(conversations::Column::LastMessageAt)
@@ -308,11 +311,12 @@ pub async fn messages_page<C: ConnectionTrait>(
         .filter(messages::Column::TenantId.eq(tenant))
         .filter(messages::Column::ConversationId.eq(conversation));
     if let Some((ts, id)) = cursor {
-        q = q.filter(
-            Condition::any()
-                .add(messages::Column::CreatedAt.lt(ts))
-                .add(Condition::all().add(messages::Column::CreatedAt.eq(ts)).add(messages::Column::Id.lt(id))),
-        );
+        q = q.filter(crate::pagination::before(
+            (messages::Entity, messages::Column::CreatedAt),
+            (messages::Entity, messages::Column::Id),
+            ts,
+            id,
+        ));
     }
     Ok(q.order_by_desc(messages::Column::CreatedAt).order_by_desc(messages::Column::Id).limit(limit).all(db).await?)
 }

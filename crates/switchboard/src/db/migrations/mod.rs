@@ -11,6 +11,7 @@ mod m0005_templates;
 mod m0006_team;
 mod m0007_integrations;
 mod m0008_job_claim;
+mod m0009_contacts_keyset;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_team::Migration),
             Box::new(m0007_integrations::Migration),
             Box::new(m0008_job_claim::Migration),
+            Box::new(m0009_contacts_keyset::Migration),
         ]
     }
 }
