@@ -5,8 +5,13 @@
 
 pub mod assets;
 pub mod auth;
+pub mod charts;
+pub mod dashboard;
 pub mod layout;
 pub mod session;
+pub mod settings;
+pub mod sysadmin;
+pub mod templates_page;
 
 use axum::Router;
 use axum::routing::get;
@@ -21,4 +26,17 @@ pub fn router() -> Router<AppState> {
         .route("/signup", get(auth::signup_page).post(auth::signup_submit))
         .route("/logout", axum::routing::post(auth::logout))
         .route("/static/{file}", get(assets::serve))
+        .route("/dashboard", get(dashboard::page))
+        .route("/templates", get(templates_page::list))
+        .route("/templates/new", get(templates_page::new))
+        .route("/settings", get(settings::index))
+        .route("/settings/accounts", get(settings::accounts))
+        .route("/settings/team", get(settings::team))
+        .route("/settings/theme", get(settings::theme))
+        .route("/settings/plan", get(settings::plan))
+        .route("/settings/api-keys", get(settings::api_keys))
+        .route("/settings/webhooks", get(settings::webhooks))
+        .route("/settings/webhooks/{id}", get(settings::webhook_detail))
+        .route("/settings/profile", get(settings::profile))
+        .route("/admin", get(sysadmin::page))
 }
