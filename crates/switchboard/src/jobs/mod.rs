@@ -104,6 +104,19 @@ pub async fn enqueue_many<C: ConnectionTrait>(db: &C, jobs_: Vec<NewJob>) -> Res
     }
 }
 
+/// The statement [`enqueue_many`] runs (`None` when there is nothing to insert), for callers that
+/// combine it with other statements (the PostgreSQL ingest path runs it under a data-modifying
+/// `WITH`, one round trip for events and jobs).
+pub fn enqueue_many_statement(jobs_: Vec<NewJob>) -> Option<sea_orm::sea_query::InsertStatement> {
+    if jobs_.is_empty() {
+        return None;
+    }
+    let now = crate::db::now();
+    let q = jobs::Entity::insert_many(jobs_.into_iter().map(|j| j.into_active(now)))
+        .on_conflict(OnConflict::columns([jobs::Column::Queue, jobs::Column::UniqueKey]).do_nothing().to_owned());
+    Some(sea_orm::QueryTrait::into_query(q))
+}
+
 /// Inserts one job; `false` when a job with the same unique key already exists.
 pub async fn enqueue<C: ConnectionTrait>(db: &C, job: NewJob) -> Result<bool, DbErr> {
     let now = crate::db::now();

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sea_orm::{EntityTrait, Set, TransactionTrait};
+use sea_orm::sea_query::{CommonTableExpression, WithClause};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Set, TransactionTrait};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -202,8 +203,20 @@ async fn write_batch(state: &AppState, batch: &mut [Item]) -> Result<(), String>
             j
         })
         .collect();
+    let db = state.writer();
     let run = async {
-        let txn = state.writer().begin().await?;
+        if db.get_database_backend() == DbBackend::Postgres {
+            // One statement, atomic on its own: `WITH ev AS (INSERT INTO webhook_events …) INSERT
+            // INTO jobs …`. One round trip instead of four (BEGIN, two inserts, COMMIT).
+            let Some(insert_jobs) = jobs::enqueue_many_statement(jobs_) else {
+                return Ok(());
+            };
+            let insert_events = webhook_events::Entity::insert_many(events).into_query();
+            let cte = CommonTableExpression::new().query(insert_events).table_name("ev").to_owned();
+            db.execute(&insert_jobs.with(WithClause::new().cte(cte).to_owned())).await?;
+            return Ok(());
+        }
+        let txn = db.begin().await?;
         webhook_events::Entity::insert_many(events).exec_without_returning(&txn).await?;
         jobs::enqueue_many(&txn, jobs_).await?;
         txn.commit().await

@@ -471,3 +471,207 @@ async fn sandbox_customer_messages_arrive_through_the_signed_webhook_with_media(
     assert_error(app.get(&format!("/api/media/{media_id}"), Some(&b.access)).await, StatusCode::NOT_FOUND, "not_found")
         .await;
 }
+
+/// An app whose workers do not run, so that a test hands the stored events to one batch itself.
+async fn app_without_workers() -> TestApp {
+    spawn_app_with(&[
+        ("SWITCHBOARD_META_APP_SECRET", PLATFORM_SECRET),
+        ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1"),
+        ("SWITCHBOARD_RUN_WORKERS", "false"),
+    ])
+    .await
+}
+
+/// Claims every pending webhook job and processes them as one batch.
+async fn run_one_batch(
+    app: &TestApp,
+) -> Vec<(switchboard::entities::jobs::Model, Result<switchboard::jobs::runner::Done, switchboard::jobs::Outcome>)> {
+    let jobs = switchboard::jobs::claim(
+        app.state.writer(),
+        switchboard::jobs::queues::WEBHOOK_PROCESSOR,
+        "test-owner",
+        1000,
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    switchboard::webhooks::batch::process_jobs(&app.state, jobs, "test-owner").await
+}
+
+fn messages_from(from: &str, name: &str, items: &[(&str, &str, i64)]) -> Value {
+    let msgs: Vec<Value> = items
+        .iter()
+        .map(|(wamid, body, ts)| {
+            json!({"from": from, "id": wamid, "timestamp": ts.to_string(), "type": "text", "text": {"body": body}})
+        })
+        .collect();
+    json!({ "contacts": [{"profile": {"name": name}, "wa_id": from}], "messages": msgs })
+}
+
+#[tokio::test]
+async fn one_batch_applies_many_messages_from_many_senders_like_one_event_at_a_time() {
+    use switchboard::entities::{jobs, pending_statuses};
+    let app = app_without_workers().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    let t0 = 1_700_000_000;
+    // 12 senders, 3 messages each, one POST per message, the newest posted first for half of them.
+    for s in 0..12 {
+        let from = format!("1555000{s:04}");
+        let order: Vec<i64> = if s % 2 == 0 { vec![0, 1, 2] } else { vec![2, 1, 0] };
+        for i in order {
+            let wamid = format!("wamid.b{s}.{i}");
+            let body = format!("msg {i} from {s}");
+            let ev = envelope("1001", messages_from(&from, &format!("Customer {s}"), &[(&wamid, &body, t0 + i)]));
+            assert_eq!(app.post_webhook(&ev, PLATFORM_SECRET).await.status(), StatusCode::OK);
+        }
+    }
+    // One POST carrying several messages of a new sender, one of them a reply to an earlier one of
+    // the batch, and one sender's message redelivered (the same POST twice) within the batch.
+    let many = envelope(
+        "1001",
+        messages_from("15559999999", "Many", &[("wamid.m1", "first", t0 + 10), ("wamid.m2", "second", t0 + 11)]),
+    );
+    assert_eq!(app.post_webhook(&many, PLATFORM_SECRET).await.status(), StatusCode::OK);
+    let reply = envelope(
+        "1001",
+        json!({"contacts": [{"profile": {"name": "Many"}, "wa_id": "15559999999"}],
+               "messages": [{"from": "15559999999", "id": "wamid.m3", "timestamp": (t0 + 12).to_string(), "type": "text",
+                             "text": {"body": "reply"}, "context": {"from": "15550100", "id": "wamid.m1"}}]}),
+    );
+    for _ in 0..2 {
+        assert_eq!(app.post_webhook(&reply, PLATFORM_SECRET).await.status(), StatusCode::OK);
+    }
+    // A status for a message the platform does not know yet, and a STOP.
+    post_statuses(&app, vec![status("wamid.unknown", "delivered", t0 + 20)]).await;
+    let stop = envelope("1001", messages_from("15550000003", "Customer 3", &[("wamid.stop", "STOP", t0 + 30)]));
+    assert_eq!(app.post_webhook(&stop, PLATFORM_SECRET).await.status(), StatusCode::OK);
+    assert_eq!(app.count(messages::Entity).await, 0, "workers are off");
+
+    let results = run_one_batch(&app).await;
+    assert_eq!(results.len(), 36 + 1 + 2 + 1 + 1);
+    for (job, r) in &results {
+        assert!(matches!(r, Ok(switchboard::jobs::runner::Done::Recorded)), "job {}: {r:?}", job.id);
+    }
+
+    assert_eq!(app.count(messages::Entity).await, 36 + 3 + 1);
+    assert_eq!(app.count(contacts::Entity).await, 13);
+    assert_eq!(app.count(conversations::Entity).await, 13);
+    let convs = conversations::Entity::find().all(&app.state.db).await.unwrap();
+    for c in &convs {
+        let contact = contacts::Entity::find_by_id(c.contact_id).one(&app.state.db).await.unwrap().unwrap();
+        let wa = contact.wa_id.clone().unwrap();
+        if wa == "15559999999" {
+            assert_eq!(contact.profile_name.as_deref(), Some("Many"));
+            assert_eq!(c.unread_count, 3, "the redelivered reply counts once");
+            assert_eq!(c.last_message_preview.as_deref(), Some("reply"));
+            assert_eq!(c.last_inbound_at.unwrap().timestamp(), t0 + 12);
+        } else if wa == "15550000003" {
+            assert_eq!(c.unread_count, 4);
+            assert_eq!(c.last_message_preview.as_deref(), Some("STOP"));
+            assert!(contact.opted_out, "STOP opts the contact out");
+        } else {
+            let s: i64 = wa[7..].parse().unwrap();
+            assert_eq!(contact.profile_name.as_deref(), Some(format!("Customer {s}").as_str()));
+            assert_eq!(c.unread_count, 3);
+            // The newest message wins the preview whatever the order of arrival.
+            assert_eq!(c.last_message_preview.as_deref(), Some(format!("msg 2 from {s}").as_str()));
+            assert_eq!(c.last_message_at.timestamp(), t0 + 2);
+            assert!(!contact.opted_out);
+        }
+    }
+    let m3 = message_by_wamid(&app, "wamid.m3").await.unwrap();
+    let m1 = message_by_wamid(&app, "wamid.m1").await.unwrap();
+    assert_eq!(m3.reply_to_id, Some(m1.id), "a reply links to a message of the same batch");
+    assert_eq!(m3.conversation_id, m1.conversation_id);
+    assert_eq!(app.count(pending_statuses::Entity).await, 1);
+    let usage = daily_usage::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(usage.iter().map(|u| u.messages_in).sum::<i64>(), 40);
+    assert_eq!(usage.iter().map(|u| u.conversations_opened).sum::<i64>(), 13);
+    let events = webhook_events::Entity::find().all(&app.state.db).await.unwrap();
+    assert!(events.iter().all(|e| e.state == WebhookState::Processed && e.tenant_id.is_some()));
+    let jobs = jobs::Entity::find()
+        .filter(jobs::Column::Queue.eq(switchboard::jobs::queues::WEBHOOK_PROCESSOR))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 41);
+    assert!(jobs.iter().all(|j| j.state == switchboard::entities::enums::JobState::Done));
+
+    // Running the same events again (a replay of everything) changes nothing.
+    for e in &events {
+        switchboard::webhooks::processor::process_event(&app.state, e.id).await.unwrap();
+    }
+    assert_eq!(app.count(messages::Entity).await, 40);
+    let again = daily_usage::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(again.iter().map(|u| u.messages_in).sum::<i64>(), 40);
+}
+
+#[tokio::test]
+async fn a_bad_event_in_a_batch_neither_blocks_nor_poisons_the_others() {
+    use switchboard::entities::enums::JobState;
+    use switchboard::entities::jobs;
+    let app = app_without_workers().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    let t0 = 1_700_000_000;
+    // A contact known by its BSUID: a later message from another number claiming the same BSUID
+    // cannot be stored (the unique user id), in a batch or alone.
+    let known = json!({"contacts": [{"profile": {"name": "Known"}, "wa_id": "15551110000", "user_id": "US.1"}],
+        "messages": [{"from": "15551110000", "id": "wamid.k", "timestamp": t0.to_string(), "type": "text", "text": {"body": "hi"}}]});
+    assert_eq!(app.post_webhook(&envelope("1001", known), PLATFORM_SECRET).await.status(), StatusCode::OK);
+    let first = run_one_batch(&app).await;
+    assert!(first.iter().all(|(_, r)| r.is_ok()));
+
+    let good = |n: i64| envelope("1001", text_message(&format!("1555222{n:04}"), &format!("wamid.g{n}"), "ok", t0 + n));
+    for n in 0..3 {
+        app.post_webhook(&good(n), PLATFORM_SECRET).await;
+    }
+    let poison = json!({"contacts": [{"profile": {"name": "Impostor"}, "wa_id": "15553330000", "user_id": "US.1"}],
+        "messages": [{"from": "15553330000", "id": "wamid.p", "timestamp": t0.to_string(), "type": "text", "text": {"body": "x"}}]});
+    app.post_webhook(&envelope("1001", poison), PLATFORM_SECRET).await;
+    // Not JSON at all, but signed: stored, then marked failed by the worker.
+    assert_eq!(app.post_webhook(b"not json", PLATFORM_SECRET).await.status(), StatusCode::OK);
+    for n in 3..6 {
+        app.post_webhook(&good(n), PLATFORM_SECRET).await;
+    }
+    // The same good event twice (a redelivery) in the same failing batch.
+    app.post_webhook(&good(0), PLATFORM_SECRET).await;
+
+    let results = run_one_batch(&app).await;
+    assert_eq!(results.len(), 9);
+    let mut retried = 0;
+    let mut dead = 0;
+    for (_, r) in &results {
+        match r {
+            Ok(_) => {}
+            Err(switchboard::jobs::Outcome::Retry { .. }) => retried += 1,
+            Err(switchboard::jobs::Outcome::Dead { .. }) => dead += 1,
+            Err(o) => panic!("unexpected {o:?}"),
+        }
+    }
+    assert_eq!((retried, dead), (1, 1), "{results:?}");
+    for n in 0..6 {
+        assert!(message_by_wamid(&app, &format!("wamid.g{n}")).await.is_some(), "wamid.g{n}");
+    }
+    assert!(message_by_wamid(&app, "wamid.p").await.is_none());
+    assert_eq!(app.count(messages::Entity).await, 7);
+    let usage = daily_usage::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(usage.iter().map(|u| u.messages_in).sum::<i64>(), 7, "counted once each");
+    let failed = wait_event_state(&app, WebhookState::Failed).await;
+    assert!(failed.last_error.unwrap().contains("unparseable"));
+    let pending = webhook_events::Entity::find()
+        .filter(webhook_events::Column::State.eq(WebhookState::Pending))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1, "only the poisoned event waits for its retry");
+    // The dead job is recorded by the runner; here only the outcome is returned.
+    let done = jobs::Entity::find()
+        .filter(jobs::Column::Queue.eq(switchboard::jobs::queues::WEBHOOK_PROCESSOR))
+        .filter(jobs::Column::State.eq(JobState::Done))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 1, "the first batch's job; the fallback leaves completion to the runner");
+}
