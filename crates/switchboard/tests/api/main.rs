@@ -24,3 +24,4 @@ mod sysadmin;
 mod team;
 mod templates;
 mod usage;
+mod web_pages;
