@@ -106,8 +106,8 @@ pub fn daily_bars(test_id: &str, label: &str, days: &[NaiveDate], series: &[Seri
             );
         }
         s.push_str("</g>");
-        // A date label every week (and on the last day).
-        if i % 7 == 0 || i + 1 == days.len() {
+        // A date label every week, counted back from the last day (always labelled).
+        if (days.len() - 1 - i) % 7 == 0 {
             let _ = write!(
                 s,
                 r#"<text class="axis" x="{x:.1}" y="{yy}" text-anchor="middle">{d}</text>"#,

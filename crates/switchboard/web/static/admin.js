@@ -239,7 +239,9 @@
       p.id = "err-" + Math.random().toString(36).slice(2);
       p.textContent = e.message;
       el.setAttribute("aria-describedby", p.id);
-      (el.closest("label") || el).after(p);
+      // Inside the label (under its input), so that grid layouts keep the message with its field.
+      const label = el.closest("label");
+      if (label) label.appendChild(p); else el.after(p);
     }
     if (!err.fields.length || unplaced.length) {
       const a = document.createElement("p");
