@@ -3,4 +3,5 @@
 
 pub mod directory;
 pub mod routes;
+pub mod sandbox;
 pub mod service;

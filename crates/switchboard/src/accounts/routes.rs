@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::sandbox::{__path_sandbox_thread, sandbox_thread};
 use super::service::{self, AccountChanges, AccountDto, NewAccount};
 use crate::auth::extract::{Authed, InboxRole, TenantAdminRole};
 use crate::entities::enums::AccountStatus;
@@ -21,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_accounts, create_account))
         .routes(routes!(get_account, update_account, delete_account))
         .routes(routes!(create_sandbox))
-        .routes(routes!(sandbox_customer_message))
+        .routes(routes!(sandbox_customer_message, sandbox_thread))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -7,7 +7,9 @@ pub mod assets;
 pub mod auth;
 pub mod charts;
 pub mod dashboard;
+pub mod inbox;
 pub mod layout;
+pub mod sandbox;
 pub mod session;
 pub mod settings;
 pub mod sysadmin;
@@ -25,6 +27,12 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(auth::login_page).post(auth::login_submit))
         .route("/signup", get(auth::signup_page).post(auth::signup_submit))
         .route("/logout", axum::routing::post(auth::logout))
+        .route("/inbox", get(inbox::inbox_page))
+        .route("/inbox/{id}", get(inbox::conversation_page))
+        .route("/inbox/conversations/{id}/fragment", get(inbox::conversation_fragment))
+        .route("/inbox/{id}/messages/{message_id}/fragment", get(inbox::message_fragment))
+        .route("/sandbox", get(sandbox::sandbox_page))
+        .route("/sandbox/thread", get(sandbox::thread_fragment))
         .route("/static/{file}", get(assets::serve))
         .route("/dashboard", get(dashboard::page))
         .route("/templates", get(templates_page::list))

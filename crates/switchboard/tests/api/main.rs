@@ -24,4 +24,5 @@ mod sysadmin;
 mod team;
 mod templates;
 mod usage;
+mod web_inbox;
 mod web_pages;
