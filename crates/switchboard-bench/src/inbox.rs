@@ -378,6 +378,25 @@ async fn explain(state: &switchboard::state::AppState, conv: Uuid) -> anyhow::Re
     let user: Uuid = row.try_get("", "assignee_id")?;
     let lit = |u: Uuid| if pg { format!("'{u}'") } else { format!("X'{}'", u.simple()) };
     let (t, u, c) = (lit(tenant), lit(user), lit(conv));
+    // Keyset cursors as the services write them (`crate::pagination::before`): the list 12,500
+    // conversations deep and the second page of a long conversation.
+    let cursor_at = |table: &str, ts_col: &str, filter: String, offset: u32| {
+        let ts = if pg { format!("{ts_col}::text") } else { ts_col.to_string() };
+        format!(
+            "SELECT {ts} AS ts, id FROM {table} WHERE {filter} ORDER BY {ts_col} DESC, id DESC LIMIT 1 OFFSET {offset}"
+        )
+    };
+    let mut cursors = Vec::new();
+    for q in [
+        cursor_at("conversations", "last_message_at", format!("tenant_id = {t}"), 12_500),
+        cursor_at("messages", "created_at", format!("tenant_id = {t} AND conversation_id = {c}"), 49),
+    ] {
+        let r =
+            db.query_one_raw(Statement::from_string(be, q)).await?.ok_or_else(|| anyhow!("no row for the cursor"))?;
+        let ts: String = r.try_get("", "ts")?;
+        let id: Uuid = r.try_get("", "id")?;
+        cursors.push(if pg { format!("('{ts}'::timestamptz, {})", lit(id)) } else { format!("('{ts}', {})", lit(id)) });
+    }
     let queries = [
         format!("SELECT * FROM conversations WHERE tenant_id = {t} ORDER BY last_message_at DESC, id DESC LIMIT 26"),
         format!(
@@ -394,6 +413,14 @@ async fn explain(state: &switchboard::state::AppState, conv: Uuid) -> anyhow::Re
         ),
         format!(
             "SELECT * FROM messages WHERE tenant_id = {t} AND conversation_id = {c} ORDER BY created_at DESC, id DESC LIMIT 51"
+        ),
+        format!(
+            "SELECT * FROM conversations WHERE tenant_id = {t} AND (last_message_at, id) < {} ORDER BY last_message_at DESC, id DESC LIMIT 26",
+            cursors[0]
+        ),
+        format!(
+            "SELECT * FROM messages WHERE tenant_id = {t} AND conversation_id = {c} AND (created_at, id) < {} ORDER BY created_at DESC, id DESC LIMIT 51",
+            cursors[1]
         ),
     ];
     let mut out = String::new();

@@ -46,6 +46,11 @@ pub struct SendArgs {
     /// webhooks (sent/delivered/read) do not compete with the sender.
     #[arg(long)]
     no_status_webhooks: bool,
+    /// Enqueue the whole burst while the numbers wait for re-authorisation (`needs_reauth`: their
+    /// sends stay queued), then reactivate them: measures the sender draining a full queue, not the
+    /// API's enqueue rate.
+    #[arg(long)]
+    queued: bool,
     /// Write the results as JSON to this file too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -65,6 +70,8 @@ pub struct NumberResult {
 #[derive(Serialize, Clone, Debug)]
 pub struct ScenarioResult {
     pub backend: String,
+    /// "live" (sent while being enqueued) or "queued" (enqueued first, then released).
+    pub mode: &'static str,
     pub numbers: usize,
     pub rate: u32,
     pub messages: usize,
@@ -108,8 +115,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
 
 fn line(r: &ScenarioResult) -> String {
     format!(
-        "{} {}×{}/s: {} msgs, enqueued in {:.1}s ({:.0}/s), all sent after {:.1}s; ratio min {:.3} mean {:.3} (mid-80 % min {:.3} mean {:.3}), aggregate {:.3}; rejected {:?}; unsent {}",
+        "{} {} {}×{}/s: {} msgs, enqueued in {:.1}s ({:.0}/s), all sent after {:.1}s; ratio min {:.3} mean {:.3} (mid-80 % min {:.3} mean {:.3}), aggregate {:.3}; rejected {:?}; unsent {}",
         r.backend,
+        r.mode,
         r.numbers,
         r.rate,
         r.messages,
@@ -128,7 +136,7 @@ fn line(r: &ScenarioResult) -> String {
 
 fn table(rs: &[ScenarioResult]) -> String {
     let mut s = String::from(
-        "| backend | numbers × rate | messages | enqueue /s | achieved /s per number (mean; min) | ratio first→last (min / mean) | ratio mid-80 % (min / mean) | aggregate ratio | 130429 | 131056 | other rejections | unsent |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|\n",
+        "| backend | mode | numbers × rate | messages | enqueue /s | achieved /s per number (mean; min) | ratio first→last (min / mean) | ratio mid-80 % (min / mean) | aggregate ratio | 130429 | 131056 | other rejections | unsent |\n|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|\n",
     );
     for r in rs {
         let mean_rate = r.per_number.iter().map(|n| n.rate_full).sum::<f64>() / r.per_number.len().max(1) as f64;
@@ -140,8 +148,9 @@ fn table(rs: &[ScenarioResult]) -> String {
             .map(|(c, n)| format!("{c}: {n}"))
             .collect();
         s.push_str(&format!(
-            "| {} | {} × {}/s | {} | {:.0} | {:.1}; {:.1} | {:.3} / {:.3} | {:.3} / {:.3} | {:.3} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} × {}/s | {} | {:.0} | {:.1}; {:.1} | {:.3} / {:.3} | {:.3} / {:.3} | {:.3} | {} | {} | {} | {} |\n",
             r.backend,
+            r.mode,
             r.numbers,
             r.rate,
             r.messages,
@@ -296,6 +305,22 @@ async fn scenario(
             work.push((cs[k % cs.len()], k));
         }
     }
+    if args.queued {
+        // Hold the sends: a number waiting for new credentials keeps its messages queued.
+        server
+            .run(|state| async move {
+                use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+                use switchboard::entities::whatsapp_accounts;
+                whatsapp_accounts::Entity::update_many()
+                    .col_expr(whatsapp_accounts::Column::Status, Expr::value("needs_reauth"))
+                    .filter(whatsapp_accounts::Column::Status.eq(switchboard::entities::enums::AccountStatus::Active))
+                    .exec(state.writer())
+                    .await?;
+                state.directory.invalidate();
+                Ok(())
+            })
+            .await?;
+    }
     let stats0 = sim.sim.stats();
     let total = work.len();
     let work = Arc::new(work);
@@ -339,6 +364,32 @@ async fn scenario(
     let enqueue_s = t0.elapsed().as_secs_f64();
     let enqueue_failed = failed.load(std::sync::atomic::Ordering::Relaxed);
     crate::log(format!("enqueued {total} sends in {enqueue_s:.1}s ({enqueue_failed} failed)"));
+    let t0 = if args.queued {
+        // Release: the numbers are active again and their deferred sends due now.
+        let t = Instant::now();
+        server
+            .run(|state| async move {
+                use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+                use switchboard::entities::{jobs, whatsapp_accounts};
+                whatsapp_accounts::Entity::update_many()
+                    .col_expr(whatsapp_accounts::Column::Status, Expr::value("active"))
+                    .exec(state.writer())
+                    .await?;
+                state.directory.invalidate();
+                jobs::Entity::update_many()
+                    .col_expr(jobs::Column::RunAt, Expr::value(switchboard::db::now()))
+                    .filter(jobs::Column::Queue.eq(switchboard::jobs::queues::MESSAGE_SEND))
+                    .filter(jobs::Column::State.eq(switchboard::entities::enums::JobState::Pending))
+                    .exec(state.writer())
+                    .await?;
+                state.jobs_wakeup.wake(switchboard::jobs::queues::MESSAGE_SEND);
+                Ok(())
+            })
+            .await?;
+        t
+    } else {
+        t0
+    };
 
     // Wait for Meta to have accepted all of them (bounded).
     let expect = stats0.sends_accepted + (total - enqueue_failed) as u64;
@@ -395,6 +446,7 @@ async fn scenario(
     }
     Ok(ScenarioResult {
         backend: db.backend().into(),
+        mode: if args.queued { "queued" } else { "live" },
         numbers,
         rate,
         messages: total,
