@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings", get(settings::index))
         .route("/settings/accounts", get(settings::accounts))
         .route("/settings/team", get(settings::team))
+        .route("/settings/workspace", get(settings::workspace))
         .route("/settings/theme", get(settings::theme))
         .route("/settings/plan", get(settings::plan))
         .route("/settings/api-keys", get(settings::api_keys))

@@ -29,6 +29,7 @@ const ADMIN: &[Role] = &[Role::TenantAdmin];
 pub const SECTIONS: &[Section] = &[
     Section { slug: "accounts", label: "WhatsApp accounts", roles: &[Role::TenantAdmin, Role::Agent] },
     Section { slug: "team", label: "Team", roles: ADMIN },
+    Section { slug: "workspace", label: "Workspace", roles: ADMIN },
     Section { slug: "theme", label: "Theme", roles: ADMIN },
     Section { slug: "plan", label: "Plan and usage", roles: &[Role::TenantAdmin, Role::BillingAdmin] },
     Section { slug: "api-keys", label: "API keys", roles: ADMIN },
@@ -246,6 +247,59 @@ pub async fn team(State(state): State<AppState>, user: WebUser) -> Response {
         invite_roles: role_options(Role::Agent),
         seats_used,
         max_agents: user.tenant.as_ref().map(|t| t.limit_max_agents).unwrap_or(0),
+    };
+    layout::render(&page)
+}
+
+// ---------------------------------------------------------------- Workspace
+
+pub struct HoursRow {
+    pub day: &'static str,
+    pub label: &'static str,
+    pub open: String,
+    pub close: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings_workspace.html")]
+struct WorkspacePage {
+    shell: Shell,
+    nav: Vec<NavItem>,
+    s: crate::settings::service::SettingsDto,
+    keywords: String,
+    billing_email: String,
+    hours: Vec<HoursRow>,
+}
+
+pub async fn workspace(State(state): State<AppState>, user: WebUser) -> Response {
+    let (tenant, nav) = enter!(user, "workspace");
+    let s = try_page!(user, crate::settings::service::get(&state, tenant).await);
+    let h = s.business_hours.clone().unwrap_or_default();
+    let days = [
+        ("monday", "Monday", &h.monday),
+        ("tuesday", "Tuesday", &h.tuesday),
+        ("wednesday", "Wednesday", &h.wednesday),
+        ("thursday", "Thursday", &h.thursday),
+        ("friday", "Friday", &h.friday),
+        ("saturday", "Saturday", &h.saturday),
+        ("sunday", "Sunday", &h.sunday),
+    ];
+    let hours = days
+        .into_iter()
+        .map(|(day, label, d)| HoursRow {
+            day,
+            label,
+            open: d.as_ref().map(|d| d.open.clone()).unwrap_or_default(),
+            close: d.as_ref().map(|d| d.close.clone()).unwrap_or_default(),
+        })
+        .collect();
+    let page = WorkspacePage {
+        shell: user.shell("settings"),
+        nav,
+        keywords: s.opt_out_keywords.join(", "),
+        billing_email: s.billing_email.clone().unwrap_or_default(),
+        hours,
+        s,
     };
     layout::render(&page)
 }

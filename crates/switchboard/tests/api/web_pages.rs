@@ -108,6 +108,7 @@ async fn each_page_admits_its_roles_and_signs_in_the_others() {
         ("/settings/accounts", &[A, G]),
         ("/settings/team", &[A]),
         ("/settings/theme", &[A]),
+        ("/settings/workspace", &[A]),
         ("/settings/plan", &[A, B]),
         ("/settings/api-keys", &[A]),
         ("/settings/webhooks", &[A]),
@@ -147,7 +148,7 @@ async fn each_page_admits_its_roles_and_signs_in_the_others() {
         }
     }
     let admin_nav = page_ok(&app, "/settings/profile", &t.admin.access).await;
-    for s in ["accounts", "team", "theme", "plan", "api-keys", "webhooks", "profile"] {
+    for s in ["accounts", "team", "workspace", "theme", "plan", "api-keys", "webhooks", "profile"] {
         assert!(admin_nav.contains(&format!("href=\"/settings/{s}\"")), "admin sees {s}");
     }
     let (status, _, _) = page(&app, "/settings", Some(&t.system)).await;
@@ -457,6 +458,15 @@ async fn settings_sections_show_their_data() {
     assert!(html.contains("data-testid=\"plan-name\">starter<"));
     assert!(html.contains("data-testid=\"meter-messages\"") && html.contains("data-testid=\"meter-seats\""));
     assert!(html.contains("Messages sent this month: 0 of 50000"));
+    // Workspace: the general settings and business hours, in the form's field names.
+    let change = json!({"businessHours": {"monday": {"open": "09:00", "close": "17:30"}}, "optOutKeywords": ["stop", "baja"],
+        "autoAssign": true});
+    assert_eq!(app.patch("/api/settings", &change, Some(&admin.access)).await.status(), StatusCode::OK);
+    let html = page_ok(&app, "/settings/workspace", &admin.access).await;
+    assert!(html.contains("name=\"businessHours.monday.open\" value=\"09:00\""));
+    assert!(html.contains("name=\"businessHours.monday.close\" value=\"17:30\""));
+    assert!(html.contains("name=\"businessHours.tuesday.open\" value=\"\""));
+    assert!(html.contains("value=\"STOP, BAJA\"") && html.contains("data-type=\"bool\" checked"));
     // Profile: the user's own details; presence only for inbox roles.
     let html = page_ok(&app, "/settings/profile", &admin.access).await;
     assert!(html.contains("ana@acme.test") && html.contains("data-api=\"PATCH /api/agents/me\""));
