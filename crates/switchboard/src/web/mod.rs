@@ -12,6 +12,7 @@ pub mod layout;
 pub mod sandbox;
 pub mod session;
 pub mod settings;
+pub mod settings_invite;
 pub mod sysadmin;
 pub mod templates_page;
 
@@ -47,5 +48,6 @@ pub fn router() -> Router<AppState> {
         .route("/settings/webhooks", get(settings::webhooks))
         .route("/settings/webhooks/{id}", get(settings::webhook_detail))
         .route("/settings/profile", get(settings::profile))
+        .route("/invite/{token}", get(settings_invite::invite_page).post(settings_invite::invite_submit))
         .route("/admin", get(sysadmin::page))
 }

@@ -561,3 +561,42 @@ async fn sign_up_in_the_browser_lands_on_the_accounts_page() {
     assert!(html.contains("data-testid=\"welcome\"") && html.contains("data-testid=\"add-sandbox\""));
     assert!(html.contains(&format!("<meta name=\"csrf-token\" content=\"{csrf}\">")));
 }
+
+#[tokio::test]
+async fn an_invitation_link_signs_the_invitee_in() {
+    let app = spawn_app().await;
+    let admin = app.register("Acme", "ana@acme.test").await;
+    let invite = app.invite(&admin.access, "ivy@acme.test", "AGENT").await;
+    let url = invite["inviteUrl"].as_str().unwrap();
+    let path = &url[url.find("/invite/").unwrap()..];
+    let res = browser().get(app.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let csrf = set_cookie(&res, "sb_csrf").unwrap();
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("action=\"{path}\"")));
+    let submit = |form: String| {
+        browser()
+            .post(app.url(path))
+            .header(COOKIE, format!("sb_csrf={csrf}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+    };
+    // A short password is refused next to its field; a wrong CSRF token is refused.
+    let res = submit(format!("_csrf={csrf}&name=Ivy&password=short")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("id=\"err-password\""));
+    let res = submit("_csrf=wrong&name=Ivy&password=correct+horse+battery".into()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Accepted: signed in and sent to the inbox, as an agent.
+    let res = submit(format!("_csrf={csrf}&name=Ivy+Agent&password=correct+horse+battery")).await.unwrap();
+    assert!(res.status().is_redirection());
+    assert_eq!(res.headers()[LOCATION], "/inbox");
+    let access = set_cookie(&res, "sb_access").unwrap();
+    let html = page_ok(&app, "/settings/profile", &access).await;
+    assert!(html.contains("Ivy Agent") && html.contains("ivy@acme.test") && html.contains("Agent"));
+    // The link works once.
+    let res = submit(format!("_csrf={csrf}&password=correct+horse+battery")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.text().await.unwrap().contains("not valid or was already used"));
+}
