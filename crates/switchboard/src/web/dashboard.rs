@@ -79,6 +79,16 @@ struct DashboardPage {
     chart_messages: String,
     chart_rates: String,
     days: Vec<DayRow>,
+    /// Per agent over the 30 days (for the roles the analytics API admits).
+    agents: Option<Vec<AgentRow>>,
+}
+
+pub struct AgentRow {
+    pub name: String,
+    pub email: String,
+    pub handled: i64,
+    pub sent: i64,
+    pub first_response: String,
 }
 
 pub async fn page(State(state): State<AppState>, user: WebUser) -> Response {
@@ -95,9 +105,13 @@ pub async fn page(State(state): State<AppState>, user: WebUser) -> Response {
         let today = analytics::summary(&state.db, tenant, to, to).await?;
         let month = analytics::summary(&state.db, tenant, from, to).await?;
         let days = crate::usage::report::daily(&state.db, tenant, from, to).await?;
-        Ok::<_, crate::error::AppError>((today, month, days))
+        let agents = match user.role() {
+            Role::TenantAdmin | Role::BillingAdmin => Some(analytics::agents(&state.db, tenant, from, to).await?),
+            _ => None,
+        };
+        Ok::<_, crate::error::AppError>((today, month, days, agents))
     };
-    let (today, month, days) = match figures.await {
+    let (today, month, days, agents) = match figures.await {
         Ok(x) => x,
         Err(e) => return layout::app_error_page(&user, e),
     };
@@ -141,6 +155,17 @@ pub async fn page(State(state): State<AppState>, user: WebUser) -> Response {
         to,
         chart_messages,
         chart_rates,
+        agents: agents.map(|list| {
+            list.into_iter()
+                .map(|a| AgentRow {
+                    name: a.name,
+                    email: a.email,
+                    handled: a.conversations_handled,
+                    sent: a.messages_sent,
+                    first_response: duration(a.median_first_response_secs),
+                })
+                .collect()
+        }),
         days: days
             .iter()
             .rev()

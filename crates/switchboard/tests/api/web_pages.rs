@@ -200,6 +200,7 @@ async fn the_dashboard_draws_the_customer_messages() {
     assert_eq!(html.matches("data-kpi=\"opened\">2<").count(), 2, "{kpis:?}");
     assert!(html.contains(&format!("<tr data-date=\"{today}\"><th scope=\"row\">{today}</th><td>3</td><td>0</td>")));
     assert!(svg(&html, "chart-rates").contains("no data"), "nothing sent: no rates");
+    assert!(html.contains("data-testid=\"agents-table\"") && html.contains("ana@acme.test"));
     // Another tenant's dashboard does not see them.
     let other = app.register("Other", "olga@other.test").await;
     let html = page_ok(&app, "/dashboard", &other.access).await;
