@@ -218,7 +218,7 @@ pub async fn customer_view(
 }
 
 /// Parameter values of a sent template (`1`, `2` or named, and `header`), for its preview.
-fn template_values(part: &Value) -> HashMap<String, String> {
+pub fn template_values(part: &Value) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for comp in part.get("components").and_then(Value::as_array).into_iter().flatten() {
         let kind = comp.get("type").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::layout::{Shell, WebUser, app_error_page, render, urlencode};
 use crate::conversations::service::{self as convs, ConversationDto, ListFilter};
 use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, Role};
-use crate::entities::{messages, users};
+use crate::entities::{messages, templates, users};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -475,9 +475,44 @@ async fn message_views(state: &AppState, tenant: Uuid, rows: &[messages::Model])
             quotes.insert(q.id, quote_preview(&q));
         }
     }
+    // Templates read as the customer got them: their text with the parameters filled in.
+    let mut rendered: HashMap<Uuid, (String, Vec<String>)> = HashMap::new();
+    let sent_templates: Vec<&messages::Model> = rows.iter().filter(|m| m.msg_type == "template").collect();
+    if !sent_templates.is_empty() {
+        let names: HashSet<String> = sent_templates.iter().filter_map(|m| sv(&m.content, "/name")).collect();
+        let defs = templates::Entity::find()
+            .filter(templates::Column::TenantId.eq(tenant))
+            .filter(templates::Column::Name.is_in(names))
+            .all(&state.db)
+            .await?;
+        for m in sent_templates {
+            let lang = sv(&m.content, "/language/code").or_else(|| sv(&m.content, "/language"));
+            let def = defs.iter().find(|t| {
+                Some(&t.name) == sv(&m.content, "/name").as_ref() && lang.as_ref().is_none_or(|l| *l == t.language)
+            });
+            if let Some(t) = def {
+                let p = crate::templates::params::preview(t, &crate::accounts::sandbox::template_values(&m.content));
+                let text: Vec<String> = [p.header.unwrap_or_default(), p.body, p.footer.unwrap_or_default()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                rendered.insert(m.id, (text.join("\n\n"), p.buttons.into_iter().map(|b| b.text).collect()));
+            }
+        }
+    }
     let senders =
         if rows.iter().any(|m| m.sender_user_id.is_some()) { user_names(state, tenant).await? } else { HashMap::new() };
-    Ok(rows.iter().map(|m| message_view(m, &quotes, &senders)).collect())
+    Ok(rows
+        .iter()
+        .map(|m| {
+            let mut v = message_view(m, &quotes, &senders);
+            if let Some((text, buttons)) = rendered.remove(&m.id) {
+                v.text = Some(text);
+                v.options = buttons;
+            }
+            v
+        })
+        .collect())
 }
 
 // ------------------------------------------------------------------------------------ the thread
@@ -640,7 +675,11 @@ async fn thread_view(state: &AppState, user: &WebUser, c: &ConversationDto) -> R
             .into_iter()
             .map(|t| {
                 let dto = crate::templates::service::TemplateDto::from(t.clone());
-                let p = crate::templates::params::preview(&t, &HashMap::new());
+                // The text with its placeholders, which the script fills in as the agent types.
+                let mut keep: HashMap<String, String> =
+                    dto.variables.body.iter().map(|k| (k.clone(), format!("{{{{{k}}}}}"))).collect();
+                keep.insert("header".into(), "{{header}}".into());
+                let p = crate::templates::params::preview(&t, &keep);
                 let text: Vec<String> =
                     [p.header.unwrap_or_default(), p.body].into_iter().filter(|s| !s.is_empty()).collect();
                 let spec = serde_json::json!({

@@ -2,10 +2,11 @@
 //! customer's side of a sandbox chat (`GET /api/whatsapp-accounts/{id}/sandbox/messages`).
 
 use reqwest::StatusCode;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use switchboard::entities::enums::Role;
-use switchboard::entities::messages;
+use switchboard::entities::{conversations, messages};
 
 use crate::helpers::{TestApp, spawn_app, wait_for};
 
@@ -209,6 +210,21 @@ async fn a_simulated_customer_appears_in_the_inbox_with_bubbles_and_fragments() 
     assert!(page.contains("On its way!") && page.contains("Where is my &#60;b&#62;order"));
     let frag = browser.page(&format!("/sandbox/thread?account={account}&from={from}")).await;
     assert_eq!(frag.matches(r#"data-testid="sim-message""#).count(), 4);
+    // Once the 24-hour window has closed, the page says why free text is disabled.
+    conversations::Entity::update_many()
+        .col_expr(conversations::Column::LastInboundAt, Expr::value(chrono::Utc::now() - chrono::Duration::hours(30)))
+        .filter(conversations::Column::Id.eq(conv.parse::<uuid::Uuid>().unwrap()))
+        .exec(app.state.writer())
+        .await
+        .unwrap();
+    let page = browser.page(&format!("/inbox/{conv}")).await;
+    assert!(
+        page.contains(r#"data-testid="window-closed""#) && page.contains("24-hour customer-service window is closed")
+    );
+    assert!(page.contains(r#"data-testid="composer" rows="2""#));
+    assert!(page.contains(r#"disabled aria-describedby="window-note""#));
+    assert!(page.contains(r#"id="template-form" class="template-form" aria-label"#), "the template form is open");
+
     // A different customer has an empty chat.
     let frag = browser.page(&format!("/sandbox/thread?account={account}&from=15559999999")).await;
     assert!(frag.contains("No messages yet"));

@@ -32,7 +32,9 @@
       location.reload();
       return null;
     }
-    if ([204, 403, 404].includes(res.status)) return null;
+    // 204: outside the list's filters (an empty fragment); 403/404: not visible to this user.
+    if (res.status === 204) return document.createDocumentFragment();
+    if (res.status === 403 || res.status === 404) return null;
     if (!res.ok) throw new Error(`fragment ${res.status}`);
     const tpl = document.createElement("template");
     tpl.innerHTML = (await res.text()).trim();
@@ -84,7 +86,11 @@
         try { frag = await fragment(`/inbox/conversations/${id}/fragment?${qs}`); } catch (_) { return; }
         const old = list.querySelector(`[data-testid="conversation"][data-id="${id}"]`);
         const node = frag && frag.firstElementChild;
-        if (!node) { if (old) old.remove(); return; }
+        if (!node) {
+          if (old) old.remove();
+          if (id === convId && !frag) SB.toast("This conversation is no longer yours: it was assigned to someone else.");
+          return;
+        }
         localTimes(node);
         if (old && !j.toTop) old.replaceWith(node);
         else {
@@ -187,7 +193,15 @@
       "message.media": (d) => {
         if (msgs && msgs.querySelector(`[data-id="${d.messageId}"]`)) refreshMessage(d.messageId);
       },
-      "conversation.updated": (d) => refreshConversation(d.id || d.conversationId, false),
+      "conversation.updated": (d) => {
+        const id = d.id || d.conversationId;
+        refreshConversation(id, false);
+        const badge = $('[data-testid="conversation-status"]');
+        if (id === convId && d.status && badge && badge.textContent.trim() !== d.status) {
+          badge.textContent = d.status;
+          badge.className = `status status-${d.status}`;
+        }
+      },
       "note.created": (d) => { if (d.conversationId === convId) addNote(d); },
     });
 
