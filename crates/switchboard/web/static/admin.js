@@ -49,6 +49,15 @@
     if (shown) shown.textContent = el.value;
   });
 
+  // ---- Templates list: Meta's review arrives by webhook; show the new status when it does.
+  if ($("[data-live-templates]") && typeof EventSource !== "undefined") {
+    let pending;
+    SB.events({
+      "template.updated": () => { clearTimeout(pending); pending = setTimeout(() => location.reload(), 500); },
+      reset: () => {},
+    });
+  }
+
   // ---- Template editor: builds Meta's components, previews the message, maps errors to fields.
   const form = $("[data-template-form]");
   if (!form) return;
