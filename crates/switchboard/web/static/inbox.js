@@ -62,10 +62,25 @@
     localTimes(document);
 
     const nearBottom = () => !scroller || scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
-    const toBottom = () => { if (scroller) scroller.scrollTop = scroller.scrollHeight; };
+    let autoTop = -1;
+    const toBottom = () => {
+      if (!scroller) return;
+      scroller.scrollTop = scroller.scrollHeight;
+      autoTop = scroller.scrollTop;
+    };
+    // Stay at the newest message while images, videos and previews load or the window resizes,
+    // unless the user scrolled up to read.
+    let stuck = true;
     toBottom();
-    // Images change the height once loaded.
-    $$("img", msgs || document.createElement("div")).forEach((img) => img.addEventListener("load", () => toBottom(), { once: true }));
+    if (scroller && msgs) {
+      // Only the user's own scrolling decides (our scrolling can race with content growing).
+      scroller.addEventListener("scroll", () => { if (scroller.scrollTop !== autoTop) stuck = nearBottom(); }, { passive: true });
+      if (window.ResizeObserver) {
+        const ro = new ResizeObserver(() => { if (stuck) toBottom(); });
+        ro.observe(msgs);
+        ro.observe(scroller);
+      }
+    }
 
     // Filters apply on change.
     $$("[data-autosubmit]").forEach((s) => s.addEventListener("change", () => s.form.requestSubmit()));
@@ -129,8 +144,7 @@
         msgs.appendChild(node);
         const none = $("#no-messages");
         if (none) none.remove();
-        $$("img", node).forEach((img) => img.addEventListener("load", () => stick && toBottom(), { once: true }));
-        if (stick) toBottom();
+        if (stick) { stuck = true; toBottom(); }
         if (node.dataset.direction === "inbound") {
           const who = ($("#thread-title") || {}).textContent || "the customer";
           const text = ($(".bubble", node) || node).textContent.replace(/\s+/g, " ").trim();
@@ -203,6 +217,27 @@
         }
       },
       "note.created": (d) => { if (d.conversationId === convId) addNote(d); },
+    });
+
+    // --- document previews, loaded on demand (an embedded PDF viewer takes the focus and scrolls)
+    document.addEventListener("click", (e) => {
+      const b = e.target.closest(".doc-preview-btn");
+      if (!b) return;
+      const bubble = b.closest(".bubble");
+      const open = $(".doc-preview", bubble);
+      if (open) {
+        open.remove();
+        b.setAttribute("aria-expanded", "false");
+        b.textContent = "Preview";
+        return;
+      }
+      const o = document.createElement(b.dataset.mime === "application/pdf" ? "object" : "iframe");
+      o.className = "doc-preview";
+      if (o.tagName === "OBJECT") { o.data = b.dataset.preview; o.type = b.dataset.mime; } else { o.src = b.dataset.preview; }
+      o.setAttribute("aria-label", "Preview of the document");
+      $(".doc", bubble).after(o);
+      b.setAttribute("aria-expanded", "true");
+      b.textContent = "Hide preview";
     });
 
     // --- the panel on small screens
