@@ -558,7 +558,8 @@ pub struct ThreadView {
     pub mine: bool,
     pub unread: i32,
     pub messages: Vec<MessageView>,
-    pub has_more: bool,
+    /// Where the earlier messages start, when there are more than the page shows.
+    pub older: Option<String>,
     pub window_open: bool,
     /// Why the free text composer is disabled, when it is.
     pub window_note: String,
@@ -592,7 +593,9 @@ async fn thread_view(state: &AppState, user: &WebUser, c: &ConversationDto) -> R
     let tenant = user.principal.tenant()?;
     let me = user.principal.user_id.0;
     let mut rows = convs::messages_page(&state.db, tenant.0, c.id, None, THREAD_SIZE).await?;
-    let has_more = rows.len() as u64 == THREAD_SIZE;
+    let older = (rows.len() as u64 == THREAD_SIZE)
+        .then(|| rows.last().map(|m| crate::pagination::encode(m.created_at, m.id)))
+        .flatten();
     rows.reverse();
     let messages = message_views(state, tenant.0, &rows).await?;
     let contact = crate::contacts::service::get(&state.db, tenant, c.contact.id).await?;
@@ -644,7 +647,7 @@ async fn thread_view(state: &AppState, user: &WebUser, c: &ConversationDto) -> R
         mine: c.assignee_id == Some(me),
         unread: c.unread_count,
         messages,
-        has_more,
+        older,
         window_open: c.window.open,
         window_note,
         window_until: c.window.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
@@ -800,6 +803,51 @@ struct ConversationFragment {
 #[template(path = "_inbox_message.html")]
 struct MessageFragment {
     m: MessageView,
+}
+
+#[derive(Template)]
+#[template(path = "_inbox_messages.html")]
+struct MessagesFragment {
+    messages: Vec<MessageView>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct OlderQuery {
+    pub before: Option<String>,
+}
+
+/// `GET /inbox/{id}/messages/fragment?before=…`: the page of bubbles before a position, oldest
+/// first; `X-Next-Cursor` names the position before them when there are more.
+pub async fn older_messages(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<OlderQuery>,
+) -> Response {
+    if let Err(r) = role_check(&user) {
+        return r;
+    }
+    let Ok(id) = id.parse::<Uuid>() else { return app_error_page(&user, AppError::not_found("conversation")) };
+    let load = async {
+        let c = convs::get_visible(&state.db, &user.principal, id).await?;
+        let cursor = q.before.as_deref().map(crate::pagination::decode).transpose()?;
+        let mut rows = convs::messages_page(&state.db, c.tenant_id, c.id, cursor, THREAD_SIZE).await?;
+        let next = (rows.len() as u64 == THREAD_SIZE)
+            .then(|| rows.last().map(|m| crate::pagination::encode(m.created_at, m.id)))
+            .flatten();
+        rows.reverse();
+        Ok::<_, AppError>((message_views(&state, c.tenant_id, &rows).await?, next))
+    };
+    match load.await {
+        Ok((messages, next)) => {
+            let mut res = render(&MessagesFragment { messages });
+            if let Some(v) = next.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
+                res.headers_mut().insert("x-next-cursor", v);
+            }
+            res
+        }
+        Err(e) => app_error_page(&user, e),
+    }
 }
 
 #[derive(Deserialize, Default)]

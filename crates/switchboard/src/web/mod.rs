@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/inbox", get(inbox::inbox_page))
         .route("/inbox/{id}", get(inbox::conversation_page))
         .route("/inbox/conversations/{id}/fragment", get(inbox::conversation_fragment))
+        .route("/inbox/{id}/messages/fragment", get(inbox::older_messages))
         .route("/inbox/{id}/messages/{message_id}/fragment", get(inbox::message_fragment))
         .route("/sandbox", get(sandbox::sandbox_page))
         .route("/sandbox/thread", get(sandbox::thread_fragment))

@@ -291,3 +291,48 @@ async fn other_tenants_and_agents_get_404_for_conversations_they_cannot_see() {
     assert!(!ab.page("/inbox").await.contains(&conv));
     assert!(ab.page("/inbox").await.contains(&other));
 }
+
+#[tokio::test]
+async fn earlier_messages_load_a_page_at_a_time() {
+    use sea_orm::ActiveModelTrait;
+    use switchboard::entities::enums::{Direction, MessageStatus};
+    let app = spawn_app().await;
+    let admin = app.register("Acme", "ana@acme.test").await;
+    let account = sandbox_number(&app, &admin.access).await;
+    let conv =
+        customer_writes(&app, &admin.access, &account, "15550003333", json!({"type": "text", "body": "first"})).await;
+    let tenant: uuid::Uuid = admin.tenant_id.parse().unwrap();
+    let conv_id: uuid::Uuid = conv.parse().unwrap();
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    for i in 0..119 {
+        let at = start + chrono::Duration::seconds(i);
+        switchboard::messages::new_row(
+            tenant,
+            conv_id,
+            Direction::Inbound,
+            "text",
+            json!({"body": format!("msg {i}")}),
+            MessageStatus::Received,
+            at,
+        )
+        .insert(app.state.writer())
+        .await
+        .unwrap();
+    }
+    let browser = Browser::new(&app, Some(&admin.access));
+    let page = browser.page(&format!("/inbox/{conv}")).await;
+    assert_eq!(page.matches(r#"data-testid="message""#).count(), 100);
+    let cursor = page.split(r#"id="load-older" data-cursor=""#).nth(1).expect("an Earlier messages button");
+    let cursor = &cursor[..cursor.find('"').unwrap()];
+    let res = browser.get(&format!("/inbox/{conv}/messages/fragment?before={cursor}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("x-next-cursor").is_none(), "the last page");
+    let frag = res.text().await.unwrap();
+    assert_eq!(frag.matches(r#"data-testid="message""#).count(), 20);
+    assert!(frag.contains("msg 0") && frag.contains("msg 19") && !frag.contains("msg 20<"));
+    // Another tenant cannot page through it.
+    let b = app.register("B", "b@b.test").await;
+    let res =
+        Browser::new(&app, Some(&b.access)).get(&format!("/inbox/{conv}/messages/fragment?before={cursor}")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}

@@ -219,6 +219,37 @@
       "note.created": (d) => { if (d.conversationId === convId) addNote(d); },
     });
 
+    // --- earlier messages, keeping the reader's place
+    const older = $("#load-older");
+    if (older) {
+      older.addEventListener("click", async () => {
+        older.disabled = true;
+        try {
+          const res = await fetch(`/inbox/${convId}/messages/fragment?before=${encodeURIComponent(older.dataset.cursor)}`, {
+            credentials: "same-origin", headers: { Accept: "text/html" },
+          });
+          if (!res.ok) throw new Error(`earlier messages: ${res.status}`);
+          const tpl = document.createElement("template");
+          tpl.innerHTML = (await res.text()).trim();
+          localTimes(tpl.content);
+          const before = scroller.scrollHeight - scroller.scrollTop;
+          stuck = false;
+          // Skip bubbles already shown (a message arriving between the pages).
+          $$('[data-testid="message"]', tpl.content).forEach((n) => {
+            if (msgs.querySelector(`[data-testid="message"][data-id="${n.dataset.id}"]`)) n.remove();
+          });
+          msgs.prepend(tpl.content);
+          scroller.scrollTop = scroller.scrollHeight - before;
+          const next = res.headers.get("x-next-cursor");
+          if (next) older.dataset.cursor = next; else older.closest("p").remove();
+        } catch (err) {
+          SB.toast(err.message || String(err), "error");
+        } finally {
+          older.disabled = false;
+        }
+      });
+    }
+
     // --- document previews, loaded on demand (an embedded PDF viewer takes the focus and scrolls)
     document.addEventListener("click", (e) => {
       const b = e.target.closest(".doc-preview-btn");
