@@ -11,6 +11,7 @@ use super::layout::{Shell, WebUser, app_error_page, render};
 use crate::accounts::sandbox::{SimChatItem, customer_view, parse_wa_id};
 use crate::entities::enums::Role;
 use crate::error::AppError;
+use crate::ids::TenantId;
 use crate::state::AppState;
 
 const DEFAULT_FROM: &str = "15550001234";
@@ -41,6 +42,8 @@ pub struct SandboxPage {
     pub from: String,
     pub name: String,
     pub items: Vec<SimChatItem>,
+    /// Customers who already wrote to the selected number: (WhatsApp id, name), latest first.
+    pub known: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -84,10 +87,14 @@ pub async fn sandbox_page(State(state): State<AppState>, user: WebUser, Query(q)
             (Some(acct), true) => customer_view(&state, tenant, acct, &from).await?,
             _ => vec![],
         };
-        Ok::<_, AppError>((numbers, selected, from, items))
+        let known = match selected {
+            Some(acct) => known_customers(&state, tenant, acct).await?,
+            None => vec![],
+        };
+        Ok::<_, AppError>((numbers, selected, from, items, known))
     };
     match load.await {
-        Ok((numbers, selected, from, items)) => render(&SandboxPage {
+        Ok((numbers, selected, from, items, known)) => render(&SandboxPage {
             shell: user.shell("sandbox"),
             enabled: state.sandbox.is_some(),
             can_create: user.role() == Role::TenantAdmin,
@@ -96,9 +103,44 @@ pub async fn sandbox_page(State(state): State<AppState>, user: WebUser, Query(q)
             from,
             name: q.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| DEFAULT_NAME.into()),
             items,
+            known,
         }),
         Err(e) => app_error_page(&user, e),
     }
+}
+
+/// The latest customers of a number, to pick from.
+async fn known_customers(state: &AppState, tenant: TenantId, account: Uuid) -> Result<Vec<(String, String)>, AppError> {
+    use crate::entities::{contacts, conversations};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let ids: Vec<Uuid> = conversations::Entity::find()
+        .select_only()
+        .column(conversations::Column::ContactId)
+        .filter(conversations::Column::TenantId.eq(tenant.0))
+        .filter(conversations::Column::WhatsappAccountId.eq(account))
+        .order_by_desc(conversations::Column::LastMessageAt)
+        .limit(20)
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let found = contacts::Entity::find()
+        .filter(contacts::Column::TenantId.eq(tenant.0))
+        .filter(contacts::Column::Id.is_in(ids.clone()))
+        .all(&state.db)
+        .await?;
+    let mut out = vec![];
+    for id in ids {
+        if let Some(c) = found.iter().find(|c| c.id == id)
+            && let Some(w) = &c.wa_id
+            && !out.iter().any(|(x, _): &(String, String)| x == w)
+        {
+            out.push((w.clone(), c.profile_name.clone().or(c.name.clone()).unwrap_or_default()));
+        }
+    }
+    Ok(out)
 }
 
 /// `GET /sandbox/thread?account=…&from=…`: the customer's chat (the same partial as the page).

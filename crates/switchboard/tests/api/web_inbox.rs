@@ -206,6 +206,7 @@ async fn a_simulated_customer_appears_in_the_inbox_with_bubbles_and_fragments() 
     assert!(page.contains(r#"data-testid="sim-thread""#));
     assert!(page.contains(r#"select name="account" data-testid="sim-number""#));
     assert!(page.contains(r#"data-testid="sim-from" value="15550001234""#));
+    assert!(page.contains(r#"<option value="15550001234" label="Sam Sandbox">"#), "known customers to pick");
     assert!(page.contains(r#"data-testid="sim-text""#) && page.contains(r#"data-testid="sim-send""#));
     assert!(page.contains("On its way!") && page.contains("Where is my &#60;b&#62;order"));
     let frag = browser.page(&format!("/sandbox/thread?account={account}&from={from}")).await;

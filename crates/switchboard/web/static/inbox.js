@@ -588,8 +588,15 @@
       history.replaceState(null, "", u);
       $("#sim-who").textContent = el.name.value.trim() || "Customer";
     };
-    el.account.addEventListener("change", () => { keepUrl(); refresh(); });
-    el.from.addEventListener("change", () => { keepUrl(); refresh(); });
+    // Another number has other customers: reload the page for it.
+    el.account.addEventListener("change", () => { keepUrl(); location.reload(); });
+    el.from.addEventListener("change", () => {
+      // A known customer keeps their name.
+      const known = $(`#sim-customers option[value="${CSS.escape(el.from.value.trim())}"]`);
+      if (known && known.label) el.name.value = known.label;
+      keepUrl();
+      refresh();
+    });
     el.name.addEventListener("change", keepUrl);
 
     async function send(message) {
