@@ -875,8 +875,9 @@ pub async fn conversation_fragment(
     let active = q.active.as_deref().and_then(|a| a.parse::<Uuid>().ok());
     let load = async {
         let c = convs::get_visible(&state.db, &user.principal, id).await?;
+        let c_tenant = c.tenant_id;
         let dto = convs::with_contacts(&state.db, vec![c]).await?.remove(0);
-        let names = user_names(&state, dto_tenant(&user)?).await?;
+        let names = user_names(&state, c_tenant).await?;
         Ok::<_, AppError>((dto, names))
     };
     match load.await {
@@ -884,10 +885,6 @@ pub async fn conversation_fragment(
         Ok((dto, names)) => render(&ConversationFragment { c: conv_item(&dto, me, &names, active, &f) }),
         Err(e) => app_error_page(&user, e),
     }
-}
-
-fn dto_tenant(user: &WebUser) -> Result<Uuid, AppError> {
-    Ok(user.principal.tenant()?.0)
 }
 
 /// `GET /inbox/{id}/messages/{message_id}/fragment`: one bubble.
