@@ -365,6 +365,26 @@ async fn scenario(
     let enqueue_failed = failed.load(std::sync::atomic::Ordering::Relaxed);
     crate::log(format!("enqueued {total} sends in {enqueue_s:.1}s ({enqueue_failed} failed)"));
     let t0 = if args.queued {
+        // Batches already claimed when the enqueue ended still see `needs_reauth` and defer their
+        // jobs: wait until none is running, so that every send is in the queue when it is released.
+        let quiet_by = Instant::now() + Duration::from_secs(30);
+        loop {
+            let running = server
+                .run(|state| async move {
+                    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+                    use switchboard::entities::jobs;
+                    Ok(jobs::Entity::find()
+                        .filter(jobs::Column::Queue.eq(switchboard::jobs::queues::MESSAGE_SEND))
+                        .filter(jobs::Column::State.eq(switchboard::entities::enums::JobState::Running))
+                        .count(&state.db)
+                        .await?)
+                })
+                .await?;
+            if running == 0 || Instant::now() > quiet_by {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         // Release: the numbers are active again and their deferred sends due now.
         let t = Instant::now();
         server
