@@ -107,7 +107,7 @@ pub fn daily_bars(test_id: &str, label: &str, days: &[NaiveDate], series: &[Seri
         }
         s.push_str("</g>");
         // A date label every week, counted back from the last day (always labelled).
-        if (days.len() - 1 - i) % 7 == 0 {
+        if (days.len() - 1 - i).is_multiple_of(7) {
             let _ = write!(
                 s,
                 r#"<text class="axis" x="{x:.1}" y="{yy}" text-anchor="middle">{d}</text>"#,

@@ -49,6 +49,7 @@ pub fn visible(role: Role) -> impl Iterator<Item = &'static Section> {
 }
 
 /// Admits the user to a section: its tenant and the sub-navigation, or the 403 page.
+#[allow(clippy::result_large_err)] // a page, returned at once like layout's checks
 fn enter(user: &WebUser, slug: &str) -> Result<(TenantId, Vec<NavItem>), Response> {
     let tenant = user.tenant_id()?;
     let section = SECTIONS.iter().find(|s| s.slug == slug).map(|s| s.roles).unwrap_or(&[]);
