@@ -169,7 +169,7 @@ pub async fn customer_view(
     let mut tpl_cache: HashMap<(String, String), Option<templates::Model>> = HashMap::new();
     for s in sent.into_iter().skip(skip) {
         let part = s.body.get(&s.msg_type).cloned().unwrap_or(Value::Null);
-        let (mut text, link, buttons) = business_text(&s.msg_type, &part);
+        let (mut text, link, mut buttons) = business_text(&s.msg_type, &part);
         if s.msg_type == "template" {
             let name = part.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
             let lang = part.pointer("/language/code").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -186,6 +186,12 @@ pub async fn customer_view(
             }
             if let Some(Some(t)) = tpl_cache.get(&key) {
                 let p = crate::templates::params::preview(t, &template_values(&part));
+                // Quick replies come back as a `button` message carrying the button's text.
+                buttons.extend(p.buttons.iter().filter(|b| b.kind == "QUICK_REPLY").map(|b| SimButton {
+                    kind: "button".into(),
+                    id: b.text.clone(),
+                    title: b.text.clone(),
+                }));
                 text = [p.header.unwrap_or_default(), p.body, p.footer.unwrap_or_default()]
                     .into_iter()
                     .filter(|s| !s.is_empty())
