@@ -81,6 +81,9 @@ struct DashboardPage {
     days: Vec<DayRow>,
     /// Per agent over the 30 days (for the roles the analytics API admits).
     agents: Option<Vec<AgentRow>>,
+    /// No WhatsApp number yet: the page says where to start.
+    no_numbers: bool,
+    can_add_number: bool,
 }
 
 pub struct AgentRow {
@@ -109,9 +112,10 @@ pub async fn page(State(state): State<AppState>, user: WebUser) -> Response {
             Role::TenantAdmin | Role::BillingAdmin => Some(analytics::agents(&state.db, tenant, from, to).await?),
             _ => None,
         };
-        Ok::<_, crate::error::AppError>((today, month, days, agents))
+        let numbers = crate::accounts::service::list(&state.db, tenant).await?.len();
+        Ok::<_, crate::error::AppError>((today, month, days, agents, numbers))
     };
-    let (today, month, days, agents) = match figures.await {
+    let (today, month, days, agents, numbers) = match figures.await {
         Ok(x) => x,
         Err(e) => return layout::app_error_page(&user, e),
     };
@@ -155,6 +159,8 @@ pub async fn page(State(state): State<AppState>, user: WebUser) -> Response {
         to,
         chart_messages,
         chart_rates,
+        no_numbers: numbers == 0,
+        can_add_number: user.role() == Role::TenantAdmin,
         agents: agents.map(|list| {
             list.into_iter()
                 .map(|a| AgentRow {

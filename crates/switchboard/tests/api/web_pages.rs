@@ -169,6 +169,7 @@ async fn the_dashboard_draws_the_customer_messages() {
     assert!(chart.contains("role=\"img\"") && chart.contains("aria-label=\"") && chart.contains("<title>"));
     assert!(chart.contains(&format!("data-date=\"{today}\" data-series=\"in\" data-value=\"0\"")));
     assert_eq!(chart.matches("data-series=\"in\"").count(), 30, "a bar per day for 30 days");
+    assert!(empty.contains("data-testid=\"dashboard-start\""), "a new workspace is told where to start");
 
     let res = app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&admin.access)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -194,6 +195,7 @@ async fn the_dashboard_draws_the_customer_messages() {
     let chart = svg(&html, "chart-messages");
     assert!(chart.contains(&format!("data-date=\"{today}\" data-series=\"out\" data-value=\"0\"")));
     assert!(chart.contains("3 received and 0 sent"), "the label sums the range");
+    assert!(!html.contains("data-testid=\"dashboard-start\""));
     // Today's and the 30 days' figures: 3 in, 2 conversations opened; the table repeats the chart.
     let kpis: Vec<&str> = html.match_indices("data-kpi=").map(|(i, _)| &html[i..i + 30]).collect();
     assert_eq!(html.matches("data-kpi=\"messages-in\">3<").count(), 2, "{kpis:?}");
