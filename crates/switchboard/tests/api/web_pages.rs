@@ -406,26 +406,34 @@ async fn templates_show_status_and_rejection_reasons() {
     assert!(html.contains("data-template-form") && html.contains("data-testid=\"template-preview\""));
     assert!(html.contains(&format!("<option value=\"{account}\" selected>")));
 
+    // Meta (the simulator) will reject it after its review delay.
+    let sim = &app.state.sandbox.as_ref().unwrap().sim;
+    sim.set_template_outcome("order_update", meta_sim::ReviewOutcome::Reject { reason: "INVALID_FORMAT".into() });
     let def = json!({"whatsappAccountId": account, "name": "order_update", "category": "UTILITY", "language": "en_US",
         "components": [{"type": "BODY", "text": "Hi {{1}}, your order ships.", "example": {"body_text": [["Ann"]]}}]});
     let res = app.post("/api/templates", &def, Some(&admin.access)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let id: uuid::Uuid = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
     let html = page_ok(&app, "/templates", &admin.access).await;
-    assert!(html.contains("data-status=\"PENDING\""));
+    assert!(html.contains("data-status=\"PENDING\"") || html.contains("data-status=\"REJECTED\""));
     assert!(html.contains("order_update") && html.contains("Hi {{1}}, your order ships."));
     assert!(html.contains(&format!("data-action=\"DELETE /api/templates/{id}\"")));
     assert!(html.contains("data-action=\"POST /api/templates/sync\""));
+    assert!(html.contains("data-live-templates"), "the list follows template.updated");
 
-    // Meta rejects it (as its webhook would record it).
+    // The review arrives by webhook; the page shows the status and the reason.
+    let html = wait_for("the template rejected", || async {
+        let html = page_ok(&app, "/templates?status=rejected", &admin.access).await;
+        html.contains("data-status=\"REJECTED\"").then_some(html)
+    })
+    .await;
+    assert!(html.contains("data-testid=\"rejection-reason\">INVALID_FORMAT"));
+    // Meta's details (recommendation) are shown with the reason.
     let row = switchboard::entities::templates::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
     let mut row: switchboard::entities::templates::ActiveModel = row.into();
-    row.status = Set("REJECTED".into());
-    row.rejection_reason = Set(Some("INVALID_FORMAT".into()));
     row.status_details = Set(Some(json!({"rejection_info": {"reason": "Variables are not formatted correctly"}})));
     row.update(app.state.writer()).await.unwrap();
-    let html = page_ok(&app, "/templates?status=rejected", &admin.access).await;
-    assert!(html.contains("data-status=\"REJECTED\""));
+    let html = page_ok(&app, "/templates?status=REJECTED", &admin.access).await;
     assert!(html.contains("INVALID_FORMAT · Variables are not formatted correctly"));
     let html = page_ok(&app, "/templates?status=APPROVED", &admin.access).await;
     assert!(!html.contains("data-testid=\"template-row\""));
