@@ -205,6 +205,16 @@ pub struct MemberRow {
     pub active: bool,
     pub last_login: String,
     pub is_me: bool,
+    /// Inbox roles: presence and capacity.
+    pub agent: Option<AgentInfo>,
+}
+
+pub struct AgentInfo {
+    pub id: Uuid,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub open: i64,
+    pub max_concurrent: i32,
 }
 
 #[derive(Template)]
@@ -222,9 +232,21 @@ pub async fn team(State(state): State<AppState>, user: WebUser) -> Response {
     let (tenant, nav) = enter!(user, "team");
     let list = try_page!(user, crate::team::service::list(&state.db, tenant).await);
     let seats_used = try_page!(user, crate::team::service::seats_used(&state.db, tenant.0).await);
+    let agents = try_page!(user, crate::agents::service::list(&state, tenant).await);
     let members = list
         .into_iter()
         .map(|m| MemberRow {
+            agent: agents.iter().find(|a| a.user_id == m.id).map(|a| AgentInfo {
+                id: a.id,
+                status: a.status.as_str(),
+                status_class: match a.status {
+                    crate::entities::enums::AgentStatus::Online => "ok",
+                    crate::entities::enums::AgentStatus::Away => "warn",
+                    crate::entities::enums::AgentStatus::Offline => "",
+                },
+                open: a.open_conversations,
+                max_concurrent: a.max_concurrent,
+            }),
             is_me: m.id == user.user.id,
             id: m.id,
             role: role_label(m.role),

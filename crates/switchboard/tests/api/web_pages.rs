@@ -458,6 +458,7 @@ async fn settings_sections_show_their_data() {
     assert_eq!(html.matches("data-testid=\"member-row\"").count(), 3);
     assert!(html.contains("ivy@acme.test") && html.contains(">invited<"));
     assert!(html.contains("data-api=\"POST /api/users\""));
+    assert!(html.contains("data-testid=\"presence\"") && html.contains("name=\"maxConcurrent\""), "agents' capacity");
     // API keys: listed by prefix, never the secret.
     let res = app.post("/api/api-keys", &json!({"name": "CRM", "scopes": ["send"]}), Some(&admin.access)).await;
     let key: Value = res.json().await.unwrap();
