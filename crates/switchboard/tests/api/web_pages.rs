@@ -375,6 +375,7 @@ async fn the_accounts_page_offers_a_sandbox_and_lists_the_numbers() {
     assert_eq!(html.matches("data-testid=\"account-row\"").count(), 1);
     assert!(!html.contains("data-testid=\"add-sandbox\""));
     assert!(!html.contains("data-api=\"POST /api/whatsapp-accounts\""));
+    assert!(!html.contains(acct["webhook"]["verifyToken"].as_str().unwrap()), "the verify token is for admins");
     // The API's validation errors name the form's fields.
     let res = cookie_call(
         &app,
