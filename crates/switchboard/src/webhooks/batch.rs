@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
     TransactionTrait,
@@ -38,6 +38,10 @@ use crate::state::AppState;
 
 /// Rows per multi-row statement (stays far below both backends' bound-parameter limits).
 const CHUNK: usize = 200;
+/// SQLite: items (messages, statuses, …) per transaction while POSTs wait for the writer, and
+/// when none do.
+const SQLITE_SLICE_BUSY: usize = 48;
+const SQLITE_SLICE_IDLE: usize = 512;
 
 /// The queue's settings: PostgreSQL runs a few batches at once; SQLite has one writer connection,
 /// shared with the ingest path, so one batch at a time, small enough to hold it briefly.
@@ -118,8 +122,26 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         }
     }
 
-    if !items.is_empty() || !finished.is_empty() {
-        match apply_batch(state, &items, &finished, owner).await {
+    // On SQLite the writer connection is shared with the ingest path: while POSTs wait for it, a
+    // transaction takes only a small slice of the claimed events, so that an acknowledgement waits
+    // for a few milliseconds of processing at most; when none wait, larger ones.
+    let sqlite = !state.config.is_postgres();
+    let mut rest = items;
+    while !rest.is_empty() || !finished.is_empty() {
+        let budget = match (sqlite, state.ingest.waiting() > 0) {
+            (false, _) => usize::MAX,
+            (true, true) => SQLITE_SLICE_BUSY,
+            (true, false) => SQLITE_SLICE_IDLE,
+        };
+        let (mut n, mut size) = (0, 0);
+        while n < rest.len() && (n == 0 || size < budget) {
+            size += rest[n].payload.events().count();
+            n += 1;
+        }
+        let tail = rest.split_off(n);
+        let slice = std::mem::replace(&mut rest, tail);
+        let done = std::mem::take(&mut finished);
+        match apply_batch(state, &slice, &done, owner).await {
             Ok(out) => {
                 for q in out.queued {
                     state.jobs_wakeup.wake(q);
@@ -133,15 +155,15 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
                 for e in out.events {
                     state.events.publish(e);
                 }
-                results.extend(finished.into_iter().map(|j| (j, Ok(Done::Recorded))));
-                for it in items {
+                results.extend(done.into_iter().map(|j| (j, Ok(Done::Recorded))));
+                for it in slice {
                     results.extend(it.jobs.into_iter().map(|j| (j, Ok(Done::Recorded))));
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, events = items.len(), "webhook batch failed; processing its events one by one");
-                results.extend(finished.into_iter().map(|j| (j, Ok(Done::Pending))));
-                for it in items {
+                tracing::warn!(error = %e, events = slice.len(), "webhook batch failed; processing its events one by one");
+                results.extend(done.into_iter().map(|j| (j, Ok(Done::Pending))));
+                for it in slice {
                     let id = it.event.id;
                     single.extend(it.jobs.into_iter().map(|j| (j, id)));
                 }
@@ -619,31 +641,58 @@ async fn inbound_messages(txn: &DatabaseTransaction, ctx: &mut Ctx, inbound: &[I
         });
     }
 
-    // One update per conversation, in id order.
+    // The conversations' changes, set-based: one UPDATE … SET col = CASE id WHEN … per chunk (rows
+    // locked in id order).
     let convs: HashMap<Uuid, &(conversations::Model, bool)> = conv_of.values().map(|v| (v.0.id, v)).collect();
-    for (id, ch) in changes {
-        let (conv, opened) = convs[&id];
+    let changes: Vec<(Uuid, ConvChange)> = changes.into_iter().collect();
+    for chunk in changes.chunks(CHUNK / 2) {
+        use conversations::Column as C;
+        let is = |id: Uuid| Expr::col(C::Id).eq(id);
+        let (mut unread, mut inbound, mut last_at, mut preview, mut status) = (
+            CaseStatement::new(),
+            CaseStatement::new(),
+            CaseStatement::new(),
+            CaseStatement::new(),
+            CaseStatement::new(),
+        );
+        let (mut any_inbound, mut any_last, mut any_status) = (false, false, false);
+        for (id, ch) in chunk {
+            let (conv, opened) = convs[id];
+            unread = unread.case(is(*id), Expr::val(ch.unread));
+            // Older messages arriving late must not move the window or the list order backwards.
+            if let Some(at) = ch.last_inbound
+                && conv.last_inbound_at.is_none_or(|t| t < at)
+            {
+                inbound = inbound.case(is(*id), Expr::val(at));
+                any_inbound = true;
+            }
+            if let Some((at, pv)) = &ch.newest
+                && (conv.last_message_at <= *at || *opened)
+            {
+                last_at = last_at.case(is(*id), Expr::val(*at));
+                preview = preview.case(is(*id), Expr::val(pv.clone()));
+                any_last = true;
+            }
+            if conv.status == ConversationStatus::Pending {
+                status = status.case(is(*id), Expr::val(ConversationStatus::Open.as_str()));
+                any_status = true;
+            }
+        }
         let mut upd = conversations::Entity::update_many()
-            .col_expr(conversations::Column::UnreadCount, Expr::col(conversations::Column::UnreadCount).add(ch.unread))
-            .col_expr(conversations::Column::UpdatedAt, Expr::value(now))
-            .filter(conversations::Column::Id.eq(id));
-        // Older messages arriving late must not move the window or the list order backwards.
-        if let Some(at) = ch.last_inbound
-            && conv.last_inbound_at.is_none_or(|t| t < at)
-        {
-            upd = upd.col_expr(conversations::Column::LastInboundAt, Expr::value(at));
+            .col_expr(C::UnreadCount, Expr::col(C::UnreadCount).add(Expr::Case(Box::new(unread.finally(Expr::val(0))))))
+            .col_expr(C::UpdatedAt, Expr::value(now));
+        if any_inbound {
+            upd = upd.col_expr(C::LastInboundAt, inbound.finally(Expr::col(C::LastInboundAt)).into());
         }
-        if let Some((at, pv)) = ch.newest
-            && (conv.last_message_at <= at || *opened)
-        {
+        if any_last {
             upd = upd
-                .col_expr(conversations::Column::LastMessageAt, Expr::value(at))
-                .col_expr(conversations::Column::LastMessagePreview, Expr::value(pv));
+                .col_expr(C::LastMessageAt, last_at.finally(Expr::col(C::LastMessageAt)).into())
+                .col_expr(C::LastMessagePreview, preview.finally(Expr::col(C::LastMessagePreview)).into());
         }
-        if conv.status == ConversationStatus::Pending {
-            upd = upd.col_expr(conversations::Column::Status, Expr::value(ConversationStatus::Open.as_str()));
+        if any_status {
+            upd = upd.col_expr(C::Status, status.finally(Expr::col(C::Status)).into());
         }
-        upd.exec(txn).await?;
+        upd.filter(C::Id.is_in(chunk.iter().map(|(id, _)| *id))).exec(txn).await?;
     }
     Ok(())
 }

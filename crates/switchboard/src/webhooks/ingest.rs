@@ -131,6 +131,11 @@ impl Ingestor {
         }
     }
 
+    /// POSTs waiting for a writer to take them into a group commit.
+    pub fn waiting(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Stores one raw webhook and its job; resolves after the commit.
     pub async fn store(&self, body: Bytes, headers: Value, verified: Verified) -> Result<Uuid, String> {
         let id = crate::db::new_id();
