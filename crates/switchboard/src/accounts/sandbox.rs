@@ -123,8 +123,9 @@ pub async fn customer_view(
         .filter(contacts::Column::WaId.eq(wa_id))
         .one(&state.db)
         .await?;
+    let mut convs: Vec<Uuid> = vec![];
     if let Some(c) = contact {
-        let convs: Vec<Uuid> = conversations::Entity::find()
+        convs = conversations::Entity::find()
             .select_only()
             .column(conversations::Column::Id)
             .filter(conversations::Column::TenantId.eq(tenant.0))
@@ -136,7 +137,7 @@ pub async fn customer_view(
         if !convs.is_empty() {
             let mut rows = messages::Entity::find()
                 .filter(messages::Column::TenantId.eq(tenant.0))
-                .filter(messages::Column::ConversationId.is_in(convs))
+                .filter(messages::Column::ConversationId.is_in(convs.clone()))
                 .filter(messages::Column::Direction.eq(Direction::Inbound))
                 .order_by_desc(messages::Column::CreatedAt)
                 .order_by_desc(messages::Column::Id)
@@ -162,15 +163,52 @@ pub async fn customer_view(
         }
     }
 
-    // What the business sent to this customer, as the simulator received it.
-    let sent: Vec<meta_sim::SentMessage> =
-        sim.sim.sent_messages(&a.phone_number_id).into_iter().filter(|s| s.wa_id == wa_id || s.to == wa_id).collect();
+    // What the business sent to this customer, as the simulator received it; and, for what the
+    // simulator no longer remembers (it lives in memory: a restart empties it), the sends Meta
+    // accepted according to this tenant's messages.
+    let mut sent: Vec<Sent> = sim
+        .sim
+        .sent_messages(&a.phone_number_id)
+        .into_iter()
+        .filter(|s| s.wa_id == wa_id || s.to == wa_id)
+        .map(|s| Sent {
+            part: s.body.get(&s.msg_type).cloned().unwrap_or(Value::Null),
+            at: DateTime::<Utc>::from_timestamp_millis(s.timestamp_ms as i64).unwrap_or_else(Utc::now),
+            failed: s.async_failure_code.is_some(),
+            wamid: s.wamid,
+            kind: s.msg_type,
+        })
+        .collect();
+    if !convs.is_empty() {
+        let known: HashSet<String> = sent.iter().map(|s| s.wamid.clone()).collect();
+        let rows = messages::Entity::find()
+            .filter(messages::Column::TenantId.eq(tenant.0))
+            .filter(messages::Column::ConversationId.is_in(convs))
+            .filter(messages::Column::Direction.eq(Direction::Outbound))
+            .filter(messages::Column::WaMessageId.is_not_null())
+            .order_by_desc(messages::Column::CreatedAt)
+            .order_by_desc(messages::Column::Id)
+            .limit(MAX_ITEMS as u64)
+            .all(&state.db)
+            .await?;
+        for m in rows {
+            let Some(w) = m.wa_message_id.filter(|w| !known.contains(w)) else { continue };
+            sent.push(Sent {
+                wamid: w,
+                kind: m.msg_type,
+                part: m.content,
+                at: m.sent_at.unwrap_or(m.created_at),
+                failed: m.status == crate::entities::enums::MessageStatus::Failed,
+            });
+        }
+        sent.sort_by_key(|s| s.at);
+    }
     let skip = sent.len().saturating_sub(MAX_ITEMS);
     let mut tpl_cache: HashMap<(String, String), Option<templates::Model>> = HashMap::new();
     for s in sent.into_iter().skip(skip) {
-        let part = s.body.get(&s.msg_type).cloned().unwrap_or(Value::Null);
-        let (mut text, link, mut buttons) = business_text(&s.msg_type, &part);
-        if s.msg_type == "template" {
+        let part = s.part;
+        let (mut text, link, mut buttons) = business_text(&s.kind, &part);
+        if s.kind == "template" {
             let name = part.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
             let lang = part.pointer("/language/code").and_then(Value::as_str).unwrap_or_default().to_string();
             let key = (name.clone(), lang.clone());
@@ -199,17 +237,16 @@ pub async fn customer_view(
                     .join("\n\n");
             }
         }
-        let at = DateTime::<Utc>::from_timestamp_millis(s.timestamp_ms as i64).unwrap_or_else(Utc::now);
         items.push(SimChatItem {
             from: "business".into(),
             wa_message_id: Some(s.wamid),
-            msg_type: s.msg_type,
+            msg_type: s.kind,
             text,
             link,
             buttons,
             read: false,
-            failed: s.async_failure_code.is_some(),
-            at,
+            failed: s.failed,
+            at: s.at,
             body: part,
         });
     }
@@ -221,6 +258,16 @@ pub async fn customer_view(
         }
     }
     Ok(items)
+}
+
+/// A message the business sent to the customer.
+struct Sent {
+    wamid: String,
+    kind: String,
+    /// The body under the type, in Meta's shape.
+    part: Value,
+    at: DateTime<Utc>,
+    failed: bool,
 }
 
 /// Parameter values of a sent template (`1`, `2` or named, and `header`), for its preview.

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -258,6 +258,8 @@ pub struct MessageView {
     pub ticks_label: &'static str,
     pub error: Option<String>,
     pub forwarded: bool,
+    /// Reactions on this message (the customer's and the team's latest), shown under the bubble.
+    pub reactions: Vec<String>,
 }
 
 fn sv(v: &Value, path: &str) -> Option<String> {
@@ -372,6 +374,7 @@ pub fn message_view(
         ticks_label: tl,
         error: error_text(m),
         forwarded: c.get("forwarded").and_then(Value::as_bool).unwrap_or(false),
+        reactions: vec![],
     };
     match m.msg_type.as_str() {
         "text" => v.text = Some(sv(c, "/body").unwrap_or_default()),
@@ -476,6 +479,24 @@ async fn message_views(state: &AppState, tenant: Uuid, rows: &[messages::Model])
         }
     }
     // Templates read as the customer got them: their text with the parameters filled in.
+    // The latest reaction of each side on each message (an empty emoji removes it).
+    let mut reactions: HashMap<Uuid, [Option<String>; 2]> = HashMap::new();
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    if !ids.is_empty() {
+        let found = messages::Entity::find()
+            .filter(messages::Column::TenantId.eq(tenant))
+            .filter(messages::Column::MsgType.eq("reaction"))
+            .filter(messages::Column::ReplyToId.is_in(ids))
+            .order_by_asc(messages::Column::CreatedAt)
+            .order_by_asc(messages::Column::Id)
+            .all(&state.db)
+            .await?;
+        for r in found {
+            let Some(target) = r.reply_to_id else { continue };
+            let side = usize::from(r.direction == Direction::Outbound);
+            reactions.entry(target).or_default()[side] = sv(&r.content, "/emoji");
+        }
+    }
     let mut rendered: HashMap<Uuid, (String, Vec<String>)> = HashMap::new();
     let sent_templates: Vec<&messages::Model> = rows.iter().filter(|m| m.msg_type == "template").collect();
     if !sent_templates.is_empty() {
@@ -506,6 +527,9 @@ async fn message_views(state: &AppState, tenant: Uuid, rows: &[messages::Model])
         .iter()
         .map(|m| {
             let mut v = message_view(m, &quotes, &senders);
+            if let Some(r) = reactions.get(&m.id) {
+                v.reactions = r.iter().flatten().cloned().collect();
+            }
             if let Some((text, buttons)) = rendered.remove(&m.id) {
                 v.text = Some(text);
                 v.options = buttons;

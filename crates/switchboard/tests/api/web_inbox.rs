@@ -229,6 +229,19 @@ async fn a_simulated_customer_appears_in_the_inbox_with_bubbles_and_fragments() 
     // A different customer has an empty chat.
     let frag = browser.page(&format!("/sandbox/thread?account={account}&from=15559999999")).await;
     assert!(frag.contains("No messages yet"));
+
+    // The customer reacts to the reply: the reply's bubble shows it.
+    let wamid = items[3]["waMessageId"].as_str().unwrap();
+    customer_writes(
+        &app,
+        &admin.access,
+        &account,
+        from,
+        json!({"type": "reaction", "message_id": wamid, "emoji": "👍"}),
+    )
+    .await;
+    let frag = browser.page(&format!("/inbox/{conv}/messages/{reply}/fragment")).await;
+    assert!(frag.contains(r#"data-testid="reactions""#) && frag.contains("👍"), "{frag}");
 }
 
 #[tokio::test]

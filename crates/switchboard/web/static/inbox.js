@@ -114,8 +114,17 @@
         }
         const empty = $("#no-conversations");
         if (empty) empty.remove();
+        showUnreadInTitle();
       }, 120);
     }
+
+    // The window title counts unread messages, for a tab in the background.
+    const baseTitle = document.title.replace(/^\(\d+\) /, "");
+    function showUnreadInTitle() {
+      const n = $$('[data-testid="unread"]', list).reduce((a, b) => a + (parseInt(b.textContent, 10) || 0), 0);
+      document.title = n > 0 ? `(${n}) ${baseTitle}` : baseTitle;
+    }
+    if (list) showUnreadInTitle();
 
     // --- the thread
     const msgJobs = new Set();
@@ -195,6 +204,8 @@
         refreshConversation(d.conversationId, true);
         if (d.conversationId === convId) {
           refreshMessage(d.id);
+          // A reaction also shows under the message it reacts to.
+          if (d.type === "reaction" && d.replyToId && msgs && msgs.querySelector(`[data-id="${d.replyToId}"]`)) refreshMessage(d.replyToId);
           if (d.direction === "inbound") markReadSoon();
         }
       },
