@@ -594,6 +594,18 @@ impl MetaSim {
         self.number(phone_number_id).map(|n| lock(&n.read_marks).clone()).unwrap_or_default()
     }
 
+    /// Records that `wa_id` last wrote to the number `ago` ago: Meta remembers the customer-service
+    /// window across a restart of its client, so a sandbox restored after a restart must too.
+    pub fn restore_inbound(&self, phone_number_id: &str, wa_id: &str, ago: std::time::Duration) {
+        let Some(n) = self.number(phone_number_id) else { return };
+        let Some(at) = Instant::now().checked_sub(ago) else { return };
+        let mut users = lock(&n.users);
+        let u = users.entry(wa_id.to_string()).or_default();
+        if u.last_inbound.is_none_or(|t| t < at) {
+            u.last_inbound = Some(at);
+        }
+    }
+
     /// Is the customer-service window with this user open?
     pub fn window_open(&self, phone_number_id: &str, wa_id: &str) -> bool {
         let window = self.cfg().customer_service_window;

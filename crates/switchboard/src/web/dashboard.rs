@@ -13,7 +13,8 @@ use crate::entities::enums::Role;
 use crate::state::AppState;
 
 /// Every tenant role sees the dashboard.
-pub const ROLES: &[Role] = &[Role::TenantAdmin, Role::Agent, Role::BillingAdmin];
+/// The roles `GET /api/analytics/*` admits: agents see their own work in the inbox, not tenant-wide figures.
+pub const ROLES: &[Role] = &[Role::TenantAdmin, Role::BillingAdmin];
 
 /// How many days the charts cover, today included.
 pub const DAYS: u64 = 30;

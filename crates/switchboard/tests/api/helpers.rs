@@ -91,6 +91,14 @@ pub struct Account {
 pub const PASSWORD: &str = "correct horse battery";
 
 impl TestApp {
+    /// Stops serving and working (as at SIGTERM); the database stays for another node to open.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

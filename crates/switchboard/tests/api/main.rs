@@ -19,6 +19,7 @@ mod isolation;
 mod notes;
 mod outhooks;
 mod queue;
+mod sandbox_restart;
 mod settings;
 mod sysadmin;
 mod team;
