@@ -365,17 +365,25 @@ async fn scenario(
     let enqueue_failed = failed.load(std::sync::atomic::Ordering::Relaxed);
     crate::log(format!("enqueued {total} sends in {enqueue_s:.1}s ({enqueue_failed} failed)"));
     let t0 = if args.queued {
-        // Batches already claimed when the enqueue ended still see `needs_reauth` and defer their
-        // jobs: wait until none is running, so that every send is in the queue when it is released.
-        let quiet_by = Instant::now() + Duration::from_secs(30);
+        // Park the queued sends an hour ahead until no batch is running: the batches claimed at
+        // the end of the enqueue (or re-claiming sends deferred 30 s earlier in a long enqueue)
+        // still see `needs_reauth` and would defer their jobs 30 s past the release.
+        let quiet_by = Instant::now() + Duration::from_secs(60);
         loop {
             let running = server
                 .run(|state| async move {
-                    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+                    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
+                    use switchboard::entities::enums::JobState;
                     use switchboard::entities::jobs;
+                    jobs::Entity::update_many()
+                        .col_expr(jobs::Column::RunAt, Expr::value(switchboard::db::now() + chrono::Duration::hours(1)))
+                        .filter(jobs::Column::Queue.eq(switchboard::jobs::queues::MESSAGE_SEND))
+                        .filter(jobs::Column::State.eq(JobState::Pending))
+                        .exec(state.writer())
+                        .await?;
                     Ok(jobs::Entity::find()
                         .filter(jobs::Column::Queue.eq(switchboard::jobs::queues::MESSAGE_SEND))
-                        .filter(jobs::Column::State.eq(switchboard::entities::enums::JobState::Running))
+                        .filter(jobs::Column::State.eq(JobState::Running))
                         .count(&state.db)
                         .await?)
                 })
