@@ -2,10 +2,10 @@
 //! session cookies.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 
 use super::layout::{WebUser, render_status};
@@ -204,9 +204,8 @@ pub async fn signup_submit(
         return again(StatusCode::FORBIDDEN, vec![], Some("Your session form expired. Please try again.".into()));
     }
     let mut errors = vec![];
-    let mut check = |field: &str, r: Result<_, String>| {
-        r.map_err(|m| errors.push((field.to_string(), sentence(&m)))).ok()
-    };
+    let mut check =
+        |field: &str, r: Result<_, String>| r.map_err(|m| errors.push((field.to_string(), sentence(&m)))).ok();
     let tenant_name = check("tenant_name", parse_name(&f.tenant_name, 100));
     let name = check("name", parse_name(&f.name, 100));
     let email = check("email", Email::parse(&f.email).map(|e| e.as_str().to_string()));

@@ -3,6 +3,9 @@
 //! services as the REST API; the script calls the REST API with the session cookie (plus the CSRF
 //! header) and follows `GET /api/events` for live updates.
 
+// Page guards return the page to show instead (a 403 or 404 page), which is a whole `Response`.
+#![allow(clippy::result_large_err)]
+
 pub mod assets;
 pub mod auth;
 pub mod charts;

@@ -222,6 +222,8 @@ async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model],
     let mut ctx = Ctx::new(None);
     let mut inbound: Vec<Inbound<'_>> = Vec::new();
     let mut statuses: Vec<(Uuid, &mw::MessageStatus)> = Vec::new();
+    // (state, error, conversation) → the events that end that way.
+    #[allow(clippy::type_complexity)]
     let mut marks: BTreeMap<(&'static str, Option<String>, Option<Uuid>), Vec<Uuid>> = BTreeMap::new();
     let (mut processed, mut unroutable) = (0, 0);
 
@@ -323,6 +325,7 @@ async fn inbound_messages(txn: &DatabaseTransaction, ctx: &mut Ctx, inbound: &[I
     let now = crate::db::now();
 
     // Contacts: the last profile name seen and the first user id, per (tenant, wa_id).
+    #[allow(clippy::type_complexity)]
     let mut wanted: BTreeMap<(Uuid, &str), (Option<&str>, Option<&str>)> = BTreeMap::new();
     for x in inbound {
         let e = wanted.entry((x.tenant(), x.wa_id)).or_default();

@@ -601,10 +601,10 @@ async fn two_nodes_share_one_rate_budget_through_redis() {
     while start.elapsed() < Duration::from_millis(1000) {
         // Alternate who asks first, so neither node always wins the next free cell.
         turn += 1;
-        let (first, second) = if turn % 2 == 0 { (&node_a, &node_b) } else { (&node_b, &node_a) };
+        let (first, second) = if turn.is_multiple_of(2) { (&node_a, &node_b) } else { (&node_b, &node_a) };
         let (got_first, got_second) =
             (first.acquire(&key, rate).await.is_ok(), second.acquire(&key, rate).await.is_ok());
-        let (got_a, got_b) = if turn % 2 == 0 { (got_first, got_second) } else { (got_second, got_first) };
+        let (got_a, got_b) = if turn.is_multiple_of(2) { (got_first, got_second) } else { (got_second, got_first) };
         a += got_a as u32;
         b += got_b as u32;
         tokio::time::sleep(Duration::from_millis(2)).await;

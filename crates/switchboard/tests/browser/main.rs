@@ -49,12 +49,9 @@ async fn shot(s: &Session, name: &str) {
 /// Fills and submits the sign-up form; lands on the accounts settings.
 async fn sign_up(s: &Session, base: &str, company: &str, email: &str) {
     s.goto(&format!("{base}/signup")).await;
-    for (name, value) in [
-        ("tenant_name", company),
-        ("name", "Ana Admin"),
-        ("email", email),
-        ("password", helpers::PASSWORD),
-    ] {
+    for (name, value) in
+        [("tenant_name", company), ("name", "Ana Admin"), ("email", email), ("password", helpers::PASSWORD)]
+    {
         let e = s.wait(&format!("input[name=\"{name}\"]"), 10).await;
         s.type_text(&e, value).await;
     }

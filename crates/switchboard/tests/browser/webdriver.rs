@@ -75,7 +75,8 @@ impl Driver {
                          format!("--window-size={width},{height}"), "--no-first-run", "--disable-extensions"]
             }
         }}});
-        let r: Value = self.http.post(format!("{}/session", self.base)).json(&caps).send().await.unwrap().json().await.unwrap();
+        let r: Value =
+            self.http.post(format!("{}/session", self.base)).json(&caps).send().await.unwrap().json().await.unwrap();
         let id = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("new session failed: {r}")).to_string();
         Session { base: format!("{}/session/{id}", self.base), http: self.http.clone() }
     }
@@ -147,7 +148,8 @@ impl Session {
             }
             if Instant::now() > deadline {
                 let url = self.current_url().await;
-                let body = self.script("return document.body ? document.body.innerText.slice(0, 2000) : ''", json!([])).await;
+                let body =
+                    self.script("return document.body ? document.body.innerText.slice(0, 2000) : ''", json!([])).await;
                 panic!("no element {css} after {secs} s on {url}; page text: {body}");
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -198,7 +200,11 @@ impl Session {
     }
 
     pub async fn css(&self, e: &El, prop: &str) -> String {
-        self.call(reqwest::Method::GET, &format!("/element/{}/css/{prop}", e.0), None).await.as_str().unwrap_or("").into()
+        self.call(reqwest::Method::GET, &format!("/element/{}/css/{prop}", e.0), None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .into()
     }
 
     /// Runs `js` as a function body with `args`; elements can be passed with [`El::arg`].
