@@ -32,8 +32,7 @@ use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, Webho
 use crate::entities::{contacts, conversations, jobs, messages, pending_statuses, webhook_events};
 use crate::events::DomainEvent;
 use crate::jobs::runner::{BatchHandler, Done, QueueSpec};
-use crate::jobs::{NewJob, Outcome, queues};
-use crate::messages::MessageDto;
+use crate::jobs::{Outcome, queues};
 use crate::state::AppState;
 
 /// Rows per multi-row statement (stays far below both backends' bound-parameter limits).
@@ -615,33 +614,7 @@ async fn inbound_messages(txn: &DatabaseTransaction, ctx: &mut Ctx, inbound: &[I
             }
         }
 
-        if let MessageKind::Image(m)
-        | MessageKind::Video(m)
-        | MessageKind::Audio(m)
-        | MessageKind::Document(m)
-        | MessageKind::Sticker(m) = &x.m.kind
-            && !m.id.is_empty()
-        {
-            ctx.jobs.push(
-                NewJob::new(
-                    queues::MEDIA_DOWNLOAD,
-                    json!({ "tenantId": tenant, "messageId": msg.id, "accountId": x.acct.id, "mediaId": m.id, "url": m.url }),
-                )
-                .unique(format!("media:{}", msg.id))
-                .tenant(tenant),
-            );
-        }
-
-        ctx.events.push(DomainEvent {
-            tenant_id: tenant,
-            kind: "message.created",
-            data: serde_json::to_value(MessageDto::from(msg)).unwrap_or(Value::Null),
-        });
-        ctx.events.push(DomainEvent {
-            tenant_id: tenant,
-            kind: "conversation.updated",
-            data: json!({ "id": conv.id, "conversationId": conv.id, "assigneeId": conv.assignee_id, "contactId": c.id, "opened": opened }),
-        });
+        processor::stored_inbound(ctx, x.acct.id, &x.m.kind, msg, conv, opened);
     }
 
     // The conversations' changes, set-based: one UPDATE … SET col = CASE id WHEN … per chunk (rows

@@ -597,23 +597,37 @@ pub(crate) async fn inbound_message(
         }
     }
 
+    stored_inbound(ctx, acct.id, &m.kind, msg, &conv, opened);
+    Ok(())
+}
+
+/// What follows a stored inbound message (one at a time or in a batch): its media download job and
+/// the realtime events.
+pub(crate) fn stored_inbound(
+    ctx: &mut Ctx,
+    account_id: Uuid,
+    kind: &MessageKind,
+    msg: messages::Model,
+    conv: &conversations::Model,
+    opened: bool,
+) {
+    let tenant = msg.tenant_id;
     if let MessageKind::Image(x)
     | MessageKind::Video(x)
     | MessageKind::Audio(x)
     | MessageKind::Document(x)
-    | MessageKind::Sticker(x) = &m.kind
+    | MessageKind::Sticker(x) = kind
         && !x.id.is_empty()
     {
         ctx.jobs.push(
             NewJob::new(
                 queues::MEDIA_DOWNLOAD,
-                json!({ "tenantId": tenant, "messageId": msg.id, "accountId": acct.id, "mediaId": x.id, "url": x.url }),
+                json!({ "tenantId": tenant, "messageId": msg.id, "accountId": account_id, "mediaId": x.id, "url": x.url }),
             )
             .unique(format!("media:{}", msg.id))
             .tenant(tenant),
         );
     }
-
     ctx.events.push(DomainEvent {
         tenant_id: tenant,
         kind: "message.created",
@@ -622,9 +636,8 @@ pub(crate) async fn inbound_message(
     ctx.events.push(DomainEvent {
         tenant_id: tenant,
         kind: "conversation.updated",
-        data: json!({ "id": conv.id, "conversationId": conv.id, "assigneeId": conv.assignee_id, "contactId": c.id, "opened": opened }),
+        data: json!({ "id": conv.id, "conversationId": conv.id, "assigneeId": conv.assignee_id, "contactId": conv.contact_id, "opened": opened }),
     });
-    Ok(())
 }
 
 fn to_status(k: &mw::StatusKind) -> Option<MessageStatus> {
