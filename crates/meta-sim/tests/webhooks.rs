@@ -38,6 +38,8 @@ async fn inbound_text_is_signed_and_shaped_like_meta() {
     assert_eq!(d.body, expected);
     let ts = d.body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"].as_str().unwrap();
     assert!(ts.parse::<u64>().unwrap() > 1_700_000_000);
+    // Counted once the simulator has read the receiver's answer (just after the receiver saw it).
+    assert!(wait_until(Duration::from_secs(5), || env.sim().stats().webhooks_delivered == 1).await);
     let stats = env.sim().stats();
     assert_eq!(stats.webhooks_delivered, 1);
     assert_eq!(stats.customer_messages, 1);
@@ -231,7 +233,13 @@ async fn retries_until_the_receiver_recovers() {
     let env = env().await;
     env.rx.fail_next.store(3, Ordering::SeqCst);
     env.sim().customer_sends(PNID, USER, "S", CustomerMessage::text("hi")).await;
-    assert!(wait_until(Duration::from_secs(10), || env.rx.deliveries().len() == 1).await);
+    // The simulator counts a delivery once it has read the receiver's answer, a moment after the
+    // receiver recorded it: wait for both.
+    assert!(
+        wait_until(Duration::from_secs(10), || env.rx.deliveries().len() == 1
+            && env.sim().stats().webhooks_delivered == 1)
+        .await
+    );
     assert_eq!(env.rx.attempts.load(Ordering::SeqCst), 4);
     let stats = env.sim().stats();
     assert_eq!(stats.webhook_attempts_failed, 3);
