@@ -162,11 +162,7 @@ async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: St
         }
         if last_recovery.elapsed() >= Duration::from_secs(5) {
             last_recovery = std::time::Instant::now();
-            match super::recover_expired(state.writer(), spec.name).await {
-                Ok(n) if n > 0 => tracing::warn!(queue = spec.name, jobs = n, "re-queued jobs whose lease expired"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(queue = spec.name, error = %e, "recovering expired leases failed"),
-            }
+            recover(&state, spec.name).await;
         }
         let claimed = super::claim(state.writer(), spec.name, &owner, free as u64, spec.lease).await;
         let batch = match claimed {
@@ -205,6 +201,15 @@ async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: St
     tracing::debug!(queue = spec.name, "queue worker stopped");
 }
 
+/// Puts jobs whose lease expired (their worker died) back in the queue.
+async fn recover(state: &AppState, queue: &'static str) {
+    match super::recover_expired(state.writer(), queue).await {
+        Ok(n) if n > 0 => tracing::warn!(queue, jobs = n, "re-queued jobs whose lease expired"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(queue, error = %e, "recovering expired leases failed"),
+    }
+}
+
 /// One batch worker: claims up to `spec.batch` due jobs, hands them to the handler together, and
 /// records what the handler did not record itself. Several of these run per queue (concurrency).
 async fn run_batches(
@@ -224,11 +229,7 @@ async fn run_batches(
         }
         if recovers && last_recovery.elapsed() >= Duration::from_secs(5) {
             last_recovery = std::time::Instant::now();
-            match super::recover_expired(state.writer(), spec.name).await {
-                Ok(n) if n > 0 => tracing::warn!(queue = spec.name, jobs = n, "re-queued jobs whose lease expired"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(queue = spec.name, error = %e, "recovering expired leases failed"),
-            }
+            recover(&state, spec.name).await;
         }
         let batch = match super::claim(state.writer(), spec.name, &owner, spec.batch as u64, spec.lease).await {
             Ok(b) => b,

@@ -590,28 +590,9 @@ async fn inbound_messages(txn: &DatabaseTransaction, ctx: &mut Ctx, inbound: &[I
         if let MessageKind::Text(t) = &x.m.kind
             && !c.opted_out
             && !opted_out.contains(&c.id)
+            && processor::opt_out_on_keyword(txn, ctx, tenant, c.id, &t.body).await?
         {
-            let keywords: Vec<String> = processor::tenant_settings(txn, ctx, tenant)
-                .await?
-                .and_then(|t| t.settings.get("optOutKeywords").cloned())
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_else(|| vec!["STOP".into(), "UNSUBSCRIBE".into()]);
-            let said = t.body.trim().trim_end_matches(['.', '!']).to_uppercase();
-            if keywords.iter().any(|k| k.trim().to_uppercase() == said) {
-                contacts::Entity::update_many()
-                    .col_expr(contacts::Column::OptedOut, Expr::value(true))
-                    .col_expr(contacts::Column::OptedOutAt, Expr::value(now))
-                    .col_expr(contacts::Column::UpdatedAt, Expr::value(now))
-                    .filter(contacts::Column::Id.eq(c.id))
-                    .exec(txn)
-                    .await?;
-                opted_out.insert(c.id);
-                ctx.events.push(DomainEvent {
-                    tenant_id: tenant,
-                    kind: "contact.updated",
-                    data: json!({ "contactId": c.id, "optedOut": true }),
-                });
-            }
+            opted_out.insert(c.id);
         }
 
         processor::stored_inbound(ctx, x.acct.id, &x.m.kind, msg, conv, opened);

@@ -571,34 +571,48 @@ pub(crate) async fn inbound_message(
     d.messages_in += 1;
     d.conversations_opened += opened as i64;
 
-    // Opt-out keywords (case-insensitive, whole message).
     if let MessageKind::Text(t) = &m.kind
         && !c.opted_out
     {
-        let settings = tenant_settings(txn, ctx, tenant).await?;
-        let keywords: Vec<String> = settings
-            .and_then(|t| t.settings.get("optOutKeywords").cloned())
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_else(|| vec!["STOP".into(), "UNSUBSCRIBE".into()]);
-        let said = t.body.trim().trim_end_matches(['.', '!']).to_uppercase();
-        if keywords.iter().any(|k| k.trim().to_uppercase() == said) {
-            contacts::Entity::update_many()
-                .col_expr(contacts::Column::OptedOut, Expr::value(true))
-                .col_expr(contacts::Column::OptedOutAt, Expr::value(now))
-                .col_expr(contacts::Column::UpdatedAt, Expr::value(now))
-                .filter(contacts::Column::Id.eq(c.id))
-                .exec(txn)
-                .await?;
-            ctx.events.push(DomainEvent {
-                tenant_id: tenant,
-                kind: "contact.updated",
-                data: json!({ "contactId": c.id, "optedOut": true }),
-            });
-        }
+        opt_out_on_keyword(txn, ctx, tenant, c.id, &t.body).await?;
     }
 
     stored_inbound(ctx, acct.id, &m.kind, msg, &conv, opened);
     Ok(())
+}
+
+/// Opts the contact out when the whole message is one of the tenant's opt-out keywords
+/// (case-insensitive). Returns whether it did.
+pub(crate) async fn opt_out_on_keyword(
+    txn: &DatabaseTransaction,
+    ctx: &mut Ctx,
+    tenant: Uuid,
+    contact_id: Uuid,
+    body: &str,
+) -> Result<bool, DbErr> {
+    let keywords: Vec<String> = tenant_settings(txn, ctx, tenant)
+        .await?
+        .and_then(|t| t.settings.get("optOutKeywords").cloned())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_else(|| vec!["STOP".into(), "UNSUBSCRIBE".into()]);
+    let said = body.trim().trim_end_matches(['.', '!']).to_uppercase();
+    if !keywords.iter().any(|k| k.trim().to_uppercase() == said) {
+        return Ok(false);
+    }
+    let now = crate::db::now();
+    contacts::Entity::update_many()
+        .col_expr(contacts::Column::OptedOut, Expr::value(true))
+        .col_expr(contacts::Column::OptedOutAt, Expr::value(now))
+        .col_expr(contacts::Column::UpdatedAt, Expr::value(now))
+        .filter(contacts::Column::Id.eq(contact_id))
+        .exec(txn)
+        .await?;
+    ctx.events.push(DomainEvent {
+        tenant_id: tenant,
+        kind: "contact.updated",
+        data: json!({ "contactId": contact_id, "optedOut": true }),
+    });
+    Ok(true)
 }
 
 /// What follows a stored inbound message (one at a time or in a batch): its media download job and
