@@ -506,4 +506,30 @@ mod tests {
             {"type": "BODY", "text": "Hi {{first_name}}."}]});
         assert_eq!(fields(missing_examples), vec!["components[0].example.body_text_named_params"]);
     }
+
+    #[test]
+    fn name_length_media_headers_and_button_count() {
+        let body = json!({"type": "BODY", "text": "Hello there"});
+        let with = |name: &str, components: Value| json!({"name": name, "category": "MARKETING", "language": "en", "components": components});
+        assert_eq!(fields(with(&"a".repeat(MAX_NAME), json!([body]))), Vec::<String>::new());
+        assert_eq!(fields(with(&"a".repeat(MAX_NAME + 1), json!([body]))), vec!["name"]);
+        for format in ["IMAGE", "VIDEO", "DOCUMENT", "video"] {
+            let ok = json!([{"type": "HEADER", "format": format, "example": {"header_handle": ["4::aGFuZGxl"]}}, body]);
+            assert_eq!(fields(with("media", ok)), Vec::<String>::new(), "{format}");
+            let no_sample = json!([{"type": "HEADER", "format": format}, body]);
+            assert_eq!(fields(with("media", no_sample)), vec!["components[0].example.header_handle"], "{format}");
+        }
+        let audio = json!([{"type": "HEADER", "format": "AUDIO"}, body]);
+        assert_eq!(fields(with("media", audio)), vec!["components[0].format"]);
+        let buttons: Vec<Value> =
+            (0..=MAX_BUTTONS).map(|i| json!({"type": "QUICK_REPLY", "text": format!("Option {i}")})).collect();
+        let ten = json!([body, {"type": "BUTTONS", "buttons": buttons[..MAX_BUTTONS]}]);
+        assert_eq!(fields(with("many", ten)), Vec::<String>::new());
+        let eleven = json!([body, {"type": "BUTTONS", "buttons": buttons}]);
+        assert_eq!(fields(with("many", eleven)), vec!["components[1].buttons"]);
+        let two_phones = json!([body, {"type": "BUTTONS", "buttons": [
+            {"type": "PHONE_NUMBER", "text": "A", "phone_number": "+15550001"},
+            {"type": "PHONE_NUMBER", "text": "B", "phone_number": "+15550002"}]}]);
+        assert_eq!(fields(with("phones", two_phones)), vec!["components[1].buttons"]);
+    }
 }

@@ -562,9 +562,23 @@ async fn roles_and_tenant_isolation_on_every_route() {
         .await;
     assert_error(t.app.delete(&format!("/api/templates/{id}"), Some(&agent)).await, StatusCode::FORBIDDEN, "forbidden")
         .await;
+    // A billing admin and the platform operator have no template route at all; nor has a caller
+    // without a token.
     let billing = t.app.user_with_role(&t.admin.tenant_id, "billing@acme.test", Role::BillingAdmin).await;
-    assert_error(t.app.get("/api/templates", Some(&billing)).await, StatusCode::FORBIDDEN, "forbidden").await;
-    assert_error(t.app.get("/api/templates", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let root = t.app.system_admin().await;
+    def["name"] = json!("by_outsider");
+    for token in [Some(billing.as_str()), Some(root.as_str()), None] {
+        let (status, code) = match token {
+            Some(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            None => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        };
+        assert_error(t.app.get("/api/templates", token).await, status, code).await;
+        assert_error(t.app.get(&format!("/api/templates/{id}"), token).await, status, code).await;
+        assert_error(t.app.get(&format!("/api/templates/{id}/preview"), token).await, status, code).await;
+        assert_error(t.app.post("/api/templates", &def, token).await, status, code).await;
+        assert_error(t.app.post("/api/templates/sync", &json!({}), token).await, status, code).await;
+        assert_error(t.app.delete(&format!("/api/templates/{id}"), token).await, status, code).await;
+    }
 
     // Another tenant sees nothing of A's, and A's ids are 404 everywhere.
     let b = t.app.register("Globex", "gil@globex.test").await;
@@ -603,6 +617,23 @@ async fn roles_and_tenant_isolation_on_every_route() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_ne!(t.get(id).await["status"], "DELETED");
     assert_eq!(t.sim().templates(&t.waba_id).iter().filter(|x| x.name == "order_update").count(), 1);
+
+    // Sending: A's number is not B's (404), and B's own number does not know A's template by name.
+    t.wait_status(id, "APPROVED").await;
+    let send = |account: &str| {
+        json!({"whatsappAccountId": account, "to": "15551230009", "type": "template",
+               "template": {"name": "order_update", "language": "en_US",
+                            "parameters": {"1": "J", "2": "#1", "header": "#1", "buttons": {"1": "a"}}}})
+    };
+    let res = t.app.post("/api/messages", &send(&t.account_id), Some(&b.access)).await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = t.app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&b.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let b_account = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let res = t.app.post("/api/messages", &send(&b_account), Some(&b.access)).await;
+    let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(field_names(&body), vec!["template.name"]);
+    assert_eq!(t.sim().stats().sends_accepted, 0);
 
     // Every template route is in the OpenAPI document.
     let doc: Value = t.app.get("/api/openapi.json", None).await.json().await.unwrap();
