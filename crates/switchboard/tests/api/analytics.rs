@@ -174,6 +174,10 @@ async fn summary_and_agent_figures_on_a_known_fixture() {
     let res = app.get(&format!("/api/analytics/agents?{RANGE}"), Some(&admin.access)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let agents: Value = res.json().await.unwrap();
+    // A billing admin reads the same per-agent figures.
+    let res = app.get(&format!("/api/analytics/agents?{RANGE}"), Some(&billing)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap(), agents);
     let figures: Vec<(String, i64, i64, Value)> = agents["data"]
         .as_array()
         .unwrap()

@@ -155,6 +155,7 @@ async fn suspension_end_to_end() {
     let agent = app.user_with_role(&a.tenant_id, "agent@acme.test", Role::Agent).await;
     app.create_account(&a.access, "5001", None).await;
     let conv = app.inbound_conversation("5001", SECRET, "15550000201", "wamid.sus1").await;
+    let invited = app.invite(&a.access, "cy@acme.test", "AGENT").await;
     let root = app.system_admin().await;
     let path = format!("/api/admin/tenants/{}", a.tenant_id);
 
@@ -169,6 +170,8 @@ async fn suspension_end_to_end() {
     }
     let res = app.post("/api/auth/refresh", &json!({"refreshToken": a.refresh}), None).await;
     assert_error(res, StatusCode::FORBIDDEN, "tenant_suspended").await;
+    // Nor can an invitation be accepted (the link stays valid for after the reactivation).
+    assert_error(app.accept_invite(&invited).await, StatusCode::FORBIDDEN, "tenant_suspended").await;
     // Its sends are refused (an access token issued before still authenticates for 15 minutes).
     let text = json!({"type": "text", "text": {"body": "hello"}});
     for token in [&a.access, &agent] {
@@ -203,6 +206,7 @@ async fn suspension_end_to_end() {
     assert_eq!(res.status(), StatusCode::OK);
     let res = app.post(&format!("/api/conversations/{conv}/messages"), &text, Some(&a.access)).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.accept_invite(&invited).await.status(), StatusCode::OK);
     let entries = audit_log::Entity::find()
         .filter(audit_log::Column::Action.eq("admin.tenant_update"))
         .all(&app.state.db)
@@ -212,6 +216,68 @@ async fn suspension_end_to_end() {
         entries.iter().map(|e| e.details["status"]["to"].as_str().unwrap().to_string()).collect();
     statuses.sort();
     assert_eq!(statuses, vec!["active", "suspended"]);
+}
+
+/// A send accepted before the suspension but not yet sent is failed by the sender, not sent.
+#[tokio::test]
+async fn a_send_queued_before_the_suspension_is_not_sent() {
+    let app = spawn_app_with(&[("SWITCHBOARD_RUN_WORKERS", "false")]).await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let res = app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let account_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let sim = &app.state.sandbox.as_ref().unwrap().sim;
+
+    // The customer writes first (the 24-hour window opens); workers process it, then stop.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(switchboard::startup::runner(&app.state).run(cancel.clone()));
+    let res = app
+        .post(
+            &format!("/api/whatsapp-accounts/{account_id}/sandbox/messages"),
+            &json!({"from": "15551239999", "name": "Customer", "message": {"type": "text", "body": "hi"}}),
+            Some(&a.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let wamid = res.json::<Value>().await.unwrap()["waMessageId"].as_str().unwrap().to_string();
+    let inbound = wait_for("inbound message", || async {
+        messages::Entity::find()
+            .filter(messages::Column::WaMessageId.eq(wamid.as_str()))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+    })
+    .await;
+    cancel.cancel();
+    run.await.unwrap();
+
+    // Queued while no worker runs, then the tenant is suspended.
+    let res = app
+        .post(
+            &format!("/api/conversations/{}/messages", inbound.conversation_id),
+            &json!({"type": "text", "text": {"body": "queued"}}),
+            Some(&a.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let id: Uuid = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
+    let root = app.system_admin().await;
+    let res =
+        app.patch(&format!("/api/admin/tenants/{}", a.tenant_id), &json!({"status": "suspended"}), Some(&root)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(switchboard::startup::runner(&app.state).run(cancel.clone()));
+    let failed = wait_for("the queued send failed", || async {
+        let m = messages::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
+        (m.status == switchboard::entities::enums::MessageStatus::Failed).then_some(m)
+    })
+    .await;
+    cancel.cancel();
+    run.await.unwrap();
+    assert_eq!(failed.error_title.as_deref(), Some("tenant_suspended"));
+    assert!(failed.wa_message_id.is_none());
+    assert_eq!(sim.stats().sends_accepted, 0, "nothing reached Meta");
 }
 
 #[tokio::test]

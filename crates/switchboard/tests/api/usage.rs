@@ -40,8 +40,9 @@ async fn the_plan_catalogue() {
     let app = spawn_app().await;
     let a = app.register("Acme", "ana@acme.test").await;
     let agent = app.user_with_role(&a.tenant_id, "agent@acme.test", Role::Agent).await;
+    let billing = app.user_with_role(&a.tenant_id, "billing@acme.test", Role::BillingAdmin).await;
     let root = app.system_admin().await;
-    for token in [&a.access, &agent, &root] {
+    for token in [&a.access, &agent, &billing, &root] {
         let res = app.get("/api/plans", Some(token)).await;
         assert_eq!(res.status(), StatusCode::OK);
         let b: Value = res.json().await.unwrap();
