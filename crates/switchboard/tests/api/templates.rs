@@ -644,19 +644,27 @@ async fn roles_and_tenant_isolation_on_every_route() {
 
 #[tokio::test]
 async fn meta_throttling_backs_the_sync_off() {
-    // A Graph API that answers every call with Meta's 80007 (WABA rate limit).
+    for code in [4, 80007] {
+        throttled_by(code).await;
+    }
+}
+
+async fn throttled_by(code: i64) {
+    // A Graph API that answers every call with Meta's 4 (app call limit) or 80007 (WABA rate limit).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let graph = format!("http://{}", listener.local_addr().unwrap());
     let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = hits.clone();
+    let message = format!("(#{code}) Rate limit issues");
     let router = axum::Router::new().fallback(move || {
+        let message = message.clone();
         let counted = counted.clone();
         async move {
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             (
                 axum::http::StatusCode::BAD_REQUEST,
-                axum::Json(json!({"error": {"message": "(#80007) Rate limit issues", "type": "OAuthException",
-                                            "code": 80007, "fbtrace_id": "A1"}})),
+                axum::Json(json!({"error": {"message": message, "type": "OAuthException",
+                                            "code": code, "fbtrace_id": "A1"}})),
             )
         }
     });
@@ -679,7 +687,7 @@ async fn meta_throttling_backs_the_sync_off() {
         Err(switchboard::jobs::Outcome::Retry { after: Some(after), .. }) => {
             assert!(after >= Duration::from_secs(300), "{after:?}")
         }
-        other => panic!("expected a backed-off retry, got {other:?}"),
+        other => panic!("code {code}: expected a backed-off retry, got {other:?}"),
     }
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
