@@ -274,3 +274,23 @@ impl SimConfig {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tests shrink the limits to stay fast; the defaults are what a user of the binary and
+    /// the sandbox get, so they must stay Meta's documented values.
+    #[test]
+    fn defaults_are_metas_documented_values() {
+        let c = SimConfig::default();
+        assert!(c.limits_enabled && c.enforce_window);
+        assert_eq!(c.throughput_mps, 80, "80 messages/s per number");
+        assert_eq!((c.pair_rate_interval, c.pair_rate_burst), (Duration::from_secs(6), 45), "1 per 6 s, burst 45");
+        assert_eq!(c.customer_service_window, Duration::from_secs(24 * 3600));
+        assert_eq!(c.media_url_ttl, Duration::from_secs(5 * 60));
+        assert_eq!(c.webhook_retry.max_age, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(c.webhook_retry.nominal_delay(1), Duration::ZERO, "the first retry is immediate");
+        assert!(c.webhook_retry.nominal_delay(3) > c.webhook_retry.nominal_delay(2), "then backs off");
+    }
+}
