@@ -38,6 +38,11 @@ pub struct SendMessageRequest {
     /// Quote one of this conversation's messages.
     pub reply_to: Option<Uuid>,
     /// Every other key: the body under `type` (e.g. `text`, `image`, `template`, `reaction`).
+    /// A template is `{"name", "language", "parameters"}` where `parameters` maps each variable to
+    /// its value (`{"1": "Jessica"}` or `{"first_name": "Jessica"}`), plus `header` (text, or
+    /// `{"image"|"video"|"document": {"link"|"localMediaId"}}`) and `buttons` (`{"1": "url-suffix"}`
+    /// by button index); a missing or unknown parameter is a 422 naming `template.parameters.<key>`.
+    /// Meta's own `components` are accepted instead of `parameters`.
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub body: Map<String, Value>,
