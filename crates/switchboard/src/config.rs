@@ -157,6 +157,9 @@ impl Config {
             }
         };
         let log_filter = get("SWITCHBOARD_LOG").unwrap_or_else(|| "info".into());
+        // Checked here so a typo stops start-up instead of silently logging at the default level.
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| err("SWITCHBOARD_LOG", format!("not a valid log filter ({e}): {log_filter:?}")))?;
 
         Ok(Config {
             listen,
@@ -303,6 +306,7 @@ mod tests {
             ("SWITCHBOARD_GRAPH_API_URL", "ftp://x"),
             ("SWITCHBOARD_PUBLIC_URL", "example.com"),
             ("SWITCHBOARD_SANDBOX", "maybe"),
+            ("SWITCHBOARD_LOG", "switchboard=loud"),
         ] {
             let e = Config::from_vars(&vars(dir.path(), &[(k, v)])).unwrap_err();
             assert_eq!(e.var, k);
