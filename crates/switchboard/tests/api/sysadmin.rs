@@ -280,6 +280,65 @@ async fn a_send_queued_before_the_suspension_is_not_sent() {
     assert_eq!(sim.stats().sends_accepted, 0, "nothing reached Meta");
 }
 
+/// The plan's messages per minute (here set by the operator to 2) pace the tenant's sends: the
+/// third of three goes back to the queue instead of reaching Meta at once.
+#[tokio::test]
+async fn the_plans_messages_per_minute_pace_the_sends() {
+    use switchboard::entities::enums::MessageStatus;
+    let app = spawn_app().await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let root = app.system_admin().await;
+    let res = app
+        .patch(
+            &format!("/api/admin/tenants/{}", a.tenant_id),
+            &json!({"limits": {"messagesPerMinute": 2}}),
+            Some(&root),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let account_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let res = app
+        .post(
+            &format!("/api/whatsapp-accounts/{account_id}/sandbox/messages"),
+            &json!({"from": "15551239998", "name": "Customer", "message": {"type": "text", "body": "hi"}}),
+            Some(&a.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let wamid = res.json::<Value>().await.unwrap()["waMessageId"].as_str().unwrap().to_string();
+    let conv = wait_for("inbound message", || async {
+        messages::Entity::find()
+            .filter(messages::Column::WaMessageId.eq(wamid.as_str()))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+    })
+    .await
+    .conversation_id;
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let text = json!({"type": "text", "text": {"body": format!("reply {i}")}});
+        let res = app.post(&format!("/api/conversations/{conv}/messages"), &text, Some(&a.access)).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    let sim = &app.state.sandbox.as_ref().unwrap().sim;
+    wait_for("two sends at Meta", || async { (sim.stats().sends_accepted >= 2).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(sim.stats().sends_accepted, 2, "the third waits for the plan's next minute cell");
+    let mut queued = 0;
+    for id in &ids {
+        let m = messages::Entity::find_by_id(*id).one(&app.state.db).await.unwrap().unwrap();
+        if m.status == MessageStatus::Queued {
+            queued += 1;
+        }
+    }
+    assert_eq!(queued, 1);
+}
+
 #[tokio::test]
 async fn platform_totals() {
     let app = spawn_app().await;
