@@ -179,6 +179,9 @@ async fn roles_and_tenant_isolation_on_every_key_route() {
         assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     }
     assert_error(app.get("/api/api-keys", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.post("/api/api-keys", &body, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = app.delete(&format!("/api/api-keys/{id}"), None).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // Another tenant sees none of it, and cannot revoke it.
     let list: Value = app.get("/api/api-keys", Some(&other.access)).await.json().await.unwrap();

@@ -33,6 +33,8 @@ async fn members_read_and_admins_change_settings() {
     }
     assert_error(app.get("/api/settings", Some(&root)).await, StatusCode::FORBIDDEN, "forbidden").await;
     assert_error(app.get("/api/settings", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = app.patch("/api/settings", &json!({"autoAssign": true}), None).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     for token in [&agent, &billing, &root] {
         let res = app.patch("/api/settings", &json!({"autoAssign": true}), Some(token)).await;
         assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;

@@ -47,6 +47,8 @@ async fn only_system_admins_operate_the_platform() {
     for path in ["/api/admin/tenants", one.as_str(), "/api/admin/stats"] {
         assert_error(app.get(path, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
+    let res = app.patch(&one, &json!({"status": "suspended"}), None).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let root = app.system_admin().await;
     let res = app.get(&format!("/api/admin/tenants/{}", Uuid::now_v7()), Some(&root)).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;

@@ -164,6 +164,9 @@ async fn only_tenant_admins_manage_the_team() {
     assert_error(app.get("/api/users", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let res = app.patch(&path, &json!({"role": "AGENT"}), None).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = app.post("/api/users", &json!({"email": "x@acme.test", "role": "AGENT"}), None).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.delete(&path, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(app.get("/api/users", Some(&a.access)).await.status(), StatusCode::OK);
 }
 
