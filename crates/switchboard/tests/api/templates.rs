@@ -357,6 +357,27 @@ async fn sync_adds_templates_made_at_meta_and_marks_deleted_ones() {
     let r: Value = res.json().await.unwrap();
     assert_eq!((r["data"][0]["added"].as_u64(), r["data"][0]["updated"].as_u64()), (Some(0), Some(0)), "{r}");
 
+    // A change the webhooks did not bring (here the local row went stale): sync updates it.
+    {
+        use sea_orm::{ActiveModelTrait, Set};
+        let row = switchboard::entities::templates::Entity::find_by_id(id.parse::<uuid::Uuid>().unwrap())
+            .one(&t.app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut am: switchboard::entities::templates::ActiveModel = row.into();
+        am.status = Set("PAUSED".into());
+        am.category = Set("MARKETING".into());
+        am.components = Set(json!([{"type": "BODY", "text": "stale"}]));
+        am.update(t.app.state.writer()).await.unwrap();
+    }
+    let res = t.app.post("/api/templates/sync", &json!({}), Some(&t.admin.access)).await;
+    let r: Value = res.json().await.unwrap();
+    assert_eq!((r["data"][0]["added"].as_u64(), r["data"][0]["updated"].as_u64()), (Some(0), Some(1)), "{r}");
+    let synced = t.get(&id).await;
+    assert_eq!((synced["status"].as_str(), synced["category"].as_str()), (Some("APPROVED"), Some("UTILITY")));
+    assert_eq!(synced["components"][0]["text"], "Olá {{1}}!");
+
     // Deleted at Meta (another tool), then the hourly job runs.
     let acct = whatsapp_accounts::Entity::find_by_id(t.account_id.parse::<uuid::Uuid>().unwrap())
         .one(&t.app.state.db)
