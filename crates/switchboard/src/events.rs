@@ -35,6 +35,9 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<Sequenced>>,
     recent: Mutex<(u64, VecDeque<Arc<Sequenced>>)>,
     remote: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DomainEvent>>,
+    /// Cancelled when the server starts shutting down: open streams end, so that graceful
+    /// shutdown does not wait for ever on clients that never disconnect (EventSource).
+    closing: tokio_util::sync::CancellationToken,
 }
 
 impl Default for EventBus {
@@ -45,6 +48,7 @@ impl Default for EventBus {
             tx: broadcast::channel(4096).0,
             recent: Mutex::new((start, VecDeque::with_capacity(BUFFER))),
             remote: std::sync::OnceLock::new(),
+            closing: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
@@ -90,6 +94,16 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Sequenced>> {
         self.tx.subscribe()
+    }
+
+    /// Ends every stream that waits on [`EventBus::closed`] (the server is shutting down).
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Resolves once [`EventBus::close`] was called.
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.closing.clone().cancelled_owned()
     }
 }
 

@@ -291,6 +291,12 @@ impl Application {
         // Every node turns the events it sees into webhook deliveries (the queue dedupes them).
         let dispatcher = crate::outhooks::deliver::start_dispatcher(&self.state, cancel.clone());
         tracing::info!(addr = %self.local_addr(), db = crate::db::backend_name(&self.state.db), "switchboard listening");
+        // At the signal, end the event streams too: browsers keep them open for ever.
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            state.events.close();
+        };
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;

@@ -70,7 +70,8 @@ async fn events(
             }
         }
     });
-    let s = stream::iter(head).chain(live).map(Ok);
+    // The stream ends when the server shuts down (graceful shutdown waits for open responses).
+    let s = stream::iter(head).chain(live).take_until(state.events.closed()).map(Ok);
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat")))
 }
 

@@ -1,4 +1,5 @@
-//! The real binary: migrate, create a system admin, serve, and shut down gracefully on SIGTERM.
+//! The real binary: migrate, create a system admin, serve (request ids in the logs), and shut down
+//! gracefully on SIGTERM, even with an event stream open.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -52,6 +53,8 @@ async fn binary_migrates_creates_admin_serves_and_stops_on_sigterm() {
 
     let mut c = bin();
     env(&mut c, dir.path(), &url);
+    // tower_http at debug: one line per request, to check that it carries the request id.
+    c.env("SWITCHBOARD_LOG", "info,tower_http=debug");
     let mut server = c.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = server.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
@@ -78,8 +81,39 @@ async fn binary_migrates_creates_admin_serves_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let secrets_logged: Vec<String> = rx.try_iter().collect();
-    assert!(!secrets_logged.iter().any(|l| l.contains("a very long password")));
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    // The request's log lines carry the id the response header gave.
+    let mut logged: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !logged
+        .iter()
+        .any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["span"]["request_id"] == request_id.as_str()))
+    {
+        assert!(Instant::now() < deadline, "no log line with request id {request_id}: {logged:#?}");
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            logged.push(line);
+        }
+    }
+    logged.extend(rx.try_iter());
+    assert!(!logged.iter().any(|l| l.contains("a very long password")));
+
+    // An open event stream (a browser tab on the inbox) must not hold the shutdown up.
+    let user: Value = client
+        .post(format!("http://{addr}/api/auth/register"))
+        .json(&json!({"tenantName": "Acme", "name": "Ana", "email": "ana@acme.test", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stream = client
+        .get(format!("http://{addr}/api/events"))
+        .bearer_auth(user["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
 
     // SIGTERM: the process exits cleanly.
     let pid = server.id().to_string();
@@ -93,4 +127,6 @@ async fn binary_migrates_creates_admin_serves_and_stops_on_sigterm() {
         assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The stream was ended by the server, not cut by the test.
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.bytes()).await.expect("the event stream ended");
 }
