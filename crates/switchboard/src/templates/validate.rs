@@ -532,4 +532,31 @@ mod tests {
             {"type": "PHONE_NUMBER", "text": "B", "phone_number": "+15550002"}]}]);
         assert_eq!(fields(with("phones", two_phones)), vec!["components[1].buttons"]);
     }
+
+    #[test]
+    fn authentication_templates_take_metas_body_and_one_otp_button() {
+        let auth = |components: Value| json!({"name": "login_code", "category": "AUTHENTICATION", "language": "en", "components": components});
+        let ok = json!([
+            {"type": "BODY", "add_security_recommendation": true},
+            {"type": "FOOTER", "code_expiration_minutes": 10},
+            {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]}
+        ]);
+        assert_eq!(fields(auth(ok)), Vec::<String>::new());
+        let bad = json!([
+            {"type": "HEADER", "format": "TEXT", "text": "Code"},
+            {"type": "BODY", "text": "Your code is {{1}}"},
+            {"type": "FOOTER", "code_expiration_minutes": 91},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Resend"}, {"type": "OTP", "otp_type": "MAGIC"}]}
+        ]);
+        assert_eq!(
+            fields(auth(bad)),
+            vec![
+                "components[0].type",
+                "components[1].text",
+                "components[2].code_expiration_minutes",
+                "components[3].buttons[0].type",
+                "components[3].buttons[1].otp_type",
+            ]
+        );
+    }
 }
