@@ -34,7 +34,7 @@ pub struct Failure {
     pub details: Option<String>,
 }
 
-fn ts_column(s: S) -> Option<messages::Column> {
+pub fn ts_column(s: S) -> Option<messages::Column> {
     Some(match s {
         S::Sent => messages::Column::SentAt,
         S::Delivered => messages::Column::DeliveredAt,

@@ -21,7 +21,7 @@ use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
+    TransactionTrait, UpdateMany,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -270,7 +270,7 @@ async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model],
         marks.entry((new_state.as_str(), note, ctx.tenant_id)).or_default().push(it.event.id);
     }
 
-    inbound_messages(&txn, &mut ctx, &inbound).await?;
+    let conversation_updates = inbound_messages(&txn, &mut ctx, &inbound).await?;
     apply_statuses(&txn, &mut ctx, &statuses).await?;
 
     let queued: Vec<&'static str> = ctx.jobs.iter().map(|j| j.queue).collect();
@@ -291,6 +291,9 @@ async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model],
     }
     let job_ids: Vec<i64> = items.iter().flat_map(|it| it.jobs.iter()).chain(finished).map(|j| j.id).collect();
     crate::jobs::complete_many(&txn, &job_ids, owner).await?;
+    for u in conversation_updates {
+        u.exec(&txn).await?;
+    }
     crate::usage::add_all(&txn, std::mem::take(&mut ctx.usage)).await?;
     txn.commit().await?;
     Ok(Out { events: ctx.events, queued, processed, unroutable })
@@ -317,9 +320,17 @@ struct ConvChange {
     last_inbound: Option<DateTime<Utc>>,
 }
 
-async fn inbound_messages(txn: &DatabaseTransaction, ctx: &mut Ctx, inbound: &[Inbound<'_>]) -> Result<(), DbErr> {
+/// Stores the inbound messages; returns the conversations' updates, which the caller runs last,
+/// just before the commit, so that the row locks they take are held as briefly as possible (two
+/// batches that touch one conversation wait for each other there).
+async fn inbound_messages(
+    txn: &DatabaseTransaction,
+    ctx: &mut Ctx,
+    inbound: &[Inbound<'_>],
+) -> Result<Vec<UpdateMany<conversations::Entity>>, DbErr> {
+    let mut updates = Vec::new();
     if inbound.is_empty() {
-        return Ok(());
+        return Ok(updates);
     }
     let now = crate::db::now();
 
@@ -352,25 +363,30 @@ async fn inbound_messages(txn: &DatabaseTransaction, ctx: &mut Ctx, inbound: &[I
             updated_at: Set(now),
         })
         .collect();
-    for chunk in rows.chunks(CHUNK) {
-        inserted_or_none(
-            contacts::Entity::insert_many(chunk.to_vec()).on_conflict(do_nothing()).exec_without_returning(txn).await,
-        )?;
-    }
-    let mut contact_of: HashMap<(Uuid, String), contacts::Model> = HashMap::new();
+    // Known contacts are read first and only the missing ones inserted: on PostgreSQL an insert
+    // that conflicts with another batch's uncommitted row waits for that whole transaction, which
+    // made concurrent batches run one after the other.
     let keys: Vec<(Uuid, &str)> = wanted.keys().copied().collect();
-    for (tenant, wa_ids) in group_by_tenant(&keys) {
-        for chunk in wa_ids.chunks(CHUNK) {
-            let found = contacts::Entity::find()
-                .filter(contacts::Column::TenantId.eq(tenant))
-                .filter(contacts::Column::WaId.is_in(chunk.iter().copied()))
-                .all(txn)
-                .await?;
-            for c in found {
-                let w = c.wa_id.clone().unwrap_or_default();
-                contact_of.insert((tenant, w), c);
-            }
+    let mut contact_of = find_contacts(txn, &keys).await?;
+    let missing: Vec<contacts::ActiveModel> = rows
+        .into_iter()
+        .filter(|r| {
+            let (tenant, wa_id) = (r.tenant_id.as_ref(), r.wa_id.as_ref().as_deref().unwrap_or_default());
+            !contact_of.contains_key(&(*tenant, wa_id.to_string()))
+        })
+        .collect();
+    if !missing.is_empty() {
+        for chunk in missing.chunks(CHUNK) {
+            inserted_or_none(
+                contacts::Entity::insert_many(chunk.to_vec())
+                    .on_conflict(do_nothing())
+                    .exec_without_returning(txn)
+                    .await,
+            )?;
         }
+        let missing_keys: Vec<(Uuid, &str)> =
+            keys.iter().copied().filter(|(t, w)| !contact_of.contains_key(&(*t, w.to_string()))).collect();
+        contact_of.extend(find_contacts(txn, &missing_keys).await?);
     }
     for ((tenant, wa_id), (name, user_id)) in &wanted {
         let c = contact_of
@@ -418,32 +434,28 @@ async fn inbound_messages(txn: &DatabaseTransaction, ctx: &mut Ctx, inbound: &[I
             updated_at: Set(now),
         })
         .collect();
-    for chunk in rows.chunks(CHUNK) {
-        inserted_or_none(
-            conversations::Entity::insert_many(chunk.to_vec())
-                .on_conflict(do_nothing())
-                .exec_without_returning(txn)
-                .await,
-        )?;
-    }
-    let mut conv_of: HashMap<(Uuid, Uuid, Uuid), (conversations::Model, bool)> = HashMap::new();
+    // As for contacts: existing conversations first, then only the missing ones inserted.
     let keys: Vec<(Uuid, Uuid)> = conv_wanted.keys().map(|(t, c, _)| (*t, *c)).collect::<Vec<_>>();
-    for (tenant, contact_ids) in group_by_tenant(&keys) {
-        let contact_ids: Vec<Uuid> = contact_ids.into_iter().collect::<HashSet<_>>().into_iter().collect();
-        for chunk in contact_ids.chunks(CHUNK) {
-            let found = conversations::Entity::find()
-                .filter(conversations::Column::TenantId.eq(tenant))
-                .filter(conversations::Column::ContactId.is_in(chunk.iter().copied()))
-                .all(txn)
-                .await?;
-            for c in found {
-                let key = (tenant, c.contact_id, c.whatsapp_account_id);
-                if let Some((proposed, _)) = conv_wanted.get(&key) {
-                    let created = c.id == *proposed;
-                    conv_of.insert(key, (c, created));
-                }
-            }
+    let mut conv_of = find_conversations(txn, &keys, &conv_wanted).await?;
+    let missing: Vec<conversations::ActiveModel> = rows
+        .into_iter()
+        .filter(|r| {
+            let key = (*r.tenant_id.as_ref(), *r.contact_id.as_ref(), *r.whatsapp_account_id.as_ref());
+            !conv_of.contains_key(&key)
+        })
+        .collect();
+    if !missing.is_empty() {
+        for chunk in missing.chunks(CHUNK) {
+            inserted_or_none(
+                conversations::Entity::insert_many(chunk.to_vec())
+                    .on_conflict(do_nothing())
+                    .exec_without_returning(txn)
+                    .await,
+            )?;
         }
+        let missing_keys: Vec<(Uuid, Uuid)> =
+            conv_wanted.keys().filter(|k| !conv_of.contains_key(k)).map(|(t, c, _)| (*t, *c)).collect();
+        conv_of.extend(find_conversations(txn, &missing_keys, &conv_wanted).await?);
     }
     for key in conv_wanted.keys() {
         let (c, opened) =
@@ -649,9 +661,9 @@ async fn inbound_messages(txn: &DatabaseTransaction, ctx: &mut Ctx, inbound: &[I
         if any_status {
             upd = upd.col_expr(C::Status, status.finally(Expr::col(C::Status)).into());
         }
-        upd.filter(C::Id.is_in(chunk.iter().map(|(id, _)| *id))).exec(txn).await?;
+        updates.push(upd.filter(C::Id.is_in(chunk.iter().map(|(id, _)| *id))));
     }
-    Ok(())
+    Ok(updates)
 }
 
 /// Statuses: the messages they name are read with one query per tenant; those not known yet are
@@ -686,6 +698,7 @@ async fn apply_statuses(
     }
     let now = crate::db::now();
     let mut pending: Vec<pending_statuses::ActiveModel> = Vec::new();
+    let mut known_steps: Vec<(messages::Model, &mw::MessageStatus)> = Vec::new();
     for (tenant, s) in statuses {
         if s.id.is_empty() {
             continue;
@@ -702,9 +715,7 @@ async fn apply_statuses(
             }
         };
         match msg {
-            Some(msg) => {
-                processor::apply_status_counted(txn, &mut ctx.events, &msg, s, Some(&mut ctx.usage)).await?;
-            }
+            Some(msg) => known_steps.push((msg, *s)),
             // The send that produced this wamid is not recorded yet: keep the status for later.
             None => pending.push(pending_statuses::ActiveModel {
                 id: Set(crate::db::new_id()),
@@ -716,10 +727,62 @@ async fn apply_statuses(
             }),
         }
     }
+    super::statuses::apply_known(txn, ctx, known_steps).await?;
     for chunk in pending.chunks(CHUNK) {
         pending_statuses::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
     }
     Ok(())
+}
+
+/// The contacts with these `(tenant, wa_id)`s that exist, by key.
+async fn find_contacts(
+    txn: &DatabaseTransaction,
+    keys: &[(Uuid, &str)],
+) -> Result<HashMap<(Uuid, String), contacts::Model>, DbErr> {
+    let mut out = HashMap::new();
+    for (tenant, wa_ids) in group_by_tenant(keys) {
+        for chunk in wa_ids.chunks(CHUNK) {
+            let found = contacts::Entity::find()
+                .filter(contacts::Column::TenantId.eq(tenant))
+                .filter(contacts::Column::WaId.is_in(chunk.iter().copied()))
+                .all(txn)
+                .await?;
+            for c in found {
+                let w = c.wa_id.clone().unwrap_or_default();
+                out.insert((tenant, w), c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The wanted conversations of these `(tenant, contact)`s that exist, by key, each with whether
+/// this batch created it (its id is the one the batch proposed).
+#[allow(clippy::type_complexity)]
+async fn find_conversations(
+    txn: &DatabaseTransaction,
+    keys: &[(Uuid, Uuid)],
+    wanted: &BTreeMap<(Uuid, Uuid, Uuid), (Uuid, DateTime<Utc>)>,
+) -> Result<HashMap<(Uuid, Uuid, Uuid), (conversations::Model, bool)>, DbErr> {
+    let mut out = HashMap::new();
+    for (tenant, contact_ids) in group_by_tenant(keys) {
+        let contact_ids: Vec<Uuid> = contact_ids.into_iter().collect::<HashSet<_>>().into_iter().collect();
+        for chunk in contact_ids.chunks(CHUNK) {
+            let found = conversations::Entity::find()
+                .filter(conversations::Column::TenantId.eq(tenant))
+                .filter(conversations::Column::ContactId.is_in(chunk.iter().copied()))
+                .all(txn)
+                .await?;
+            for c in found {
+                let key = (tenant, c.contact_id, c.whatsapp_account_id);
+                if let Some((proposed, _)) = wanted.get(&key) {
+                    let created = c.id == *proposed;
+                    out.insert(key, (c, created));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `(tenant, key)` pairs grouped by tenant (usually one).

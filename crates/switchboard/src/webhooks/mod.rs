@@ -6,3 +6,4 @@ pub mod batch;
 pub mod ingest;
 pub mod processor;
 pub mod routes;
+mod statuses;

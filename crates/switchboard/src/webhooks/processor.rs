@@ -654,7 +654,7 @@ pub(crate) fn stored_inbound(
     });
 }
 
-fn to_status(k: &mw::StatusKind) -> Option<MessageStatus> {
+pub(crate) fn to_status(k: &mw::StatusKind) -> Option<MessageStatus> {
     Some(match k {
         mw::StatusKind::Sent => MessageStatus::Sent,
         mw::StatusKind::Delivered => MessageStatus::Delivered,

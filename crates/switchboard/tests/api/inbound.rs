@@ -675,3 +675,71 @@ async fn a_bad_event_in_a_batch_neither_blocks_nor_poisons_the_others() {
         .unwrap();
     assert_eq!(done.len(), 1, "the first batch's job; the fallback leaves completion to the runner");
 }
+
+#[tokio::test]
+async fn one_batch_applies_statuses_of_known_messages_like_one_at_a_time() {
+    let app = app_without_workers().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    let body = envelope("1001", text_message("15551234567", "wamid.in1", "hi", 1_700_000_000));
+    assert_eq!(app.post_webhook(&body, PLATFORM_SECRET).await.status(), StatusCode::OK);
+    run_one_batch(&app).await;
+    let m = message_by_wamid(&app, "wamid.in1").await.expect("inbound stored");
+    let (tenant, conv) = (m.tenant_id, m.conversation_id);
+    let one = outbound(&app, tenant, conv, "wamid.b1").await;
+    let two = outbound(&app, tenant, conv, "wamid.b2").await;
+    let three = outbound(&app, tenant, conv, "wamid.b3").await;
+
+    // One message gets read before delivered, repeated; one fails after delivered (a failure that
+    // does not move it back); one fails while only sent. All in one batch, across three POSTs.
+    let failed = |wamid: &str, ts: i64| {
+        let mut s = status(wamid, "failed", ts);
+        s["errors"] = json!([{"code": 131026, "title": "Message undeliverable", "error_data": {"details": "gone"}}]);
+        s
+    };
+    post_statuses(
+        &app,
+        vec![status("wamid.b1", "read", 1_700_000_300), status("wamid.b2", "delivered", 1_700_000_200)],
+    )
+    .await;
+    post_statuses(
+        &app,
+        vec![
+            status("wamid.b1", "delivered", 1_700_000_200),
+            failed("wamid.b2", 1_700_000_250),
+            failed("wamid.b3", 1_700_000_260),
+        ],
+    )
+    .await;
+    post_statuses(&app, vec![status("wamid.b1", "read", 1_700_000_400)]).await;
+    let out = run_one_batch(&app).await;
+    assert_eq!(out.len(), 3);
+    assert!(out.iter().all(|(_, r)| r.is_ok()), "every job of the batch succeeded");
+
+    let get = |id| {
+        let db = app.state.db.clone();
+        async move { messages::Entity::find_by_id(id).one(&db).await.unwrap().unwrap() }
+    };
+    let m1 = get(one).await;
+    assert_eq!(m1.status, MessageStatus::Read);
+    assert_eq!(m1.read_at.unwrap().timestamp(), 1_700_000_300, "the first read's time stays");
+    assert_eq!(m1.delivered_at.unwrap().timestamp(), 1_700_000_200, "a late delivered still records its time");
+    let m2 = get(two).await;
+    assert_eq!(m2.status, MessageStatus::Delivered, "failed after delivered does not move it back");
+    assert_eq!(m2.error_code, None);
+    let m3 = get(three).await;
+    assert_eq!(m3.status, MessageStatus::Failed);
+    assert_eq!((m3.error_code, m3.error_details.as_deref()), (Some(131026), Some("gone")));
+    assert!(m1.billed && m2.billed && m3.billed);
+    let usage = daily_usage::Entity::find().all(&app.state.db).await.unwrap();
+    let utility: i64 = usage.iter().map(|u| u.utility).sum();
+    assert_eq!(utility, 3, "six priced statuses bill three messages once each");
+
+    // A second batch with more statuses for the same messages bills nothing again.
+    post_statuses(&app, vec![status("wamid.b1", "read", 1_700_000_500), status("wamid.b2", "read", 1_700_000_500)])
+        .await;
+    run_one_batch(&app).await;
+    assert_eq!(get(two).await.status, MessageStatus::Read);
+    let usage = daily_usage::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(usage.iter().map(|u| u.utility).sum::<i64>(), 3);
+}
