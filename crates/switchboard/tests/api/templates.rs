@@ -569,6 +569,22 @@ async fn roles_and_tenant_isolation_on_every_route() {
     let created = t.create_ok(order_update()).await;
     let id = created["id"].as_str().unwrap();
 
+    // The list filters by category (any case) too; an unknown category or status is a 422.
+    let count = |q: &'static str| {
+        let t = &t;
+        async move {
+            let res = t.app.get(&format!("/api/templates?{q}"), Some(&t.admin.access)).await;
+            assert_eq!(res.status(), StatusCode::OK, "{q}");
+            res.json::<Value>().await.unwrap()["data"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count("category=utility&language=en_US&search=order").await, 1);
+    assert_eq!(count("category=MARKETING").await, 0);
+    assert_eq!(count("search=nothing_like_it").await, 0);
+    let res = t.app.get("/api/templates?category=PROMO&status=LIVE", Some(&t.admin.access)).await;
+    let b = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(field_names(&b), vec!["status", "category"]);
+
     // An agent reads and previews, but cannot create, sync or delete.
     let agent = t.app.user_with_role(&t.admin.tenant_id, "agent@acme.test", Role::Agent).await;
     let res = t.app.get("/api/templates", Some(&agent)).await;
