@@ -123,6 +123,11 @@ async fn scopes_gate_what_a_key_may_do() {
     assert_eq!(app.get("/api/api-keys", Some(&full)).await.status(), StatusCode::OK);
     let res = app.post(&format!("/api/conversations/{conv}/messages"), &text, Some(&full)).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.get("/api/audit-log", Some(&full)).await.status(), StatusCode::OK);
+    // But never more: the platform operator's routes stay closed to any key.
+    for key in [&read, &send, &full] {
+        assert_error(app.get("/api/admin/tenants", Some(key)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    }
 }
 
 #[tokio::test]
