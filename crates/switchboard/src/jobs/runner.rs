@@ -12,6 +12,11 @@ use super::Outcome;
 use crate::entities::jobs;
 use crate::state::AppState;
 
+/// Batch queues whose handler reports each job as it finishes ([`job_finished`]) and that run as
+/// refill queues ([`QueueSpec::refill`]) by default: the sender, whose sends in one batch wait for
+/// pacing cells up to seconds apart.
+const REFILL_QUEUES: &[&str] = &[super::queues::MESSAGE_SEND];
+
 /// A queue's settings. The retry schedule lives here, not in handlers.
 #[derive(Debug, Clone)]
 pub struct QueueSpec {
@@ -22,6 +27,10 @@ pub struct QueueSpec {
     pub backoff_cap: Duration,
     /// Jobs a batch handler gets at once (1 for per-job handlers).
     pub batch: usize,
+    /// Batch queues only: keep up to `concurrency × batch` jobs in flight and claim more as soon as
+    /// half a batch of them finished ([`job_finished`]), instead of `concurrency` workers that each
+    /// claim again only when their whole batch is done (see [`QueueSpec::refill`]).
+    pub refill: bool,
 }
 
 impl QueueSpec {
@@ -33,6 +42,7 @@ impl QueueSpec {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(15 * 60),
             batch: 1,
+            refill: REFILL_QUEUES.contains(&name),
         }
     }
 
@@ -41,6 +51,60 @@ impl QueueSpec {
         self.batch = n.max(1);
         self
     }
+
+    /// For [`Runner::register_batch`]: one claimer keeps `concurrency × batch` jobs in flight,
+    /// claiming (up to `batch` at a time) whenever at least half a batch of slots is free. A slot
+    /// frees when the handler calls [`job_finished`] for a job, or when its batch returns. For
+    /// handlers whose jobs finish at different times (the sender: each send waits for its pacing
+    /// cell), so that the slowest job of a batch does not hold the others' slots empty.
+    pub fn refill(mut self) -> Self {
+        self.refill = true;
+        self
+    }
+}
+
+tokio::task_local! {
+    static SLOTS: Arc<Slots>;
+}
+
+/// The in-flight slots a refill batch holds: given back one by one by [`job_finished`], the rest
+/// when the batch is done (also on panic or timeout: `Drop`).
+struct Slots {
+    sem: Arc<Semaphore>,
+    held: std::sync::atomic::AtomicUsize,
+}
+
+impl Slots {
+    fn release(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        let mut cur = self.held.load(Ordering::Relaxed);
+        loop {
+            let k = n.min(cur);
+            if k == 0 {
+                return;
+            }
+            match self.held.compare_exchange_weak(cur, cur - k, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    self.sem.add_permits(k);
+                    return;
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        self.release(usize::MAX);
+    }
+}
+
+/// Called by a batch handler when one of its jobs needs no more time (its outcome is known, only
+/// the batch's bookkeeping remains): on a [`QueueSpec::refill`] queue the runner may claim another
+/// job in its place. A no-op elsewhere (or when called more often than the batch has jobs).
+pub fn job_finished() {
+    let _ = SLOTS.try_with(|s| s.release(1));
 }
 
 /// A job handler: `Ok` completes the job; `Err(outcome)` retries, defers or kills it.
@@ -120,6 +184,9 @@ impl Runner {
             let cancel = cancel.clone();
             match work {
                 Work::One(handler) => tasks.push(tokio::spawn(run_queue(state, spec, handler, owner, cancel))),
+                Work::Batch(handler) if spec.refill => {
+                    tasks.push(tokio::spawn(run_refill(state, spec, handler, owner, cancel)));
+                }
                 Work::Batch(handler) => {
                     for worker in 0..spec.concurrency {
                         let (state, spec, handler, owner, cancel) =
@@ -255,35 +322,117 @@ async fn run_batches(
             // More may be waiting: let another idle batch worker look too.
             wake.notify_one();
         }
-        let budget = spec.lease.mul_f32(0.9);
-        let span = tracing::info_span!("jobs", queue = spec.name, n = batch.len());
-        let fut = tracing::Instrument::instrument(handler(state.clone(), batch.clone(), owner.clone()), span);
-        let results = match tokio::time::timeout(budget, tokio::spawn(fut)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(join)) => {
-                let error = format!("handler panicked: {join}");
-                batch.into_iter().map(|j| (j, Err(Outcome::Retry { error: error.clone(), after: None }))).collect()
-            }
-            Err(_) => {
-                let error = format!("timed out after {budget:?}");
-                batch.into_iter().map(|j| (j, Err(Outcome::Retry { error: error.clone(), after: None }))).collect()
-            }
-        };
-        let mut done = Vec::new();
-        for (job, result) in results {
-            match result {
-                Ok(Done::Recorded) => {}
-                Ok(Done::Pending) => done.push(job.id),
-                Err(outcome) => record(&state, &spec, &owner, &job, Err(outcome)).await,
-            }
-        }
-        if !done.is_empty()
-            && let Err(e) = super::complete_many(state.writer(), &done, &owner).await
-        {
-            tracing::warn!(queue = spec.name, error = %e, "could not record the jobs' outcome");
-        }
+        run_batch(&state, &spec, &handler, &owner, batch, None).await;
     }
     tracing::debug!(queue = spec.name, "batch worker stopped");
+}
+
+/// Runs one claimed batch through the handler (bounded by the lease) and records what the handler
+/// did not record itself. `slots`: the refill slots the batch holds, visible to the handler.
+async fn run_batch(
+    state: &AppState,
+    spec: &QueueSpec,
+    handler: &BatchHandler,
+    owner: &str,
+    batch: Vec<jobs::Model>,
+    slots: Option<Arc<Slots>>,
+) {
+    let budget = spec.lease.mul_f32(0.9);
+    let span = tracing::info_span!("jobs", queue = spec.name, n = batch.len());
+    let fut = tracing::Instrument::instrument(handler(state.clone(), batch.clone(), owner.to_string()), span);
+    let task = match slots {
+        Some(slots) => tokio::spawn(SLOTS.scope(slots, fut)),
+        None => tokio::spawn(fut),
+    };
+    let results = match tokio::time::timeout(budget, task).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(join)) => {
+            let error = format!("handler panicked: {join}");
+            batch.into_iter().map(|j| (j, Err(Outcome::Retry { error: error.clone(), after: None }))).collect()
+        }
+        Err(_) => {
+            let error = format!("timed out after {budget:?}");
+            batch.into_iter().map(|j| (j, Err(Outcome::Retry { error: error.clone(), after: None }))).collect()
+        }
+    };
+    let mut done = Vec::new();
+    for (job, result) in results {
+        match result {
+            Ok(Done::Recorded) => {}
+            Ok(Done::Pending) => done.push(job.id),
+            Err(outcome) => record(state, spec, owner, &job, Err(outcome)).await,
+        }
+    }
+    if !done.is_empty()
+        && let Err(e) = super::complete_many(state.writer(), &done, owner).await
+    {
+        tracing::warn!(queue = spec.name, error = %e, "could not record the jobs' outcome");
+    }
+}
+
+/// A refill batch queue ([`QueueSpec::refill`]): one claimer keeps up to `concurrency × batch`
+/// jobs in flight. It claims (up to `batch` jobs) whenever at least half a batch of slots is free,
+/// and runs each claimed batch as its own task; a job's slot frees when the handler reports it
+/// finished ([`job_finished`]) or its batch returns.
+async fn run_refill(state: AppState, spec: QueueSpec, handler: BatchHandler, owner: String, cancel: CancellationToken) {
+    let cap = spec.concurrency * spec.batch;
+    let sem = Arc::new(Semaphore::new(cap));
+    let low = (spec.batch / 2).clamp(1, cap);
+    let wake = state.jobs_wakeup.get(spec.name);
+    let mut idle = MIN_IDLE_POLL;
+    let mut last_recovery = std::time::Instant::now() - Duration::from_secs(60);
+    tracing::debug!(queue = spec.name, slots = cap, "refill batch queue started");
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        if sem.available_permits() < low {
+            // Wait for enough free slots (or shutdown).
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                p = sem.acquire_many(low as u32) => drop(p),
+            }
+            continue;
+        }
+        if last_recovery.elapsed() >= Duration::from_secs(5) {
+            last_recovery = std::time::Instant::now();
+            recover(&state, spec.name).await;
+        }
+        let free = sem.available_permits().min(spec.batch);
+        let batch = match super::claim(state.writer(), spec.name, &owner, free as u64, spec.lease).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(queue = spec.name, error = %e, "claiming jobs failed");
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = wake.notified() => idle = MIN_IDLE_POLL,
+                _ = tokio::time::sleep(idle) => idle = (idle * 2).min(MAX_IDLE_POLL),
+            }
+            continue;
+        }
+        idle = MIN_IDLE_POLL;
+        // Only this loop takes slots, so they are free; `forget` hands them to `Slots`.
+        let Ok(permits) = sem.acquire_many(batch.len() as u32).await else { break };
+        permits.forget();
+        let slots = Arc::new(Slots { sem: sem.clone(), held: std::sync::atomic::AtomicUsize::new(batch.len()) });
+        let (state, spec, handler, owner) = (state.clone(), spec.clone(), handler.clone(), owner.clone());
+        tokio::spawn(async move {
+            run_batch(&state, &spec, &handler, &owner, batch, Some(slots.clone())).await;
+            // Slots not reported finished by the handler are free once the outcomes are recorded.
+            slots.release(usize::MAX);
+        });
+    }
+    // Graceful shutdown: let in-flight batches finish (each is bounded by its lease timeout).
+    let _ = tokio::time::timeout(spec.lease, sem.acquire_many(cap as u32)).await;
+    tracing::debug!(queue = spec.name, "refill batch queue stopped");
 }
 
 async fn run_one(state: &AppState, spec: &QueueSpec, handler: &Handler, owner: &str, job: jobs::Model) {

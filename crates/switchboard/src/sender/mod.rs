@@ -20,20 +20,20 @@
 //! when Meta certainly did not accept the message (an error answer, or no connection at all).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use meta_cloud::client::GraphError;
 use meta_cloud::error::ErrorClass;
 use meta_cloud::send::SendRequest;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::sea_query::{CaseStatement, Expr, Func};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::entities::enums::{AccountStatus, MessageStatus};
-use crate::entities::{contacts, conversations, jobs, media, messages, tenants, whatsapp_accounts};
+use crate::entities::{contacts, conversations, jobs, media, messages, pending_statuses, tenants, whatsapp_accounts};
 use crate::events::DomainEvent;
 use crate::jobs::Outcome;
 use crate::jobs::runner::{BatchHandler, Done};
@@ -59,8 +59,15 @@ pub fn number_rate(throughput_mps: i32) -> Rate {
 /// Longest pacing wait spent inside a job before it is deferred through the queue instead.
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(10);
 
+/// The `message-send` batch handler. Its grouped writes ([`Writes`]) are shared by all batches of
+/// the process (started with the first batch), so that sends of overlapping batches that are ready
+/// at the same moment share one statement.
 pub fn batch_handler() -> BatchHandler {
-    Arc::new(|state, jobs, owner| Box::pin(run_batch(state, jobs, owner)))
+    let writes: Arc<OnceLock<Arc<Writes>>> = Arc::default();
+    Arc::new(move |state, jobs, owner| {
+        let writes = writes.get_or_init(|| Arc::new(Writes::start(&state, &owner))).clone();
+        Box::pin(run_batch(state, jobs, writes))
+    })
 }
 
 fn message_id(payload: &Value) -> Option<Uuid> {
@@ -129,7 +136,10 @@ impl Loaded {
 
 type Reply<T> = oneshot::Sender<Result<T, String>>;
 
-/// The batch's grouped writes: sends ready at the same moment share one statement.
+/// The grouped writes: sends ready at the same moment share one statement. One task each for
+/// `send_started_at` and for recording; each runs one statement (transaction) at a time and takes
+/// everything that queued meanwhile as its next group, so the number of writes follows the
+/// database's latency, not the send rate.
 struct Writes {
     mark: mpsc::UnboundedSender<(Uuid, Reply<bool>)>,
     record: mpsc::UnboundedSender<(Sent, Reply<()>)>,
@@ -138,11 +148,19 @@ struct Writes {
 struct Sent {
     job_id: i64,
     message_id: Uuid,
-    tenant_id: Uuid,
     wamid: String,
 }
 
 impl Writes {
+    /// Starts the two tasks; they stop when the last `Writes` handle is dropped.
+    fn start(state: &AppState, owner: &str) -> Self {
+        let (mark_tx, mark_rx) = mpsc::unbounded_channel();
+        let (record_tx, record_rx) = mpsc::unbounded_channel();
+        tokio::spawn(mark_loop(state.clone(), mark_rx));
+        tokio::spawn(record_loop(state.clone(), owner.to_string(), record_rx));
+        Writes { mark: mark_tx, record: record_tx }
+    }
+
     /// Commits `send_started_at` (grouped with the other sends of this moment); `false` when it was
     /// already set (another worker got there first).
     async fn mark_started(&self, id: Uuid) -> Result<bool, Outcome> {
@@ -202,25 +220,62 @@ async fn record_loop(state: AppState, owner: String, mut rx: mpsc::UnboundedRece
 }
 
 /// Records wamids and `sent`, applies statuses that arrived before them, and completes the jobs:
-/// one transaction for the group.
+/// one transaction for the group, with set-based statements (one `UPDATE` for every wamid and
+/// status, one look-up of early statuses; only messages that have some are handled one by one).
 async fn record_many(state: &AppState, owner: &str, sent: Vec<&Sent>) -> Result<(), String> {
+    use sea_orm::sea_query::ExprTrait;
     let run = async {
         let txn = state.writer().begin().await?;
         let now = crate::db::now();
-        for s in &sent {
+        let ids: Vec<Uuid> = sent.iter().map(|s| s.message_id).collect();
+        let sent_status = MessageStatus::Sent;
+        // As `messages::status::apply(.., Sent, now, None)` per message: the status moves only
+        // forward, the first `sent_at` is kept.
+        let preds: Vec<&str> = crate::messages::status::predecessors(sent_status).iter().map(|s| s.as_str()).collect();
+        for chunk in sent.chunks(200) {
+            let mut wamid = CaseStatement::new();
+            for s in chunk {
+                wamid = wamid.case(Expr::col(messages::Column::Id).eq(s.message_id), Expr::val(s.wamid.as_str()));
+            }
             messages::Entity::update_many()
-                .col_expr(messages::Column::WaMessageId, Expr::value(s.wamid.as_str()))
+                .col_expr(messages::Column::WaMessageId, wamid.finally(Expr::col(messages::Column::WaMessageId)).into())
+                .col_expr(
+                    messages::Column::Status,
+                    CaseStatement::new()
+                        .case(Expr::col(messages::Column::Status).is_in(preds.clone()), Expr::val(sent_status.as_str()))
+                        .finally(Expr::col(messages::Column::Status))
+                        .into(),
+                )
+                .col_expr(
+                    messages::Column::SentAt,
+                    Func::coalesce([Expr::col(messages::Column::SentAt), Expr::val(now)]).into(),
+                )
                 .col_expr(messages::Column::UpdatedAt, Expr::value(now))
-                .filter(messages::Column::Id.eq(s.message_id))
+                .filter(messages::Column::Id.is_in(chunk.iter().map(|s| s.message_id)))
                 .exec(&txn)
                 .await?;
-            crate::messages::status::apply(&txn, s.tenant_id, s.message_id, MessageStatus::Sent, now, None).await?;
         }
-        let ids: Vec<Uuid> = sent.iter().map(|s| s.message_id).collect();
-        let updated = messages::Entity::find().filter(messages::Column::Id.is_in(ids.clone())).all(&txn).await?;
+        // Statuses that arrived before their wamid was recorded (kept in `pending_statuses`).
+        let wamids: Vec<&str> = sent.iter().map(|s| s.wamid.as_str()).collect();
+        let mut early: HashSet<String> = HashSet::new();
+        for chunk in wamids.chunks(200) {
+            let found: Vec<String> = pending_statuses::Entity::find()
+                .select_only()
+                .column(pending_statuses::Column::WaMessageId)
+                .filter(pending_statuses::Column::WaMessageId.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            early.extend(found);
+        }
         let mut events = Vec::new();
-        for u in &updated {
-            crate::webhooks::processor::apply_pending_statuses(&txn, &mut events, u).await?;
+        if !early.is_empty() {
+            let with_early: Vec<Uuid> =
+                sent.iter().filter(|s| early.contains(&s.wamid)).map(|s| s.message_id).collect();
+            let updated = messages::Entity::find().filter(messages::Column::Id.is_in(with_early)).all(&txn).await?;
+            for u in &updated {
+                crate::webhooks::processor::apply_pending_statuses(&txn, &mut events, u).await?;
+            }
         }
         let job_ids: Vec<i64> = sent.iter().map(|s| s.job_id).collect();
         crate::jobs::complete_many(&txn, &job_ids, owner).await?;
@@ -237,19 +292,14 @@ async fn record_many(state: &AppState, owner: &str, sent: Vec<&Sent>) -> Result<
 async fn run_batch(
     state: AppState,
     batch: Vec<jobs::Model>,
-    owner: String,
+    writes: Arc<Writes>,
 ) -> Vec<(jobs::Model, Result<Done, Outcome>)> {
     let ids: Vec<Uuid> = batch.iter().filter_map(|j| message_id(&j.payload)).collect();
     let loaded = match Loaded::load(&state, ids).await {
         Ok(l) => l,
         Err(e) => return batch.into_iter().map(|j| (j, Err(db_retry(e.clone())))).collect(),
     };
-    let (mark_tx, mark_rx) = mpsc::unbounded_channel();
-    let (record_tx, record_rx) = mpsc::unbounded_channel();
-    let marker = tokio::spawn(mark_loop(state.clone(), mark_rx));
-    let recorder = tokio::spawn(record_loop(state.clone(), owner, record_rx));
-    let writes = Writes { mark: mark_tx, record: record_tx };
-    let results = futures_util::future::join_all(batch.into_iter().map(|job| {
+    futures_util::future::join_all(batch.into_iter().map(|job| {
         let (state, loaded, writes) = (&state, &loaded, &writes);
         async move {
             let r = if job.payload.get("kind").and_then(Value::as_str) == Some("markRead") {
@@ -257,14 +307,12 @@ async fn run_batch(
             } else {
                 send(state, loaded, writes, &job).await
             };
+            // Its slot may take another job now (the runner claims as slots free up).
+            crate::jobs::runner::job_finished();
             (job, r)
         }
     }))
-    .await;
-    drop(writes);
-    let _ = marker.await;
-    let _ = recorder.await;
-    results
+    .await
 }
 
 fn db_retry(e: sea_orm::DbErr) -> Outcome {
@@ -459,7 +507,7 @@ async fn send(state: &AppState, loaded: &Loaded, writes: &Writes, job: &jobs::Mo
                     .await
                     .map(|()| Done::Pending);
             };
-            writes.record_sent(Sent { job_id: job.id, message_id: m.id, tenant_id: m.tenant_id, wamid }).await?;
+            writes.record_sent(Sent { job_id: job.id, message_id: m.id, wamid }).await?;
             Ok(Done::Recorded)
         }
         Err(e) => handle_error(state, m, acct, e, attempt, true).await.map(|()| Done::Pending),
