@@ -139,3 +139,71 @@ async fn another_tenants_ids_are_404_on_every_admin_and_template_route() {
         assert!(!text.to_lowercase().contains("acme"), "GET {path} shows B something of A's: {text}");
     }
 }
+
+/// The schema rule of the foundation: every table with a `tenant_id` column has indexes that
+/// lead with it, so tenant-scoped queries are index range scans. The exceptions are listed with
+/// their reason; a new table or index must either follow the rule or be added here knowingly.
+#[tokio::test]
+async fn tenant_owned_tables_have_indexes_that_lead_with_tenant_id() {
+    use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement};
+
+    #[derive(FromQueryResult)]
+    struct FirstCol {
+        tbl: String,
+        idx: String,
+        col: String,
+    }
+
+    // (table, first column of the index): why it does not lead with tenant_id.
+    const EXCEPTIONS: &[(&str, &str, &str)] = &[
+        ("users", "email", "emails are unique platform-wide (sign-in knows no tenant yet)"),
+        ("agents", "user_id", "one agent profile per user; users are platform-wide"),
+        ("whatsapp_accounts", "phone_number_id", "unique across the platform; webhooks route by it"),
+        ("messages", "wa_message_id", "Meta's wamid is unique; webhooks find messages by it"),
+        ("webhook_events", "state", "the tenant is resolved after the raw event is stored"),
+        ("jobs", "queue", "the queue is claimed across tenants"),
+        ("jobs", "state", "lease recovery runs across tenants"),
+        ("refresh_tokens", "user_id", "sessions belong to users (SYSTEM_ADMIN has no tenant)"),
+        ("refresh_tokens", "family_id", "reuse detection revokes a family"),
+        ("refresh_tokens", "token_hash", "looked up by the presented token"),
+        ("invitations", "token_hash", "looked up by the presented token"),
+        ("invitations", "user_id", "one pending invitation per user"),
+        ("api_keys", "key_hash", "looked up by the presented key"),
+        // Departs from the rule (reported in the #2 audit): reads filter by endpoint, which the
+        // tenant owns.
+        ("webhook_deliveries", "endpoint_id", "deliveries are listed per endpoint"),
+    ];
+
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let sql = match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            "SELECT m.name AS tbl, il.name AS idx, ii.name AS col
+             FROM sqlite_master m, pragma_index_list(m.name) il, pragma_index_info(il.name) ii
+             WHERE m.type = 'table' AND il.origin <> 'pk' AND ii.seqno = 0
+               AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = 'tenant_id')"
+        }
+        _ => {
+            "SELECT t.relname::text AS tbl, i.relname::text AS idx, a.attname::text AS col
+             FROM pg_index x
+             JOIN pg_class t ON t.oid = x.indrelid
+             JOIN pg_class i ON i.oid = x.indexrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+             WHERE n.nspname = current_schema() AND NOT x.indisprimary
+               AND EXISTS (SELECT 1 FROM information_schema.columns c
+                           WHERE c.table_schema = n.nspname AND c.table_name = t.relname
+                             AND c.column_name = 'tenant_id')"
+        }
+    };
+    let rows =
+        FirstCol::find_by_statement(Statement::from_string(db.get_database_backend(), sql)).all(db).await.unwrap();
+    assert!(rows.iter().any(|r| r.tbl == "conversations"), "the query sees the schema");
+    let offenders: Vec<String> = rows
+        .iter()
+        .filter(|r| r.col != "tenant_id")
+        .filter(|r| !EXCEPTIONS.iter().any(|(t, c, _)| *t == r.tbl && *c == r.col))
+        .map(|r| format!("{}.{} starts with {}", r.tbl, r.idx, r.col))
+        .collect();
+    assert!(offenders.is_empty(), "indexes of tenant-owned tables must lead with tenant_id: {offenders:#?}");
+}
