@@ -145,7 +145,7 @@ async fn another_tenants_ids_are_404_on_every_admin_and_template_route() {
 /// their reason; a new table or index must either follow the rule or be added here knowingly.
 #[tokio::test]
 async fn tenant_owned_tables_have_indexes_that_lead_with_tenant_id() {
-    use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement};
+    use sea_orm::{DbBackend, FromQueryResult, Statement};
 
     #[derive(FromQueryResult)]
     struct FirstCol {
