@@ -171,6 +171,29 @@ fn table(rs: &[ScenarioResult]) -> String {
     s
 }
 
+/// The sender's counters over the burst, as averages (diagnostic).
+fn sender_counters(before: &[(&'static str, u64)], after: &[(&'static str, u64)]) -> String {
+    let d: HashMap<&str, f64> =
+        after.iter().zip(before).map(|((n, a), (_, b))| (*n, a.saturating_sub(*b) as f64)).collect();
+    let per = |k: &str, by: &str| d[k] / d[by].max(1.0);
+    format!(
+        "sender: {} claims of {:.1} jobs; {} mark statements ({:.1} sends, {:.1} ms each); {} record transactions ({:.1} sends, {:.1} ms each); per send (ms): claim→request {:.1} (pacing {:.1}, send_started_at {:.1}), request {:.1}, record {:.1}",
+        d["batches"],
+        per("jobs", "batches"),
+        d["mark_groups"],
+        per("jobs", "mark_groups"),
+        per("mark_us", "mark_groups") / 1000.0,
+        d["record_groups"],
+        per("recorded", "record_groups"),
+        per("record_us", "record_groups") / 1000.0,
+        per("to_send_us", "jobs") / 1000.0,
+        per("pacing_us", "jobs") / 1000.0,
+        per("mark_wait_us", "jobs") / 1000.0,
+        per("http_us", "jobs") / 1000.0,
+        per("record_wait_us", "recorded") / 1000.0,
+    )
+}
+
 async fn scenario(
     args: &SendArgs,
     db: &app::Database,
@@ -419,6 +442,7 @@ async fn scenario(
         t0
     };
 
+    let counters0 = switchboard::sender::counters::snapshot();
     // Wait for Meta to have accepted all of them (bounded).
     let expect = stats0.sends_accepted + (total - enqueue_failed) as u64;
     let limit = Duration::from_secs(60 + 5 * args.seconds);
@@ -426,6 +450,7 @@ async fn scenario(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let all_sent_s = t0.elapsed().as_secs_f64();
+    crate::log(sender_counters(&counters0, &switchboard::sender::counters::snapshot()));
     let stats = sim.sim.stats();
     let mut rejected = BTreeMap::new();
     for (code, n) in &stats.rejected_by_code {

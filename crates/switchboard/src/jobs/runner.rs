@@ -53,7 +53,8 @@ impl QueueSpec {
     }
 
     /// For [`Runner::register_batch`]: one claimer keeps `concurrency × batch` jobs in flight,
-    /// claiming (up to `batch` at a time) whenever at least half a batch of slots is free. A slot
+    /// claiming whenever at least half a batch of slots is free (all free slots, up to four batches'
+    /// worth per handler call, so that a claim delayed by a busy database catches up). A slot
     /// frees when the handler calls [`job_finished`] for a job, or when its batch returns. For
     /// handlers whose jobs finish at different times (the sender: each send waits for its pacing
     /// cell), so that the slowest job of a batch does not hold the others' slots empty.
@@ -154,6 +155,8 @@ pub struct Runner {
     owner: String,
 }
 
+/// A refill claim takes at most this many batches' worth of jobs at once.
+const MAX_REFILL_BATCHES: usize = 4;
 const MAX_IDLE_POLL: Duration = Duration::from_millis(500);
 const MIN_IDLE_POLL: Duration = Duration::from_millis(5);
 
@@ -371,7 +374,7 @@ async fn run_batch(
 }
 
 /// A refill batch queue ([`QueueSpec::refill`]): one claimer keeps up to `concurrency × batch`
-/// jobs in flight. It claims (up to `batch` jobs) whenever at least half a batch of slots is free,
+/// jobs in flight. It claims (every free slot, up to [`MAX_REFILL_BATCHES`] batches) whenever at least half a batch of slots is free,
 /// and runs each claimed batch as its own task; a job's slot frees when the handler reports it
 /// finished ([`job_finished`]) or its batch returns.
 async fn run_refill(state: AppState, spec: QueueSpec, handler: BatchHandler, owner: String, cancel: CancellationToken) {
@@ -398,7 +401,9 @@ async fn run_refill(state: AppState, spec: QueueSpec, handler: BatchHandler, own
             last_recovery = std::time::Instant::now();
             recover(&state, spec.name).await;
         }
-        let free = sem.available_permits().min(spec.batch);
+        // Normally half a batch to a batch; more when claims lag behind (a busy database): one
+        // claim then takes what freed up meanwhile, so the claim rate never bounds the queue.
+        let free = sem.available_permits().min(spec.batch * MAX_REFILL_BATCHES);
         let batch = match super::claim(state.writer(), spec.name, &owner, free as u64, spec.lease).await {
             Ok(b) => b,
             Err(e) => {

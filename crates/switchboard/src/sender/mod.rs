@@ -56,6 +56,54 @@ pub fn number_rate(throughput_mps: i32) -> Rate {
     Rate::per_second(mps as f64).burst((mps / 10).max(1) as u32)
 }
 
+/// Counters for diagnostics (process-wide, cumulative; read by `switchboard-bench send`).
+pub mod counters {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    pub(super) static BATCHES: AtomicU64 = AtomicU64::new(0);
+    pub(super) static JOBS: AtomicU64 = AtomicU64::new(0);
+    pub(super) static MARK_GROUPS: AtomicU64 = AtomicU64::new(0);
+    pub(super) static MARK_US: AtomicU64 = AtomicU64::new(0);
+    pub(super) static RECORD_GROUPS: AtomicU64 = AtomicU64::new(0);
+    pub(super) static RECORDED: AtomicU64 = AtomicU64::new(0);
+    pub(super) static RECORD_US: AtomicU64 = AtomicU64::new(0);
+    /// From claim (batch start) to the send's request leaving, summed over sends.
+    pub(super) static TO_SEND_US: AtomicU64 = AtomicU64::new(0);
+    /// Of which: waiting for the pacing cell.
+    pub(super) static PACING_US: AtomicU64 = AtomicU64::new(0);
+    /// Waiting for `send_started_at` to commit, summed over sends.
+    pub(super) static MARK_WAIT_US: AtomicU64 = AtomicU64::new(0);
+    /// The request to Meta, summed over sends.
+    pub(super) static HTTP_US: AtomicU64 = AtomicU64::new(0);
+    /// Waiting for the record to commit, summed over sends.
+    pub(super) static RECORD_WAIT_US: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn add(c: &AtomicU64, since: std::time::Instant) {
+        c.fetch_add(since.elapsed().as_micros() as u64, Relaxed);
+    }
+
+    /// `(name, value)` for each counter.
+    pub fn snapshot() -> Vec<(&'static str, u64)> {
+        [
+            ("batches", &BATCHES),
+            ("jobs", &JOBS),
+            ("mark_groups", &MARK_GROUPS),
+            ("mark_us", &MARK_US),
+            ("record_groups", &RECORD_GROUPS),
+            ("recorded", &RECORDED),
+            ("record_us", &RECORD_US),
+            ("to_send_us", &TO_SEND_US),
+            ("pacing_us", &PACING_US),
+            ("mark_wait_us", &MARK_WAIT_US),
+            ("http_us", &HTTP_US),
+            ("record_wait_us", &RECORD_WAIT_US),
+        ]
+        .into_iter()
+        .map(|(n, c)| (n, c.load(Relaxed)))
+        .collect()
+    }
+}
+
 /// Longest pacing wait spent inside a job before it is deferred through the queue instead.
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(10);
 
@@ -197,6 +245,7 @@ async fn next_group<T>(rx: &mut mpsc::UnboundedReceiver<T>, max: usize) -> Optio
 async fn mark_loop(state: AppState, mut rx: mpsc::UnboundedReceiver<(Uuid, Reply<bool>)>) {
     while let Some(group) = next_group(&mut rx, 500).await {
         let ids: Vec<Uuid> = group.iter().map(|(id, _)| *id).collect();
+        let t = std::time::Instant::now();
         let res = messages::Entity::update_many()
             .col_expr(messages::Column::SendStartedAt, Expr::value(crate::db::now()))
             .filter(messages::Column::Id.is_in(ids))
@@ -204,6 +253,8 @@ async fn mark_loop(state: AppState, mut rx: mpsc::UnboundedReceiver<(Uuid, Reply
             .exec_with_returning(state.writer())
             .await
             .map(|rows| rows.into_iter().map(|m| m.id).collect::<HashSet<Uuid>>());
+        counters::MARK_GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters::add(&counters::MARK_US, t);
         for (id, reply) in group {
             let _ = reply.send(res.as_ref().map(|set| set.contains(&id)).map_err(|e| e.to_string()));
         }
@@ -212,7 +263,11 @@ async fn mark_loop(state: AppState, mut rx: mpsc::UnboundedReceiver<(Uuid, Reply
 
 async fn record_loop(state: AppState, owner: String, mut rx: mpsc::UnboundedReceiver<(Sent, Reply<()>)>) {
     while let Some(group) = next_group(&mut rx, 500).await {
+        let t = std::time::Instant::now();
         let res = record_many(&state, &owner, group.iter().map(|(s, _)| s).collect()).await;
+        counters::RECORD_GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters::RECORDED.fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        counters::add(&counters::RECORD_US, t);
         for (_, reply) in group {
             let _ = reply.send(res.clone());
         }
@@ -294,6 +349,9 @@ async fn run_batch(
     batch: Vec<jobs::Model>,
     writes: Arc<Writes>,
 ) -> Vec<(jobs::Model, Result<Done, Outcome>)> {
+    let claimed = std::time::Instant::now();
+    counters::BATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    counters::JOBS.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let ids: Vec<Uuid> = batch.iter().filter_map(|j| message_id(&j.payload)).collect();
     let loaded = match Loaded::load(&state, ids).await {
         Ok(l) => l,
@@ -305,7 +363,7 @@ async fn run_batch(
             let r = if job.payload.get("kind").and_then(Value::as_str) == Some("markRead") {
                 mark_read(state, &job.payload).await.map(|()| Done::Pending)
             } else {
-                send(state, loaded, writes, &job).await
+                send(state, loaded, writes, &job, claimed).await
             };
             // Its slot may take another job now (the runner claims as slots free up).
             crate::jobs::runner::job_finished();
@@ -365,7 +423,13 @@ async fn publish_statuses(state: &AppState, ids: Vec<Uuid>) {
     }
 }
 
-async fn send(state: &AppState, loaded: &Loaded, writes: &Writes, job: &jobs::Model) -> Result<Done, Outcome> {
+async fn send(
+    state: &AppState,
+    loaded: &Loaded,
+    writes: &Writes,
+    job: &jobs::Model,
+    claimed: std::time::Instant,
+) -> Result<Done, Outcome> {
     let attempt = job.attempts;
     let id = message_id(&job.payload).ok_or_else(|| Outcome::Dead { error: "payload has no messageId".into() })?;
     let Some(m) = loaded.messages.get(&id) else {
@@ -436,7 +500,11 @@ async fn send(state: &AppState, loaded: &Loaded, writes: &Writes, job: &jobs::Mo
         let budget = MAX_INLINE_WAIT.saturating_sub(started_pacing.elapsed());
         match state.limiter.reserve(key, *rate, budget).await {
             Ok(wait) if wait.is_zero() => {}
-            Ok(wait) => tokio::time::sleep(wait).await,
+            Ok(wait) => {
+                let t = std::time::Instant::now();
+                tokio::time::sleep(wait).await;
+                counters::add(&counters::PACING_US, t);
+            }
             Err(wait) => return Err(Outcome::Defer { after: wait, reason: format!("pacing {key}") }),
         }
     }
@@ -497,17 +565,25 @@ async fn send(state: &AppState, loaded: &Loaded, writes: &Writes, job: &jobs::Mo
     };
 
     // Commit that the request is about to leave before it leaves.
+    let t = std::time::Instant::now();
     if !writes.mark_started(m.id).await? {
         return Ok(Done::Pending); // another worker got here first
     }
-    match graph.send_message(&token, &acct.phone_number_id, &request).await {
+    counters::add(&counters::MARK_WAIT_US, t);
+    counters::add(&counters::TO_SEND_US, claimed);
+    let t = std::time::Instant::now();
+    let answer = graph.send_message(&token, &acct.phone_number_id, &request).await;
+    counters::add(&counters::HTTP_US, t);
+    match answer {
         Ok(resp) => {
             let Some(wamid) = resp.message_id().map(str::to_string) else {
                 return fail(state, m, None, "outcome_unknown", Some("Meta accepted without a message id".into()))
                     .await
                     .map(|()| Done::Pending);
             };
+            let t = std::time::Instant::now();
             writes.record_sent(Sent { job_id: job.id, message_id: m.id, wamid }).await?;
+            counters::add(&counters::RECORD_WAIT_US, t);
             Ok(Done::Recorded)
         }
         Err(e) => handle_error(state, m, acct, e, attempt, true).await.map(|()| Done::Pending),
