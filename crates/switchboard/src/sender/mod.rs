@@ -6,12 +6,16 @@
 //! (`Limiter::reserve`) and sleeps until it in place; a cell more than [`MAX_INLINE_WAIT`] away
 //! defers the job through the queue (no attempt spent).
 //!
-//! Batches: the queue runs as a batch queue ([`batch_handler`]): a worker claims up to [`BATCH`]
-//! jobs at once, reads their messages, conversations, accounts, contacts and tenants with one
-//! query each, and paces and sends them concurrently. Their database writes are grouped: the sends
-//! that are ready at the same moment commit `send_started_at` in one statement, and the accepted
-//! ones record their wamids and complete their jobs in one transaction. On SQLite, where every
-//! write queues for the single writer connection, this is what lets one process send at 1,000/s.
+//! Batches: the queue runs as a refill batch queue ([`batch_handler`], `QueueSpec::refill`): up
+//! to [`WORKERS`] × [`BATCH`] sends are in flight; the runner claims again as soon as half a batch
+//! of them freed their slots (a slot frees when Meta accepted the send, or the job is over), so the
+//! slowest paced send of a batch never leaves the others' slots empty. A claimed batch's messages,
+//! conversations, accounts, contacts and tenants are read with one query each, and its sends are
+//! paced and sent concurrently. Their database writes are grouped across all batches of the
+//! process: the sends that are ready at the same moment commit `send_started_at` in one statement,
+//! and the accepted ones record their wamids and complete their jobs in one set-based transaction
+//! (one recorder on SQLite, [`PG_RECORDERS`] on PostgreSQL). On SQLite, where every write queues for
+//! the single writer connection, this is what lets one process send at 20 × 80/s.
 //!
 //! Never twice: `send_started_at` is committed before the request to Meta. A job that finds it set
 //! without a wamid (a crash or a timeout after the request left) does not send again: the message
@@ -40,13 +44,12 @@ use crate::jobs::runner::{BatchHandler, Done};
 use crate::ratelimit::Rate;
 use crate::state::AppState;
 
-/// Jobs a send worker claims at once.
+/// Jobs per claim when the queue is full (a claim that lags takes up to four batches' worth).
 pub const BATCH: usize = 32;
-/// Send workers per process. With [`BATCH`], up to 512 sends are paced at once. A worker claims
-/// again only when its whole batch is done, and on a busy SQLite every write waits for the single
-/// writer (~0.3 s per batch cycle measured under 1,600 sends/s with their status webhooks), so
-/// the sends in flight must cover rate × cycle: 256 held 1,000/s at 0.95 and 20 × 80/s at 0.55.
-/// One 80/s number's booked cells then reach 512 / 80 = 6.4 s ahead, within [`MAX_INLINE_WAIT`].
+/// With [`BATCH`]: up to 512 sends are paced at once per process. Enough for 20 × 80/s with
+/// ~0.25 s from claim to request on a busy SQLite (measured: `switchboard-bench send` prints the
+/// sender's counters); one 80/s number's booked cells reach 512 / 80 = 6.4 s ahead, within
+/// [`MAX_INLINE_WAIT`].
 pub const WORKERS: usize = 16;
 
 /// The burst a number's GCRA allows: a tenth of its per-second rate. Meta's budget is a bucket of
