@@ -8,9 +8,12 @@
 //! back and its events are processed one by one that way, so one bad event neither blocks nor
 //! poisons the others.
 //!
-//! Lock order (PostgreSQL runs several batches at once): contacts, then conversations, then
-//! messages, then conversation updates, each in key order, then the usage rows last, so two
-//! batches wait for each other instead of deadlocking (a deadlock would still only cost the
+//! PostgreSQL runs several batches at once. New contacts are inserted outside the batch's
+//! transaction (committed at once), because an insert that meets another batch's uncommitted row
+//! for the same customer waits for that whole transaction. Inside the transaction, rows are
+//! locked in this order: new conversations, messages, the statuses' messages, then the
+//! conversations' updates and the usage rows, both just before the commit, so that two batches
+//! wait for each other briefly instead of deadlocking (a deadlock would still only cost the
 //! fallback).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -20,8 +23,8 @@ use chrono::{DateTime, Utc};
 use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait, UpdateMany,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait, UpdateMany,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -63,6 +66,8 @@ struct Item {
 
 /// Processes claimed `webhook-processor` jobs as one batch (see the module documentation).
 pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &str) -> Vec<JobResult> {
+    let started = std::time::Instant::now();
+    let n_claimed = claimed.len();
     let mut results: Vec<JobResult> = Vec::with_capacity(claimed.len());
     let mut wanted = Vec::with_capacity(claimed.len());
     for job in claimed {
@@ -94,6 +99,7 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         }
     }
 
+    let read = started.elapsed();
     let mut items: Vec<Item> = Vec::new();
     let mut index: HashMap<Uuid, usize> = HashMap::new();
     let mut finished: Vec<jobs::Model> = Vec::new(); // nothing to do but complete the job
@@ -124,6 +130,7 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
     // On SQLite the writer connection is shared with the ingest path: while POSTs wait for it, a
     // transaction takes only a small slice of the claimed events, so that an acknowledgement waits
     // for a few milliseconds of processing at most; when none wait, larger ones.
+    let parsed = started.elapsed();
     let sqlite = !state.config.is_postgres();
     let mut rest = items;
     while !rest.is_empty() || !finished.is_empty() {
@@ -173,6 +180,13 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         let r = processor::process_event(state, id).await.map(|()| Done::Pending);
         results.push((job, r));
     }
+    tracing::debug!(
+        jobs = n_claimed,
+        read_ms = read.as_millis() as u64,
+        parse_ms = (parsed - read).as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "webhook jobs processed"
+    );
     results
 }
 
@@ -226,7 +240,9 @@ async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model],
     let mut marks: BTreeMap<(&'static str, Option<String>, Option<Uuid>), Vec<Uuid>> = BTreeMap::new();
     let (mut processed, mut unroutable) = (0, 0);
 
+    let started = std::time::Instant::now();
     let txn = state.writer().begin().await?;
+    let began = started.elapsed();
     for it in items {
         ctx.routed = 0;
         ctx.unroutable.clear();
@@ -270,8 +286,14 @@ async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model],
         marks.entry((new_state.as_str(), note, ctx.tenant_id)).or_default().push(it.event.id);
     }
 
-    let conversation_updates = inbound_messages(&txn, &mut ctx, &inbound).await?;
+    let routed = started.elapsed();
+    // PostgreSQL: new contacts are committed on their own (see `inbound_messages`); SQLite has one
+    // writer connection, which this transaction holds, and no concurrent batches.
+    let autocommit = state.config.is_postgres().then(|| state.writer());
+    let conversation_updates = inbound_messages(&txn, autocommit, &mut ctx, &inbound).await?;
+    let stored = started.elapsed();
     apply_statuses(&txn, &mut ctx, &statuses).await?;
+    let statused = started.elapsed();
 
     let queued: Vec<&'static str> = ctx.jobs.iter().map(|j| j.queue).collect();
     crate::jobs::enqueue_many(&txn, std::mem::take(&mut ctx.jobs)).await?;
@@ -295,7 +317,20 @@ async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model],
         u.exec(&txn).await?;
     }
     crate::usage::add_all(&txn, std::mem::take(&mut ctx.usage)).await?;
+    let before_commit = started.elapsed();
     txn.commit().await?;
+    tracing::debug!(
+        events = items.len(),
+        messages = inbound.len(),
+        statuses = statuses.len(),
+        begin_ms = began.as_millis() as u64,
+        routed_ms = routed.as_millis() as u64,
+        messages_ms = (stored - routed).as_millis() as u64,
+        statuses_ms = (statused - stored).as_millis() as u64,
+        tail_ms = (before_commit - statused).as_millis() as u64,
+        commit_ms = (started.elapsed() - before_commit).as_millis() as u64,
+        "webhook batch applied"
+    );
     Ok(Out { events: ctx.events, queued, processed, unroutable })
 }
 
@@ -325,6 +360,7 @@ struct ConvChange {
 /// batches that touch one conversation wait for each other there).
 async fn inbound_messages(
     txn: &DatabaseTransaction,
+    autocommit: Option<&DatabaseConnection>,
     ctx: &mut Ctx,
     inbound: &[Inbound<'_>],
 ) -> Result<Vec<UpdateMany<conversations::Entity>>, DbErr> {
@@ -332,6 +368,7 @@ async fn inbound_messages(
     if inbound.is_empty() {
         return Ok(updates);
     }
+    let t0 = std::time::Instant::now();
     let now = crate::db::now();
 
     // Contacts: the last profile name seen and the first user id, per (tenant, wa_id).
@@ -363,9 +400,12 @@ async fn inbound_messages(
             updated_at: Set(now),
         })
         .collect();
-    // Known contacts are read first and only the missing ones inserted: on PostgreSQL an insert
-    // that conflicts with another batch's uncommitted row waits for that whole transaction, which
-    // made concurrent batches run one after the other.
+    // Known contacts are read first and only the missing ones inserted. On PostgreSQL they are
+    // inserted outside the batch's transaction (`autocommit`, committed at once): an insert that
+    // conflicts with another batch's uncommitted row waits for that whole transaction, which made
+    // concurrent batches run one after the other (new customers write to several numbers, and
+    // batches overlap). A contact stored for a message whose batch then fails is still the
+    // customer who wrote; the event is processed again and finds it.
     let keys: Vec<(Uuid, &str)> = wanted.keys().copied().collect();
     let mut contact_of = find_contacts(txn, &keys).await?;
     let missing: Vec<contacts::ActiveModel> = rows
@@ -377,12 +417,11 @@ async fn inbound_messages(
         .collect();
     if !missing.is_empty() {
         for chunk in missing.chunks(CHUNK) {
-            inserted_or_none(
-                contacts::Entity::insert_many(chunk.to_vec())
-                    .on_conflict(do_nothing())
-                    .exec_without_returning(txn)
-                    .await,
-            )?;
+            let insert = contacts::Entity::insert_many(chunk.to_vec()).on_conflict(do_nothing());
+            inserted_or_none(match autocommit {
+                Some(db) => insert.exec_without_returning(db).await,
+                None => insert.exec_without_returning(txn).await,
+            })?;
         }
         let missing_keys: Vec<(Uuid, &str)> =
             keys.iter().copied().filter(|(t, w)| !contact_of.contains_key(&(*t, w.to_string()))).collect();
@@ -434,7 +473,11 @@ async fn inbound_messages(
             updated_at: Set(now),
         })
         .collect();
-    // As for contacts: existing conversations first, then only the missing ones inserted.
+    let t_contacts = t0.elapsed();
+    // As for contacts: existing conversations first, then only the missing ones inserted. These
+    // stay inside the transaction: the batch that creates a conversation is the one that stores
+    // its first message and counts it as opened (a concurrent batch with a message for the same
+    // new conversation waits here for this one's commit).
     let keys: Vec<(Uuid, Uuid)> = conv_wanted.keys().map(|(t, c, _)| (*t, *c)).collect::<Vec<_>>();
     let mut conv_of = find_conversations(txn, &keys, &conv_wanted).await?;
     let missing: Vec<conversations::ActiveModel> = rows
@@ -446,12 +489,8 @@ async fn inbound_messages(
         .collect();
     if !missing.is_empty() {
         for chunk in missing.chunks(CHUNK) {
-            inserted_or_none(
-                conversations::Entity::insert_many(chunk.to_vec())
-                    .on_conflict(do_nothing())
-                    .exec_without_returning(txn)
-                    .await,
-            )?;
+            let insert = conversations::Entity::insert_many(chunk.to_vec()).on_conflict(do_nothing());
+            inserted_or_none(insert.exec_without_returning(txn).await)?;
         }
         let missing_keys: Vec<(Uuid, Uuid)> =
             conv_wanted.keys().filter(|k| !conv_of.contains_key(k)).map(|(t, c, _)| (*t, *c)).collect();
@@ -487,6 +526,7 @@ async fn inbound_messages(
         }
     }
     let conv_key = |x: &Inbound<'_>| (x.tenant(), contact(x).id, x.acct.id);
+    let t_convs = t0.elapsed();
 
     // Quoted messages (replies, reactions): stored ones, or earlier ones of this batch.
     let quoted: Vec<Option<String>> = inbound
@@ -568,6 +608,7 @@ async fn inbound_messages(
         }
     }
 
+    let t_insert = t0.elapsed();
     // What each new message changes, in arrival order.
     let mut changes: BTreeMap<Uuid, ConvChange> = BTreeMap::new();
     let mut counted_open: HashSet<Uuid> = HashSet::new();
@@ -663,6 +704,13 @@ async fn inbound_messages(
         }
         updates.push(upd.filter(C::Id.is_in(chunk.iter().map(|(id, _)| *id))));
     }
+    tracing::debug!(
+        contacts_ms = t_contacts.as_millis() as u64,
+        conversations_ms = (t_convs - t_contacts).as_millis() as u64,
+        insert_ms = (t_insert - t_convs).as_millis() as u64,
+        after_ms = (t0.elapsed() - t_insert).as_millis() as u64,
+        "webhook batch messages"
+    );
     Ok(updates)
 }
 
