@@ -78,18 +78,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the app on a dedicated runtime with `threads` worker threads.
-    pub fn start(
-        database_url: &str,
-        data_dir: &std::path::Path,
-        secret: &str,
-        threads: usize,
-        workers: bool,
-    ) -> anyhow::Result<Self> {
-        Self::start_with(database_url, data_dir, secret, threads, workers, &[])
-    }
-
-    /// [`Server::start`] with more (or overriding) environment variables.
+    /// Starts the app on a dedicated runtime with `threads` worker threads; `extra`: more (or
+    /// overriding) environment variables.
     pub fn start_with(
         database_url: &str,
         data_dir: &std::path::Path,

@@ -86,6 +86,9 @@ struct IngestArgs {
     /// Skip the no-op ceiling.
     #[arg(long)]
     no_ceiling: bool,
+    /// PostgreSQL: webhook batches the server processes at once (SWITCHBOARD_WEBHOOK_WORKERS).
+    #[arg(long)]
+    webhook_workers: Option<usize>,
     /// Diagnostic: run the server without job workers (SWITCHBOARD_RUN_WORKERS=false), to measure
     /// the acknowledgement path alone. Nothing is processed, so lag is not measured.
     #[arg(long)]
@@ -155,7 +158,10 @@ async fn run_ingest(args: &IngestArgs, db: &app::Database, dir: &std::path::Path
         args.client_threads,
         if args.no_workers { " · job workers OFF" } else { "" }
     ));
-    let server = app::Server::start(db.url(), &dir.join("data"), SECRET, server_threads, !args.no_workers)?;
+    let extra: Vec<(&str, String)> =
+        args.webhook_workers.map(|n| ("SWITCHBOARD_WEBHOOK_WORKERS", n.to_string())).into_iter().collect();
+    let server =
+        app::Server::start_with(db.url(), &dir.join("data"), SECRET, server_threads, !args.no_workers, &extra)?;
     let base = format!("http://{}", server.addr);
     log(format!("switchboard listening on {base}"));
     let client = reqwest::Client::builder().no_proxy().build()?;

@@ -56,6 +56,9 @@ pub struct Config {
     pub webhooks_allow_private: bool,
     /// Delays between outgoing webhook delivery attempts (one more attempt than delays).
     pub webhooks_retry_schedule: Vec<std::time::Duration>,
+    /// PostgreSQL: webhook batches processed at once (`SWITCHBOARD_WEBHOOK_WORKERS`, default 4;
+    /// SQLite always runs one, its writer being one connection).
+    pub webhook_workers: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -185,6 +188,10 @@ impl Config {
             )?,
             webhooks_retry_schedule: crate::outhooks::parse_schedule(get("SWITCHBOARD_WEBHOOKS_RETRY_SCHEDULE"))
                 .map_err(|m| err("SWITCHBOARD_WEBHOOKS_RETRY_SCHEDULE", m))?,
+            webhook_workers: match parse_u64(get("SWITCHBOARD_WEBHOOK_WORKERS"), 4, "SWITCHBOARD_WEBHOOK_WORKERS")? {
+                n @ 1..=64 => n as usize,
+                _ => return Err(err("SWITCHBOARD_WEBHOOK_WORKERS", "must be between 1 and 64")),
+            },
             media_dir: get("SWITCHBOARD_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("media")),
             data_dir,
         })
@@ -307,6 +314,8 @@ mod tests {
             ("SWITCHBOARD_PUBLIC_URL", "example.com"),
             ("SWITCHBOARD_SANDBOX", "maybe"),
             ("SWITCHBOARD_LOG", "switchboard=loud"),
+            ("SWITCHBOARD_WEBHOOK_WORKERS", "0"),
+            ("SWITCHBOARD_WEBHOOK_WORKERS", "many"),
         ] {
             let e = Config::from_vars(&vars(dir.path(), &[(k, v)])).unwrap_err();
             assert_eq!(e.var, k);

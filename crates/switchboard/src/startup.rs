@@ -111,7 +111,7 @@ pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
     use crate::jobs::runner::{QueueSpec, Runner};
     let pg = state.config.is_postgres();
     Runner::new(state.clone())
-        .register_batch(crate::webhooks::batch::spec(pg), crate::webhooks::batch::handler())
+        .register_batch(crate::webhooks::batch::spec(&state.config), crate::webhooks::batch::handler())
         .register(QueueSpec::new(queues::MEDIA_DOWNLOAD, 4), crate::media::download_handler())
         .register_batch(
             QueueSpec::new(queues::MESSAGE_SEND, crate::sender::WORKERS).batch(crate::sender::BATCH),

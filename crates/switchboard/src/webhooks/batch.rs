@@ -47,8 +47,13 @@ const SQLITE_SLICE_IDLE: usize = 512;
 
 /// The queue's settings: PostgreSQL runs a few batches at once; SQLite has one writer connection,
 /// shared with the ingest path, so one batch at a time, small enough to hold it briefly.
-pub fn spec(postgres: bool) -> QueueSpec {
-    QueueSpec::new(queues::WEBHOOK_PROCESSOR, if postgres { 4 } else { 1 }).batch(if postgres { 256 } else { 128 })
+pub fn spec(config: &crate::config::Config) -> QueueSpec {
+    let postgres = config.is_postgres();
+    QueueSpec::new(queues::WEBHOOK_PROCESSOR, if postgres { config.webhook_workers } else { 1 }).batch(if postgres {
+        256
+    } else {
+        128
+    })
 }
 
 /// The batch handler for `webhook-processor`.
