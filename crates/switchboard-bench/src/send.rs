@@ -51,6 +51,10 @@ pub struct SendArgs {
     /// API's enqueue rate.
     #[arg(long)]
     queued: bool,
+    /// Pace through Redis (`SWITCHBOARD_REDIS_URL`, e.g. redis://127.0.0.1:6379) instead of the
+    /// in-process limiter, as a deployment with several nodes does.
+    #[arg(long)]
+    redis_url: Option<String>,
     /// Write the results as JSON to this file too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -70,6 +74,8 @@ pub struct NumberResult {
 #[derive(Serialize, Clone, Debug)]
 pub struct ScenarioResult {
     pub backend: String,
+    /// "local" (in-process limiter) or "redis".
+    pub pacing: &'static str,
     /// "live" (sent while being enqueued) or "queued" (enqueued first, then released).
     pub mode: &'static str,
     pub numbers: usize,
@@ -115,9 +121,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
 
 fn line(r: &ScenarioResult) -> String {
     format!(
-        "{} {} {}×{}/s: {} msgs, enqueued in {:.1}s ({:.0}/s), all sent after {:.1}s; ratio min {:.3} mean {:.3} (mid-80 % min {:.3} mean {:.3}), aggregate {:.3}; rejected {:?}; unsent {}",
+        "{} {} ({} pacing) {}×{}/s: {} msgs, enqueued in {:.1}s ({:.0}/s), all sent after {:.1}s; ratio min {:.3} mean {:.3} (mid-80 % min {:.3} mean {:.3}), aggregate {:.3}; rejected {:?}; unsent {}",
         r.backend,
         r.mode,
+        r.pacing,
         r.numbers,
         r.rate,
         r.messages,
@@ -211,15 +218,13 @@ async fn scenario(
     let sim =
         MetaSim::spawn(SimConfig { limits_enabled: true, max_sent_kept_per_number: 1_000_000, ..SimConfig::default() })
             .await?;
+    let mut env = vec![("SWITCHBOARD_GRAPH_API_URL", sim.base_url.clone())];
+    if let Some(redis) = &args.redis_url {
+        env.push(("SWITCHBOARD_REDIS_URL", redis.clone()));
+    }
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let server = app::Server::start_with(
-        db.url(),
-        &dir.join("data"),
-        SECRET,
-        args.server_threads.unwrap_or(cpus),
-        true,
-        &[("SWITCHBOARD_GRAPH_API_URL", sim.base_url.clone())],
-    )?;
+    let server =
+        app::Server::start_with(db.url(), &dir.join("data"), SECRET, args.server_threads.unwrap_or(cpus), true, &env)?;
     let base = format!("http://{}", server.addr);
     let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(256).build()?;
 
@@ -499,6 +504,7 @@ async fn scenario(
     }
     Ok(ScenarioResult {
         backend: db.backend().into(),
+        pacing: if args.redis_url.is_some() { "redis" } else { "local" },
         mode: if args.queued { "queued" } else { "live" },
         numbers,
         rate,
