@@ -8,10 +8,11 @@
 //! back and its events are processed one by one that way, so one bad event neither blocks nor
 //! poisons the others.
 //!
-//! PostgreSQL runs several batches at once. New contacts are inserted outside the batch's
-//! transaction (committed at once), because an insert that meets another batch's uncommitted row
-//! for the same customer waits for that whole transaction. Inside the transaction, rows are
-//! locked in this order: new conversations, messages, the statuses' messages, then the
+//! PostgreSQL runs several batches at once. New contacts and conversations are inserted outside
+//! the batch's transaction (committed at once), because an insert that meets another batch's
+//! uncommitted row for the same customer waits for that whole transaction. The batch that created
+//! a conversation counts it as opened; if that batch fails, its fallback does. Inside the
+//! transaction, rows are locked in this order: messages, the statuses' messages, then the
 //! conversations' updates and the usage rows, both just before the commit, so that two batches
 //! wait for each other briefly instead of deadlocking (a deadlock would still only cost the
 //! fallback).
@@ -137,6 +138,8 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
     // for a few milliseconds of processing at most; when none wait, larger ones.
     let parsed = started.elapsed();
     let sqlite = !state.config.is_postgres();
+    // Conversations a failed batch created outside its transaction (PostgreSQL), for the fallback.
+    let mut fresh: HashSet<Uuid> = HashSet::new();
     let mut rest = items;
     while !rest.is_empty() || !finished.is_empty() {
         let budget = match (sqlite, state.ingest.waiting() > 0) {
@@ -152,7 +155,7 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         let tail = rest.split_off(n);
         let slice = std::mem::replace(&mut rest, tail);
         let done = std::mem::take(&mut finished);
-        match apply_batch(state, &slice, &done, owner).await {
+        match apply_batch(state, &slice, &done, owner, &mut fresh).await {
             Ok(out) => {
                 for q in out.queued {
                     state.jobs_wakeup.wake(q);
@@ -182,7 +185,7 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         }
     }
     for (job, id) in single {
-        let r = processor::process_event(state, id).await.map(|()| Done::Pending);
+        let r = processor::process_event_fresh(state, id, &mut fresh).await.map(|()| Done::Pending);
         results.push((job, r));
     }
     tracing::debug!(
@@ -219,7 +222,13 @@ impl Inbound<'_> {
     }
 }
 
-async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model], owner: &str) -> Result<Out, DbErr> {
+async fn apply_batch(
+    state: &AppState,
+    items: &[Item],
+    finished: &[jobs::Model],
+    owner: &str,
+    fresh: &mut HashSet<Uuid>,
+) -> Result<Out, DbErr> {
     // Accounts are resolved before the transaction (cached directory, no writer time spent).
     let mut by_phone: HashMap<&str, Option<Arc<RoutedAccount>>> = HashMap::new();
     let mut by_waba: HashMap<&str, Vec<Arc<RoutedAccount>>> = HashMap::new();
@@ -295,7 +304,7 @@ async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model],
     // PostgreSQL: new contacts are committed on their own (see `inbound_messages`); SQLite has one
     // writer connection, which this transaction holds, and no concurrent batches.
     let autocommit = state.config.is_postgres().then(|| state.writer());
-    let conversation_updates = inbound_messages(&txn, autocommit, &mut ctx, &inbound).await?;
+    let conversation_updates = inbound_messages(&txn, autocommit, &mut ctx, &inbound, fresh).await?;
     let stored = started.elapsed();
     apply_statuses(&txn, &mut ctx, &statuses).await?;
     let statused = started.elapsed();
@@ -324,6 +333,7 @@ async fn apply_batch(state: &AppState, items: &[Item], finished: &[jobs::Model],
     crate::usage::add_all(&txn, std::mem::take(&mut ctx.usage)).await?;
     let before_commit = started.elapsed();
     txn.commit().await?;
+    fresh.clear(); // the conversations this batch created were opened in it
     tracing::debug!(
         events = items.len(),
         messages = inbound.len(),
@@ -368,6 +378,7 @@ async fn inbound_messages(
     autocommit: Option<&DatabaseConnection>,
     ctx: &mut Ctx,
     inbound: &[Inbound<'_>],
+    fresh: &mut HashSet<Uuid>,
 ) -> Result<Vec<UpdateMany<conversations::Entity>>, DbErr> {
     let mut updates = Vec::new();
     if inbound.is_empty() {
@@ -479,12 +490,13 @@ async fn inbound_messages(
         })
         .collect();
     let t_contacts = t0.elapsed();
-    // As for contacts: existing conversations first, then only the missing ones inserted. These
-    // stay inside the transaction: the batch that creates a conversation is the one that stores
-    // its first message and counts it as opened (a concurrent batch with a message for the same
-    // new conversation waits here for this one's commit).
+    // As for contacts: existing conversations first, then only the missing ones inserted, outside
+    // the transaction on PostgreSQL. The batch that creates a conversation counts it as opened,
+    // even when a concurrent batch stores the message first (the same delivery twice); should
+    // this batch fail, `fresh` has the one-event-at-a-time fallback open them instead.
     let keys: Vec<(Uuid, Uuid)> = conv_wanted.keys().map(|(t, c, _)| (*t, *c)).collect::<Vec<_>>();
     let mut conv_of = find_conversations(txn, &keys, &conv_wanted).await?;
+    let mut created: HashSet<Uuid> = HashSet::new();
     let missing: Vec<conversations::ActiveModel> = rows
         .into_iter()
         .filter(|r| {
@@ -495,11 +507,19 @@ async fn inbound_messages(
     if !missing.is_empty() {
         for chunk in missing.chunks(CHUNK) {
             let insert = conversations::Entity::insert_many(chunk.to_vec()).on_conflict(do_nothing());
-            inserted_or_none(insert.exec_without_returning(txn).await)?;
+            inserted_or_none(match autocommit {
+                Some(db) => insert.exec_without_returning(db).await,
+                None => insert.exec_without_returning(txn).await,
+            })?;
         }
         let missing_keys: Vec<(Uuid, Uuid)> =
             conv_wanted.keys().filter(|k| !conv_of.contains_key(k)).map(|(t, c, _)| (*t, *c)).collect();
-        conv_of.extend(find_conversations(txn, &missing_keys, &conv_wanted).await?);
+        let found = find_conversations(txn, &missing_keys, &conv_wanted).await?;
+        created.extend(found.values().filter(|(_, new)| *new).map(|(c, _)| c.id));
+        if autocommit.is_some() {
+            fresh.extend(created.iter().copied());
+        }
+        conv_of.extend(found);
     }
     for key in conv_wanted.keys() {
         let (c, opened) =
@@ -654,6 +674,14 @@ async fn inbound_messages(
         }
 
         processor::stored_inbound(ctx, x.acct.id, &x.m.kind, msg, conv, opened);
+    }
+    // Created here, but its message was stored by a concurrent batch (which found the conversation
+    // existing): it is still this batch's to count.
+    for (key, (conv, _)) in &conv_of {
+        if created.contains(&conv.id) && !counted_open.contains(&conv.id) {
+            let at = conv_wanted.get(key).map(|(_, at)| *at).unwrap_or(now);
+            ctx.usage.entry((key.0, at.date_naive())).or_default().conversations_opened += 1;
+        }
     }
 
     // The conversations' changes, set-based: one UPDATE … SET col = CASE id WHEN … per chunk (rows

@@ -2,7 +2,7 @@
 //! and status of it in one transaction. Re-running it is harmless: the unique wamid makes a
 //! repeated message a no-op and statuses only move forward.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -56,6 +56,9 @@ pub(crate) struct Ctx {
     pub(crate) tenant_id: Option<Uuid>,
     /// Usage counted by this transaction, applied once per (tenant, day) just before its commit.
     pub(crate) usage: usage::Deltas,
+    /// Conversations a failed batch created outside its transaction (PostgreSQL): the first message
+    /// stored in each opens it, as it would have in the batch.
+    pub(crate) fresh: HashSet<Uuid>,
 }
 
 impl Ctx {
@@ -68,11 +71,18 @@ impl Ctx {
             jobs: Vec::new(),
             tenant_id,
             usage: HashMap::new(),
+            fresh: HashSet::new(),
         }
     }
 }
 
 pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
+    process_event_fresh(state, id, &mut HashSet::new()).await
+}
+
+/// [`process_event`] after a failed batch: `fresh` holds the conversations that batch created
+/// outside its transaction; those this event's messages open are taken out once committed.
+pub(crate) async fn process_event_fresh(state: &AppState, id: Uuid, fresh: &mut HashSet<Uuid>) -> Result<(), Outcome> {
     let Some(event) = webhook_events::Entity::find_by_id(id).one(&state.db).await.map_err(retry)? else {
         return Err(Outcome::Dead { error: format!("webhook event {id} not found") });
     };
@@ -105,6 +115,7 @@ pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
     }
 
     let mut ctx = Ctx::new(event.tenant_id);
+    ctx.fresh = fresh.clone();
     let txn = state.writer().begin().await.map_err(retry)?;
     for ev in payload.events() {
         let (waba, phone) = event_ids(&ev);
@@ -132,6 +143,7 @@ pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
     mark(&txn, id, new_state, note, ctx.tenant_id).await.map_err(retry)?;
     usage::add_all(&txn, std::mem::take(&mut ctx.usage)).await.map_err(retry)?;
     txn.commit().await.map_err(retry)?;
+    *fresh = std::mem::take(&mut ctx.fresh);
 
     for q in queued {
         state.jobs_wakeup.wake(q);
@@ -492,7 +504,8 @@ pub(crate) async fn inbound_message(
     }
     let at = secs_to_time(m.timestamp_secs());
     let c = upsert_contact(txn, tenant, wa_id, user_id, contact.and_then(|c| c.name())).await?;
-    let (mut conv, opened) = open_conversation(txn, tenant, c.id, acct.id, at).await?;
+    let (mut conv, mut opened) = open_conversation(txn, tenant, c.id, acct.id, at).await?;
+    opened |= ctx.fresh.remove(&conv.id);
     // Automatic round-robin assignment of new (or reopened) conversations, when the tenant wants it.
     if opened && conv.assignee_id.is_none() {
         let auto = tenant_settings(txn, ctx, tenant)

@@ -658,6 +658,9 @@ async fn a_bad_event_in_a_batch_neither_blocks_nor_poisons_the_others() {
     assert_eq!(app.count(messages::Entity).await, 7);
     let usage = daily_usage::Entity::find().all(&app.state.db).await.unwrap();
     assert_eq!(usage.iter().map(|u| u.messages_in).sum::<i64>(), 7, "counted once each");
+    // The batch failed (at the impostor's contact) and its events ran one by one: each new
+    // conversation still counts as opened, once.
+    assert_eq!(usage.iter().map(|u| u.conversations_opened).sum::<i64>(), 7, "opened once each");
     let failed = wait_event_state(&app, WebhookState::Failed).await;
     assert!(failed.last_error.unwrap().contains("unparseable"));
     let pending = webhook_events::Entity::find()
