@@ -45,18 +45,19 @@ impl Principal {
     pub fn tenant(&self) -> Result<TenantId, AppError> {
         self.tenant_id.ok_or_else(|| AppError::forbidden("this endpoint needs a tenant account"))
     }
-}
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
+    /// The signed-in person. An API key acts for its tenant, not for the user who created it, so it
+    /// may not change that user's own account (name, password): 403.
+    pub fn person(&self) -> Result<UserId, AppError> {
+        if self.api_key.is_some() {
+            return Err(AppError::forbidden("an API key cannot change a user's own account; sign in as the user"));
+        }
+        Ok(self.user_id)
+    }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    /// Authenticates a request. With `header_csrf` false a cookie session's CSRF token is not looked
+    /// for in `X-CSRF-Token`: the caller (a plain HTML form) must check its `_csrf` field instead.
+    pub async fn authenticate(parts: &mut Parts, state: &AppState, header_csrf: bool) -> Result<Self, AppError> {
         let cookie_token;
         let token = match bearer(parts) {
             Some(t) => t,
@@ -65,7 +66,9 @@ impl FromRequestParts<AppState> for Principal {
                 // also carry the CSRF token (double submit), which another site cannot read.
                 cookie_token = crate::web::session::access_from_cookies(&parts.headers)
                     .ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
-                crate::web::session::check_csrf(&parts.method, &parts.headers)?;
+                if header_csrf {
+                    crate::web::session::check_csrf(&parts.method, &parts.headers)?;
+                }
                 cookie_token.as_str()
             }
         };
@@ -96,6 +99,20 @@ impl FromRequestParts<AppState> for Principal {
             role: claims.role,
             api_key: None,
         })
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Principal::authenticate(parts, state, true).await
     }
 }
 

@@ -22,7 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(me))
+        .routes(routes!(me, update_me))
+        .routes(routes!(change_password))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -72,6 +73,22 @@ pub struct AuthResponse {
 pub struct MeResponse {
     pub user: UserDto,
     pub tenant: Option<TenantDto>,
+}
+
+/// The caller's own profile; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateProfileRequest {
+    /// 1 to 100 characters after trimming.
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    pub current_password: Option<String>,
+    /// At least 10 characters.
+    pub new_password: Option<String>,
 }
 
 impl From<Session> for AuthResponse {
@@ -162,9 +179,69 @@ async fn me(State(state): State<AppState>, auth: Authed<AnyRole>) -> AppResult<a
         .await?
         .filter(|u| u.active)
         .ok_or_else(|| AppError::unauthorized("this account no longer exists or is disabled"))?;
-    let tenant = match auth.principal.tenant_id {
+    me_response(&state, user, auth.principal.tenant_id).await
+}
+
+async fn me_response(
+    state: &AppState,
+    user: crate::entities::users::Model,
+    tenant: Option<crate::ids::TenantId>,
+) -> AppResult<axum::Json<MeResponse>> {
+    let tenant = match tenant {
         Some(t) => crate::tenants::find(&state.db, t).await?.map(Into::into),
         None => None,
     };
     Ok(axum::Json(MeResponse { user: user.into(), tenant }))
+}
+
+/// Change the signed-in user's own name (any role; not with an API key).
+#[utoipa::path(patch, path = "/api/auth/me", tag = "auth", request_body = UpdateProfileRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "an API key"), (status = 422, body = ErrorBody)))]
+async fn update_me(
+    State(state): State<AppState>,
+    auth: Authed<AnyRole>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<UpdateProfileRequest>,
+) -> AppResult<axum::Json<MeResponse>> {
+    let user_id = auth.principal.person()?;
+    let mut v = Validator::new();
+    let name = v.check("name", parse_name(req.name.as_deref().unwrap_or(""), 100));
+    v.finish()?;
+    let Some(name) = name else {
+        return Err(AppError::internal(anyhow::anyhow!("validator passed with missing fields")));
+    };
+    let user = service::update_profile(&state, user_id.0, name, &ip).await?;
+    me_response(&state, user, auth.principal.tenant_id).await
+}
+
+/// Change the signed-in user's own password. Every session of the user ends (all refresh tokens are
+/// revoked; access tokens already issued run out within 15 minutes): sign in again with the new one.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = ChangePasswordRequest,
+    security(("bearer" = [])),
+    responses((status = 204, description = "changed; every session ended"), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "an API key"),
+              (status = 422, body = ErrorBody,
+               description = "`validation_failed`, or `invalid_current_password` (field `currentPassword`)"),
+              (status = 429, body = ErrorBody, description = "too many wrong current passwords; see Retry-After")))]
+async fn change_password(
+    State(state): State<AppState>,
+    auth: Authed<AnyRole>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> AppResult<StatusCode> {
+    let user_id = auth.principal.person()?;
+    let mut v = Validator::new();
+    let current = req.current_password.filter(|c| !c.is_empty());
+    if current.is_none() {
+        v.push("currentPassword", "is required");
+    }
+    let new = v.check("newPassword", NewPassword::parse(req.new_password.as_deref().unwrap_or("")));
+    v.finish()?;
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(AppError::internal(anyhow::anyhow!("validator passed with missing fields")));
+    };
+    service::change_password(&state, user_id.0, &current, &new, &ip).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

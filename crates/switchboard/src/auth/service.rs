@@ -286,6 +286,129 @@ pub async fn logout(state: &AppState, user_id: Uuid, refresh_token: Option<&str>
     Ok(())
 }
 
+/// The signed-in user, while they exist and are active (else 401, as for a stale token).
+async fn signed_in_user(state: &AppState, user_id: Uuid) -> AppResult<users::Model> {
+    crate::users::find(&state.db, user_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| AppError::unauthorized("this account no longer exists or is disabled"))
+}
+
+/// Changes the user's own display name (already parsed); their agent row shows the new name too.
+pub async fn update_profile(state: &AppState, user_id: Uuid, name: String, ip: &str) -> AppResult<users::Model> {
+    let user = signed_in_user(state, user_id).await?;
+    if user.name == name {
+        return Ok(user);
+    }
+    let txn = state.writer().begin().await?;
+    let from = user.name.clone();
+    let mut am: users::ActiveModel = user.into();
+    am.name = Set(name);
+    am.updated_at = Set(crate::db::now());
+    let user = am.update(&txn).await?;
+    agents::Entity::update_many()
+        .col_expr(agents::Column::DisplayName, Expr::value(user.name.clone()))
+        .filter(agents::Column::UserId.eq(user.id))
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: user.tenant_id,
+            actor_user_id: Some(user.id),
+            action: "user.updated",
+            target_type: Some("user"),
+            target_id: Some(user.id.to_string()),
+            details: json!({ "email": user.email, "name": { "from": from, "to": user.name } }),
+            ip: Some(ip),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Changes the user's own password after checking the current one, and ends every session of the
+/// user (all refresh-token families): whoever signs in next uses the new password.
+///
+/// A wrong current password is a 422 `invalid_current_password` on the field `currentPassword` (not
+/// a 401: the caller's token is fine, and clients sign out on 401). Wrong attempts count towards the
+/// sign-in throttle of the account's email and the client's address, so a stolen access token does
+/// not allow guessing faster than the sign-in form does.
+pub async fn change_password(
+    state: &AppState,
+    user_id: Uuid,
+    current: &str,
+    new: &NewPassword,
+    ip: &str,
+) -> AppResult<users::Model> {
+    let user = signed_in_user(state, user_id).await?;
+    if let Err(wait) = state.login_throttle.check(&user.email, ip) {
+        return Err(AppError::too_many("too_many_attempts", "too many failed password attempts; retry later", wait));
+    }
+    if !verify_password(state, current, Some(user.password_hash.clone())).await? {
+        state.login_throttle.record_failure(&user.email, ip);
+        audit::record(
+            state.writer(),
+            audit::Entry {
+                tenant_id: user.tenant_id,
+                actor_user_id: Some(user.id),
+                action: "user.password_change_failed",
+                target_type: Some("user"),
+                target_id: Some(user.id.to_string()),
+                details: json!({}),
+                ip: Some(ip),
+            },
+        )
+        .await?;
+        return Err(AppError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_current_password",
+            "currentPassword: is not your current password",
+        )
+        .with_details(
+            json!({ "fields": [crate::error::FieldError::new("currentPassword", "is not your current password")] }),
+        ));
+    }
+    state.login_throttle.record_success(&user.email);
+    let hash = hash_password(state, new).await?;
+    let txn = state.writer().begin().await?;
+    let mut am: users::ActiveModel = user.into();
+    am.password_hash = Set(hash);
+    am.updated_at = Set(crate::db::now());
+    let user = am.update(&txn).await?;
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(crate::db::now()))
+        .filter(refresh_tokens::Column::UserId.eq(user.id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: user.tenant_id,
+            actor_user_id: Some(user.id),
+            action: "user.password_changed",
+            target_type: Some("user"),
+            target_id: Some(user.id.to_string()),
+            details: json!({ "email": user.email, "sessionsRevoked": true }),
+            ip: Some(ip),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// A new session (a new refresh-token family) for a user who just proved who they are, such as
+/// the browser that changed the password (which ended every earlier session).
+pub async fn new_session(state: &AppState, user: users::Model) -> AppResult<Session> {
+    let tenant = check_can_sign_in(state, &user).await?;
+    let refresh_token = insert_refresh_token(state.writer(), &user, None).await?;
+    let access_token = access_token(state, &user)?;
+    Ok(Session { access_token, refresh_token, user, tenant })
+}
+
 async fn insert_refresh_token<C: ConnectionTrait>(
     db: &C,
     user: &users::Model,

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::layout::{WebUser, render_status};
+use super::layout::{FormUser, WebUser, render_status};
 use super::session;
 use crate::auth::domain::{Email, NewPassword, parse_name};
 use crate::auth::extract::ClientIp;
@@ -245,13 +245,14 @@ pub struct LogoutForm {
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    user: Result<WebUser, Response>,
+    // The form's `_csrf` field is checked below (a plain form sends no CSRF header).
+    user: Result<FormUser, Response>,
     Form(f): Form<LogoutForm>,
 ) -> Response {
     if session::csrf_matches(&headers, Some(&f.csrf)).is_err() {
         return Redirect::to("/").into_response();
     }
-    if let Ok(u) = user {
+    if let Ok(FormUser(u)) = user {
         let refresh = session::cookie(&headers, session::REFRESH_COOKIE);
         if let Err(e) = crate::auth::service::logout(&state, u.user.id, refresh).await {
             tracing::warn!(error = %e.message, "sign-out could not revoke the session");

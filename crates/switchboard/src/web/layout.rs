@@ -71,9 +71,32 @@ impl FromRequestParts<AppState> for WebUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-        let to_login = || Redirect::to(&format!("/login?next={}", urlencode(&next))).into_response();
-        let principal = Principal::from_request_parts(parts, state).await.map_err(|_| to_login())?;
+        WebUser::load(parts, state, true).await
+    }
+}
+
+/// The signed-in user of a plain HTML form post (`<form method="post">`, no script): the CSRF token
+/// travels in the form's `_csrf` field, not in `X-CSRF-Token`, so the handler must check it with
+/// [`session::csrf_matches`] before acting. Nobody signed in: a redirect to `/login`.
+pub struct FormUser(pub WebUser);
+
+impl FromRequestParts<AppState> for FormUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        WebUser::load(parts, state, false).await.map(FormUser)
+    }
+}
+
+impl WebUser {
+    async fn load(parts: &mut Parts, state: &AppState, header_csrf: bool) -> Result<Self, Response> {
+        // After signing in the browser GETs `next`: a form's address is not a page.
+        let next = header_csrf.then(|| parts.uri.path_and_query().map(|p| p.as_str().to_string())).flatten();
+        let to_login = || match &next {
+            Some(n) => Redirect::to(&format!("/login?next={}", urlencode(n))).into_response(),
+            None => Redirect::to("/login").into_response(),
+        };
+        let principal = Principal::authenticate(parts, state, header_csrf).await.map_err(|_| to_login())?;
         let user = crate::users::find(&state.db, principal.user_id.0).await.ok().flatten().filter(|u| u.active);
         let Some(user) = user else { return Err(to_login()) };
         let tenant = match principal.tenant_id {

@@ -52,6 +52,8 @@ pub fn router() -> Router<AppState> {
         .route("/settings/webhooks", get(settings::webhooks))
         .route("/settings/webhooks/{id}", get(settings::webhook_detail))
         .route("/settings/profile", get(settings::profile))
+        .route("/settings/profile/name", axum::routing::post(settings::profile_name))
+        .route("/settings/profile/password", axum::routing::post(settings::profile_password))
         .route("/invite/{token}", get(settings_invite::invite_page).post(settings_invite::invite_submit))
         .route("/admin", get(sysadmin::page))
 }

@@ -1,17 +1,22 @@
 //! `GET /settings/*`: the tenant's settings in sections (WhatsApp accounts, team, theme, plan and
 //! usage, API keys, outgoing webhooks, profile). Each section admits the roles its REST API admits;
 //! the sub-navigation shows only those, and another role opening the URL gets the 403 page.
-//! Pages read through the services; changes go through the REST API from the page's forms.
+//! Pages read through the services; changes go through the REST API from the page's forms, except
+//! Profile's name and password forms, which post to this module and work without script.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::charts;
-use super::layout::{self, Shell, WebUser};
+use super::layout::{self, FormUser, Shell, WebUser};
+use crate::auth::domain::{NewPassword, parse_name};
+use crate::auth::extract::ClientIp;
 use crate::entities::enums::{AccountStatus, Role};
 use crate::ids::TenantId;
 use crate::state::AppState;
@@ -582,13 +587,42 @@ struct ProfilePage {
     last_login: String,
     /// Presence choices for inbox roles (TENANT_ADMIN, AGENT); none for others.
     statuses: Vec<StatusOption>,
+    /// What the forms show: a success notice, values typed back, errors by field.
+    form: ProfileForm,
 }
 
-pub async fn profile(State(state): State<AppState>, user: WebUser) -> Response {
+/// The state of the profile's two forms after a post (empty on a plain visit).
+#[derive(Default)]
+pub struct ProfileForm {
+    pub notice: Option<&'static str>,
+    /// The name as typed, when the name form was refused.
+    pub name: Option<String>,
+    pub name_error: Option<String>,
+    pub password_error: Option<String>,
+    pub current_error: Option<String>,
+    pub new_error: Option<String>,
+    pub confirm_error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SavedQuery {
+    saved: Option<String>,
+}
+
+pub async fn profile(State(state): State<AppState>, user: WebUser, Query(q): Query<SavedQuery>) -> Response {
+    let notice = match q.saved.as_deref() {
+        Some("name") => Some("Your name was saved."),
+        Some("password") => Some("Your password was changed. Your other sessions have been signed out."),
+        _ => None,
+    };
+    profile_page(&state, &user, StatusCode::OK, ProfileForm { notice, ..Default::default() }).await
+}
+
+async fn profile_page(state: &AppState, user: &WebUser, status: StatusCode, form: ProfileForm) -> Response {
     let (tenant, nav) = enter!(user, "profile");
     let mut statuses = vec![];
     if matches!(user.role(), Role::TenantAdmin | Role::Agent) {
-        let agents = try_page!(user, crate::agents::service::list(&state, tenant).await);
+        let agents = try_page!(user, crate::agents::service::list(state, tenant).await);
         let mine = agents.iter().find(|a| a.user_id == user.user.id).map(|a| a.status.as_str());
         statuses = [("online", "Online"), ("away", "Away"), ("offline", "Offline")]
             .into_iter()
@@ -604,6 +638,116 @@ pub async fn profile(State(state): State<AppState>, user: WebUser) -> Response {
         tenant_name: user.tenant.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
         last_login: when_opt(user.user.last_login_at),
         statuses,
+        form,
     };
-    layout::render(&page)
+    layout::render_status(status, &page)
+}
+
+/// The form's CSRF field and the section check every profile post makes first.
+#[allow(clippy::result_large_err)] // a page, returned at once like layout's checks
+fn check_profile_post(user: &WebUser, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
+    enter(user, "profile")?;
+    if super::session::csrf_matches(headers, Some(csrf)).is_err() || user.principal.person().is_err() {
+        return Err(user.forbidden("Your session form expired. Reload the page and try again."));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+/// `POST /settings/profile/name`: changes the user's own name (plain form, works without script).
+pub async fn profile_name(
+    State(state): State<AppState>,
+    FormUser(user): FormUser,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<NameForm>,
+) -> Response {
+    if let Err(r) = check_profile_post(&user, &headers, &f.csrf) {
+        return r;
+    }
+    let name = match parse_name(&f.name, 100) {
+        Ok(n) => n,
+        Err(m) => {
+            let form =
+                ProfileForm { name: Some(f.name), name_error: Some(format!("The name {m}.")), ..Default::default() };
+            return profile_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, form).await;
+        }
+    };
+    try_page!(user, crate::auth::service::update_profile(&state, user.user.id, name, &ip).await);
+    Redirect::to("/settings/profile?saved=name").into_response()
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: String,
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+/// `POST /settings/profile/password`: changes the user's own password. Every session of the user
+/// ends (as with the API); this browser is signed in again with a fresh session, so the user stays
+/// on the page while their other devices must sign in with the new password.
+pub async fn profile_password(
+    State(state): State<AppState>,
+    FormUser(user): FormUser,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    if let Err(r) = check_profile_post(&user, &headers, &f.csrf) {
+        return r;
+    }
+    let mut form = ProfileForm::default();
+    if f.current_password.is_empty() {
+        form.current_error = Some("Enter your current password.".into());
+    }
+    let new = NewPassword::parse(&f.new_password).map_err(|m| form.new_error = Some(format!("The new password {m}.")));
+    if new.is_ok() && f.confirm_password != f.new_password {
+        form.confirm_error = Some("The two new passwords do not match.".into());
+    }
+    let (Ok(new), None, None) = (new, &form.current_error, &form.confirm_error) else {
+        return profile_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, form).await;
+    };
+    match crate::auth::service::change_password(&state, user.user.id, &f.current_password, &new, &ip).await {
+        Ok(u) => {
+            let mut res = Redirect::to("/settings/profile?saved=password").into_response();
+            match crate::auth::service::new_session(&state, u).await {
+                Ok(s) => {
+                    for c in super::session::signed_in_cookies(&state, &s, &headers) {
+                        res.headers_mut().append(header::SET_COOKIE, c);
+                    }
+                }
+                Err(e) => {
+                    // The password changed; this browser is simply signed out like the others.
+                    tracing::warn!(error = %e.message, "could not sign the browser in again after a password change");
+                    res = Redirect::to("/login").into_response();
+                    for c in super::session::clear_cookies(&state) {
+                        res.headers_mut().append(header::SET_COOKIE, c);
+                    }
+                }
+            }
+            res
+        }
+        Err(e) if e.code == "invalid_current_password" => {
+            form.current_error = Some("This is not your current password.".into());
+            profile_page(&state, &user, e.status, form).await
+        }
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
+            form.password_error = Some("Too many wrong passwords. Wait a few minutes and try again.".into());
+            profile_page(&state, &user, e.status, form).await
+        }
+        Err(e) => layout::app_error_page(&user, e),
+    }
 }
