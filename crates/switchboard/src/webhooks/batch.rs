@@ -155,7 +155,16 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         let tail = rest.split_off(n);
         let slice = std::mem::replace(&mut rest, tail);
         let done = std::mem::take(&mut finished);
-        match apply_batch(state, &slice, &done, owner, &mut fresh).await {
+        let mut applied = apply_batch(state, &slice, &done, owner, &mut fresh).await;
+        if let Err(e) = &applied
+            && is_deadlock(e)
+        {
+            // Two batches locked shared rows (conversations, usage) in different orders and
+            // PostgreSQL chose this one: running it again is far cheaper than one event at a time.
+            tracing::debug!(events = slice.len(), "webhook batch deadlocked; running it again");
+            applied = apply_batch(state, &slice, &done, owner, &mut fresh).await;
+        }
+        match applied {
             Ok(out) => {
                 for q in out.queued {
                     state.jobs_wakeup.wake(q);
@@ -497,6 +506,14 @@ async fn inbound_messages(
     let keys: Vec<(Uuid, Uuid)> = conv_wanted.keys().map(|(t, c, _)| (*t, *c)).collect::<Vec<_>>();
     let mut conv_of = find_conversations(txn, &keys, &conv_wanted).await?;
     let mut created: HashSet<Uuid> = HashSet::new();
+    // Created by an earlier attempt of this batch that failed (outside its transaction): still
+    // this batch's to open.
+    for (c, new) in conv_of.values_mut() {
+        if fresh.contains(&c.id) {
+            *new = true;
+            created.insert(c.id);
+        }
+    }
     let missing: Vec<conversations::ActiveModel> = rows
         .into_iter()
         .filter(|r| {
@@ -813,6 +830,11 @@ async fn apply_statuses(
         pending_statuses::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
     }
     Ok(())
+}
+
+/// PostgreSQL's "deadlock detected" (SQLSTATE 40P01).
+fn is_deadlock(e: &DbErr) -> bool {
+    e.to_string().contains("deadlock detected")
 }
 
 /// The contacts with these `(tenant, wa_id)`s that exist, by key.
