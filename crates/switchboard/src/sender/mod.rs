@@ -263,13 +263,12 @@ async fn mark_loop(state: AppState, mut rx: mpsc::UnboundedReceiver<(Uuid, Reply
     }
 }
 
+/// The recorders' shared queue of sends to record, each with the reply its sender waits for.
+type RecordQueue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(Sent, Reply<()>)>>>;
+
 /// One of the recorders: takes the next group (what queued while the others were busy) and
 /// records it. PostgreSQL runs [`PG_RECORDERS`] of them, SQLite one (its writer is one connection).
-async fn record_loop(
-    state: AppState,
-    owner: String,
-    rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(Sent, Reply<()>)>>>,
-) {
+async fn record_loop(state: AppState, owner: String, rx: RecordQueue) {
     loop {
         let Some(group) = next_group(&mut *rx.lock().await, 500).await else { break };
         let t = std::time::Instant::now();
