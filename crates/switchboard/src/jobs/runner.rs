@@ -12,11 +12,6 @@ use super::Outcome;
 use crate::entities::jobs;
 use crate::state::AppState;
 
-/// Batch queues whose handler reports each job as it finishes ([`job_finished`]) and that run as
-/// refill queues ([`QueueSpec::refill`]) by default: the sender, whose sends in one batch wait for
-/// pacing cells up to seconds apart.
-const REFILL_QUEUES: &[&str] = &[super::queues::MESSAGE_SEND];
-
 /// A queue's settings. The retry schedule lives here, not in handlers.
 #[derive(Debug, Clone)]
 pub struct QueueSpec {
@@ -42,7 +37,7 @@ impl QueueSpec {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(15 * 60),
             batch: 1,
-            refill: REFILL_QUEUES.contains(&name),
+            refill: false,
         }
     }
 
