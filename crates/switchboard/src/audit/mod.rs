@@ -20,6 +20,21 @@ pub struct Entry<'a> {
     pub ip: Option<&'a str>,
 }
 
+impl<'a> Entry<'a> {
+    /// A user acting on their own account (sign-in, profile, password).
+    pub fn by_user(tenant_id: Option<Uuid>, user_id: Uuid, action: &'a str, details: Value, ip: &'a str) -> Self {
+        Self {
+            tenant_id,
+            actor_user_id: Some(user_id),
+            action,
+            target_type: Some("user"),
+            target_id: Some(user_id.to_string()),
+            details,
+            ip: Some(ip),
+        }
+    }
+}
+
 pub async fn record<C: ConnectionTrait>(db: &C, e: Entry<'_>) -> AppResult<()> {
     audit_log::ActiveModel {
         id: Set(crate::db::new_id()),

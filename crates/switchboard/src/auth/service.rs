@@ -139,15 +139,7 @@ pub async fn login(state: &AppState, email: &str, password: &str, ip: &str) -> A
             if let Some(u) = u {
                 audit::record(
                     state.writer(),
-                    audit::Entry {
-                        tenant_id: u.tenant_id,
-                        actor_user_id: Some(u.id),
-                        action: "auth.login_failed",
-                        target_type: Some("user"),
-                        target_id: Some(u.id.to_string()),
-                        details: json!({}),
-                        ip: Some(ip),
-                    },
+                    audit::Entry::by_user(u.tenant_id, u.id, "auth.login_failed", json!({}), ip),
                 )
                 .await?;
             }
@@ -162,19 +154,7 @@ pub async fn login(state: &AppState, email: &str, password: &str, ip: &str) -> A
     let mut am: users::ActiveModel = user.clone().into();
     am.last_login_at = Set(Some(now));
     let user = am.update(&txn).await?;
-    audit::record(
-        &txn,
-        audit::Entry {
-            tenant_id: user.tenant_id,
-            actor_user_id: Some(user.id),
-            action: "auth.login",
-            target_type: Some("user"),
-            target_id: Some(user.id.to_string()),
-            details: json!({}),
-            ip: Some(ip),
-        },
-    )
-    .await?;
+    audit::record(&txn, audit::Entry::by_user(user.tenant_id, user.id, "auth.login", json!({}), ip)).await?;
     let refresh_token = insert_refresh_token(&txn, &user, None).await?;
     txn.commit().await?;
     let access_token = access_token(state, &user)?;
@@ -251,15 +231,13 @@ async fn revoke_family(state: &AppState, row: &refresh_tokens::Model, ip: &str) 
         .await?;
     audit::record(
         &txn,
-        audit::Entry {
-            tenant_id: row.tenant_id,
-            actor_user_id: Some(row.user_id),
-            action: "auth.refresh_token_reuse",
-            target_type: Some("user"),
-            target_id: Some(row.user_id.to_string()),
-            details: json!({ "family": row.family_id }),
-            ip: Some(ip),
-        },
+        audit::Entry::by_user(
+            row.tenant_id,
+            row.user_id,
+            "auth.refresh_token_reuse",
+            json!({ "family": row.family_id }),
+            ip,
+        ),
     )
     .await?;
     txn.commit().await?;
@@ -313,15 +291,13 @@ pub async fn update_profile(state: &AppState, user_id: Uuid, name: String, ip: &
         .await?;
     audit::record(
         &txn,
-        audit::Entry {
-            tenant_id: user.tenant_id,
-            actor_user_id: Some(user.id),
-            action: "user.updated",
-            target_type: Some("user"),
-            target_id: Some(user.id.to_string()),
-            details: json!({ "email": user.email, "name": { "from": from, "to": user.name } }),
-            ip: Some(ip),
-        },
+        audit::Entry::by_user(
+            user.tenant_id,
+            user.id,
+            "user.updated",
+            json!({ "email": user.email, "name": { "from": from, "to": user.name } }),
+            ip,
+        ),
     )
     .await?;
     txn.commit().await?;
@@ -350,15 +326,7 @@ pub async fn change_password(
         state.login_throttle.record_failure(&user.email, ip);
         audit::record(
             state.writer(),
-            audit::Entry {
-                tenant_id: user.tenant_id,
-                actor_user_id: Some(user.id),
-                action: "user.password_change_failed",
-                target_type: Some("user"),
-                target_id: Some(user.id.to_string()),
-                details: json!({}),
-                ip: Some(ip),
-            },
+            audit::Entry::by_user(user.tenant_id, user.id, "user.password_change_failed", json!({}), ip),
         )
         .await?;
         return Err(AppError::new(
@@ -385,15 +353,13 @@ pub async fn change_password(
         .await?;
     audit::record(
         &txn,
-        audit::Entry {
-            tenant_id: user.tenant_id,
-            actor_user_id: Some(user.id),
-            action: "user.password_changed",
-            target_type: Some("user"),
-            target_id: Some(user.id.to_string()),
-            details: json!({ "email": user.email, "sessionsRevoked": true }),
-            ip: Some(ip),
-        },
+        audit::Entry::by_user(
+            user.tenant_id,
+            user.id,
+            "user.password_changed",
+            json!({ "email": user.email, "sessionsRevoked": true }),
+            ip,
+        ),
     )
     .await?;
     txn.commit().await?;
