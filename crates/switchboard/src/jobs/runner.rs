@@ -208,9 +208,7 @@ fn hostname() -> String {
 
 async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: String, cancel: CancellationToken) {
     let permits = Arc::new(Semaphore::new(spec.concurrency));
-    let wake = state.jobs_wakeup.get(spec.name);
-    let mut idle = MIN_IDLE_POLL;
-    let mut last_recovery = std::time::Instant::now() - Duration::from_secs(60);
+    let mut claimer = Claimer::new(&state, &spec, true);
     tracing::debug!(queue = spec.name, concurrency = spec.concurrency, "queue worker started");
     loop {
         if cancel.is_cancelled() {
@@ -225,31 +223,7 @@ async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: St
             }
             continue;
         }
-        if last_recovery.elapsed() >= Duration::from_secs(5) {
-            last_recovery = std::time::Instant::now();
-            recover(&state, spec.name).await;
-        }
-        let claimed = super::claim(state.writer(), spec.name, &owner, free as u64, spec.lease).await;
-        let batch = match claimed {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(queue = spec.name, error = %e, "claiming jobs failed");
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
-                }
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = wake.notified() => idle = MIN_IDLE_POLL,
-                _ = tokio::time::sleep(idle) => idle = (idle * 2).min(MAX_IDLE_POLL),
-            }
-            continue;
-        }
-        idle = MIN_IDLE_POLL;
+        let Some(batch) = claimer.next(&state, &owner, free, &cancel).await else { continue };
         for job in batch {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
@@ -285,40 +259,15 @@ async fn run_batches(
     cancel: CancellationToken,
     recovers: bool,
 ) {
-    let wake = state.jobs_wakeup.get(spec.name);
-    let mut idle = MIN_IDLE_POLL;
-    let mut last_recovery = std::time::Instant::now() - Duration::from_secs(60);
+    let mut claimer = Claimer::new(&state, &spec, recovers);
     loop {
         if cancel.is_cancelled() {
             break;
         }
-        if recovers && last_recovery.elapsed() >= Duration::from_secs(5) {
-            last_recovery = std::time::Instant::now();
-            recover(&state, spec.name).await;
-        }
-        let batch = match super::claim(state.writer(), spec.name, &owner, spec.batch as u64, spec.lease).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(queue = spec.name, error = %e, "claiming jobs failed");
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
-                }
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = wake.notified() => idle = MIN_IDLE_POLL,
-                _ = tokio::time::sleep(idle) => idle = (idle * 2).min(MAX_IDLE_POLL),
-            }
-            continue;
-        }
-        idle = MIN_IDLE_POLL;
+        let Some(batch) = claimer.next(&state, &owner, spec.batch, &cancel).await else { continue };
         if batch.len() == spec.batch {
             // More may be waiting: let another idle batch worker look too.
-            wake.notify_one();
+            claimer.wake.notify_one();
         }
         run_batch(&state, &spec, &handler, &owner, batch, None).await;
     }
@@ -376,9 +325,7 @@ async fn run_refill(state: AppState, spec: QueueSpec, handler: BatchHandler, own
     let cap = spec.concurrency * spec.batch;
     let sem = Arc::new(Semaphore::new(cap));
     let low = (spec.batch / 2).clamp(1, cap);
-    let wake = state.jobs_wakeup.get(spec.name);
-    let mut idle = MIN_IDLE_POLL;
-    let mut last_recovery = std::time::Instant::now() - Duration::from_secs(60);
+    let mut claimer = Claimer::new(&state, &spec, true);
     tracing::debug!(queue = spec.name, slots = cap, "refill batch queue started");
     loop {
         if cancel.is_cancelled() {
@@ -392,33 +339,10 @@ async fn run_refill(state: AppState, spec: QueueSpec, handler: BatchHandler, own
             }
             continue;
         }
-        if last_recovery.elapsed() >= Duration::from_secs(5) {
-            last_recovery = std::time::Instant::now();
-            recover(&state, spec.name).await;
-        }
         // Normally half a batch to a batch; more when claims lag behind (a busy database): one
         // claim then takes what freed up meanwhile, so the claim rate never bounds the queue.
         let free = sem.available_permits().min(spec.batch * MAX_REFILL_BATCHES);
-        let batch = match super::claim(state.writer(), spec.name, &owner, free as u64, spec.lease).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(queue = spec.name, error = %e, "claiming jobs failed");
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
-                }
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = wake.notified() => idle = MIN_IDLE_POLL,
-                _ = tokio::time::sleep(idle) => idle = (idle * 2).min(MAX_IDLE_POLL),
-            }
-            continue;
-        }
-        idle = MIN_IDLE_POLL;
+        let Some(batch) = claimer.next(&state, &owner, free, &cancel).await else { continue };
         // Only this loop takes slots, so they are free; `forget` hands them to `Slots`.
         let Ok(permits) = sem.acquire_many(batch.len() as u32).await else { break };
         permits.forget();
@@ -433,6 +357,67 @@ async fn run_refill(state: AppState, spec: QueueSpec, handler: BatchHandler, own
     // Graceful shutdown: let in-flight batches finish (each is bounded by its lease timeout).
     let _ = tokio::time::timeout(spec.lease, sem.acquire_many(cap as u32)).await;
     tracing::debug!(queue = spec.name, "refill batch queue stopped");
+}
+
+/// The claim step every worker loop shares: expired leases recovered every 5 s (when this loop is
+/// the queue's recoverer), up to `n` due jobs claimed; after a failed claim it waits 1 s, after an
+/// empty one until woken or its idle poll (doubling up to [`MAX_IDLE_POLL`]) has passed.
+struct Claimer {
+    spec: QueueSpec,
+    wake: Arc<tokio::sync::Notify>,
+    idle: Duration,
+    recovers: bool,
+    last_recovery: std::time::Instant,
+}
+
+impl Claimer {
+    fn new(state: &AppState, spec: &QueueSpec, recovers: bool) -> Self {
+        Self {
+            spec: spec.clone(),
+            wake: state.jobs_wakeup.get(spec.name),
+            idle: MIN_IDLE_POLL,
+            recovers,
+            last_recovery: std::time::Instant::now() - Duration::from_secs(60),
+        }
+    }
+
+    /// Claimed jobs (never empty), or `None` after waiting: the caller checks for shutdown and
+    /// loops.
+    async fn next(
+        &mut self,
+        state: &AppState,
+        owner: &str,
+        n: usize,
+        cancel: &CancellationToken,
+    ) -> Option<Vec<jobs::Model>> {
+        let spec = &self.spec;
+        if self.recovers && self.last_recovery.elapsed() >= Duration::from_secs(5) {
+            self.last_recovery = std::time::Instant::now();
+            recover(state, spec.name).await;
+        }
+        match super::claim(state.writer(), spec.name, owner, n as u64, spec.lease).await {
+            Ok(batch) if !batch.is_empty() => {
+                self.idle = MIN_IDLE_POLL;
+                Some(batch)
+            }
+            Ok(_) => {
+                tokio::select! {
+                    _ = cancel.cancelled() => {},
+                    _ = self.wake.notified() => self.idle = MIN_IDLE_POLL,
+                    _ = tokio::time::sleep(self.idle) => self.idle = (self.idle * 2).min(MAX_IDLE_POLL),
+                }
+                None
+            }
+            Err(e) => {
+                tracing::warn!(queue = spec.name, error = %e, "claiming jobs failed");
+                tokio::select! {
+                    _ = cancel.cancelled() => {},
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                }
+                None
+            }
+        }
+    }
 }
 
 async fn run_one(state: &AppState, spec: &QueueSpec, handler: &Handler, owner: &str, job: jobs::Model) {
