@@ -210,6 +210,16 @@ pub async fn update(state: &AppState, tenant: TenantId, target: Target, ch: Agen
 /// `max_concurrent` open conversations, the one assigned longest ago (never assigned first).
 /// Their `last_assigned_at` moves to now with a conditional update, so two concurrent picks never
 /// both take the same turn. Returns the agent's user id, or `None` when nobody is available.
+/// The agent row of `user` (if any) shows the user's current name.
+pub async fn sync_display_name<C: ConnectionTrait>(db: &C, user: &users::Model) -> Result<(), DbErr> {
+    agents::Entity::update_many()
+        .col_expr(agents::Column::DisplayName, Expr::value(user.name.clone()))
+        .filter(agents::Column::UserId.eq(user.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn pick_round_robin<C: ConnectionTrait>(db: &C, tenant: Uuid) -> Result<Option<Uuid>, DbErr> {
     let inbox_user_ids = Query::select()
         .column(users::Column::Id)

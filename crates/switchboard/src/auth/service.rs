@@ -284,11 +284,7 @@ pub async fn update_profile(state: &AppState, user_id: Uuid, name: String, ip: &
     am.name = Set(name);
     am.updated_at = Set(crate::db::now());
     let user = am.update(&txn).await?;
-    agents::Entity::update_many()
-        .col_expr(agents::Column::DisplayName, Expr::value(user.name.clone()))
-        .filter(agents::Column::UserId.eq(user.id))
-        .exec(&txn)
-        .await?;
+    crate::agents::service::sync_display_name(&txn, &user).await?;
     audit::record(
         &txn,
         audit::Entry::by_user(

@@ -410,11 +410,7 @@ pub async fn accept(
     let user = am.update(&txn).await?;
     if INBOX_ROLES.contains(&user.role) {
         ensure_agent_row(&txn, inv.tenant_id, &user).await?;
-        agents::Entity::update_many()
-            .col_expr(agents::Column::DisplayName, Expr::value(user.name.clone()))
-            .filter(agents::Column::UserId.eq(user.id))
-            .exec(&txn)
-            .await?;
+        crate::agents::service::sync_display_name(&txn, &user).await?;
     }
     audit::record(
         &txn,
