@@ -33,8 +33,10 @@ impl Database {
         let admin = switchboard::db::connect(admin_url, &admin_opts()).await.context("connecting to --database-url")?;
         admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.context("CREATE DATABASE")?;
         admin.close().await.ok();
-        let (base, _) = admin_url.rsplit_once('/').ok_or_else(|| anyhow!("--database-url needs a database name"))?;
-        Ok(Database::Postgres { url: format!("{base}/{name}"), admin_url: admin_url.to_string(), name })
+        // The query (`?sslmode=…`, `?host=/var/run/postgresql`) applies to the bench database too.
+        let (path, query) = admin_url.split_once('?').map_or((admin_url, String::new()), |(p, q)| (p, format!("?{q}")));
+        let (base, _) = path.rsplit_once('/').ok_or_else(|| anyhow!("--database-url needs a database name"))?;
+        Ok(Database::Postgres { url: format!("{base}/{name}{query}"), admin_url: admin_url.to_string(), name })
     }
 
     pub fn url(&self) -> &str {
