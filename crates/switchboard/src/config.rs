@@ -59,6 +59,9 @@ pub struct Config {
     /// PostgreSQL: webhook batches processed at once (`SWITCHBOARD_WEBHOOK_WORKERS`, default 4;
     /// SQLite always runs one, its writer being one connection).
     pub webhook_workers: usize,
+    /// PostgreSQL: connections storing acknowledged webhooks in group commits
+    /// (`SWITCHBOARD_INGEST_WRITERS`, default 8; SQLite always one, its writer connection).
+    pub ingest_writers: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -192,6 +195,10 @@ impl Config {
                 n @ 1..=64 => n as usize,
                 _ => return Err(err("SWITCHBOARD_WEBHOOK_WORKERS", "must be between 1 and 64")),
             },
+            ingest_writers: match parse_u64(get("SWITCHBOARD_INGEST_WRITERS"), 8, "SWITCHBOARD_INGEST_WRITERS")? {
+                n @ 1..=64 => n as usize,
+                _ => return Err(err("SWITCHBOARD_INGEST_WRITERS", "must be between 1 and 64")),
+            },
             media_dir: get("SWITCHBOARD_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("media")),
             data_dir,
         })
@@ -316,6 +323,8 @@ mod tests {
             ("SWITCHBOARD_LOG", "switchboard=loud"),
             ("SWITCHBOARD_WEBHOOK_WORKERS", "0"),
             ("SWITCHBOARD_WEBHOOK_WORKERS", "many"),
+            ("SWITCHBOARD_INGEST_WRITERS", "0"),
+            ("SWITCHBOARD_INGEST_WRITERS", "65"),
         ] {
             let e = Config::from_vars(&vars(dir.path(), &[(k, v)])).unwrap_err();
             assert_eq!(e.var, k);

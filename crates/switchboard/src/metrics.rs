@@ -35,10 +35,15 @@ counters! {
     webhooks_unavailable_total: "Webhook POSTs answered 503 because the database could not store them",
     webhook_events_processed_total: "Stored webhook events processed",
     webhook_events_unroutable_total: "Stored webhook events for unknown phone numbers",
+    webhook_processing_yield_ms_total: "Milliseconds webhook processing paused for acknowledgements while behind",
 }
 
 pub fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -70,7 +70,7 @@ pub async fn build_state_with_db(
     } else {
         (None, None)
     };
-    let writers = if config.is_postgres() { 8 } else { 1 };
+    let writers = if config.is_postgres() { config.ingest_writers } else { 1 };
     let limiter = match &redis {
         Some(conn) => crate::ratelimit::Limiter::Redis(conn.clone()),
         None => crate::ratelimit::Limiter::Local(Default::default()),

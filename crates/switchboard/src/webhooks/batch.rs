@@ -45,6 +45,12 @@ const CHUNK: usize = 200;
 /// when none do.
 const SQLITE_SLICE_BUSY: usize = 48;
 const SQLITE_SLICE_IDLE: usize = 512;
+/// Processing is "behind" when the oldest event it claimed waited longer than this.
+const BEHIND: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+/// While behind and POSTs wait to be stored, processing pauses for this multiple of the time its
+/// last transaction took (1: at most half of the writer and of the CPUs go to processing).
+const YIELD_FACTOR: u32 = 1;
+const MAX_YIELD: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The queue's settings: PostgreSQL runs a few batches at once; SQLite has one writer connection,
 /// shared with the ingest path, so one batch at a time, small enough to hold it briefly.
@@ -138,6 +144,14 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
     // for a few milliseconds of processing at most; when none wait, larger ones.
     let parsed = started.elapsed();
     let sqlite = !state.config.is_postgres();
+    // Overload: when processing is already behind, acknowledging new webhooks comes first (an
+    // unacknowledged one is retried by Meta, later and later), so batches run one at a time and,
+    // when POSTs had to wait for a writer (every ingest writer busy; on SQLite, the one writer
+    // connection held by processing), pause after each transaction for as long as it took:
+    // processing keeps about half of one worker's time. Caught up, or with writers to spare, it
+    // runs flat out again.
+    let oldest = items.iter().map(|i| i.event.received_at).min();
+    let behind = oldest.is_some_and(|t| crate::db::now() - t > BEHIND);
     // Conversations a failed batch created outside its transaction (PostgreSQL), for the fallback.
     let mut fresh: HashSet<Uuid> = HashSet::new();
     let mut rest = items;
@@ -155,6 +169,10 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         let tail = rest.split_off(n);
         let slice = std::mem::replace(&mut rest, tail);
         let done = std::mem::take(&mut finished);
+        let overloaded = behind && state.ingest.saturated_within(std::time::Duration::from_secs(1));
+        let turn = if overloaded { Some(state.ingest.overload_turn().await) } else { None };
+        let slice_started = std::time::Instant::now();
+        let saturation = state.ingest.saturation();
         let mut applied = apply_batch(state, &slice, &done, owner, &mut fresh).await;
         if let Err(e) = &applied
             && is_deadlock(e)
@@ -192,6 +210,14 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
                 }
             }
         }
+        // POSTs waited for a writer during this transaction, or wait now.
+        let acks_waited = state.ingest.waiting() > 0 || state.ingest.saturation() > saturation;
+        if behind && acks_waited {
+            let pause = (slice_started.elapsed() * YIELD_FACTOR).min(MAX_YIELD);
+            crate::metrics::add(&state.metrics.webhook_processing_yield_ms_total, pause.as_millis() as u64);
+            tokio::time::sleep(pause).await;
+        }
+        drop(turn);
     }
     for (job, id) in single {
         let r = processor::process_event_fresh(state, id, &mut fresh).await.map(|()| Done::Pending);

@@ -2,6 +2,7 @@
 //! event and its processing job in the same transaction before the 200 is sent.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -112,6 +113,13 @@ struct Item {
 pub struct Ingestor {
     tx: mpsc::Sender<Item>,
     rx: Arc<Mutex<mpsc::Receiver<Item>>>,
+    /// Held by the one processing batch allowed to run while processing is behind (overload).
+    overload_turn: Mutex<()>,
+    /// Times a writer found POSTs already waiting for it: every writer was busy (saturated).
+    waited: AtomicU64,
+    /// When that last happened, in milliseconds since `epoch` (0: never).
+    waited_at_ms: AtomicU64,
+    epoch: std::time::Instant,
 }
 
 const MAX_BATCH: usize = 256;
@@ -119,7 +127,31 @@ const MAX_BATCH: usize = 256;
 impl Ingestor {
     pub fn new() -> Self {
         let (tx, rx) = mpsc::channel(8192);
-        Self { tx, rx: Arc::new(Mutex::new(rx)) }
+        Self {
+            tx,
+            rx: Arc::new(Mutex::new(rx)),
+            overload_turn: Mutex::new(()),
+            waited: AtomicU64::new(0),
+            waited_at_ms: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    /// POSTs had to wait for a writer within the last `window`.
+    pub fn saturated_within(&self, window: Duration) -> bool {
+        let at = self.waited_at_ms.load(Ordering::Relaxed);
+        at > 0 && (self.epoch.elapsed().as_millis() as u64).saturating_sub(at) <= window.as_millis() as u64
+    }
+
+    /// A counter that grows each time POSTs had to wait because every writer was busy.
+    pub fn saturation(&self) -> u64 {
+        self.waited.load(Ordering::Relaxed)
+    }
+
+    /// While processing is behind, batches take turns (one at a time, across workers), so that
+    /// processing's share of the CPUs and connections stays bounded and POSTs are acknowledged.
+    pub async fn overload_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.overload_turn.lock().await
     }
 
     /// Starts `writers` writer tasks (1 on SQLite: one writer connection; several on PostgreSQL).
@@ -176,9 +208,17 @@ async fn writer_loop(state: AppState, rx: Arc<Mutex<mpsc::Receiver<Item>>>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         {
             let mut rx = rx.lock().await;
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => return,
+            match rx.try_recv() {
+                Ok(first) => {
+                    let ingest = &state.ingest;
+                    ingest.waited.fetch_add(1, Ordering::Relaxed);
+                    ingest.waited_at_ms.store((ingest.epoch.elapsed().as_millis() as u64).max(1), Ordering::Relaxed);
+                    batch.push(first);
+                }
+                Err(_) => match rx.recv().await {
+                    Some(first) => batch.push(first),
+                    None => return,
+                },
             }
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {

@@ -746,3 +746,70 @@ async fn one_batch_applies_statuses_of_known_messages_like_one_at_a_time() {
     let usage = daily_usage::Entity::find().all(&app.state.db).await.unwrap();
     assert_eq!(usage.iter().map(|u| u.utility).sum::<i64>(), 3);
 }
+
+/// Overload: with processing already behind (its oldest event waited minutes), batches pause while
+/// POSTs wait to be stored, so acknowledgements go first; nothing is lost, all of it is processed.
+#[tokio::test]
+async fn processing_that_is_behind_yields_to_acknowledgements_and_loses_nothing() {
+    use sea_orm::sea_query::Expr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    // One ingest writer on PostgreSQL too, so that 32 connections keep it busy in a debug build.
+    let app = Arc::new(
+        spawn_app_with(&[
+            ("SWITCHBOARD_META_APP_SECRET", PLATFORM_SECRET),
+            ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1"),
+            ("SWITCHBOARD_RUN_WORKERS", "false"),
+            ("SWITCHBOARD_INGEST_WRITERS", "1"),
+        ])
+        .await,
+    );
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    let post = |app: Arc<TestApp>, n: u64| async move {
+        let body = envelope("1001", text_message(&format!("1555{:07}", n % 500), &format!("wamid.ov.{n}"), "hi", 1));
+        assert_eq!(app.post_webhook(&body, PLATFORM_SECRET).await.status(), StatusCode::OK);
+    };
+    // A backlog that arrived a minute ago and was never processed.
+    for n in 0..400 {
+        post(app.clone(), n).await;
+    }
+    webhook_events::Entity::update_many()
+        .col_expr(webhook_events::Column::ReceivedAt, Expr::value(chrono::Utc::now() - chrono::TimeDelta::minutes(1)))
+        .exec(app.state.writer())
+        .await
+        .unwrap();
+
+    let yielded = || app.state.metrics.webhook_processing_yield_ms_total.load(Relaxed);
+    assert_eq!(yielded(), 0);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(switchboard::startup::runner(&app.state).run(cancel.clone()));
+    // Webhooks keep arriving from 32 connections until processing has paused for them.
+    let next = Arc::new(AtomicU64::new(400));
+    let stop = Arc::new(AtomicBool::new(false));
+    let posters: Vec<_> = (0..32)
+        .map(|_| {
+            let (app, next, stop) = (app.clone(), next.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Relaxed) && next.load(Relaxed) < 3_000 {
+                    post(app.clone(), next.fetch_add(1, Relaxed)).await;
+                }
+            })
+        })
+        .collect();
+    wait_for("processing to yield to acknowledgements", || async { (yielded() > 0).then_some(()) }).await;
+    stop.store(true, Relaxed);
+    for p in posters {
+        p.await.unwrap();
+    }
+    let total = next.load(Relaxed).min(3_000);
+    assert!(total > 400);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while app.count(messages::Entity).await < total {
+        assert!(std::time::Instant::now() < deadline, "not every acknowledged message was processed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count(messages::Entity).await, total);
+    cancel.cancel();
+    run.await.unwrap();
+}
