@@ -158,6 +158,19 @@ pub async fn create(
     .map_err(|e| {
         AppError::unique_or_db(e, "phone_number_taken", "this phone number id is already connected to a workspace")
     })?;
+    // A WhatsApp Business Account is one business's: its WABA-level webhooks (template statuses,
+    // account updates) are routed by its id, so a second workspace must not claim it too.
+    let elsewhere = whatsapp_accounts::Entity::find()
+        .filter(whatsapp_accounts::Column::WabaId.eq(model.waba_id.as_str()))
+        .filter(whatsapp_accounts::Column::TenantId.ne(tenant.0))
+        .count(&txn)
+        .await?;
+    if elsewhere > 0 {
+        return Err(AppError::conflict(
+            "waba_taken",
+            "this WhatsApp Business Account is connected to another workspace",
+        ));
+    }
     audit::record(
         &txn,
         audit::Entry {

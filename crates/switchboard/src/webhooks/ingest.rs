@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::accounts::directory::RoutedAccount;
 use crate::entities::enums::WebhookState;
 use crate::entities::webhook_events;
 use crate::jobs::{self, NewJob, queues};
@@ -61,44 +62,57 @@ pub struct Verified {
     pub phone_number_id: Option<String>,
 }
 
-/// Verifies `X-Hub-Signature-256` with the platform app secret, or with the app secret of an
-/// account the body names. `None`: no secret verifies it.
+/// Verifies `X-Hub-Signature-256` with the platform app secret, or with the app secrets of the
+/// accounts the body is for. `None`: no secret verifies it.
+///
+/// An account's own app secret vouches for that account only: every change in the body must be
+/// for a number whose account's secret verifies the signature (a WABA-level change: for one of
+/// the WABA's accounts), otherwise a workspace with its own app secret could sign events into
+/// another workspace's numbers. Changes for unknown numbers are left to processing (unroutable).
 pub async fn verify(state: &AppState, body: &[u8], signature: &str) -> Option<Verified> {
     let routing: Routing = serde_json::from_slice(body).unwrap_or_default();
-    let phone_ids: Vec<String> = routing
-        .entry
-        .iter()
-        .flat_map(|e| e.changes.iter())
-        .filter_map(|c| c.value.as_ref()?.metadata.as_ref()?.phone_number_id.as_ref().and_then(as_id))
-        .collect();
-    let waba_ids: Vec<String> = routing.entry.iter().filter_map(|e| e.id.as_ref().and_then(as_id)).collect();
-
-    let mut accounts = Vec::new();
-    for p in &phone_ids {
-        if let Some(a) = state.directory.by_phone(state, p).await {
-            accounts.push(a);
+    let mut phone_ids: Vec<String> = Vec::new();
+    // Per change, the accounts one of which must verify: its number's, or its WABA's.
+    let mut vouchers: Vec<Vec<Arc<RoutedAccount>>> = Vec::new();
+    for entry in &routing.entry {
+        let waba = entry.id.as_ref().and_then(as_id);
+        for change in &entry.changes {
+            let phone =
+                change.value.as_ref().and_then(|v| v.metadata.as_ref()?.phone_number_id.as_ref()).and_then(as_id);
+            let accounts = match phone {
+                Some(p) => {
+                    let a = state.directory.by_phone(state, &p).await;
+                    phone_ids.push(p);
+                    a.into_iter().collect()
+                }
+                None => match &waba {
+                    Some(w) => state.directory.by_waba(state, w).await,
+                    None => Vec::new(),
+                },
+            };
+            if !accounts.is_empty() && !vouchers.iter().any(|v| same_accounts(v, &accounts)) {
+                vouchers.push(accounts);
+            }
         }
     }
-    if accounts.is_empty() {
-        for w in &waba_ids {
-            accounts.extend(state.directory.by_waba(state, w).await);
-        }
-    }
-    let routed =
-        Verified { tenant_id: accounts.first().map(|a| a.tenant_id), phone_number_id: phone_ids.first().cloned() };
+    let routed = Verified {
+        tenant_id: vouchers.first().and_then(|v| v.first()).map(|a| a.tenant_id),
+        phone_number_id: phone_ids.first().cloned(),
+    };
     if let Some(secret) = &state.config.meta_app_secret
         && meta_cloud::signature::verify(secret.expose().as_bytes(), body, signature)
     {
         return Some(routed);
     }
-    for a in &accounts {
-        if let Some(secret) = &a.app_secret
-            && meta_cloud::signature::verify(secret.expose().as_bytes(), body, signature)
-        {
-            return Some(routed);
-        }
-    }
-    None
+    let signed_by = |a: &RoutedAccount| {
+        a.app_secret.as_ref().is_some_and(|s| meta_cloud::signature::verify(s.expose().as_bytes(), body, signature))
+    };
+    let vouched = !vouchers.is_empty() && vouchers.iter().all(|v| v.iter().any(|a| signed_by(a)));
+    vouched.then_some(routed)
+}
+
+fn same_accounts(a: &[Arc<RoutedAccount>], b: &[Arc<RoutedAccount>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.id == y.id)
 }
 
 struct Item {

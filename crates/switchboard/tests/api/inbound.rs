@@ -813,3 +813,60 @@ async fn processing_that_is_behind_yields_to_acknowledgements_and_loses_nothing(
     cancel.cancel();
     run.await.unwrap();
 }
+
+/// An account's own app secret signs only for that account's numbers: a workspace cannot sign
+/// events into another workspace's number (the platform secret, Meta's app, still can).
+#[tokio::test]
+async fn an_account_secret_cannot_sign_events_for_another_workspace() {
+    let app = app().await;
+    let a = app.register("A", "a@a.test").await;
+    let b = app.register("B", "b@b.test").await;
+    app.create_account(&a.access, "1001", Some("secret-of-a")).await;
+    app.create_account(&b.access, "2002", Some("secret-of-b")).await;
+    let c = app.register("C", "c@c.test").await;
+    app.create_account(&c.access, "3003", None).await; // platform secret only
+    let change = |phone: &str, wamid: &str| {
+        let body: Value =
+            serde_json::from_slice(&envelope(phone, text_message("15551234567", wamid, "hi", 1))).unwrap();
+        body["entry"][0].clone()
+    };
+    let mixed = |other: &str| {
+        serde_json::to_vec(&json!({"object": "whatsapp_business_account",
+            "entry": [change("1001", &format!("wamid.own.{other}")), change(other, &format!("wamid.forged.{other}"))]}))
+        .unwrap()
+    };
+    for other in ["2002", "3003"] {
+        let res = app.post_webhook(&mixed(other), "secret-of-a").await;
+        assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    assert_eq!(app.count(webhook_events::Entity).await, 0);
+
+    // A's own number with A's secret; the mixed body with the platform secret.
+    let own = envelope("1001", text_message("15551234567", "wamid.own.only", "mine", 1));
+    assert_eq!(app.post_webhook(&own, "secret-of-a").await.status(), StatusCode::OK);
+    assert_eq!(app.post_webhook(&mixed("2002"), PLATFORM_SECRET).await.status(), StatusCode::OK);
+    let forged = wait_message(&app, "wamid.forged.2002").await;
+    assert_eq!(forged.tenant_id.to_string(), b.tenant_id);
+    assert_eq!(wait_message(&app, "wamid.own.only").await.tenant_id.to_string(), a.tenant_id);
+}
+
+/// A WhatsApp Business Account belongs to one workspace (its WABA-level webhooks are routed by
+/// its id); the same workspace may connect several of its numbers.
+#[tokio::test]
+async fn a_waba_belongs_to_one_workspace() {
+    let app = app().await;
+    let a = app.register("A", "a@a.test").await;
+    let b = app.register("B", "b@b.test").await;
+    app.create_account(&a.access, "1001", None).await; // WABA 91001
+    let number = |phone: &str| {
+        json!({"name": "Second", "wabaId": "91001", "phoneNumberId": phone, "displayPhoneNumber": "+1 555 0101",
+               "accessToken": "EAAG-test-token-5678"})
+    };
+    let res = app.post("/api/whatsapp-accounts?validate=false", &number("2002"), Some(&b.access)).await;
+    assert_error(res, StatusCode::CONFLICT, "waba_taken").await;
+    let res = app.post("/api/whatsapp-accounts?validate=false", &number("1002"), Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // A phone number id already taken is still reported as such.
+    let res = app.post("/api/whatsapp-accounts?validate=false", &number("1001"), Some(&b.access)).await;
+    assert_error(res, StatusCode::CONFLICT, "phone_number_taken").await;
+}
