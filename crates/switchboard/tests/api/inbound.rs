@@ -424,7 +424,8 @@ async fn database_down_means_503_and_nothing_acknowledged() {
 
 #[tokio::test]
 async fn sandbox_customer_messages_arrive_through_the_signed_webhook_with_media() {
-    let app = spawn_app_with(&[]).await;
+    let media_dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(&[("SWITCHBOARD_MEDIA_DIR", media_dir.path().to_str().unwrap())]).await;
     let a = app.register("A", "a@a.test").await;
     let res = app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&a.access)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -444,6 +445,14 @@ async fn sandbox_customer_messages_arrive_through_the_signed_webhook_with_media(
     let wamid = res.json::<Value>().await.unwrap()["waMessageId"].as_str().unwrap().to_string();
     let m = wait_message(&app, &wamid).await;
     assert_eq!(m.content["body"], "Hello from the sandbox");
+    // It came through the signed webhook endpoint, stored as a raw event like Meta's.
+    let phone = acct["phoneNumberId"].as_str().unwrap();
+    let stored = webhook_events::Entity::find()
+        .filter(webhook_events::Column::PhoneNumberId.eq(phone))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(stored.iter().any(|e| String::from_utf8_lossy(&e.body).contains(&wamid)), "no stored webhook event");
 
     // An image: stored by the media job and served to the tenant only.
     use base64::Engine;
@@ -467,6 +476,15 @@ async fn sandbox_customer_messages_arrive_through_the_signed_webhook_with_media(
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "image/png");
     assert_eq!(res.bytes().await.unwrap().to_vec(), png);
+    // The file lives in SWITCHBOARD_MEDIA_DIR.
+    fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .flat_map(|e| if e.path().is_dir() { files(&e.path()) } else { vec![e.path()] })
+            .collect()
+    }
+    assert!(files(media_dir.path()).iter().any(|f| std::fs::read(f).unwrap() == png), "not in SWITCHBOARD_MEDIA_DIR");
     let b = app.register("B", "b@b.test").await;
     assert_error(app.get(&format!("/api/media/{media_id}"), Some(&b.access)).await, StatusCode::NOT_FOUND, "not_found")
         .await;
@@ -869,4 +887,41 @@ async fn a_waba_belongs_to_one_workspace() {
     // A phone number id already taken is still reported as such.
     let res = app.post("/api/whatsapp-accounts?validate=false", &number("1001"), Some(&b.access)).await;
     assert_error(res, StatusCode::CONFLICT, "phone_number_taken").await;
+}
+
+/// A new message in a resolved conversation reopens that conversation (it is not a second one),
+/// and UNSUBSCRIBE, the other default opt-out keyword, opts the customer out.
+#[tokio::test]
+async fn a_new_message_reopens_a_resolved_conversation_and_unsubscribe_opts_out() {
+    let app = app().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    let post = |wamid: &'static str, body: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .post_webhook(
+                    &envelope("1001", text_message("15551234567", wamid, body, 1_700_000_000)),
+                    PLATFORM_SECRET,
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::OK);
+            wait_message(app, wamid).await
+        }
+    };
+    let first = post("wamid.r1", "hello").await;
+    let id = first.conversation_id.to_string();
+    let res = app.patch(&format!("/api/conversations/{id}"), &json!({"status": "resolved"}), Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let c: Value = app.get(&format!("/api/conversations/{id}"), Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(c["status"], "resolved");
+
+    let second = post("wamid.r2", "unsubscribe").await;
+    assert_eq!(second.conversation_id, first.conversation_id);
+    let c: Value = app.get(&format!("/api/conversations/{id}"), Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(c["status"], "open", "{c}");
+    assert!(c["resolvedAt"].is_null(), "{c}");
+    assert_eq!(app.count(conversations::Entity).await, 1);
+    let contact = contacts::Entity::find().one(&app.state.db).await.unwrap().unwrap();
+    assert!(contact.opted_out, "UNSUBSCRIBE is a default opt-out keyword");
 }
