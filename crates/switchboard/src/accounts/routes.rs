@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::events::{self, AccountEventDto};
 use super::sandbox::{__path_sandbox_thread, sandbox_thread};
 use super::service::{self, AccountChanges, AccountDto, NewAccount};
 use crate::auth::extract::{Authed, InboxRole, TenantAdminRole};
@@ -21,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_accounts, create_account))
         .routes(routes!(get_account, update_account, delete_account))
+        .routes(routes!(list_account_events))
         .routes(routes!(create_sandbox))
         .routes(routes!(sandbox_customer_message, sandbox_thread))
 }
@@ -235,6 +237,46 @@ async fn delete_account(
 ) -> AppResult<StatusCode> {
     service::delete(&state, auth.tenant()?, auth.user_id(), id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct EventsParams {
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountEventPage {
+    pub data: Vec<AccountEventDto>,
+    pub next_cursor: Option<String>,
+}
+
+/// The account-level webhooks Meta sent about a number (`account_update`, `errors`, group
+/// lifecycle, settings and participants, …), newest first, keyset-paginated. Scoped by the tenant
+/// and the number's WABA: WABA-level events carry no phone number id, so every number of the WABA
+/// lists them, and `whatsappAccountId` says which number each was routed to.
+#[utoipa::path(get, path = "/api/whatsapp-accounts/{id}/events", tag = "whatsapp-accounts",
+    params(("id" = Uuid, Path), EventsParams), security(("bearer" = [])),
+    responses((status = 200, body = AccountEventPage), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_account_events(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    Path(id): Path<Uuid>,
+    Query(p): Query<EventsParams>,
+) -> AppResult<axum::Json<AccountEventPage>> {
+    let tenant = auth.tenant()?;
+    let a = service::get(&state.db, tenant, id).await?;
+    let cursor = p.cursor.as_deref().map(crate::pagination::decode).transpose()?;
+    let limit = crate::pagination::limit(p.limit, 50, 200);
+    let rows = events::page(&state.db, tenant, &a, cursor, limit).await?;
+    let next_cursor = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|e| crate::pagination::encode(e.created_at, e.id)))
+        .flatten();
+    Ok(axum::Json(AccountEventPage { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
 /// Create a sandbox number on the built-in Meta simulator: no Meta account needed.

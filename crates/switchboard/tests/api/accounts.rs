@@ -250,3 +250,107 @@ async fn media_is_downloaded_with_a_fresh_url_when_the_webhook_url_expired() {
     cancel.cancel();
     run.await.unwrap();
 }
+
+/// A Meta `account_update` webhook: WABA-level, so it names the WABA (`entry[].id`) and no number.
+fn account_update(waba_id: &str, time: i64, value: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba_id, "time": time, "changes": [{"field": "account_update", "value": value}]}]
+    }))
+    .unwrap()
+}
+
+async fn wait_account_events(app: &TestApp, n: usize) {
+    wait_for("account events stored", || async {
+        let rows = switchboard::entities::account_events::Entity::find().all(&app.state.db).await.unwrap();
+        (rows.len() >= n).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn account_updates_are_listed_for_the_tenant_admin_newest_first() {
+    let secret = "s3cret-platform";
+    let app = spawn_app_with(&[("SWITCHBOARD_META_APP_SECRET", secret)]).await;
+    let a = app.register("A", "a@a.test").await;
+    let acct = app.create_account(&a.access, "1001", None).await;
+    let id = acct["id"].as_str().unwrap();
+    let path = format!("/api/whatsapp-accounts/{id}/events");
+    let empty: Value = app.get(&path, Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(empty, json!({"data": [], "nextCursor": null}));
+
+    let violation = json!({"event": "ACCOUNT_VIOLATION", "violation_info": {"violation_type": "SCAM"}});
+    let res = app.post_webhook(&account_update("91001", 1_751_247_548, violation.clone()), secret).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    wait_account_events(&app, 1).await;
+    let tier = json!({"event": "VOLUME_BASED_PRICING_TIER_UPDATE", "volume_tier_info": {"tier": "25000001:50000000"}});
+    let res = app.post_webhook(&account_update("91001", 1_751_247_600, tier.clone()), secret).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    wait_account_events(&app, 2).await;
+
+    let res = app.get(&path, Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page: Value = res.json().await.unwrap();
+    let data = page["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{page}");
+    assert_eq!((data[0]["field"].as_str(), &data[0]["payload"]), (Some("account_update"), &tier), "newest first");
+    assert_eq!(&data[1]["payload"], &violation);
+    assert_eq!(data[0]["whatsappAccountId"], id);
+    assert_eq!(data[0]["wabaId"], "91001");
+    assert!(data[0]["id"].is_string() && data[0]["createdAt"].is_string());
+    assert!(page["nextCursor"].is_null());
+
+    // One per page: the cursor leads to the older event, then to nothing.
+    let first: Value = app.get(&format!("{path}?limit=1"), Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(first["data"][0]["payload"], tier);
+    let cursor = first["nextCursor"].as_str().expect("a next page");
+    let second: Value =
+        app.get(&format!("{path}?limit=1&cursor={cursor}"), Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(second["data"][0]["payload"], violation);
+    let cursor = second["nextCursor"].as_str().expect("a cursor after a full page");
+    let third: Value = app.get(&format!("{path}?limit=1&cursor={cursor}"), Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(third, json!({"data": [], "nextCursor": null}));
+    let res = app.get(&format!("{path}?cursor=garbage!"), Some(&a.access)).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+
+    // A WABA-level event names no number: another number of the same WABA lists it too.
+    let res = app
+        .post(
+            "/api/whatsapp-accounts?validate=false",
+            &json!({"name": "Second", "wabaId": "91001", "phoneNumberId": "1002", "accessToken": TOKEN}),
+            Some(&a.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let second_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let other: Value =
+        app.get(&format!("/api/whatsapp-accounts/{second_id}/events"), Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(other["data"].as_array().unwrap().len(), 2, "{other}");
+}
+
+#[tokio::test]
+async fn account_events_are_for_tenant_admins_of_the_owning_tenant_only() {
+    let secret = "s3cret-platform";
+    let app = spawn_app_with(&[("SWITCHBOARD_META_APP_SECRET", secret)]).await;
+    let a = app.register("A", "a@a.test").await;
+    let b = app.register("B", "b@b.test").await;
+    let agent = app.user_with_role(&a.tenant_id, "agent@a.test", Role::Agent).await;
+    let acct = app.create_account(&a.access, "1001", None).await;
+    let b_acct = app.create_account(&b.access, "2001", None).await;
+    let path = format!("/api/whatsapp-accounts/{}/events", acct["id"].as_str().unwrap());
+    let restriction = json!({"event": "ACCOUNT_RESTRICTION",
+                             "restriction_info": [{"restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION", "expiration": 1_751_300_000}]});
+    let res = app.post_webhook(&account_update("91001", 1_751_247_548, restriction), secret).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    wait_account_events(&app, 1).await;
+    let page: Value = app.get(&path, Some(&a.access)).await.json().await.unwrap();
+    assert_eq!(page["data"][0]["payload"]["event"], "ACCOUNT_RESTRICTION");
+
+    assert_error(app.get(&path, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.get(&path, Some(&agent)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    // Tenant B: A's number is a 404, and B's own number lists nothing of A's.
+    assert_error(app.get(&path, Some(&b.access)).await, StatusCode::NOT_FOUND, "not_found").await;
+    let b_path = format!("/api/whatsapp-accounts/{}/events", b_acct["id"].as_str().unwrap());
+    let own: Value = app.get(&b_path, Some(&b.access)).await.json().await.unwrap();
+    assert_eq!(own, json!({"data": [], "nextCursor": null}));
+}
