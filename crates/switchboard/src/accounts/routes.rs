@@ -118,7 +118,7 @@ async fn list_accounts(State(state): State<AppState>, auth: Authed<InboxRole>) -
 #[utoipa::path(post, path = "/api/whatsapp-accounts", tag = "whatsapp-accounts", params(CreateParams),
     request_body = CreateAccountRequest, security(("bearer" = [])),
     responses((status = 201, body = AccountDto), (status = 403, body = ErrorBody, description = "role or plan limit"),
-              (status = 409, body = ErrorBody, description = "phone number id already connected"),
+              (status = 409, body = ErrorBody, description = "phone number id (phone_number_taken) or WABA (waba_taken) already connected to another workspace"),
               (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn create_account(
     State(state): State<AppState>,
