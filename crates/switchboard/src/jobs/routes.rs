@@ -1,4 +1,4 @@
-//! `/api/admin/jobs`: operators see queue contents and retry dead jobs.
+//! `/api/admin/jobs`: operators see queue contents and depths, and retry dead jobs.
 
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
@@ -11,6 +11,7 @@ use crate::auth::extract::{Authed, SystemAdminRole};
 use crate::entities::enums::JobState;
 use crate::entities::jobs;
 use crate::error::{AppError, AppResult, ErrorBody};
+use crate::health::QueueStats;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -63,10 +64,14 @@ impl From<jobs::Model> for JobDto {
 
 #[derive(Serialize, ToSchema)]
 pub struct JobList {
+    /// The jobs matching the filters, newest first.
     pub data: Vec<JobDto>,
+    /// Every queue's depth (pending, running, failed, dead, oldest due job's age), whatever the
+    /// filters: the same figures as `/api/health` and `/api/admin/stats`.
+    pub queues: Vec<QueueStats>,
 }
 
-/// Jobs of every queue, newest first.
+/// Jobs of every queue, newest first, and the depth of each queue.
 #[utoipa::path(get, path = "/api/admin/jobs", tag = "admin", params(JobsParams), security(("bearer" = [])),
     responses((status = 200, body = JobList), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_jobs(
@@ -83,7 +88,8 @@ async fn list_jobs(
     };
     let rows =
         crate::jobs::list(&state.db, p.queue.as_deref(), job_state, p.limit.unwrap_or(100).clamp(1, 500)).await?;
-    Ok(axum::Json(JobList { data: rows.into_iter().map(Into::into).collect() }))
+    let queues = crate::health::queue_stats(&state.db).await?;
+    Ok(axum::Json(JobList { data: rows.into_iter().map(Into::into).collect(), queues }))
 }
 
 /// Put a dead or failed job back in its queue with fresh attempts.

@@ -363,3 +363,76 @@ async fn platform_totals() {
     assert_eq!(s["month"], json!({"messagesIn": 6, "messagesOut": 9}));
     assert!(s["queues"].is_array());
 }
+
+/// The queue and webhook-event admin routes are the operator's: every tenant role (and a tenant's
+/// `admin` API key) gets 403 and changes nothing, while the SYSTEM_ADMIN may use them.
+#[tokio::test]
+async fn tenant_users_cannot_list_or_retry_jobs_nor_list_or_replay_webhook_events() {
+    use std::time::Duration;
+    use switchboard::entities::enums::JobState;
+    use switchboard::entities::{jobs, webhook_events};
+    use switchboard::jobs::{self as q, NewJob, Outcome};
+    const SECRET: &str = "ops-secret";
+    let app = spawn_app_with(&[("SWITCHBOARD_RUN_WORKERS", "false"), ("SWITCHBOARD_META_APP_SECRET", SECRET)]).await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let agent = app.user_with_role(&a.tenant_id, "agent@acme.test", Role::Agent).await;
+    let billing = app.user_with_role(&a.tenant_id, "billing@acme.test", Role::BillingAdmin).await;
+    let res = app.post("/api/api-keys", &json!({"name": "CRM", "scopes": ["admin"]}), Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let key = res.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_string();
+
+    // A dead job of the tenant, and a stored webhook event of its number.
+    let db = app.state.writer();
+    let tenant: Uuid = a.tenant_id.parse().unwrap();
+    q::enqueue(db, NewJob::new("ops-queue", json!({})).tenant(tenant)).await.unwrap();
+    let claimed = q::claim(db, "ops-queue", "w", 1, Duration::from_secs(60)).await.unwrap();
+    let dead = Outcome::Dead { error: "bad".into() };
+    q::finish_unsuccessfully(db, &claimed[0], "w", dead, Duration::ZERO, Duration::ZERO).await.unwrap();
+    let job_id = claimed[0].id;
+    app.create_account(&a.access, "8001", None).await;
+    let body = crate::helpers::envelope(
+        "8001",
+        crate::helpers::text_message("15550008001", "wamid.ops", "hi", Utc::now().timestamp()),
+    );
+    assert_eq!(app.post_webhook(&body, SECRET).await.status(), StatusCode::OK);
+    let event_id = webhook_events::Entity::find().one(&app.state.db).await.unwrap().unwrap().id;
+    let jobs_before = app.count(jobs::Entity).await;
+
+    let retry = format!("/api/admin/jobs/{job_id}/retry");
+    let replay = format!("/api/admin/webhook-events/{event_id}/replay");
+    for (who, token) in [("TENANT_ADMIN", &a.access), ("AGENT", &agent), ("BILLING_ADMIN", &billing), ("API key", &key)]
+    {
+        for path in ["/api/admin/jobs", "/api/admin/webhook-events"] {
+            let res = app.get(path, Some(token)).await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{who}: GET {path}");
+            assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+        for path in [retry.as_str(), replay.as_str()] {
+            let res = app.post(path, &json!({}), Some(token)).await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{who}: POST {path}");
+            assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+    }
+    for path in ["/api/admin/jobs", "/api/admin/webhook-events"] {
+        assert_error(app.get(path, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    for path in [retry.as_str(), replay.as_str()] {
+        assert_error(app.post(path, &json!({}), None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // Nothing changed: the job is still dead and no replay was queued.
+    let job = jobs::Entity::find_by_id(job_id).one(&app.state.db).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Dead);
+    assert_eq!(app.count(jobs::Entity).await, jobs_before);
+
+    // The same requests succeed for the operator (so the 403s come from the role).
+    let root = app.system_admin().await;
+    let list: Value = app.get("/api/admin/jobs", Some(&root)).await.json().await.unwrap();
+    assert!(list["data"].as_array().unwrap().iter().any(|j| j["id"] == job_id));
+    let events: Value = app.get("/api/admin/webhook-events", Some(&root)).await.json().await.unwrap();
+    assert_eq!(events["data"][0]["id"], event_id.to_string());
+    assert_eq!(app.post(&retry, &json!({}), Some(&root)).await.status(), StatusCode::OK);
+    assert_eq!(app.post(&replay, &json!({}), Some(&root)).await.status(), StatusCode::ACCEPTED);
+    let job = jobs::Entity::find_by_id(job_id).one(&app.state.db).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Pending);
+    assert_eq!(app.count(jobs::Entity).await, jobs_before + 1, "the replay's job");
+}
