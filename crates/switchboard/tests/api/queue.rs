@@ -354,7 +354,7 @@ async fn a_job_scheduled_for_later_is_claimed_only_once_it_is_due() {
     let db = app.state.writer();
 
     // Claiming directly.
-    let due = chrono::Utc::now() + chrono::Duration::milliseconds(700);
+    let due = switchboard::db::now() + chrono::Duration::milliseconds(1000);
     q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 1})).at(due)).await.unwrap();
     assert!(q::claim(db, TEST_QUEUE, "w", 10, Duration::from_secs(60)).await.unwrap().is_empty(), "not due yet");
     tokio::time::sleep((due - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(50)).await;
@@ -377,7 +377,7 @@ async fn a_job_scheduled_for_later_is_claimed_only_once_it_is_due() {
     let run = tokio::spawn(
         Runner::new(app.state.clone()).register(QueueSpec::new(TEST_QUEUE, 2), handler).run(cancel.clone()),
     );
-    let due = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let due = switchboard::db::now() + chrono::Duration::milliseconds(2000);
     q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 2})).at(due)).await.unwrap();
     app.state.jobs_wakeup.wake(TEST_QUEUE);
     tokio::time::sleep(Duration::from_millis(1000)).await;
