@@ -12,6 +12,7 @@ mod m0006_team;
 mod m0007_integrations;
 mod m0008_job_claim;
 mod m0009_contacts_keyset;
+mod m0010_account_events_waba;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_integrations::Migration),
             Box::new(m0008_job_claim::Migration),
             Box::new(m0009_contacts_keyset::Migration),
+            Box::new(m0010_account_events_waba::Migration),
         ]
     }
 }
