@@ -925,3 +925,49 @@ async fn a_new_message_reopens_a_resolved_conversation_and_unsubscribe_opts_out(
     let contact = contacts::Entity::find().one(&app.state.db).await.unwrap().unwrap();
     assert!(contact.opted_out, "UNSUBSCRIBE is a default opt-out keyword");
 }
+
+/// PostgreSQL commits a batch's new conversations outside its transaction. When the batch then
+/// fails, its one-event-at-a-time fallback finds those conversations already there and must still
+/// treat them as opened (here: auto-assigned). The failure is injected once by a trigger on the
+/// batch's first update of `webhook_events` (a sequence, so the rollback does not undo the count).
+#[tokio::test]
+async fn conversations_created_by_a_failed_batch_are_opened_by_its_fallback() {
+    use sea_orm::ConnectionTrait;
+    let app = app_without_workers().await;
+    if !app.config.is_postgres() {
+        eprintln!("skipped: SQLite creates conversations inside the batch's transaction");
+        return;
+    }
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    let res = app.patch("/api/settings", &json!({"autoAssign": true}), Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.patch("/api/agents/me", &json!({"status": "online"}), Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for sql in [
+        "CREATE SEQUENCE fail_once_seq",
+        "CREATE FUNCTION fail_once() RETURNS trigger AS $$ BEGIN \
+         IF nextval('fail_once_seq') = 1 THEN RAISE EXCEPTION 'injected batch failure'; END IF; \
+         RETURN NULL; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER fail_once BEFORE UPDATE ON webhook_events FOR EACH STATEMENT EXECUTE FUNCTION fail_once()",
+    ] {
+        app.state.db.execute_unprepared(sql).await.unwrap();
+    }
+    for n in 0..3 {
+        let body = envelope("1001", text_message(&format!("1555444{n:04}"), &format!("wamid.f{n}"), "hello", 1));
+        assert_eq!(app.post_webhook(&body, PLATFORM_SECRET).await.status(), StatusCode::OK);
+    }
+    let results = run_one_batch(&app).await;
+    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    let seq = app.state.db.query_one_raw(sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT last_value FROM fail_once_seq",
+    ));
+    let fired: i64 = seq.await.unwrap().unwrap().try_get("", "last_value").unwrap();
+    assert!(fired >= 2, "the batch did not fail and fall back (trigger ran {fired} time(s))");
+    let convs = conversations::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(convs.len(), 3);
+    for c in convs {
+        assert_eq!(c.assignee_id.map(|u| u.to_string()), Some(a.user_id.clone()), "conversation {} not opened", c.id);
+    }
+}
