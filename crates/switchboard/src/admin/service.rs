@@ -126,6 +126,22 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<AdminTenantD
     with_counts(db, vec![t]).await?.pop().ok_or_else(|| AppError::not_found("tenant"))
 }
 
+/// The names of the given tenants (unknown ids are left out).
+pub async fn tenant_names<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> AppResult<HashMap<Uuid, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, String)> = tenants::Entity::find()
+        .select_only()
+        .column(tenants::Column::Id)
+        .column(tenants::Column::Name)
+        .filter(tenants::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Parsed limit overrides (each > 0).
 #[derive(Default, Debug, Clone, Copy)]
 pub struct LimitChanges {

@@ -1,6 +1,7 @@
 //! The audit log: who did what, and when. Written in the same transaction as the change it records.
 
 pub mod routes;
+pub mod service;
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde_json::Value;

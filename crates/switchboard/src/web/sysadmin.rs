@@ -1,6 +1,7 @@
 //! `GET /admin`: the platform operator's landing page (SYSTEM_ADMIN): platform totals, queues and
 //! the tenants with plan, status and month-to-date usage; suspend, reactivate and plan changes go
-//! through `PATCH /api/admin/tenants/{id}`.
+//! through `PATCH /api/admin/tenants/{id}`. Below, the latest platform-wide audit entries (read
+//! only; the full log with filters is `GET /api/admin/audit`).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -15,6 +16,8 @@ use crate::entities::enums::{Role, TenantStatus};
 use crate::state::AppState;
 
 pub const PAGE_SIZE: u64 = 50;
+/// Audit entries shown on the page.
+pub const AUDIT_ROWS: u64 = 50;
 
 pub struct PlanOption {
     pub name: &'static str,
@@ -46,6 +49,15 @@ pub struct QueueRow {
     pub oldest: String,
 }
 
+pub struct AuditRow {
+    pub time: String,
+    /// The tenant's name; `None` for the platform's own entries.
+    pub tenant: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin_tenants.html")]
 struct AdminPage {
@@ -53,6 +65,7 @@ struct AdminPage {
     stats: PlatformStats,
     queues: Vec<QueueRow>,
     tenants: Vec<TenantRow>,
+    audit: Vec<AuditRow>,
     status: String,
     page: u64,
     prev: Option<String>,
@@ -83,9 +96,10 @@ pub async fn page(State(state): State<AppState>, user: WebUser, Query(q): Query<
         let stats = crate::admin::service::stats(&state).await?;
         // One more than a page tells whether there is a next page.
         let rows = crate::admin::service::list(&state.db, status, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await?;
-        Ok::<_, crate::error::AppError>((stats, rows))
+        let audit = latest_audit(&state).await?;
+        Ok::<_, crate::error::AppError>((stats, rows, audit))
     };
-    let (stats, mut rows) = match loaded.await {
+    let (stats, mut rows, audit) = match loaded.await {
         Ok(x) => x,
         Err(e) => return layout::app_error_page(&user, e),
     };
@@ -137,8 +151,44 @@ pub async fn page(State(state): State<AppState>, user: WebUser, Query(q): Query<
         prev: (page > 1).then(|| link(&status, page - 1)),
         next: has_next.then(|| link(&status, page + 1)),
         tenants,
+        audit,
         status,
         page,
     };
     layout::render(&page)
+}
+
+/// The newest audit entries across tenants and the platform, through the same query as
+/// `GET /api/admin/audit`.
+async fn latest_audit(state: &AppState) -> Result<Vec<AuditRow>, crate::error::AppError> {
+    use crate::audit::service::{ListFilter, Scope};
+    let filter = ListFilter { scope: Scope::AdminAll, action: None, actor_user_id: None };
+    let (rows, _) = crate::audit::service::list(&state.db, &filter, None, AUDIT_ROWS).await?;
+    let mut ids: Vec<Uuid> = rows.iter().filter_map(|r| r.tenant_id).collect();
+    ids.sort();
+    ids.dedup();
+    let names = crate::admin::service::tenant_names(&state.db, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let e = r.entry;
+            AuditRow {
+                time: super::settings::when(e.created_at),
+                // A removed tenant keeps its entries: show its id.
+                tenant: r.tenant_id.map(|t| names.get(&t).cloned().unwrap_or_else(|| t.to_string())),
+                actor: match (e.actor_email, e.actor_user_id) {
+                    (Some(email), _) => email,
+                    (None, Some(id)) => id.to_string(),
+                    (None, None) => "—".into(),
+                },
+                target: match (e.target_type, e.target_id) {
+                    (Some(t), Some(id)) => format!("{t} {id}"),
+                    (Some(t), None) => t,
+                    (None, Some(id)) => id,
+                    (None, None) => "—".into(),
+                },
+                action: e.action,
+            }
+        })
+        .collect())
 }

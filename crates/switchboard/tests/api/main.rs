@@ -18,6 +18,7 @@ mod inbox;
 mod isolation;
 mod notes;
 mod outhooks;
+mod platform_audit;
 mod profile;
 mod queue;
 mod sandbox_restart;
