@@ -13,6 +13,7 @@ mod m0007_integrations;
 mod m0008_job_claim;
 mod m0009_contacts_keyset;
 mod m0010_account_events_waba;
+mod m0011_audit_platform;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_job_claim::Migration),
             Box::new(m0009_contacts_keyset::Migration),
             Box::new(m0010_account_events_waba::Migration),
+            Box::new(m0011_audit_platform::Migration),
         ]
     }
 }
