@@ -244,6 +244,17 @@ async fn revoke_family(state: &AppState, row: &refresh_tokens::Model, ip: &str) 
     Ok(())
 }
 
+/// Revokes every refresh-token family of `user` (all their sessions end at the next refresh).
+pub async fn revoke_sessions<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<()> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(crate::db::now()))
+        .filter(refresh_tokens::Column::UserId.eq(user))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Revokes the family of `refresh_token` (when it is the caller's), or every session of the user.
 pub async fn logout(state: &AppState, user_id: Uuid, refresh_token: Option<&str>) -> AppResult<()> {
     let mut q = refresh_tokens::Entity::update_many()
@@ -341,12 +352,7 @@ pub async fn change_password(
     am.password_hash = Set(hash);
     am.updated_at = Set(crate::db::now());
     let user = am.update(&txn).await?;
-    refresh_tokens::Entity::update_many()
-        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(crate::db::now()))
-        .filter(refresh_tokens::Column::UserId.eq(user.id))
-        .filter(refresh_tokens::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
+    revoke_sessions(&txn, user.id).await?;
     audit::record(
         &txn,
         audit::Entry::by_user(

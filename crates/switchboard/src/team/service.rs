@@ -232,16 +232,6 @@ async fn leave_inbox<C: ConnectionTrait>(db: &C, tenant: Uuid, user: Uuid) -> Ap
     Ok(res.rows_affected)
 }
 
-async fn revoke_sessions<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<()> {
-    refresh_tokens::Entity::update_many()
-        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(crate::db::now()))
-        .filter(refresh_tokens::Column::UserId.eq(user))
-        .filter(refresh_tokens::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// Parsed input of an invitation.
 pub struct NewInvite {
     pub email: Email,
@@ -483,7 +473,7 @@ pub async fn update(
         leave_inbox(&txn, tenant.0, u.id).await?;
     }
     if active_changed && !active {
-        revoke_sessions(&txn, u.id).await?;
+        crate::auth::service::revoke_sessions(&txn, u.id).await?;
     }
     let entry = |action, details| audit::Entry {
         tenant_id: Some(tenant.0),
