@@ -72,6 +72,11 @@ pub enum ChangeValue {
     TemplateCategory(TemplateCategoryUpdate),
     /// `field = "message_template_quality_update"`.
     TemplateQuality(TemplateQualityUpdate),
+    /// `field = "smb_message_echoes"`: messages the business sent from the WhatsApp Business app
+    /// on a coexistence number.
+    Echoes(EchoesValue),
+    /// `field = "history"`: earlier messages of a coexistence number, imported in chunks.
+    History(HistoryValue),
     /// Any other field (account_update, group_*, history, ...), or a known field whose value did
     /// not fit the typed model: kept verbatim.
     Other(Value),
@@ -95,6 +100,70 @@ pub struct MessagesValue {
     pub errors: Vec<WebhookError>,
     /// Keys of `value` this model does not know (e.g. `groups`), kept verbatim.
     pub extra: Map<String, Value>,
+}
+
+/// `value` of a `smb_message_echoes` change: `message_echoes[]` have the shape of inbound
+/// messages plus `to` (the customer) and, for username users, `to_user_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EchoesValue {
+    /// The business phone number.
+    pub metadata: Option<Metadata>,
+    /// The customers (BSUID era).
+    pub contacts: Vec<Contact>,
+    /// The echoed messages.
+    pub echoes: Vec<InboundMessage>,
+    /// The value exactly as received.
+    pub raw: Value,
+}
+
+impl EchoesValue {
+    /// The `contacts[]` entry for an echo's recipient, else the only contact.
+    pub fn contact_for(&self, echo: &InboundMessage) -> Option<&Contact> {
+        let to = echo.to.as_deref().map(|t| t.trim_start_matches('+'));
+        let by_id = self.contacts.iter().find(|c| {
+            (to.is_some_and(|t| !t.is_empty()) && c.wa_id.as_deref() == to)
+                || (echo.to_user_id.is_some() && c.user_id == echo.to_user_id)
+        });
+        by_id.or(if self.contacts.len() == 1 { self.contacts.first() } else { None })
+    }
+}
+
+/// `value` of a `history` change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryValue {
+    /// The business phone number.
+    pub metadata: Option<Metadata>,
+    /// The chunks (`history[]`).
+    pub chunks: Vec<HistoryChunk>,
+    /// The value exactly as received.
+    pub raw: Value,
+}
+
+/// One `history[]` item: a chunk of threads, or the errors of a declined sync.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistoryChunk {
+    /// `metadata.phase` (0: day 0-1, 1: day 1-90, 2: day 90-180).
+    pub phase: Option<i64>,
+    /// `metadata.chunk_order`.
+    pub chunk_order: Option<i64>,
+    /// `metadata.progress` (0-100).
+    pub progress: Option<i64>,
+    /// The conversations of this chunk.
+    pub threads: Vec<HistoryThread>,
+    /// `errors[]` (history sharing turned off, ...).
+    pub errors: Vec<WebhookError>,
+}
+
+/// One thread of a history chunk: a customer and their messages with the business.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistoryThread {
+    /// The customer's WhatsApp id (may be empty for username users).
+    pub id: String,
+    /// The customer's identity (BSUID era: `context {wa_id, user_id, username}`).
+    pub context: Option<Contact>,
+    /// The messages, customer's and business's; a business one has `to` or `from` equal to the
+    /// business number.
+    pub messages: Vec<InboundMessage>,
 }
 
 /// `value.metadata`.
@@ -209,6 +278,12 @@ pub struct InboundMessage {
     pub errors: Vec<WebhookError>,
     /// The typed body.
     pub kind: MessageKind,
+    /// Echoes and history only: the customer the business wrote to.
+    pub to: Option<String>,
+    /// Echoes only: the customer's BSUID.
+    pub to_user_id: Option<String>,
+    /// History only: `history_context.status` (`READ`, `DELIVERED`, ...).
+    pub history_status: Option<String>,
     /// The message exactly as received.
     pub raw: Value,
 }
@@ -270,6 +345,9 @@ impl InboundMessage {
             referral: get("referral").and_then(typed),
             errors: get("errors").map(lenient_vec).unwrap_or_default(),
             kind,
+            to: get("to").and_then(lenient_string).map(|t| t.trim_start_matches('+').to_string()),
+            to_user_id: get("to_user_id").and_then(lenient_string),
+            history_status: get("history_context").and_then(|h| h.get("status")).and_then(lenient_string),
             raw,
         }
     }
@@ -558,6 +636,15 @@ pub struct InboundSystem {
     /// Older payloads name the user here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<String>,
+    /// Legacy number changes (`customer_changed_number`): the new WhatsApp id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_wa_id: Option<String>,
+    /// The user's new BSUID (`user_changed_number`, `user_changed_user_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// `user_changed_user_id`: the BSUID it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_user_id: Option<String>,
     /// Identity-change block (`customer_identity_changed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Value>,
@@ -940,6 +1027,30 @@ pub enum WebhookEvent<'a> {
         /// The update.
         update: &'a TemplateQualityUpdate,
     },
+    /// A message the business sent from the WhatsApp Business app (coexistence).
+    Echo {
+        /// `entry[].id`: the WABA.
+        waba_id: &'a str,
+        /// `metadata.phone_number_id`.
+        phone_number_id: Option<&'a str>,
+        /// The recipient from `contacts[]`, if any.
+        contact: Option<&'a Contact>,
+        /// The echoed message (`to` is the customer).
+        message: &'a InboundMessage,
+    },
+    /// A message of an imported history thread (either direction).
+    History {
+        /// `entry[].id`: the WABA.
+        waba_id: &'a str,
+        /// `metadata.phone_number_id`.
+        phone_number_id: Option<&'a str>,
+        /// `metadata.display_phone_number`: a message `from` it is the business's.
+        business_number: Option<&'a str>,
+        /// The thread (its `id` is the customer).
+        thread: &'a HistoryThread,
+        /// The message.
+        message: &'a InboundMessage,
+    },
     /// Any other change, kept raw.
     Other {
         /// `entry[].id`: the WABA.
@@ -1034,6 +1145,8 @@ impl Change {
             "message_template_status_update" => from_val(&value).map(ChangeValue::TemplateStatus),
             "template_category_update" => from_val(&value).map(ChangeValue::TemplateCategory),
             "message_template_quality_update" => from_val(&value).map(ChangeValue::TemplateQuality),
+            "smb_message_echoes" => EchoesValue::from_value(&value).map(ChangeValue::Echoes),
+            "history" => HistoryValue::from_value(&value).map(ChangeValue::History),
             _ => None,
         };
         Change { field, value: typed.unwrap_or(ChangeValue::Other(value)) }
@@ -1070,8 +1183,104 @@ impl Change {
             ChangeValue::TemplateQuality(update) => {
                 vec![WebhookEvent::TemplateQuality { waba_id, update }]
             }
+            ChangeValue::Echoes(v) => {
+                let pn = v.metadata.as_ref().map(|m| m.phone_number_id.as_str());
+                v.echoes
+                    .iter()
+                    .map(|message| WebhookEvent::Echo {
+                        waba_id,
+                        phone_number_id: pn,
+                        contact: v.contact_for(message),
+                        message,
+                    })
+                    .collect()
+            }
+            ChangeValue::History(v) => {
+                let pn = v.metadata.as_ref().map(|m| m.phone_number_id.as_str());
+                let business_number = v.metadata.as_ref().and_then(|m| m.display_phone_number.as_deref());
+                let mut out = Vec::new();
+                for chunk in &v.chunks {
+                    for thread in &chunk.threads {
+                        for message in &thread.messages {
+                            out.push(WebhookEvent::History {
+                                waba_id,
+                                phone_number_id: pn,
+                                business_number,
+                                thread,
+                                message,
+                            });
+                        }
+                    }
+                }
+                if v.chunks.iter().any(|c| !c.errors.is_empty()) {
+                    // A declined sync (errors only): kept raw for the account's events.
+                    out.push(WebhookEvent::Other { waba_id, field, value: &v.raw });
+                }
+                out
+            }
             ChangeValue::Other(value) => vec![WebhookEvent::Other { waba_id, field, value }],
         }
+    }
+}
+
+impl EchoesValue {
+    /// `None` when there are no echoes (kept raw instead).
+    fn from_value(value: &Value) -> Option<Self> {
+        let obj = value.as_object()?;
+        let echoes: Vec<InboundMessage> =
+            obj.get("message_echoes").map(as_array)?.into_iter().map(InboundMessage::from_raw).collect();
+        if echoes.is_empty() {
+            return None;
+        }
+        Some(EchoesValue {
+            metadata: obj.get("metadata").and_then(typed),
+            contacts: obj.get("contacts").map(lenient_vec).unwrap_or_default(),
+            echoes,
+            raw: value.clone(),
+        })
+    }
+}
+
+impl HistoryValue {
+    /// `None` when the value has no `history[]` (kept raw instead).
+    fn from_value(value: &Value) -> Option<Self> {
+        let obj = value.as_object()?;
+        let chunks: Vec<HistoryChunk> = obj
+            .get("history")
+            .map(as_array)?
+            .iter()
+            .map(|c| {
+                let md = c.get("metadata");
+                let num = |k: &str| md.and_then(|m| m.get(k)).and_then(lenient_i64);
+                HistoryChunk {
+                    phase: num("phase"),
+                    chunk_order: num("chunk_order"),
+                    progress: num("progress"),
+                    threads: c
+                        .get("threads")
+                        .map(as_array)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|t| HistoryThread {
+                            id: t.get("id").and_then(lenient_string).unwrap_or_default(),
+                            context: t.get("context").and_then(typed),
+                            messages: t
+                                .get("messages")
+                                .map(as_array)
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(InboundMessage::from_raw)
+                                .collect(),
+                        })
+                        .collect(),
+                    errors: c.get("errors").map(lenient_vec).unwrap_or_default(),
+                }
+            })
+            .collect();
+        if chunks.is_empty() {
+            return None;
+        }
+        Some(HistoryValue { metadata: obj.get("metadata").and_then(typed), chunks, raw: value.clone() })
     }
 }
 
@@ -1156,6 +1365,8 @@ impl Serialize for ChangeValue {
             ChangeValue::TemplateStatus(v) => v.serialize(s),
             ChangeValue::TemplateCategory(v) => v.serialize(s),
             ChangeValue::TemplateQuality(v) => v.serialize(s),
+            ChangeValue::Echoes(v) => v.raw.serialize(s),
+            ChangeValue::History(v) => v.raw.serialize(s),
             ChangeValue::Other(v) => v.serialize(s),
         }
     }

@@ -35,6 +35,8 @@ counters! {
     webhooks_unavailable_total: "Webhook POSTs answered 503 because the database could not store them",
     webhook_events_processed_total: "Stored webhook events processed",
     webhook_events_unroutable_total: "Stored webhook events for unknown phone numbers",
+    webhook_events_failed_total: "Stored webhook events that failed (unparseable, or their processing job died)",
+    jobs_dead_total: "Jobs that died (attempts exhausted or not retryable), all queues",
     webhook_processing_yield_ms_total: "Milliseconds webhook processing paused for acknowledgements while behind",
 }
 
@@ -53,5 +55,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Process counters (Prometheus text format).
 #[utoipa::path(get, path = "/api/metrics", tag = "health", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let mut out = state.metrics.render();
+    // Gauges read from the database, so that every node reports the same durable state.
+    if let Ok(n) = crate::admin::service::failed_webhook_events(&state.db).await {
+        out.push_str(
+            "# HELP switchboard_webhook_events_failed Stored webhook events in the failed state (replayable)\n",
+        );
+        out.push_str("# TYPE switchboard_webhook_events_failed gauge\n");
+        out.push_str(&format!("switchboard_webhook_events_failed {n}\n"));
+    }
+    if let Ok(queues) = crate::health::queue_stats(&state.db).await {
+        out.push_str("# HELP switchboard_jobs_dead Dead jobs kept for operators, per queue\n");
+        out.push_str("# TYPE switchboard_jobs_dead gauge\n");
+        for q in queues {
+            out.push_str(&format!("switchboard_jobs_dead{{queue=\"{}\"}} {}\n", q.queue, q.dead));
+        }
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -114,7 +114,10 @@ pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
         .register_batch(crate::webhooks::batch::spec(&state.config), crate::webhooks::batch::handler())
         .register(QueueSpec::new(queues::MEDIA_DOWNLOAD, 4), crate::media::download_handler())
         .register_batch(
-            QueueSpec::new(queues::MESSAGE_SEND, crate::sender::WORKERS).batch(crate::sender::BATCH).refill(),
+            QueueSpec::new(queues::MESSAGE_SEND, crate::sender::WORKERS)
+                .batch(crate::sender::BATCH)
+                .refill()
+                .on_dead(crate::sender::dead_job),
             crate::sender::batch_handler(),
         )
         .register(QueueSpec::new(queues::TEMPLATE_SYNC, 2), crate::templates::service::sync_handler())

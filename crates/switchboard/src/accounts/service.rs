@@ -38,6 +38,10 @@ pub struct AccountDto {
     pub status: AccountStatus,
     pub throughput_mps: i32,
     pub is_sandbox: bool,
+    /// Meta's quality rating for the number, from `phone_number_quality_update` (`null`: none yet).
+    pub quality_rating: Option<String>,
+    /// The messaging limit tier Meta reported (`TIER_1K`, `TIER_UNLIMITED`, …; `null`: none yet).
+    pub messaging_limit: Option<String>,
     pub access_token_last4: String,
     pub has_app_secret: bool,
     pub webhook: WebhookSetup,
@@ -56,6 +60,8 @@ impl AccountDto {
             status: a.status,
             throughput_mps: a.throughput_mps,
             is_sandbox: a.is_sandbox,
+            quality_rating: a.quality_rating,
+            messaging_limit: a.messaging_limit,
             access_token_last4: a.access_token_last4,
             has_app_secret: a.app_secret_enc.is_some(),
             webhook: WebhookSetup {
@@ -137,6 +143,8 @@ pub async fn create(
     let keys = &state.config.encryption_keys;
     let verify_token = input.verify_token.unwrap_or_else(|| switchboard_crypto::token::random_token("vt_", 18));
     let model = whatsapp_accounts::ActiveModel {
+        quality_rating: Set(None),
+        messaging_limit: Set(None),
         id: Set(id),
         tenant_id: Set(tenant.0),
         name: Set(input.name),

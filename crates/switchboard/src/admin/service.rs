@@ -258,6 +258,16 @@ pub struct PlatformStats {
     /// This calendar month (UTC).
     pub month: MessageCounts,
     pub queues: Vec<QueueStats>,
+    /// Stored webhook events that failed (unparseable, or their processing job died): listed by
+    /// `GET /api/admin/webhook-events?state=failed`, replayable.
+    pub failed_webhook_events: i64,
+}
+
+/// How many stored webhook events are `failed`.
+pub async fn failed_webhook_events<C: ConnectionTrait>(db: &C) -> Result<i64, sea_orm::DbErr> {
+    use crate::entities::{enums::WebhookState, webhook_events};
+    Ok(webhook_events::Entity::find().filter(webhook_events::Column::State.eq(WebhookState::Failed)).count(db).await?
+        as i64)
 }
 
 async fn message_counts<C: ConnectionTrait>(db: &C, from: NaiveDate) -> AppResult<MessageCounts> {
@@ -299,5 +309,6 @@ pub async fn stats(state: &AppState) -> AppResult<PlatformStats> {
     let today = message_counts(db, Utc::now().date_naive()).await?;
     let month = message_counts(db, first_of_month()).await?;
     let queues = crate::health::queue_stats(db).await?;
-    Ok(PlatformStats { tenants, users, active_users, numbers, today, month, queues })
+    let failed_webhook_events = failed_webhook_events(db).await?;
+    Ok(PlatformStats { tenants, users, active_users, numbers, today, month, queues, failed_webhook_events })
 }

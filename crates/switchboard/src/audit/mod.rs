@@ -37,6 +37,11 @@ impl<'a> Entry<'a> {
 }
 
 pub async fn record<C: ConnectionTrait>(db: &C, e: Entry<'_>) -> AppResult<()> {
+    Ok(record_db(db, e).await?)
+}
+
+/// [`record`] for callers that work in database errors (webhook processing, jobs).
+pub async fn record_db<C: ConnectionTrait>(db: &C, e: Entry<'_>) -> Result<(), sea_orm::DbErr> {
     audit_log::ActiveModel {
         id: Set(crate::db::new_id()),
         tenant_id: Set(e.tenant_id),

@@ -2,5 +2,6 @@
 //! edited (name, tags, attributes, opt-out); imported in bulk from CSV.
 
 pub mod csv;
+pub mod identity;
 pub mod routes;
 pub mod service;

@@ -32,10 +32,16 @@ pub struct ContactDto {
     pub user_id: Option<String>,
     /// The name the customer set in WhatsApp.
     pub profile_name: Option<String>,
+    /// The customer's WhatsApp username, when they use one.
+    pub username: Option<String>,
     /// The name the team gave the contact.
     pub name: Option<String>,
+    /// Opted out of marketing messages.
     pub opted_out: bool,
     pub opted_out_at: Option<DateTime<Utc>>,
+    /// What opted them out: `keyword` (an opt-out keyword), `user_preferences` (they stopped
+    /// marketing in WhatsApp), `meta_131050` (Meta refused a marketing send), `agent`.
+    pub opt_out_source: Option<String>,
     pub tags: Vec<String>,
     #[schema(value_type = Object)]
     pub attributes: Value,
@@ -54,9 +60,11 @@ impl From<contacts::Model> for ContactDto {
             wa_id: c.wa_id,
             user_id: c.user_id,
             profile_name: c.profile_name,
+            username: c.username,
             name: c.name,
             opted_out: c.opted_out,
             opted_out_at: c.opted_out_at,
+            opt_out_source: c.opt_out_source,
             tags: tags_of(&c.tags),
             attributes: if c.attributes.is_object() { c.attributes } else { json!({}) },
             created_at: c.created_at,
@@ -216,6 +224,7 @@ pub async fn update(
     if let Some(o) = opt_change {
         am.opted_out = Set(o);
         am.opted_out_at = Set(o.then_some(now));
+        am.opt_out_source = Set(o.then(|| "agent".to_string()));
     }
     am.updated_at = Set(now);
     let updated = am.update(&txn).await?;
@@ -243,6 +252,74 @@ pub async fn update(
     });
     Ok(updated)
 }
+
+/// Sets or clears a contact's marketing opt-out on the customer's or Meta's word (`source`:
+/// `keyword`, `user_preferences`, `meta_131050`), audited with `details`. `false` when it was
+/// already so.
+pub async fn set_marketing_opt_out<C: ConnectionTrait>(
+    db: &C,
+    c: &contacts::Model,
+    opted_out: bool,
+    source: &str,
+    details: Value,
+) -> Result<bool, sea_orm::DbErr> {
+    let now = crate::db::now();
+    let r = contacts::Entity::update_many()
+        .col_expr(contacts::Column::OptedOut, Expr::value(opted_out))
+        .col_expr(contacts::Column::OptedOutAt, Expr::value(opted_out.then_some(now)))
+        .col_expr(contacts::Column::OptOutSource, Expr::value(opted_out.then(|| source.to_string())))
+        .col_expr(contacts::Column::UpdatedAt, Expr::value(now))
+        .filter(contacts::Column::Id.eq(c.id))
+        .filter(contacts::Column::OptedOut.eq(!opted_out))
+        .exec(db)
+        .await?;
+    if r.rows_affected == 0 {
+        return Ok(false);
+    }
+    audit::record_db(
+        db,
+        audit::Entry {
+            tenant_id: Some(c.tenant_id),
+            actor_user_id: None,
+            action: if opted_out { "contact.opt_out" } else { "contact.opt_in" },
+            target_type: Some("contact"),
+            target_id: Some(c.id.to_string()),
+            details: json!({ "waId": c.wa_id, "userId": c.user_id, "source": source, "detail": details }),
+            ip: None,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Meta refused a marketing message with 131050 ("user stopped marketing messages from you"): the
+/// message's contact is opted out (audited), as if the `user_preferences` stop had arrived.
+/// Returns the contact when this changed it.
+pub async fn opted_out_by_meta<C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    conversation_id: Uuid,
+    message_id: Uuid,
+) -> Result<Option<contacts::Model>, sea_orm::DbErr> {
+    use crate::entities::conversations;
+    let Some(conv) = conversations::Entity::find_by_id(conversation_id)
+        .filter(conversations::Column::TenantId.eq(tenant))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(c) =
+        contacts::Entity::find_by_id(conv.contact_id).filter(contacts::Column::TenantId.eq(tenant)).one(db).await?
+    else {
+        return Ok(None);
+    };
+    let changed = set_marketing_opt_out(db, &c, true, "meta_131050", json!({ "messageId": message_id })).await?;
+    Ok(changed.then_some(c))
+}
+
+/// Meta's code for a marketing message refused because the customer stopped marketing messages.
+pub const STOPPED_MARKETING: i32 = 131050;
 
 /// A data row the import did not apply, and why.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -324,19 +401,12 @@ pub async fn import(
     let mut updated = 0usize;
     for r in rows {
         match existing.remove(&r.wa_id) {
-            None => inserts.push(contacts::ActiveModel {
-                id: Set(crate::db::new_id()),
-                tenant_id: Set(tenant.0),
-                wa_id: Set(Some(r.wa_id)),
-                user_id: Set(None),
-                profile_name: Set(None),
-                name: Set(r.name),
-                opted_out: Set(false),
-                opted_out_at: Set(None),
-                tags: Set(json!(r.tags)),
-                attributes: Set(Value::Object(r.attributes)),
-                created_at: Set(now),
-                updated_at: Set(now),
+            None => inserts.push({
+                let mut row = super::identity::new_row(tenant.0, Some(r.wa_id), None);
+                row.name = Set(r.name);
+                row.tags = Set(json!(r.tags));
+                row.attributes = Set(Value::Object(r.attributes));
+                row
             }),
             Some(c) => {
                 let tags = match csv::clean_tags(tags_of(&c.tags).into_iter().chain(r.tags)) {

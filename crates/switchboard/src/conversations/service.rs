@@ -320,3 +320,89 @@ pub async fn messages_page<C: ConnectionTrait>(
     }
     Ok(q.order_by_desc(messages::Column::CreatedAt).order_by_desc(messages::Column::Id).limit(limit).all(db).await?)
 }
+
+/// A new open conversation row (the one place the row is spelled out).
+pub fn new_row(tenant: Uuid, contact: Uuid, account: Uuid, at: DateTime<Utc>) -> conversations::ActiveModel {
+    use crate::entities::enums::ConversationStatus;
+    use sea_orm::Set;
+    let now = crate::db::now();
+    conversations::ActiveModel {
+        id: Set(crate::db::new_id()),
+        tenant_id: Set(tenant),
+        contact_id: Set(contact),
+        whatsapp_account_id: Set(account),
+        status: Set(ConversationStatus::Open),
+        assignee_id: Set(None),
+        tags: Set(serde_json::json!([])),
+        last_inbound_at: Set(None),
+        last_message_at: Set(at),
+        last_message_preview: Set(None),
+        unread_count: Set(0),
+        first_response_at: Set(None),
+        resolved_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+/// The customer wrote in `c`: a resolved conversation reopens (`reopen`), and with `assign` (new
+/// or reopened, the tenant's `autoAssign` on) an unassigned one goes round-robin to an agent.
+pub async fn customer_wrote<C: ConnectionTrait>(
+    db: &C,
+    mut c: conversations::Model,
+    reopen: bool,
+    assign: bool,
+) -> Result<conversations::Model, sea_orm::DbErr> {
+    use crate::entities::enums::ConversationStatus;
+    use sea_orm::{ActiveModelTrait, Set};
+    if reopen {
+        let mut am: conversations::ActiveModel = c.into();
+        am.status = Set(ConversationStatus::Open);
+        am.resolved_at = Set(None);
+        am.first_response_at = Set(None);
+        am.updated_at = Set(crate::db::now());
+        c = am.update(db).await?;
+    }
+    if assign
+        && c.assignee_id.is_none()
+        && let Some(agent) = crate::agents::service::pick_round_robin(db, c.tenant_id).await?
+    {
+        conversations::Entity::update_many()
+            .col_expr(conversations::Column::AssigneeId, Expr::value(agent))
+            .filter(conversations::Column::Id.eq(c.id))
+            .exec(db)
+            .await?;
+        c.assignee_id = Some(agent);
+    }
+    Ok(c)
+}
+
+/// The contact's conversation on this number for the business to write in (starting a
+/// conversation from the API): created when there is none, reopened when resolved. Returns
+/// whether it was opened (for usage).
+pub async fn open<C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    contact: Uuid,
+    account: Uuid,
+) -> Result<(conversations::Model, bool), sea_orm::DbErr> {
+    let find = || async {
+        conversations::Entity::find()
+            .filter(conversations::Column::TenantId.eq(tenant))
+            .filter(conversations::Column::ContactId.eq(contact))
+            .filter(conversations::Column::WhatsappAccountId.eq(account))
+            .one(db)
+            .await
+    };
+    if let Some(c) = find().await? {
+        let resolved = c.status == crate::entities::enums::ConversationStatus::Resolved;
+        return Ok((customer_wrote(db, c, resolved, false).await?, resolved));
+    }
+    let inserted = conversations::Entity::insert(new_row(tenant, contact, account, crate::db::now()))
+        .on_conflict_do_nothing()
+        .exec(db)
+        .await?;
+    let created = matches!(inserted, sea_orm::TryInsertResult::Inserted(_));
+    let c = find().await?.ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation after upsert".into()))?;
+    Ok((c, created))
+}

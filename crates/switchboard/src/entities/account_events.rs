@@ -11,6 +11,8 @@ pub struct Model {
     pub waba_id: String,
     pub field: String,
     pub payload: Json,
+    /// Unique per tenant: Meta's own id for the change where it has one, else a hash of it.
+    pub dedup_key: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -10,9 +10,13 @@ pub struct Model {
     /// Meta's business-scoped user id, for users with usernames.
     pub user_id: Option<String>,
     pub profile_name: Option<String>,
+    /// The user's WhatsApp username, when they set one (`contacts[].profile.username`).
+    pub username: Option<String>,
     pub name: Option<String>,
     pub opted_out: bool,
     pub opted_out_at: Option<DateTimeUtc>,
+    /// Why the contact is opted out of marketing: `keyword`, `user_preferences`, `meta_131050`, `agent`.
+    pub opt_out_source: Option<String>,
     pub tags: Json,
     pub attributes: Json,
     pub created_at: DateTimeUtc,

@@ -26,6 +26,10 @@ pub struct Model {
     pub error_details: Option<String>,
     pub reply_to_id: Option<Uuid>,
     pub reply_to_wa_id: Option<String>,
+    /// The sender of the quoted message as Meta reported it (`context.from`).
+    pub reply_to_from: Option<String>,
+    /// Outbound messages Switchboard did not send: `business_app` (coexistence echo), `history`.
+    pub origin: Option<String>,
     pub sender_user_id: Option<Uuid>,
     /// Pricing was counted into daily usage (once per message).
     pub billed: bool,

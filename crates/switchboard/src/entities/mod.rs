@@ -5,6 +5,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit_log;
 pub mod canned_responses;
+pub mod contact_identity_changes;
 pub mod contacts;
 pub mod conversation_notes;
 pub mod conversations;

@@ -20,6 +20,10 @@ pub struct Model {
     pub status: AccountStatus,
     pub throughput_mps: i32,
     pub is_sandbox: bool,
+    /// Meta's quality rating for the number (`GREEN`, `YELLOW`, `RED`, …), from webhooks.
+    pub quality_rating: Option<String>,
+    /// The messaging limit tier Meta reports (`TIER_1K`, `TIER_UNLIMITED`, …), from webhooks.
+    pub messaging_limit: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -26,7 +26,15 @@ pub struct QueueSpec {
     /// half a batch of them finished ([`job_finished`]), instead of `concurrency` workers that each
     /// claim again only when their whole batch is done (see [`QueueSpec::refill`]).
     pub refill: bool,
+    /// Runs in the transaction that marks one of this queue's jobs dead ([`DeadHook`]).
+    pub on_dead: Option<DeadHook>,
 }
+
+/// What a queue's dead job leaves behind: a statement run in the transaction that marks the job
+/// dead (given the job and its last error), so that what the job was for shows the failure too —
+/// a webhook event turns `failed`, a queued message fails. Nothing a job was for stays silently
+/// pending.
+pub type DeadHook = fn(&jobs::Model, &str) -> Option<sea_orm::sea_query::UpdateStatement>;
 
 impl QueueSpec {
     pub fn new(name: &'static str, concurrency: usize) -> Self {
@@ -38,6 +46,7 @@ impl QueueSpec {
             backoff_cap: Duration::from_secs(15 * 60),
             batch: 1,
             refill: false,
+            on_dead: None,
         }
     }
 
@@ -55,6 +64,12 @@ impl QueueSpec {
     /// cell), so that the slowest job of a batch does not hold the others' slots empty.
     pub fn refill(mut self) -> Self {
         self.refill = true;
+        self
+    }
+
+    /// See [`DeadHook`].
+    pub fn on_dead(mut self, hook: DeadHook) -> Self {
+        self.on_dead = Some(hook);
         self
     }
 }
@@ -442,23 +457,45 @@ async fn record(state: &AppState, spec: &QueueSpec, owner: &str, job: &jobs::Mod
         Ok(()) => super::complete(db, id, owner).await.map(|_| ()),
         Err(outcome) => {
             let describe = format!("{outcome:?}");
-            match super::finish_unsuccessfully(db, job, owner, outcome, spec.backoff_base, spec.backoff_cap).await {
-                Ok(state) => {
-                    if matches!(state, crate::entities::enums::JobState::Dead) {
-                        tracing::error!(queue = spec.name, id, "job is dead: {describe}");
-                    } else {
-                        tracing::debug!(queue = spec.name, id, "job not done: {describe}");
-                    }
-                    Ok(())
+            let error = match &outcome {
+                Outcome::Retry { error, .. } | Outcome::Dead { error } => error.clone(),
+                Outcome::Defer { reason, .. } => reason.clone(),
+            };
+            record_failure(db, spec, owner, job, outcome, &error).await.map(|dead| {
+                if dead {
+                    crate::metrics::inc(&state.metrics.jobs_dead_total);
+                    tracing::error!(queue = spec.name, id, "job is dead: {describe}");
+                } else {
+                    tracing::debug!(queue = spec.name, id, "job not done: {describe}");
                 }
-                Err(e) => Err(e),
-            }
+            })
         }
     };
     if let Err(e) = res {
         // The lease will expire and the job will run again: handlers are idempotent.
         tracing::warn!(queue = spec.name, id, error = %e, "could not record the job's outcome");
     }
+}
+
+/// Records an unsuccessful outcome and, when the job is now dead, its queue's [`DeadHook`], in one
+/// transaction. Returns whether the job died.
+async fn record_failure(
+    db: &sea_orm::DatabaseConnection,
+    spec: &QueueSpec,
+    owner: &str,
+    job: &jobs::Model,
+    outcome: Outcome,
+    error: &str,
+) -> Result<bool, sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let txn = db.begin().await?;
+    let state = super::finish_unsuccessfully(&txn, job, owner, outcome, spec.backoff_base, spec.backoff_cap).await?;
+    let dead = matches!(state, crate::entities::enums::JobState::Dead);
+    if dead && let Some(stmt) = spec.on_dead.and_then(|hook| hook(job, error)) {
+        txn.execute(&stmt).await?;
+    }
+    txn.commit().await?;
+    Ok(dead)
 }
 
 /// Periodic clean-up of finished jobs.

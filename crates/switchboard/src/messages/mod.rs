@@ -35,7 +35,15 @@ pub struct MessageDto {
     pub status: MessageStatus,
     pub wa_message_id: Option<String>,
     pub client_message_id: Option<String>,
+    /// The stored message this one quotes (a reply or a reaction), when it is in this inbox.
     pub reply_to_id: Option<Uuid>,
+    /// The wamid this message quotes, also when that message is not in this inbox.
+    pub reply_to_wa_message_id: Option<String>,
+    /// Who sent the quoted message, as Meta reported it (`context.from`).
+    pub reply_to_from: Option<String>,
+    /// Outbound messages Switchboard did not send: `business_app` (sent from the WhatsApp
+    /// Business app on a coexistence number), `history` (imported history). `null` otherwise.
+    pub origin: Option<String>,
     pub error: Option<MessageError>,
     pub sender_user_id: Option<Uuid>,
     pub sent_at: Option<DateTime<Utc>>,
@@ -62,6 +70,9 @@ impl From<messages::Model> for MessageDto {
             wa_message_id: m.wa_message_id,
             client_message_id: m.client_message_id,
             reply_to_id: m.reply_to_id,
+            reply_to_wa_message_id: m.reply_to_wa_id,
+            reply_to_from: m.reply_to_from,
+            origin: m.origin,
             error,
             sender_user_id: m.sender_user_id,
             sent_at: m.sent_at,
@@ -74,6 +85,65 @@ impl From<messages::Model> for MessageDto {
 }
 pub mod outbound;
 pub mod routes;
+
+use meta_cloud::webhook::{self as mw, MessageKind};
+use serde_json::json;
+
+/// A short human preview of a message for the conversation list.
+pub fn preview(m: &mw::InboundMessage) -> String {
+    let text = match &m.kind {
+        MessageKind::Text(t) => t.body.clone(),
+        MessageKind::Image(x) => x.caption.clone().map(|c| format!("📷 {c}")).unwrap_or_else(|| "📷 Photo".into()),
+        MessageKind::Video(x) => x.caption.clone().map(|c| format!("🎥 {c}")).unwrap_or_else(|| "🎥 Video".into()),
+        MessageKind::Audio(x) => if x.voice == Some(true) { "🎤 Voice message" } else { "🎵 Audio" }.into(),
+        MessageKind::Document(x) => format!("📄 {}", x.filename.clone().unwrap_or_else(|| "Document".into())),
+        MessageKind::Sticker(_) => "Sticker".into(),
+        MessageKind::Location(l) => {
+            format!("📍 {}", l.name.clone().unwrap_or_else(|| "Location".into()))
+        }
+        MessageKind::Contacts(_) => "👤 Contact".into(),
+        MessageKind::Reaction(r) => format!("Reacted {}", r.emoji.clone().unwrap_or_default()),
+        MessageKind::Unsupported { .. } => "Unsupported message".into(),
+        _ => m.text().map(str::to_string).unwrap_or_else(|| format!("[{}]", m.type_name)),
+    };
+    let mut s: String = text.chars().take(120).collect();
+    if text.chars().count() > 120 {
+        s.push('…');
+    }
+    s
+}
+
+/// The stored `content` of a received message: its body under Meta's type key, plus the
+/// errors, referral and forwarding marks.
+pub fn content_of(m: &mw::InboundMessage) -> Value {
+    let mut body = m.raw.get(&m.type_name).cloned().unwrap_or_else(|| json!({}));
+    if !body.is_object() {
+        // e.g. `contacts` is an array: keep it under its type name.
+        let mut wrapped = serde_json::Map::new();
+        wrapped.insert(m.type_name.clone(), body);
+        body = Value::Object(wrapped);
+    }
+    if let Some(obj) = body.as_object_mut() {
+        if !m.errors.is_empty() {
+            obj.insert("errors".into(), serde_json::to_value(&m.errors).unwrap_or(Value::Null));
+        }
+        if let Some(r) = &m.referral {
+            obj.insert("referral".into(), serde_json::to_value(r).unwrap_or(Value::Null));
+        }
+        if let Some(c) = &m.context {
+            if c.forwarded == Some(true) {
+                obj.insert("forwarded".into(), Value::Bool(true));
+            }
+            if c.frequently_forwarded == Some(true) {
+                obj.insert("frequentlyForwarded".into(), Value::Bool(true));
+            }
+            if let Some(p) = &c.referred_product {
+                obj.insert("referredProduct".into(), serde_json::to_value(p).unwrap_or(Value::Null));
+            }
+        }
+    }
+    body
+}
 
 /// A new message row with every optional field empty; callers set what applies.
 pub fn new_row(
@@ -107,6 +177,8 @@ pub fn new_row(
         error_details: Set(None),
         reply_to_id: Set(None),
         reply_to_wa_id: Set(None),
+        reply_to_from: Set(None),
+        origin: Set(None),
         sender_user_id: Set(None),
         billed: Set(false),
         send_started_at: Set(None),

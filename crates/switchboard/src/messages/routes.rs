@@ -72,10 +72,15 @@ async fn start_conversation(
     let composed = outbound::compose(&state.db, tenant_id.0, &account, None, &req.message).await?;
 
     let txn = state.writer().begin().await?;
-    let contact = crate::webhooks::processor::upsert_contact(&txn, tenant_id.0, Some(&to), None, None).await?;
-    let (conv, opened) =
-        crate::webhooks::processor::open_conversation(&txn, tenant_id.0, contact.id, account.id, crate::db::now())
-            .await?;
+    let who = crate::contacts::identity::Sighting::new(tenant_id.0, Some(&to), None)
+        .source(crate::contacts::identity::Source::Api);
+    let contact = crate::contacts::identity::resolve(&txn, None, &[who])
+        .await?
+        .contacts
+        .pop()
+        .flatten()
+        .ok_or_else(|| AppError::not_found("contact"))?;
+    let (conv, opened) = crate::conversations::service::open(&txn, tenant_id.0, contact.id, account.id).await?;
     if opened {
         crate::usage::add(
             &txn,

@@ -127,6 +127,24 @@ pub fn batch_handler() -> BatchHandler {
     })
 }
 
+/// A `message-send` job died (attempts spent on errors that may pass, or a payload that cannot
+/// be sent): its message, if still queued, fails with the job's last error, in the same
+/// transaction, so the agent sees it and can send again.
+pub fn dead_job(job: &jobs::Model, error: &str) -> Option<sea_orm::sea_query::UpdateStatement> {
+    use sea_orm::sea_query::Expr;
+    let id = message_id(&job.payload)?;
+    let now = crate::db::now();
+    let q = messages::Entity::update_many()
+        .col_expr(messages::Column::Status, Expr::value(MessageStatus::Failed.as_str()))
+        .col_expr(messages::Column::FailedAt, Expr::value(now))
+        .col_expr(messages::Column::ErrorTitle, Expr::value("send_failed"))
+        .col_expr(messages::Column::ErrorDetails, Expr::value(crate::jobs::truncate(error, 1000)))
+        .col_expr(messages::Column::UpdatedAt, Expr::value(now))
+        .filter(messages::Column::Id.eq(id))
+        .filter(messages::Column::Status.eq(MessageStatus::Queued));
+    Some(sea_orm::QueryTrait::into_query(q))
+}
+
 fn message_id(payload: &Value) -> Option<Uuid> {
     payload.get("messageId").and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok())
 }
@@ -421,6 +439,14 @@ async fn fail(
     )
     .await
     .map_err(db_retry)?;
+    if code == Some(crate::contacts::service::STOPPED_MARKETING as i64)
+        && let Some(c) =
+            crate::contacts::service::opted_out_by_meta(state.writer(), m.tenant_id, m.conversation_id, m.id)
+                .await
+                .map_err(db_retry)?
+    {
+        state.events.publish(crate::webhooks::processor::contact_opt_event(&c, true));
+    }
     publish_status(state, m.id).await;
     Ok(())
 }
@@ -507,7 +533,7 @@ async fn send(
     // held numbers far below their rate: docs/BENCHMARKS.md.)
     let limits = [
         (
-            format!("pair:{}:{}", acct.id, contact.wa_id.clone().unwrap_or_default()),
+            format!("pair:{}:{}", acct.id, contact.wa_id.clone().or(contact.user_id.clone()).unwrap_or_default()),
             Rate::per_second(1.0 / 6.0).burst(45),
         ),
         (
@@ -571,11 +597,22 @@ async fn send(
         }
     }
 
-    let to = contact.wa_id.clone().ok_or_else(|| Outcome::Dead { error: "contact has no WhatsApp id".into() })?;
+    // A phone number when we have one; else Meta's `recipient` (the BSUID) for customers who
+    // share only a username (Meta refuses it for one-tap/zero-tap/copy-code authentication
+    // templates, with 131062: shown on the message).
     let mut request = json!({
-        "messaging_product": "whatsapp", "recipient_type": "individual", "to": to,
+        "messaging_product": "whatsapp", "recipient_type": "individual",
         "type": m.msg_type, m.msg_type.clone(): body, "biz_opaque_callback_data": m.id.to_string(),
     });
+    match (&contact.wa_id, &contact.user_id) {
+        (Some(to), _) => request["to"] = json!(to),
+        (None, Some(user)) => request["recipient"] = json!(user),
+        (None, None) => {
+            return fail(state, m, None, "no_recipient", Some("the contact has no phone number or user id".into()))
+                .await
+                .map(|()| Done::Pending);
+        }
+    }
     if let Some(w) = &m.reply_to_wa_id
         && m.msg_type != "reaction"
     {

@@ -250,7 +250,12 @@ pub struct MessageView {
     pub template_name: Option<String>,
     /// The quoted (replied-to or reacted-to) message's preview.
     pub quote: Option<String>,
+    /// It quotes a message that is not in this inbox (sent before the number was connected, or
+    /// from elsewhere).
+    pub quotes_unknown: bool,
     pub sender: Option<String>,
+    /// Sent from the WhatsApp Business app (coexistence), or imported history.
+    pub origin: Option<&'static str>,
     pub time: String,
     pub time_iso: String,
     /// Ticks: symbol and accessible label.
@@ -367,7 +372,13 @@ pub fn message_view(
         emoji: None,
         template_name: None,
         quote: m.reply_to_id.and_then(|q| quotes.get(&q).cloned()),
+        quotes_unknown: m.reply_to_id.is_none() && m.reply_to_wa_id.is_some() && m.msg_type != "reaction",
         sender: m.sender_user_id.and_then(|u| senders.get(&u).cloned()),
+        origin: match m.origin.as_deref() {
+            Some("business_app") => Some("Sent from the WhatsApp Business app"),
+            Some("history") => Some("Imported history"),
+            _ => None,
+        },
         time: m.created_at.format("%H:%M").to_string(),
         time_iso: m.created_at.to_rfc3339(),
         ticks: tk,
@@ -575,6 +586,12 @@ pub struct ThreadView {
     pub name: String,
     pub wa_id: String,
     pub profile_name: Option<String>,
+    /// The customer's WhatsApp username, when they use one.
+    pub username: Option<String>,
+    /// The customer's business-scoped user id (BSUID), when Meta sent one.
+    pub user_id: Option<String>,
+    /// Why they are opted out, in words.
+    pub opt_out_reason: Option<&'static str>,
     pub number_label: String,
     pub status: &'static str,
     pub assignee_id: Option<Uuid>,
@@ -656,6 +673,16 @@ async fn thread_view(state: &AppState, user: &WebUser, c: &ConversationDto) -> R
         contact_id: contact.id,
         wa_id: contact.wa_id.as_ref().map(|w| format!("+{w}")).unwrap_or_default(),
         profile_name: contact.profile_name.clone(),
+        username: contact.username.clone(),
+        user_id: contact.user_id.clone(),
+        opt_out_reason: match contact.opt_out_source.as_deref() {
+            _ if !contact.opted_out => None,
+            Some("keyword") => Some("they sent an opt-out keyword"),
+            Some("user_preferences") => Some("they stopped marketing messages in WhatsApp"),
+            Some("meta_131050") => Some("Meta reported they stopped marketing messages (131050)"),
+            Some("agent") => Some("set by the team"),
+            _ => None,
+        },
         number_label: account
             .map(|a| {
                 if a.display_phone_number.is_empty() {
@@ -955,6 +982,8 @@ mod tests {
             msg_type: kind.into(),
             content,
             raw: None,
+            reply_to_from: None,
+            origin: None,
             wa_message_id: None,
             client_message_id: None,
             status,

@@ -127,6 +127,8 @@ pub struct AccountRow {
     pub token_last4: String,
     pub verify_token: String,
     pub throughput: i32,
+    pub quality_rating: Option<String>,
+    pub messaging_limit: Option<String>,
 }
 
 #[derive(Template)]
@@ -169,6 +171,8 @@ pub async fn accounts(State(state): State<AppState>, user: WebUser, Query(q): Qu
             token_last4: a.access_token_last4,
             verify_token: a.verify_token,
             throughput: a.throughput_mps,
+            quality_rating: a.quality_rating,
+            messaging_limit: a.messaging_limit,
         })
         .collect();
     let page = AccountsPage {

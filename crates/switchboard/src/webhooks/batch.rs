@@ -24,14 +24,15 @@ use chrono::{DateTime, Utc};
 use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait, UpdateMany,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait, UpdateMany,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::processor::{self, Ctx};
 use crate::accounts::directory::RoutedAccount;
+use crate::contacts::identity::{self, Sighting};
 use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, WebhookState};
 use crate::entities::{contacts, conversations, jobs, messages, pending_statuses, webhook_events};
 use crate::events::DomainEvent;
@@ -56,11 +57,26 @@ const MAX_YIELD: std::time::Duration = std::time::Duration::from_millis(500);
 /// shared with the ingest path, so one batch at a time, small enough to hold it briefly.
 pub fn spec(config: &crate::config::Config) -> QueueSpec {
     let postgres = config.is_postgres();
-    QueueSpec::new(queues::WEBHOOK_PROCESSOR, if postgres { config.webhook_workers } else { 1 }).batch(if postgres {
-        256
-    } else {
-        128
-    })
+    QueueSpec::new(queues::WEBHOOK_PROCESSOR, if postgres { config.webhook_workers } else { 1 })
+        .batch(if postgres { 256 } else { 128 })
+        .on_dead(dead_job)
+}
+
+/// A `webhook-processor` job died: its event is `failed`, with the job's last error, in the same
+/// transaction (listed by `GET /api/admin/webhook-events?state=failed`, counted in
+/// `/api/metrics`, replayable). An event already processed stays so.
+pub fn dead_job(job: &jobs::Model, error: &str) -> Option<sea_orm::sea_query::UpdateStatement> {
+    let id = job.payload.get("eventId").and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok())?;
+    let q = webhook_events::Entity::update_many()
+        .col_expr(webhook_events::Column::State, Expr::value(WebhookState::Failed.as_str()))
+        .col_expr(
+            webhook_events::Column::LastError,
+            Expr::value(crate::jobs::truncate(&format!("processing job died: {error}"), 2000)),
+        )
+        .col_expr(webhook_events::Column::ProcessedAt, Expr::value(crate::db::now()))
+        .filter(webhook_events::Column::Id.eq(id))
+        .filter(webhook_events::Column::State.is_not_in([WebhookState::Processed, WebhookState::Unroutable]));
+    Some(sea_orm::QueryTrait::into_query(q))
 }
 
 /// The batch handler for `webhook-processor`.
@@ -184,18 +200,7 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         }
         match applied {
             Ok(out) => {
-                for q in out.queued {
-                    state.jobs_wakeup.wake(q);
-                }
-                for _ in 0..out.processed {
-                    crate::metrics::inc(&state.metrics.webhook_events_processed_total);
-                }
-                for _ in 0..out.unroutable {
-                    crate::metrics::inc(&state.metrics.webhook_events_unroutable_total);
-                }
-                for e in out.events {
-                    state.events.publish(e);
-                }
+                published(state, out);
                 results.extend(done.into_iter().map(|j| (j, Ok(Done::Recorded))));
                 for it in slice {
                     results.extend(it.jobs.into_iter().map(|j| (j, Ok(Done::Recorded))));
@@ -220,7 +225,7 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         drop(turn);
     }
     for (job, id) in single {
-        let r = processor::process_event_fresh(state, id, &mut fresh).await.map(|()| Done::Pending);
+        let r = process_one(state, Some(job.clone()), id, owner, &mut fresh).await;
         results.push((job, r));
     }
     tracing::debug!(
@@ -233,6 +238,75 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
     results
 }
 
+/// After a commit: wake the queues it enqueued to, count, publish its domain events.
+fn published(state: &AppState, out: Out) {
+    for q in out.queued {
+        state.jobs_wakeup.wake(q);
+    }
+    for _ in 0..out.processed {
+        crate::metrics::inc(&state.metrics.webhook_events_processed_total);
+    }
+    for _ in 0..out.unroutable {
+        crate::metrics::inc(&state.metrics.webhook_events_unroutable_total);
+    }
+    for e in out.events {
+        state.events.publish(e);
+    }
+}
+
+/// One event on its own: a batch of one, so that it follows exactly the batch's rules. Used for
+/// the events of a failed batch (one bad event neither blocks nor poisons the others), for
+/// unparseable bodies (marked `failed` at once) and by [`processor::process_event`]. With `job`,
+/// the job is completed in the event's transaction.
+pub(crate) async fn process_one(
+    state: &AppState,
+    job: Option<jobs::Model>,
+    id: Uuid,
+    owner: &str,
+    fresh: &mut HashSet<Uuid>,
+) -> Result<Done, Outcome> {
+    let Some(event) = webhook_events::Entity::find_by_id(id).one(&state.db).await.map_err(processor::retry)? else {
+        return Err(Outcome::Dead { error: format!("webhook event {id} not found") });
+    };
+    if matches!(event.state, WebhookState::Processed | WebhookState::Unroutable) {
+        return Ok(Done::Pending); // already done (a duplicate job, or a replay that was superseded)
+    }
+    let payload = match mw::parse_webhook(&event.body) {
+        Ok(p) => p,
+        Err(e) => {
+            let error = format!("unparseable webhook: {e}");
+            processor::mark(state.writer(), id, WebhookState::Failed, Some(error.clone()), None)
+                .await
+                .map_err(processor::retry)?;
+            crate::metrics::inc(&state.metrics.webhook_events_failed_total);
+            return Err(Outcome::Dead { error });
+        }
+    };
+    let with_job = job.is_some();
+    let item = Item { jobs: job.into_iter().collect(), event, payload };
+    let mut applied = apply_batch(state, std::slice::from_ref(&item), &[], owner, fresh).await;
+    if let Err(e) = &applied
+        && is_deadlock(e)
+    {
+        applied = apply_batch(state, std::slice::from_ref(&item), &[], owner, fresh).await;
+    }
+    match applied {
+        Ok(out) => {
+            published(state, out);
+            Ok(if with_job { Done::Recorded } else { Done::Pending })
+        }
+        Err(e) => {
+            let error = e.to_string();
+            tracing::warn!(event = %id, error = %error, "webhook event failed to process");
+            // Counted on the event while its job retries; `failed` once the job dies.
+            if let Err(e) = processor::note_failed_attempt(state.writer(), id, &error).await {
+                tracing::warn!(event = %id, error = %e, "could not record the failed attempt");
+            }
+            Err(Outcome::Retry { error, after: None })
+        }
+    }
+}
+
 struct Out {
     events: Vec<DomainEvent>,
     queued: Vec<&'static str>,
@@ -240,20 +314,120 @@ struct Out {
     unroutable: usize,
 }
 
-/// An inbound message with a WhatsApp id and a wamid: the set-based path.
+/// A message to store in a customer's conversation, with a wamid and a customer: the set-based
+/// path.
 struct Inbound<'a> {
     acct: Arc<RoutedAccount>,
-    contact: Option<&'a mw::Contact>,
     m: &'a mw::InboundMessage,
-    wa_id: &'a str,
+    /// Who the customer is, as this event says.
+    who: Sighting<'a>,
+    flow: Flow,
+}
+
+/// Where a stored message comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// The customer wrote now: unread, window, reopening, assignment, opt-out keywords, usage.
+    Live,
+    /// The business wrote from the WhatsApp Business app (coexistence): an outbound message
+    /// Switchboard never sends.
+    Echo,
+    /// An earlier message imported from the Business app (`history`), either direction.
+    History { outbound: bool },
 }
 
 impl Inbound<'_> {
     fn tenant(&self) -> Uuid {
         self.acct.tenant_id
     }
-    fn user_id(&self) -> Option<&str> {
-        self.m.from_user_id.as_deref().or(self.contact.and_then(|c| c.user_id.as_deref()))
+    fn live(&self) -> bool {
+        self.flow == Flow::Live
+    }
+    fn direction(&self) -> Direction {
+        match self.flow {
+            Flow::Live | Flow::History { outbound: false } => Direction::Inbound,
+            Flow::Echo | Flow::History { outbound: true } => Direction::Outbound,
+        }
+    }
+    fn origin(&self) -> Option<&'static str> {
+        match self.flow {
+            Flow::Live => None,
+            Flow::Echo => Some("business_app"),
+            Flow::History { .. } => Some("history"),
+        }
+    }
+    fn status(&self) -> MessageStatus {
+        match self.flow {
+            Flow::Live | Flow::History { outbound: false } => MessageStatus::Received,
+            Flow::Echo => MessageStatus::Sent,
+            Flow::History { outbound: true } => match self.m.history_status.as_deref().map(str::to_ascii_uppercase) {
+                Some(s) if s == "READ" => MessageStatus::Read,
+                Some(s) if s == "PLAYED" => MessageStatus::Played,
+                Some(s) if s == "DELIVERED" => MessageStatus::Delivered,
+                Some(s) if s == "ERROR" => MessageStatus::Failed,
+                _ => MessageStatus::Sent,
+            },
+        }
+    }
+}
+
+/// The customer an event's message is from (inbound), to (echo) or with (history), or `None`
+/// when it names no one (kept as an `unattributable_message` account event instead).
+fn classify<'a>(tenant: Uuid, ev: &WebhookEvent<'a>) -> Option<(&'a mw::InboundMessage, Sighting<'a>, Flow)> {
+    let username = |c: Option<&'a mw::Contact>| c.and_then(|c| c.profile.as_ref()).and_then(|p| p.username.as_deref());
+    let (m, who, flow) = match *ev {
+        WebhookEvent::Message { contact, message: m, .. } => {
+            let who = Sighting::new(
+                tenant,
+                m.from.as_deref().or(contact.and_then(|c| c.wa_id.as_deref())),
+                m.from_user_id.as_deref().or(contact.and_then(|c| c.user_id.as_deref())),
+            )
+            .profile(contact.and_then(|c| c.name()), username(contact));
+            let who = match &m.kind {
+                MessageKind::System(sys) => system_change(who, sys),
+                _ => who,
+            };
+            (m, who, Flow::Live)
+        }
+        WebhookEvent::Echo { contact, message: m, .. } => {
+            let who = Sighting::new(
+                tenant,
+                m.to.as_deref().or(contact.and_then(|c| c.wa_id.as_deref())),
+                m.to_user_id.as_deref().or(contact.and_then(|c| c.user_id.as_deref())),
+            )
+            .profile(contact.and_then(|c| c.name()), username(contact));
+            (m, who, Flow::Echo)
+        }
+        WebhookEvent::History { business_number, thread, message: m, .. } => {
+            let ctx = thread.context.as_ref();
+            let outbound = m.to.is_some() || (business_number.is_some() && m.from.as_deref() == business_number);
+            let who = Sighting::new(
+                tenant,
+                Some(thread.id.as_str()).filter(|t| !t.is_empty()).or(ctx.and_then(|c| c.wa_id.as_deref())),
+                ctx.and_then(|c| c.user_id.as_deref()).or(if outbound { None } else { m.from_user_id.as_deref() }),
+            )
+            .profile(None, username(ctx));
+            (m, who, Flow::History { outbound })
+        }
+        _ => return None,
+    };
+    (who.identifies() && !m.id.is_empty()).then_some((m, who, flow))
+}
+
+/// `user_changed_number` / `user_changed_user_id`: the sender's identifiers before, and after.
+fn system_change<'a>(who: Sighting<'a>, sys: &'a mw::InboundSystem) -> Sighting<'a> {
+    match sys.system_type.as_deref() {
+        Some("user_changed_number" | "customer_changed_number") => {
+            who.changes_to(sys.wa_id.as_deref().or(sys.new_wa_id.as_deref()), sys.user_id.as_deref())
+        }
+        Some("user_changed_user_id") => {
+            let mut who = who;
+            if let Some(prev) = sys.previous_user_id.as_deref() {
+                who.user_id = Some(prev).filter(|p| !p.is_empty());
+            }
+            who.changes_to(None, sys.user_id.as_deref())
+        }
+        _ => who,
     }
 }
 
@@ -308,15 +482,11 @@ async fn apply_batch(
             };
             ctx.routed += 1;
             ctx.tenant_id = Some(acct.tenant_id);
+            if let Some((m, who, flow)) = classify(acct.tenant_id, &ev) {
+                inbound.push(Inbound { acct, m, who, flow });
+                continue;
+            }
             match ev {
-                WebhookEvent::Message { contact, message, .. }
-                    if !message.id.is_empty()
-                        && message.from.as_deref().or(contact.and_then(|c| c.wa_id.as_deref())).is_some() =>
-                {
-                    let wa_id =
-                        message.from.as_deref().or(contact.and_then(|c| c.wa_id.as_deref())).unwrap_or_default();
-                    inbound.push(Inbound { acct, contact, m: message, wa_id });
-                }
                 WebhookEvent::Status { status, .. } => statuses.push((acct.tenant_id, status)),
                 // Everything rarer goes through the per-event code, in order.
                 other => processor::apply(&txn, &mut ctx, &acct, other).await?,
@@ -368,7 +538,8 @@ async fn apply_batch(
     crate::usage::add_all(&txn, std::mem::take(&mut ctx.usage)).await?;
     let before_commit = started.elapsed();
     txn.commit().await?;
-    fresh.clear(); // the conversations this batch created were opened in it
+    // The conversations this batch created were opened in it.
+    fresh.retain(|c| !ctx.conversations.contains(c));
     tracing::debug!(
         events = items.len(),
         messages = inbound.len(),
@@ -422,106 +593,42 @@ async fn inbound_messages(
     let t0 = std::time::Instant::now();
     let now = crate::db::now();
 
-    // Contacts: the last profile name seen and the first user id, per (tenant, wa_id).
-    #[allow(clippy::type_complexity)]
-    let mut wanted: BTreeMap<(Uuid, &str), (Option<&str>, Option<&str>)> = BTreeMap::new();
-    for x in inbound {
-        let e = wanted.entry((x.tenant(), x.wa_id)).or_default();
-        if let Some(n) = x.contact.and_then(|c| c.name()) {
-            e.0 = Some(n);
-        }
-        if e.1.is_none() {
-            e.1 = x.user_id();
+    // Contacts: one resolution for every message's customer (`contacts::identity`).
+    let sightings: Vec<Sighting<'_>> = inbound.iter().map(|x| x.who).collect();
+    let resolved = identity::resolve(txn, autocommit, &sightings).await?;
+    for id in &resolved.updated {
+        if let Some(c) = resolved.contacts.iter().flatten().find(|c| c.id == *id) {
+            ctx.events.push(DomainEvent {
+                tenant_id: c.tenant_id,
+                kind: "contact.updated",
+                data: json!({ "contactId": c.id, "waId": c.wa_id, "userId": c.user_id }),
+            });
         }
     }
-    let rows: Vec<contacts::ActiveModel> = wanted
-        .iter()
-        .map(|((tenant, wa_id), (name, user_id))| contacts::ActiveModel {
-            id: Set(crate::db::new_id()),
-            tenant_id: Set(*tenant),
-            wa_id: Set(Some(wa_id.to_string())),
-            user_id: Set(user_id.map(str::to_string)),
-            profile_name: Set(name.map(str::to_string)),
-            name: Set(None),
-            opted_out: Set(false),
-            opted_out_at: Set(None),
-            tags: Set(json!([])),
-            attributes: Set(json!({})),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .collect();
-    // Known contacts are read first and only the missing ones inserted. On PostgreSQL they are
-    // inserted outside the batch's transaction (`autocommit`, committed at once): an insert that
-    // conflicts with another batch's uncommitted row waits for that whole transaction, which made
-    // concurrent batches run one after the other (new customers write to several numbers, and
-    // batches overlap). A contact stored for a message whose batch then fails is still the
-    // customer who wrote; the event is processed again and finds it.
-    let keys: Vec<(Uuid, &str)> = wanted.keys().copied().collect();
-    let mut contact_of = find_contacts(txn, &keys).await?;
-    let missing: Vec<contacts::ActiveModel> = rows
+    let contact_of: Vec<contacts::Model> = resolved
+        .contacts
         .into_iter()
-        .filter(|r| {
-            let (tenant, wa_id) = (r.tenant_id.as_ref(), r.wa_id.as_ref().as_deref().unwrap_or_default());
-            !contact_of.contains_key(&(*tenant, wa_id.to_string()))
-        })
-        .collect();
-    if !missing.is_empty() {
-        for chunk in missing.chunks(CHUNK) {
-            let insert = contacts::Entity::insert_many(chunk.to_vec()).on_conflict(do_nothing());
-            inserted_or_none(match autocommit {
-                Some(db) => insert.exec_without_returning(db).await,
-                None => insert.exec_without_returning(txn).await,
-            })?;
-        }
-        let missing_keys: Vec<(Uuid, &str)> =
-            keys.iter().copied().filter(|(t, w)| !contact_of.contains_key(&(*t, w.to_string()))).collect();
-        contact_of.extend(find_contacts(txn, &missing_keys).await?);
-    }
-    for ((tenant, wa_id), (name, user_id)) in &wanted {
-        let c = contact_of
-            .get_mut(&(*tenant, wa_id.to_string()))
-            .ok_or_else(|| DbErr::RecordNotFound("contact after upsert".into()))?;
-        let name_changed = name.is_some() && c.profile_name.as_deref() != *name;
-        let user_new = user_id.is_some() && c.user_id.is_none();
-        if name_changed || user_new {
-            let mut am: contacts::ActiveModel = c.clone().into();
-            if name_changed {
-                am.profile_name = Set(name.map(str::to_string));
-            }
-            if user_new {
-                am.user_id = Set(user_id.map(str::to_string));
-            }
-            am.updated_at = Set(now);
-            *c = am.update(txn).await?;
-        }
-    }
-    let contact = |x: &Inbound<'_>| &contact_of[&(x.tenant(), x.wa_id.to_string())];
+        .map(|c| c.ok_or_else(|| DbErr::RecordNotFound("contact of a message".into())))
+        .collect::<Result<_, _>>()?;
+    let conv_key = |i: usize| (inbound[i].tenant(), contact_of[i].id, inbound[i].acct.id);
 
     // Conversations: one per (tenant, contact, number); created at its first message's time.
+    // Only the customer writing now (not an echo or imported history) reopens or opens one.
     let mut conv_wanted: BTreeMap<(Uuid, Uuid, Uuid), (Uuid, DateTime<Utc>)> = BTreeMap::new();
-    for x in inbound {
+    let mut live_keys: HashSet<(Uuid, Uuid, Uuid)> = HashSet::new();
+    for (i, x) in inbound.iter().enumerate() {
         let at = processor::secs_to_time(x.m.timestamp_secs());
-        conv_wanted.entry((x.tenant(), contact(x).id, x.acct.id)).or_insert((crate::db::new_id(), at));
+        conv_wanted.entry(conv_key(i)).or_insert((crate::db::new_id(), at));
+        if x.live() {
+            live_keys.insert(conv_key(i));
+        }
     }
     let rows: Vec<conversations::ActiveModel> = conv_wanted
         .iter()
-        .map(|((tenant, contact, account), (id, at))| conversations::ActiveModel {
-            id: Set(*id),
-            tenant_id: Set(*tenant),
-            contact_id: Set(*contact),
-            whatsapp_account_id: Set(*account),
-            status: Set(ConversationStatus::Open),
-            assignee_id: Set(None),
-            tags: Set(json!([])),
-            last_inbound_at: Set(None),
-            last_message_at: Set(*at),
-            last_message_preview: Set(None),
-            unread_count: Set(0),
-            first_response_at: Set(None),
-            resolved_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
+        .map(|((tenant, contact, account), (id, at))| {
+            let mut row = crate::conversations::service::new_row(*tenant, *contact, *account, *at);
+            row.id = Set(*id);
+            row
         })
         .collect();
     let t_contacts = t0.elapsed();
@@ -567,33 +674,16 @@ async fn inbound_messages(
     for key in conv_wanted.keys() {
         let (c, opened) =
             conv_of.get_mut(key).ok_or_else(|| DbErr::RecordNotFound("conversation after upsert".into()))?;
-        if !*opened && c.status == ConversationStatus::Resolved {
-            // Reopened by the customer writing again.
-            let mut am: conversations::ActiveModel = c.clone().into();
-            am.status = Set(ConversationStatus::Open);
-            am.resolved_at = Set(None);
-            am.first_response_at = Set(None);
-            am.updated_at = Set(now);
-            *c = am.update(txn).await?;
-            *opened = true;
+        if !live_keys.contains(key) {
+            *opened = false; // created by the business's own messages: nobody opened it
+            continue;
         }
-        // Automatic round-robin assignment of new (or reopened) conversations, when the tenant wants it.
-        if *opened && c.assignee_id.is_none() {
-            let auto = processor::tenant_settings(txn, ctx, key.0)
-                .await?
-                .and_then(|t| t.settings.get("autoAssign").and_then(Value::as_bool))
-                .unwrap_or(false);
-            if auto && let Some(agent) = crate::agents::service::pick_round_robin(txn, key.0).await? {
-                conversations::Entity::update_many()
-                    .col_expr(conversations::Column::AssigneeId, Expr::value(agent))
-                    .filter(conversations::Column::Id.eq(c.id))
-                    .exec(txn)
-                    .await?;
-                c.assignee_id = Some(agent);
-            }
-        }
+        // Reopened by the customer writing again; new and reopened ones may be auto-assigned.
+        let reopens = !*opened && c.status == ConversationStatus::Resolved;
+        let assign = (*opened || reopens) && processor::settings_of(txn, ctx, key.0).await?.auto_assign;
+        *c = crate::conversations::service::customer_wrote(txn, c.clone(), reopens, assign).await?;
+        *opened |= reopens;
     }
-    let conv_key = |x: &Inbound<'_>| (x.tenant(), contact(x).id, x.acct.id);
     let t_convs = t0.elapsed();
 
     // Quoted messages (replies, reactions): stored ones, or earlier ones of this batch.
@@ -629,8 +719,8 @@ async fn inbound_messages(
         }
     }
 
-    // Messages: the unique wamid decides; a redelivered one (stored, or earlier in this batch)
-    // inserts nothing.
+    // Messages: the unique (tenant, wamid) decides; a redelivered one (stored, or earlier in this
+    // batch) inserts nothing.
     let mut rows: Vec<(usize, Uuid, messages::ActiveModel)> = Vec::with_capacity(inbound.len());
     let mut in_batch: HashMap<(Uuid, &str), Uuid> = HashMap::new();
     for (i, x) in inbound.iter().enumerate() {
@@ -645,17 +735,22 @@ async fn inbound_messages(
             .and_then(|w| stored_quoted.get(&(tenant, w.to_string())).or_else(|| in_batch.get(&(tenant, w))).copied());
         let mut row = crate::messages::new_row(
             tenant,
-            conv_of[&conv_key(x)].0.id,
-            Direction::Inbound,
+            conv_of[&conv_key(i)].0.id,
+            x.direction(),
             &x.m.type_name,
-            processor::content_of(x.m),
-            MessageStatus::Received,
+            crate::messages::content_of(x.m),
+            x.status(),
             at,
         );
         row.raw = Set(Some(x.m.raw.clone()));
         row.wa_message_id = Set(Some(x.m.id.clone()));
         row.reply_to_id = Set(reply_to_id);
         row.reply_to_wa_id = Set(q);
+        row.reply_to_from = Set(x.m.context.as_ref().and_then(|c| c.from.clone()));
+        row.origin = Set(x.origin().map(str::to_string));
+        if x.direction() == Direction::Outbound {
+            row.sent_at = Set(Some(at));
+        }
         let id = crate::db::new_id();
         row.id = Set(id);
         in_batch.insert((tenant, x.m.id.as_str()), id);
@@ -666,7 +761,11 @@ async fn inbound_messages(
     let mut inserted: HashSet<Uuid> = HashSet::new();
     for chunk in sorted.chunks(CHUNK) {
         let keys = messages::Entity::insert_many(chunk.iter().map(|(_, _, r)| r.clone()))
-            .on_conflict(OnConflict::column(messages::Column::WaMessageId).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::columns([messages::Column::TenantId, messages::Column::WaMessageId])
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_with_returning_keys(txn)
             .await;
         match keys {
@@ -687,41 +786,45 @@ async fn inbound_messages(
         }
         let x = &inbound[i];
         let tenant = x.tenant();
-        let c = contact(x);
-        let (conv, conv_opened) = &conv_of[&conv_key(x)];
+        let c = &contact_of[i];
+        let (conv, conv_opened) = &conv_of[&conv_key(i)];
         let msg: messages::Model = sea_orm::TryIntoModel::try_into_model(row)?;
         let at = msg.created_at;
         // The conversation counts as opened with its first new message.
         let opened = *conv_opened && counted_open.insert(conv.id);
 
         let ch = changes.entry(conv.id).or_default();
-        ch.unread += 1;
         if ch.newest.as_ref().is_none_or(|(t, _)| *t <= at) {
-            ch.newest = Some((at, processor::preview(x.m)));
+            ch.newest = Some((at, crate::messages::preview(x.m)));
         }
-        if ch.last_inbound.is_none_or(|t| t < at) {
-            ch.last_inbound = Some(at);
-        }
-
         let d = ctx.usage.entry((tenant, at.date_naive())).or_default();
-        d.messages_in += 1;
-        d.conversations_opened += opened as i64;
-
-        // Opt-out keywords (case-insensitive, whole message).
-        if let MessageKind::Text(t) = &x.m.kind
-            && !c.opted_out
-            && !opted_out.contains(&c.id)
-            && processor::opt_out_on_keyword(txn, ctx, tenant, c.id, &t.body).await?
-        {
-            opted_out.insert(c.id);
+        match x.flow {
+            Flow::Live => {
+                ch.unread += 1;
+                if ch.last_inbound.is_none_or(|t| t < at) {
+                    ch.last_inbound = Some(at);
+                }
+                d.messages_in += 1;
+                d.conversations_opened += opened as i64;
+                // Opt-out keywords (case-insensitive, whole message).
+                if let MessageKind::Text(t) = &x.m.kind
+                    && !c.opted_out
+                    && !opted_out.contains(&c.id)
+                    && processor::opt_out_on_keyword(txn, ctx, c, &t.body).await?
+                {
+                    opted_out.insert(c.id);
+                }
+            }
+            // A business message, sent outside Switchboard: counted as one (never re-sent).
+            Flow::Echo => d.messages_out += 1,
+            Flow::History { .. } => {}
         }
-
         processor::stored_inbound(ctx, x.acct.id, &x.m.kind, msg, conv, opened);
     }
     // Created here, but its message was stored by a concurrent batch (which found the conversation
     // existing): it is still this batch's to count.
-    for (key, (conv, _)) in &conv_of {
-        if created.contains(&conv.id) && !counted_open.contains(&conv.id) {
+    for (key, (conv, opened)) in &conv_of {
+        if *opened && created.contains(&conv.id) && !counted_open.contains(&conv.id) {
             let at = conv_wanted.get(key).map(|(_, at)| *at).unwrap_or(now);
             ctx.usage.entry((key.0, at.date_naive())).or_default().conversations_opened += 1;
         }
@@ -861,28 +964,6 @@ async fn apply_statuses(
 /// PostgreSQL's "deadlock detected" (SQLSTATE 40P01).
 fn is_deadlock(e: &DbErr) -> bool {
     e.to_string().contains("deadlock detected")
-}
-
-/// The contacts with these `(tenant, wa_id)`s that exist, by key.
-async fn find_contacts(
-    txn: &DatabaseTransaction,
-    keys: &[(Uuid, &str)],
-) -> Result<HashMap<(Uuid, String), contacts::Model>, DbErr> {
-    let mut out = HashMap::new();
-    for (tenant, wa_ids) in group_by_tenant(keys) {
-        for chunk in wa_ids.chunks(CHUNK) {
-            let found = contacts::Entity::find()
-                .filter(contacts::Column::TenantId.eq(tenant))
-                .filter(contacts::Column::WaId.is_in(chunk.iter().copied()))
-                .all(txn)
-                .await?;
-            for c in found {
-                let w = c.wa_id.clone().unwrap_or_default();
-                out.insert((tenant, w), c);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The wanted conversations of these `(tenant, contact)`s that exist, by key, each with whether

@@ -1,33 +1,34 @@
-//! The `webhook-processor` job: parses a stored webhook and applies every entry, change, message
-//! and status of it in one transaction. Re-running it is harmless: the unique wamid makes a
-//! repeated message a no-op and statuses only move forward.
+//! Webhook processing of the kinds a batch does not do set-based: account-level changes (kept in
+//! `account_events`, deduplicated), template updates, marketing preferences, quality and
+//! capability updates, the Business app's contact sync. Also the one-event entry point: an event
+//! on its own is a batch of one ([`super::batch::process_one`]), so both paths share every rule.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait, TryInsertResult,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::accounts::directory::RoutedAccount;
-use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, WebhookState};
+use crate::contacts::identity::{self, Sighting, Source};
+use crate::entities::enums::{Direction, MessageStatus, WebhookState};
 use crate::entities::{
-    account_events, contacts, conversations, messages, pending_statuses, templates, tenants, webhook_events,
+    account_events, conversations, messages, pending_statuses, templates, tenants, webhook_events, whatsapp_accounts,
 };
 use crate::events::DomainEvent;
 use crate::jobs::runner::Handler;
 use crate::jobs::{NewJob, Outcome, queues};
 use crate::messages::{MessageDto, status};
+use crate::settings::service::SettingsDto;
 use crate::state::AppState;
 use crate::usage;
 
-/// The job handler for `webhook-processor`.
+/// The job handler for `webhook-processor` one job at a time (the queue normally runs batches).
 pub fn handler() -> Handler {
     Arc::new(|state, job| {
         Box::pin(async move {
@@ -46,7 +47,7 @@ pub(crate) fn retry(e: DbErr) -> Outcome {
     Outcome::Retry { error: e.to_string(), after: None }
 }
 
-/// Everything one event changed, to publish after the commit.
+/// Everything one transaction changed, to publish after the commit.
 pub(crate) struct Ctx {
     pub(crate) events: Vec<DomainEvent>,
     pub(crate) routed: usize,
@@ -56,9 +57,10 @@ pub(crate) struct Ctx {
     pub(crate) tenant_id: Option<Uuid>,
     /// Usage counted by this transaction, applied once per (tenant, day) just before its commit.
     pub(crate) usage: usage::Deltas,
-    /// Conversations a failed batch created outside its transaction (PostgreSQL): the first message
-    /// stored in each opens it, as it would have in the batch.
-    pub(crate) fresh: HashSet<Uuid>,
+    /// The conversations this transaction stored messages in.
+    pub(crate) conversations: HashSet<Uuid>,
+    /// Why some of an event's content was not stored (e.g. a message already stored), per event.
+    pub(crate) notes: Vec<String>,
 }
 
 impl Ctx {
@@ -71,98 +73,23 @@ impl Ctx {
             jobs: Vec::new(),
             tenant_id,
             usage: HashMap::new(),
-            fresh: HashSet::new(),
+            conversations: HashSet::new(),
+            notes: Vec::new(),
         }
     }
 }
 
+/// Processes one stored webhook on its own (a batch of one, the same rules as a batch).
 pub async fn process_event(state: &AppState, id: Uuid) -> Result<(), Outcome> {
-    process_event_fresh(state, id, &mut HashSet::new()).await
-}
-
-/// [`process_event`] after a failed batch: `fresh` holds the conversations that batch created
-/// outside its transaction; those this event's messages open are taken out once committed.
-pub(crate) async fn process_event_fresh(state: &AppState, id: Uuid, fresh: &mut HashSet<Uuid>) -> Result<(), Outcome> {
-    let Some(event) = webhook_events::Entity::find_by_id(id).one(&state.db).await.map_err(retry)? else {
-        return Err(Outcome::Dead { error: format!("webhook event {id} not found") });
-    };
-    if matches!(event.state, WebhookState::Processed | WebhookState::Unroutable) {
-        return Ok(()); // already done (a duplicate job, or a replay that was superseded)
-    }
-    let payload = match mw::parse_webhook(&event.body) {
-        Ok(p) => p,
-        Err(e) => {
-            mark(state.writer(), id, WebhookState::Failed, Some(format!("unparseable webhook: {e}")), None)
-                .await
-                .map_err(retry)?;
-            return Err(Outcome::Dead { error: format!("unparseable webhook: {e}") });
-        }
-    };
-
-    // Resolve accounts before the transaction (cached directory, no writer time spent).
-    let mut by_phone: HashMap<String, Option<Arc<RoutedAccount>>> = HashMap::new();
-    let mut by_waba: HashMap<String, Vec<Arc<RoutedAccount>>> = HashMap::new();
-    for ev in payload.events() {
-        let (waba, phone) = event_ids(&ev);
-        if let Some(p) = phone
-            && !by_phone.contains_key(p)
-        {
-            by_phone.insert(p.to_string(), state.directory.by_phone(state, p).await);
-        }
-        if !by_waba.contains_key(waba) {
-            by_waba.insert(waba.to_string(), state.directory.by_waba(state, waba).await);
-        }
-    }
-
-    let mut ctx = Ctx::new(event.tenant_id);
-    ctx.fresh = fresh.clone();
-    let txn = state.writer().begin().await.map_err(retry)?;
-    for ev in payload.events() {
-        let (waba, phone) = event_ids(&ev);
-        let acct = match phone {
-            Some(p) => by_phone.get(p).cloned().flatten(),
-            None => by_waba.get(waba).and_then(|v| v.first().cloned()),
-        };
-        let Some(acct) = acct else {
-            ctx.unroutable.push(phone.unwrap_or(waba).to_string());
-            continue;
-        };
-        ctx.routed += 1;
-        ctx.tenant_id = Some(acct.tenant_id);
-        apply(&txn, &mut ctx, &acct, ev).await.map_err(retry)?;
-    }
-    let (new_state, note) = if ctx.routed == 0 && !ctx.unroutable.is_empty() {
-        (WebhookState::Unroutable, Some(format!("unknown phone number or WABA: {}", ctx.unroutable.join(", "))))
-    } else if !ctx.unroutable.is_empty() {
-        (WebhookState::Processed, Some(format!("skipped unknown: {}", ctx.unroutable.join(", "))))
-    } else {
-        (WebhookState::Processed, None)
-    };
-    let queued: Vec<&'static str> = ctx.jobs.iter().map(|j| j.queue).collect();
-    crate::jobs::enqueue_many(&txn, std::mem::take(&mut ctx.jobs)).await.map_err(retry)?;
-    mark(&txn, id, new_state, note, ctx.tenant_id).await.map_err(retry)?;
-    usage::add_all(&txn, std::mem::take(&mut ctx.usage)).await.map_err(retry)?;
-    txn.commit().await.map_err(retry)?;
-    *fresh = std::mem::take(&mut ctx.fresh);
-
-    for q in queued {
-        state.jobs_wakeup.wake(q);
-    }
-    if new_state == WebhookState::Unroutable {
-        crate::metrics::inc(&state.metrics.webhook_events_unroutable_total);
-    } else {
-        crate::metrics::inc(&state.metrics.webhook_events_processed_total);
-    }
-    for e in ctx.events {
-        state.events.publish(e);
-    }
-    Ok(())
+    super::batch::process_one(state, None, id, "", &mut HashSet::new()).await.map(|_| ())
 }
 
 pub(crate) fn event_ids<'a>(ev: &WebhookEvent<'a>) -> (&'a str, Option<&'a str>) {
     match *ev {
         WebhookEvent::Message { waba_id, phone_number_id, .. }
         | WebhookEvent::Status { waba_id, phone_number_id, .. }
+        | WebhookEvent::Echo { waba_id, phone_number_id, .. }
+        | WebhookEvent::History { waba_id, phone_number_id, .. }
         | WebhookEvent::Error { waba_id, phone_number_id, .. } => (waba_id, phone_number_id),
         // Fields this model keeps raw (group events, …) may still name the number.
         WebhookEvent::Other { waba_id, value, .. } => {
@@ -193,10 +120,24 @@ pub(crate) async fn mark<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A processing attempt that failed: counted on the event, with its error, while its job retries
+/// (the event stays `pending`; it turns `failed` when the job dies, see `webhooks::dead_job`).
+pub(crate) async fn note_failed_attempt<C: ConnectionTrait>(db: &C, id: Uuid, error: &str) -> Result<(), DbErr> {
+    webhook_events::Entity::update_many()
+        .col_expr(webhook_events::Column::Attempts, Expr::col(webhook_events::Column::Attempts).add(1))
+        .col_expr(webhook_events::Column::LastError, Expr::value(crate::jobs::truncate(error, 2000)))
+        .filter(webhook_events::Column::Id.eq(id))
+        .filter(webhook_events::Column::State.eq(WebhookState::Pending))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub(crate) fn secs_to_time(s: Option<i64>) -> DateTime<Utc> {
     s.and_then(|s| Utc.timestamp_opt(s, 0).single()).unwrap_or_else(crate::db::now)
 }
 
+/// Applies one event of the kinds the batch does not do set-based.
 pub(crate) async fn apply(
     txn: &DatabaseTransaction,
     ctx: &mut Ctx,
@@ -204,8 +145,15 @@ pub(crate) async fn apply(
     ev: WebhookEvent<'_>,
 ) -> Result<(), DbErr> {
     match ev {
-        WebhookEvent::Message { contact, message, .. } => inbound_message(txn, ctx, acct, contact, message).await,
-        WebhookEvent::Status { status, .. } => apply_status_event(txn, ctx, acct.tenant_id, status).await,
+        // Messages with a customer and an id are stored by the batch; these name no one.
+        WebhookEvent::Message { message: m, .. }
+        | WebhookEvent::Echo { message: m, .. }
+        | WebhookEvent::History { message: m, .. } => {
+            // Without a customer or an id there is nothing to thread or deduplicate: keep it visible.
+            account_event(txn, ctx, acct, "unattributable_message", m.raw.clone(), None).await.map(|_| ())
+        }
+        // Statuses are applied by the batch (`batch::apply_statuses`).
+        WebhookEvent::Status { .. } => Ok(()),
         WebhookEvent::TemplateStatus { update, .. } => {
             // A status that beat the create's Graph answer: adopt Meta's id by name and language.
             if let (Some(id), Some(name), Some(lang)) = (
@@ -250,35 +198,283 @@ pub(crate) async fn apply(
             .await
         }
         WebhookEvent::Error { error, .. } => {
-            account_event(txn, ctx, acct, "errors", serde_json::to_value(error).unwrap_or(Value::Null)).await
+            account_event(txn, ctx, acct, "errors", serde_json::to_value(error).unwrap_or(Value::Null), None)
+                .await
+                .map(|_| ())
         }
-        WebhookEvent::Other { field, value, .. } => account_event(txn, ctx, acct, field, value.clone()).await,
+        WebhookEvent::Other { field, value, .. } => {
+            let stored = account_event(txn, ctx, acct, field, value.clone(), meta_key(field, value)).await?;
+            if !stored {
+                return Ok(()); // a redelivery: it was acted on the first time
+            }
+            match field {
+                "user_preferences" => user_preferences(txn, ctx, acct, value).await,
+                "phone_number_quality_update" | "business_capability_update" => {
+                    number_limits(txn, ctx, acct, field, value).await
+                }
+                "smb_app_state_sync" => app_state_sync(txn, ctx, acct, value).await,
+                _ => Ok(()),
+            }
+        }
     }
 }
 
+/// Meta's own ids for a change, where it has them (calls): the deduplication key.
+fn meta_key(field: &str, value: &Value) -> Option<String> {
+    if field != "calls" {
+        return None;
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for (list, what) in [("calls", "event"), ("statuses", "status")] {
+        for c in value.get(list).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(id) = c.get("id").and_then(Value::as_str) {
+                ids.push(format!("{id}/{}", c.get(what).and_then(Value::as_str).unwrap_or_default()));
+            }
+        }
+    }
+    (!ids.is_empty()).then(|| format!("calls:{}", ids.join(",")))
+}
+
+/// The deduplication key of a change without Meta ids: a hash of its canonical JSON (object keys
+/// sorted), its field and its WABA. A redelivered body hashes the same.
+pub(crate) fn change_hash(waba: &str, field: &str, value: &Value) -> String {
+    fn canon(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(o) => {
+                let mut keys: Vec<&String> = o.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                    out.push(':');
+                    canon(&o[k], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for x in a {
+                    canon(x, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    canon(value, &mut s);
+    let digest = Sha256::new()
+        .chain_update(waba)
+        .chain_update([0])
+        .chain_update(field)
+        .chain_update([0])
+        .chain_update(s)
+        .finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{field}:{hex}")
+}
+
+/// Stores an account-level change once per tenant (`dedup_key` unique); `false` when it was
+/// already stored (a redelivery).
 async fn account_event(
     txn: &DatabaseTransaction,
     ctx: &mut Ctx,
     acct: &RoutedAccount,
     field: &str,
     payload: Value,
-) -> Result<(), DbErr> {
-    account_events::ActiveModel {
+    key: Option<String>,
+) -> Result<bool, DbErr> {
+    let key = key.unwrap_or_else(|| change_hash(&acct.waba_id, field, &payload));
+    let res = account_events::Entity::insert(account_events::ActiveModel {
         id: Set(crate::db::new_id()),
         tenant_id: Set(acct.tenant_id),
         whatsapp_account_id: Set(Some(acct.id)),
         waba_id: Set(acct.waba_id.clone()),
         field: Set(field.to_string()),
         payload: Set(payload.clone()),
+        dedup_key: Set(Some(key)),
         created_at: Set(crate::db::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([account_events::Column::TenantId, account_events::Column::DedupKey])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await;
+    let inserted = match res {
+        Ok(n) => n > 0,
+        Err(DbErr::RecordNotInserted) => false,
+        Err(e) => return Err(e),
+    };
+    if !inserted {
+        ctx.notes.push(format!("{field} already stored"));
+        return Ok(false);
     }
-    .insert(txn)
-    .await?;
     ctx.events.push(DomainEvent {
         tenant_id: acct.tenant_id,
         kind: "account.event",
         data: json!({ "whatsappAccountId": acct.id, "field": field, "payload": payload }),
     });
+    Ok(true)
+}
+
+/// `user_preferences`: a customer stopped or resumed marketing messages.
+async fn user_preferences(
+    txn: &DatabaseTransaction,
+    ctx: &mut Ctx,
+    acct: &RoutedAccount,
+    value: &Value,
+) -> Result<(), DbErr> {
+    for p in value.get("user_preferences").and_then(Value::as_array).into_iter().flatten() {
+        let category = p.get("category").and_then(Value::as_str).unwrap_or_default();
+        let opted_out = match p.get("value").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+            Some("stop") => true,
+            Some("resume") => false,
+            _ => continue, // an unknown preference: stored, not acted on
+        };
+        if category != "marketing_messages" {
+            continue;
+        }
+        let who = Sighting::new(
+            acct.tenant_id,
+            p.get("wa_id").and_then(Value::as_str),
+            p.get("user_id").and_then(Value::as_str),
+        );
+        if !who.identifies() {
+            continue;
+        }
+        let Some(c) = identity::resolve(txn, None, &[who]).await?.contacts.pop().flatten() else { continue };
+        let detail = p.get("detail").cloned().unwrap_or(Value::Null);
+        if crate::contacts::service::set_marketing_opt_out(txn, &c, opted_out, "user_preferences", detail).await? {
+            ctx.events.push(contact_opt_event(&c, opted_out));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn contact_opt_event(c: &crate::entities::contacts::Model, opted_out: bool) -> DomainEvent {
+    DomainEvent {
+        tenant_id: c.tenant_id,
+        kind: "contact.updated",
+        data: json!({ "contactId": c.id, "optedOut": opted_out }),
+    }
+}
+
+/// `phone_number_quality_update` (the number's messaging limit, flagged or not) and
+/// `business_capability_update` (the portfolio's daily limit, for every number of the WABA).
+async fn number_limits(
+    txn: &DatabaseTransaction,
+    ctx: &mut Ctx,
+    acct: &RoutedAccount,
+    field: &str,
+    value: &Value,
+) -> Result<(), DbErr> {
+    let tier = |v: Option<&Value>| -> Option<String> {
+        match v? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(match n.as_i64()? {
+                -1 => "TIER_UNLIMITED".into(),
+                250 => "TIER_250".into(),
+                1000 => "TIER_1K".into(),
+                2000 => "TIER_2K".into(),
+                10000 => "TIER_10K".into(),
+                100000 => "TIER_100K".into(),
+                n => format!("TIER_{n}"),
+            }),
+            _ => None,
+        }
+    };
+    let limit = tier(value.get("current_limit"))
+        .or_else(|| tier(value.get("max_daily_conversations_per_business")))
+        .or_else(|| tier(value.get("max_daily_conversation_per_phone")));
+    let quality = value.get("quality_rating").and_then(Value::as_str).map(str::to_string).or_else(|| {
+        match value.get("event").and_then(Value::as_str) {
+            Some("FLAGGED") => Some("FLAGGED".into()),
+            Some("UNFLAGGED") => Some("GREEN".into()),
+            _ => None,
+        }
+    });
+    if limit.is_none() && quality.is_none() {
+        return Ok(());
+    }
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let number = value.get("display_phone_number").and_then(Value::as_str).map(digits);
+    let accounts = whatsapp_accounts::Entity::find()
+        .filter(whatsapp_accounts::Column::TenantId.eq(acct.tenant_id))
+        .filter(whatsapp_accounts::Column::WabaId.eq(acct.waba_id.as_str()))
+        .all(txn)
+        .await?;
+    for a in accounts {
+        // A quality update names its number; a capability update is for the whole WABA.
+        if field == "phone_number_quality_update"
+            && number.as_deref().is_some_and(|n| digits(&a.display_phone_number) != n)
+            && a.id != acct.id
+        {
+            continue;
+        }
+        let mut q = whatsapp_accounts::Entity::update_many()
+            .col_expr(whatsapp_accounts::Column::UpdatedAt, Expr::value(crate::db::now()))
+            .filter(whatsapp_accounts::Column::Id.eq(a.id));
+        if let Some(l) = &limit {
+            q = q.col_expr(whatsapp_accounts::Column::MessagingLimit, Expr::value(l.clone()));
+        }
+        if let Some(r) = &quality {
+            q = q.col_expr(whatsapp_accounts::Column::QualityRating, Expr::value(r.clone()));
+        }
+        q.exec(txn).await?;
+        ctx.events.push(DomainEvent {
+            tenant_id: acct.tenant_id,
+            kind: "account.updated",
+            data: json!({ "whatsappAccountId": a.id, "messagingLimit": limit, "qualityRating": quality }),
+        });
+    }
+    Ok(())
+}
+
+/// `smb_app_state_sync`: the Business app's contact book. An added or edited contact is created
+/// or updated (its name is the business's name for them); a removal changes nothing here (the
+/// contact keeps its history) and is only stored.
+async fn app_state_sync(
+    txn: &DatabaseTransaction,
+    ctx: &mut Ctx,
+    acct: &RoutedAccount,
+    value: &Value,
+) -> Result<(), DbErr> {
+    for item in value.get("state_sync").and_then(Value::as_array).into_iter().flatten() {
+        if item.get("type").and_then(Value::as_str) != Some("contact")
+            || item.get("action").and_then(Value::as_str) != Some("add")
+        {
+            continue;
+        }
+        let Some(c) = item.get("contact") else { continue };
+        let phone = c.get("phone_number").and_then(Value::as_str).map(|p| p.trim_start_matches('+'));
+        let who = Sighting::new(acct.tenant_id, phone, c.get("user_id").and_then(Value::as_str))
+            .profile(None, c.get("username").and_then(Value::as_str))
+            .source(Source::AppStateSync);
+        if !who.identifies() {
+            continue;
+        }
+        let Some(contact) = identity::resolve(txn, None, &[who]).await?.contacts.pop().flatten() else { continue };
+        let name = c.get("full_name").or_else(|| c.get("first_name")).and_then(Value::as_str).map(str::trim);
+        if let Some(name) = name.filter(|n| !n.is_empty())
+            && contact.name.as_deref() != Some(name)
+        {
+            crate::entities::contacts::Entity::update_many()
+                .col_expr(crate::entities::contacts::Column::Name, Expr::value(name))
+                .col_expr(crate::entities::contacts::Column::UpdatedAt, Expr::value(crate::db::now()))
+                .filter(crate::entities::contacts::Column::Id.eq(contact.id))
+                .exec(txn)
+                .await?;
+        }
+        ctx.events.push(DomainEvent {
+            tenant_id: acct.tenant_id,
+            kind: "contact.updated",
+            data: json!({ "contactId": contact.id }),
+        });
+    }
     Ok(())
 }
 
@@ -312,286 +508,18 @@ async fn template_update(
     Ok(())
 }
 
-pub(crate) async fn tenant_settings(
-    txn: &DatabaseTransaction,
-    ctx: &mut Ctx,
-    tenant: Uuid,
-) -> Result<Option<tenants::Model>, DbErr> {
-    if let Some(t) = ctx.tenants.get(&tenant) {
-        return Ok(t.clone());
-    }
-    let t = tenants::Entity::find_by_id(tenant).one(txn).await?;
-    ctx.tenants.insert(tenant, t.clone());
-    Ok(t)
-}
-
-/// Finds or creates the contact; `ON CONFLICT DO NOTHING` then a read keeps concurrent workers
-/// from creating it twice.
-pub async fn upsert_contact(
-    txn: &DatabaseTransaction,
-    tenant: Uuid,
-    wa_id: Option<&str>,
-    user_id: Option<&str>,
-    profile_name: Option<&str>,
-) -> Result<contacts::Model, DbErr> {
-    let find = || async {
-        let mut q = contacts::Entity::find().filter(contacts::Column::TenantId.eq(tenant));
-        q = match (wa_id, user_id) {
-            (Some(w), _) => q.filter(contacts::Column::WaId.eq(w)),
-            (None, Some(u)) => q.filter(contacts::Column::UserId.eq(u)),
-            (None, None) => unreachable!("caller checks an id exists"),
-        };
-        q.one(txn).await
+/// The tenant's settings, read once per transaction (typed: `settings::service::dto`).
+pub(crate) async fn settings_of(txn: &DatabaseTransaction, ctx: &mut Ctx, tenant: Uuid) -> Result<SettingsDto, DbErr> {
+    let t = match ctx.tenants.get(&tenant) {
+        Some(t) => t.clone(),
+        None => {
+            let t = tenants::Entity::find_by_id(tenant).one(txn).await?;
+            ctx.tenants.insert(tenant, t.clone());
+            t
+        }
     };
-    if let Some(c) = find().await? {
-        let name_changed = profile_name.is_some() && c.profile_name.as_deref() != profile_name;
-        let user_new = user_id.is_some() && c.user_id.is_none();
-        if name_changed || user_new {
-            let mut am: contacts::ActiveModel = c.clone().into();
-            if name_changed {
-                am.profile_name = Set(profile_name.map(str::to_string));
-            }
-            if user_new {
-                am.user_id = Set(user_id.map(str::to_string));
-            }
-            am.updated_at = Set(crate::db::now());
-            return am.update(txn).await;
-        }
-        return Ok(c);
-    }
-    let now = crate::db::now();
-    contacts::Entity::insert(contacts::ActiveModel {
-        id: Set(crate::db::new_id()),
-        tenant_id: Set(tenant),
-        wa_id: Set(wa_id.map(str::to_string)),
-        user_id: Set(user_id.map(str::to_string)),
-        profile_name: Set(profile_name.map(str::to_string)),
-        name: Set(None),
-        opted_out: Set(false),
-        opted_out_at: Set(None),
-        tags: Set(json!([])),
-        attributes: Set(json!({})),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .on_conflict_do_nothing()
-    .exec(txn)
-    .await?;
-    find().await?.ok_or_else(|| DbErr::RecordNotFound("contact after upsert".into()))
-}
-
-/// The contact's thread on this number: created, or reopened when resolved. Returns whether a
-/// conversation was opened (for usage).
-pub async fn open_conversation(
-    txn: &DatabaseTransaction,
-    tenant: Uuid,
-    contact: Uuid,
-    account: Uuid,
-    at: DateTime<Utc>,
-) -> Result<(conversations::Model, bool), DbErr> {
-    let find = || async {
-        conversations::Entity::find()
-            .filter(conversations::Column::TenantId.eq(tenant))
-            .filter(conversations::Column::ContactId.eq(contact))
-            .filter(conversations::Column::WhatsappAccountId.eq(account))
-            .one(txn)
-            .await
-    };
-    if let Some(c) = find().await? {
-        if c.status == ConversationStatus::Resolved {
-            let mut am: conversations::ActiveModel = c.into();
-            am.status = Set(ConversationStatus::Open);
-            am.resolved_at = Set(None);
-            am.first_response_at = Set(None);
-            am.updated_at = Set(crate::db::now());
-            return Ok((am.update(txn).await?, true));
-        }
-        return Ok((c, false));
-    }
-    let now = crate::db::now();
-    let inserted = conversations::Entity::insert(conversations::ActiveModel {
-        id: Set(crate::db::new_id()),
-        tenant_id: Set(tenant),
-        contact_id: Set(contact),
-        whatsapp_account_id: Set(account),
-        status: Set(ConversationStatus::Open),
-        assignee_id: Set(None),
-        tags: Set(json!([])),
-        last_inbound_at: Set(None),
-        last_message_at: Set(at),
-        last_message_preview: Set(None),
-        unread_count: Set(0),
-        first_response_at: Set(None),
-        resolved_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .on_conflict_do_nothing()
-    .exec(txn)
-    .await?;
-    let created = matches!(inserted, TryInsertResult::Inserted(_));
-    let c = find().await?.ok_or_else(|| DbErr::RecordNotFound("conversation after upsert".into()))?;
-    Ok((c, created))
-}
-
-/// A short human preview of a message for the conversation list.
-pub fn preview(m: &mw::InboundMessage) -> String {
-    let text = match &m.kind {
-        MessageKind::Text(t) => t.body.clone(),
-        MessageKind::Image(x) => x.caption.clone().map(|c| format!("📷 {c}")).unwrap_or_else(|| "📷 Photo".into()),
-        MessageKind::Video(x) => x.caption.clone().map(|c| format!("🎥 {c}")).unwrap_or_else(|| "🎥 Video".into()),
-        MessageKind::Audio(x) => if x.voice == Some(true) { "🎤 Voice message" } else { "🎵 Audio" }.into(),
-        MessageKind::Document(x) => format!("📄 {}", x.filename.clone().unwrap_or_else(|| "Document".into())),
-        MessageKind::Sticker(_) => "Sticker".into(),
-        MessageKind::Location(l) => {
-            format!("📍 {}", l.name.clone().unwrap_or_else(|| "Location".into()))
-        }
-        MessageKind::Contacts(_) => "👤 Contact".into(),
-        MessageKind::Reaction(r) => format!("Reacted {}", r.emoji.clone().unwrap_or_default()),
-        MessageKind::Unsupported { .. } => "Unsupported message".into(),
-        _ => m.text().map(str::to_string).unwrap_or_else(|| format!("[{}]", m.type_name)),
-    };
-    let mut s: String = text.chars().take(120).collect();
-    if text.chars().count() > 120 {
-        s.push('…');
-    }
-    s
-}
-
-pub(crate) fn content_of(m: &mw::InboundMessage) -> Value {
-    let mut body = m.raw.get(&m.type_name).cloned().unwrap_or_else(|| json!({}));
-    if !body.is_object() {
-        // e.g. `contacts` is an array: keep it under its type name.
-        let mut wrapped = serde_json::Map::new();
-        wrapped.insert(m.type_name.clone(), body);
-        body = Value::Object(wrapped);
-    }
-    if let Some(obj) = body.as_object_mut() {
-        if !m.errors.is_empty() {
-            obj.insert("errors".into(), serde_json::to_value(&m.errors).unwrap_or(Value::Null));
-        }
-        if let Some(r) = &m.referral {
-            obj.insert("referral".into(), serde_json::to_value(r).unwrap_or(Value::Null));
-        }
-        if let Some(c) = &m.context {
-            if c.forwarded == Some(true) {
-                obj.insert("forwarded".into(), Value::Bool(true));
-            }
-            if c.frequently_forwarded == Some(true) {
-                obj.insert("frequentlyForwarded".into(), Value::Bool(true));
-            }
-            if let Some(p) = &c.referred_product {
-                obj.insert("referredProduct".into(), serde_json::to_value(p).unwrap_or(Value::Null));
-            }
-        }
-    }
-    body
-}
-
-pub(crate) async fn inbound_message(
-    txn: &DatabaseTransaction,
-    ctx: &mut Ctx,
-    acct: &RoutedAccount,
-    contact: Option<&mw::Contact>,
-    m: &mw::InboundMessage,
-) -> Result<(), DbErr> {
-    let tenant = acct.tenant_id;
-    let wa_id = m.from.as_deref().or(contact.and_then(|c| c.wa_id.as_deref()));
-    let user_id = m.from_user_id.as_deref().or(contact.and_then(|c| c.user_id.as_deref()));
-    if (wa_id.is_none() && user_id.is_none()) || m.id.is_empty() {
-        // Without a sender or an id there is nothing to thread or deduplicate: keep it visible.
-        return account_event(txn, ctx, acct, "unattributable_message", m.raw.clone()).await;
-    }
-    let at = secs_to_time(m.timestamp_secs());
-    let c = upsert_contact(txn, tenant, wa_id, user_id, contact.and_then(|c| c.name())).await?;
-    let (mut conv, mut opened) = open_conversation(txn, tenant, c.id, acct.id, at).await?;
-    opened |= ctx.fresh.remove(&conv.id);
-    // Automatic round-robin assignment of new (or reopened) conversations, when the tenant wants it.
-    if opened && conv.assignee_id.is_none() {
-        let auto = tenant_settings(txn, ctx, tenant)
-            .await?
-            .and_then(|t| t.settings.get("autoAssign").and_then(Value::as_bool))
-            .unwrap_or(false);
-        if auto && let Some(agent) = crate::agents::service::pick_round_robin(txn, tenant).await? {
-            conversations::Entity::update_many()
-                .col_expr(conversations::Column::AssigneeId, Expr::value(agent))
-                .filter(conversations::Column::Id.eq(conv.id))
-                .exec(txn)
-                .await?;
-            conv.assignee_id = Some(agent);
-        }
-    }
-
-    let quoted_wamid = match &m.kind {
-        MessageKind::Reaction(r) => Some(r.message_id.clone()),
-        _ => m.context.as_ref().and_then(|c| c.id.clone()),
-    };
-    let reply_to_id = match &quoted_wamid {
-        Some(w) => messages::Entity::find()
-            .filter(messages::Column::TenantId.eq(tenant))
-            .filter(messages::Column::WaMessageId.eq(w.as_str()))
-            .one(txn)
-            .await?
-            .map(|q| q.id),
-        None => None,
-    };
-    let now = crate::db::now();
-    let mut row = crate::messages::new_row(
-        tenant,
-        conv.id,
-        Direction::Inbound,
-        &m.type_name,
-        content_of(m),
-        MessageStatus::Received,
-        at,
-    );
-    row.raw = Set(Some(m.raw.clone()));
-    row.wa_message_id = Set(Some(m.id.clone()));
-    row.reply_to_id = Set(reply_to_id);
-    row.reply_to_wa_id = Set(quoted_wamid);
-
-    // The unique wamid decides: a redelivered message inserts nothing.
-    let inserted = messages::Entity::insert(row.clone())
-        .on_conflict_do_nothing_on([messages::Column::WaMessageId])
-        .exec(txn)
-        .await?;
-    if !matches!(inserted, TryInsertResult::Inserted(_)) {
-        return Ok(());
-    }
-    let msg: messages::Model = sea_orm::TryIntoModel::try_into_model(row)?;
-
-    let pv = preview(m);
-    let mut upd = conversations::Entity::update_many()
-        .col_expr(conversations::Column::UnreadCount, Expr::col(conversations::Column::UnreadCount).add(1))
-        .col_expr(conversations::Column::UpdatedAt, Expr::value(now))
-        .filter(conversations::Column::Id.eq(conv.id));
-    // Older messages arriving late must not move the window or the list order backwards.
-    if conv.last_inbound_at.is_none_or(|t| t < at) {
-        upd = upd.col_expr(conversations::Column::LastInboundAt, Expr::value(at));
-    }
-    if conv.last_message_at <= at || opened {
-        upd = upd
-            .col_expr(conversations::Column::LastMessageAt, Expr::value(at))
-            .col_expr(conversations::Column::LastMessagePreview, Expr::value(pv));
-    }
-    if conv.status == ConversationStatus::Pending {
-        upd = upd.col_expr(conversations::Column::Status, Expr::value(ConversationStatus::Open.as_str()));
-    }
-    upd.exec(txn).await?;
-
-    // Counted at the end of the transaction: the tenant's day row is a hot spot under load.
-    let d = ctx.usage.entry((tenant, at.date_naive())).or_default();
-    d.messages_in += 1;
-    d.conversations_opened += opened as i64;
-
-    if let MessageKind::Text(t) = &m.kind
-        && !c.opted_out
-    {
-        opt_out_on_keyword(txn, ctx, tenant, c.id, &t.body).await?;
-    }
-
-    stored_inbound(ctx, acct.id, &m.kind, msg, &conv, opened);
-    Ok(())
+    let t = t.ok_or_else(|| DbErr::RecordNotFound(format!("tenant {tenant}")))?;
+    Ok(crate::settings::service::dto(&t))
 }
 
 /// Opts the contact out when the whole message is one of the tenant's opt-out keywords
@@ -599,33 +527,21 @@ pub(crate) async fn inbound_message(
 pub(crate) async fn opt_out_on_keyword(
     txn: &DatabaseTransaction,
     ctx: &mut Ctx,
-    tenant: Uuid,
-    contact_id: Uuid,
+    contact: &crate::entities::contacts::Model,
     body: &str,
 ) -> Result<bool, DbErr> {
-    let keywords: Vec<String> = tenant_settings(txn, ctx, tenant)
-        .await?
-        .and_then(|t| t.settings.get("optOutKeywords").cloned())
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_else(|| vec!["STOP".into(), "UNSUBSCRIBE".into()]);
+    let keywords = settings_of(txn, ctx, contact.tenant_id).await?.opt_out_keywords;
     let said = body.trim().trim_end_matches(['.', '!']).to_uppercase();
     if !keywords.iter().any(|k| k.trim().to_uppercase() == said) {
         return Ok(false);
     }
-    let now = crate::db::now();
-    contacts::Entity::update_many()
-        .col_expr(contacts::Column::OptedOut, Expr::value(true))
-        .col_expr(contacts::Column::OptedOutAt, Expr::value(now))
-        .col_expr(contacts::Column::UpdatedAt, Expr::value(now))
-        .filter(contacts::Column::Id.eq(contact_id))
-        .exec(txn)
-        .await?;
-    ctx.events.push(DomainEvent {
-        tenant_id: tenant,
-        kind: "contact.updated",
-        data: json!({ "contactId": contact_id, "optedOut": true }),
-    });
-    Ok(true)
+    let changed =
+        crate::contacts::service::set_marketing_opt_out(txn, contact, true, "keyword", json!({ "keyword": said }))
+            .await?;
+    if changed {
+        ctx.events.push(contact_opt_event(contact, true));
+    }
+    Ok(changed)
 }
 
 /// What follows a stored inbound message (one at a time or in a batch): its media download job and
@@ -678,40 +594,6 @@ pub(crate) fn to_status(k: &mw::StatusKind) -> Option<MessageStatus> {
     })
 }
 
-async fn apply_status_event(
-    txn: &DatabaseTransaction,
-    ctx: &mut Ctx,
-    tenant: Uuid,
-    s: &mw::MessageStatus,
-) -> Result<(), DbErr> {
-    if s.id.is_empty() {
-        return Ok(());
-    }
-    let msg = messages::Entity::find()
-        .filter(messages::Column::TenantId.eq(tenant))
-        .filter(messages::Column::WaMessageId.eq(s.id.as_str()))
-        .one(txn)
-        .await?;
-    let msg = match msg {
-        Some(m) => Some(m),
-        None => reconcile_by_callback(txn, tenant, s).await?,
-    };
-    let Some(msg) = msg else {
-        // The send that produced this wamid is not recorded yet: keep the status for later.
-        pending_statuses::ActiveModel {
-            id: Set(crate::db::new_id()),
-            tenant_id: Set(tenant),
-            wa_message_id: Set(s.id.clone()),
-            status: Set(s.raw.clone()),
-            received_at: Set(crate::db::now()),
-        }
-        .insert(txn)
-        .await?;
-        return Ok(());
-    };
-    apply_status_counted(txn, &mut ctx.events, &msg, s, Some(&mut ctx.usage)).await
-}
-
 /// Applies one status to a known outbound message, counting its pricing once.
 pub async fn apply_status<C: ConnectionTrait>(
     db: &C,
@@ -746,7 +628,14 @@ pub(crate) async fn apply_status_counted<C: ConnectionTrait>(
             details: e.and_then(|e| e.details().map(str::to_string)),
         }
     });
+    let stopped_marketing = failure.as_ref().and_then(|f| f.code) == Some(crate::contacts::service::STOPPED_MARKETING);
     status::apply(db, msg.tenant_id, msg.id, incoming, at, failure).await?;
+    if stopped_marketing
+        && let Some(c) =
+            crate::contacts::service::opted_out_by_meta(db, msg.tenant_id, msg.conversation_id, msg.id).await?
+    {
+        events.push(contact_opt_event(&c, true));
+    }
 
     if let Some(p) = &s.pricing {
         let claimed = messages::Entity::update_many()

@@ -30,6 +30,8 @@ async fn insert_account(
         status: Set(AccountStatus::Active),
         throughput_mps: Set(80),
         is_sandbox: Set(false),
+        quality_rating: Set(None),
+        messaging_limit: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -220,6 +220,8 @@ async fn active_agents_are_the_users_who_sent_that_day() {
             error_details: Set(None),
             reply_to_id: Set(None),
             reply_to_wa_id: Set(None),
+            reply_to_from: Set(None),
+            origin: Set(None),
             sender_user_id: Set(sender),
             billed: Set(false),
             send_started_at: Set(None),

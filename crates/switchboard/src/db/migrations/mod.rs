@@ -14,6 +14,7 @@ mod m0008_job_claim;
 mod m0009_contacts_keyset;
 mod m0010_account_events_waba;
 mod m0011_audit_platform;
+mod m0012_inbound_fidelity;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_contacts_keyset::Migration),
             Box::new(m0010_account_events_waba::Migration),
             Box::new(m0011_audit_platform::Migration),
+            Box::new(m0012_inbound_fidelity::Migration),
         ]
     }
 }
