@@ -11,6 +11,8 @@ mod canned;
 mod cli;
 mod contacts;
 mod encryption;
+mod fidelity;
+mod fidelity_props;
 mod health;
 mod helpers;
 mod inbound;
