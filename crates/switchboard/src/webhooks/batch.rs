@@ -146,12 +146,12 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
             continue;
         }
         match mw::parse_webhook(&event.body) {
-            Ok(payload) => {
+            Ok(payload) if within_bounds(&payload).is_ok() => {
                 index.insert(id, items.len());
                 items.push(Item { jobs: vec![job], event: event.clone(), payload });
             }
             // The single path marks it failed and kills its job.
-            Err(_) => single.push((job, id)),
+            _ => single.push((job, id)),
         }
     }
 
@@ -238,6 +238,25 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
     results
 }
 
+/// The most events (messages, statuses, errors, changes) one webhook body may carry. Meta sends at
+/// most a few hundred updates per delivery; a body past this is an attack or a bug, and would
+/// hold a worker for seconds: it is `failed` at once, with the reason, and not processed.
+pub const MAX_EVENTS_PER_BODY: usize = 2_000;
+/// The most `entry[]` items one body may carry.
+pub const MAX_ENTRIES_PER_BODY: usize = 500;
+
+/// Whether a parsed body is within [`MAX_EVENTS_PER_BODY`] and [`MAX_ENTRIES_PER_BODY`].
+pub fn within_bounds(p: &mw::WebhookPayload) -> Result<(), String> {
+    if p.entry.len() > MAX_ENTRIES_PER_BODY {
+        return Err(format!("too many entries: {} (at most {MAX_ENTRIES_PER_BODY} per webhook)", p.entry.len()));
+    }
+    let n = p.events().take(MAX_EVENTS_PER_BODY + 1).count();
+    if n > MAX_EVENTS_PER_BODY {
+        return Err(format!("too many changes, messages or statuses: over {MAX_EVENTS_PER_BODY} per webhook"));
+    }
+    Ok(())
+}
+
 /// After a commit: wake the queues it enqueued to, count, publish its domain events.
 fn published(state: &AppState, out: Out) {
     for q in out.queued {
@@ -271,10 +290,12 @@ pub(crate) async fn process_one(
     if matches!(event.state, WebhookState::Processed | WebhookState::Unroutable) {
         return Ok(Done::Pending); // already done (a duplicate job, or a replay that was superseded)
     }
-    let payload = match mw::parse_webhook(&event.body) {
+    let payload = match mw::parse_webhook(&event.body).map_err(|e| format!("unparseable webhook: {e}")).and_then(|p| {
+        within_bounds(&p)?;
+        Ok(p)
+    }) {
         Ok(p) => p,
-        Err(e) => {
-            let error = format!("unparseable webhook: {e}");
+        Err(error) => {
             processor::mark(state.writer(), id, WebhookState::Failed, Some(error.clone()), None)
                 .await
                 .map_err(processor::retry)?;

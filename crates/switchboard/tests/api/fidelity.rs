@@ -557,3 +557,29 @@ async fn wamids_are_scoped_to_their_tenant() {
     let tenants: std::collections::HashSet<_> = all.iter().map(|m| m.tenant_id).collect();
     assert_eq!(tenants.len(), 2);
 }
+
+#[tokio::test]
+async fn a_body_past_the_limits_fails_at_once_and_another_tenant_is_not_held_up() {
+    // Issue #14.3: 200,000 empty changes signed with the noisy tenant's own secret.
+    let app = app().await;
+    let noisy = app.register("Noisy", "n@n.test").await;
+    let quiet = app.register("Quiet", "q@q.test").await;
+    app.create_account(&noisy.access, "1001", Some("noisy-secret")).await;
+    app.create_account(&quiet.access, "2002", None).await;
+    let changes: Vec<Value> = (0..200_000).map(|_| json!({})).collect();
+    let flood = serde_json::to_vec(&json!({"object": "whatsapp_business_account",
+        "entry": [{"id": "91001", "changes": changes}]}))
+    .unwrap();
+    assert_eq!(app.post_webhook(&flood, "noisy-secret").await.status(), StatusCode::OK);
+    let v = messages_value(
+        "2002",
+        json!({"contacts": [{"wa_id": "15551234567"}], "messages": [text(Some("15551234567"), None, "wamid.q", "hello")]}),
+    );
+    post(&app, &change("2002", "messages", v)).await;
+    let events = settled(&app).await;
+    let failed: Vec<_> = events.iter().filter(|e| e.state == WebhookState::Failed).collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert!(failed[0].last_error.as_deref().unwrap_or_default().contains("too many"), "{:?}", failed[0]);
+    assert!(message(&app, "wamid.q").await.is_some());
+    assert_eq!(app.count(account_events::Entity).await, 0, "nothing of the flood was processed");
+}

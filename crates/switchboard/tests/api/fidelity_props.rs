@@ -192,7 +192,7 @@ fn body(people: &[Person], ops: &[Op]) -> Vec<u8> {
 }
 
 async fn check(people: Vec<Person>, bodies: Vec<(Vec<Op>, usize)>) -> Result<(), TestCaseError> {
-    let app =
+    let mut app =
         spawn_app_with(&[("SWITCHBOARD_META_APP_SECRET", SECRET), ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1")])
             .await;
     let a = app.register("A", "a@a.test").await;
@@ -247,6 +247,9 @@ async fn check(people: Vec<Person>, bodies: Vec<(Vec<Op>, usize)>) -> Result<(),
     // No dead job without its event failed (none failed here at all).
     let dead = jobs::Entity::find().filter(jobs::Column::State.eq(JobState::Dead)).all(&app.state.db).await.unwrap();
     prop_assert!(dead.is_empty(), "dead jobs: {:?}", dead);
+    // Each case is a fresh app: give its connections back before the next one.
+    app.stop().await;
+    let _ = app.state.db.clone().close().await;
     Ok(())
 }
 
