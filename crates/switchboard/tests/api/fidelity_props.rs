@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use switchboard::entities::enums::{JobState, WebhookState};
 use switchboard::entities::{contacts, conversations, jobs, messages, webhook_events};
 
-use crate::helpers::{spawn_app_with, wait_for};
+use crate::helpers::spawn_app_with;
 
 const SECRET: &str = "platform-app-secret";
 const NUMBERS: [&str; 2] = ["1001", "2002"];
@@ -217,11 +217,16 @@ async fn check(people: Vec<Person>, bodies: Vec<(Vec<Op>, usize)>) -> Result<(),
             posts += 1;
         }
     }
-    let events = wait_for("terminal states", || async {
+    // Up to a minute: a retried batch backs off, and CI runs many apps at once on two cores.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let events = loop {
         let all = webhook_events::Entity::find().all(&app.state.db).await.unwrap();
-        (all.len() == posts && all.iter().all(|e| e.state != WebhookState::Pending)).then_some(all)
-    })
-    .await;
+        if all.len() == posts && all.iter().all(|e| e.state != WebhookState::Pending) {
+            break all;
+        }
+        prop_assert!(std::time::Instant::now() < deadline, "events still pending: {:?}", all);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     for e in &events {
         prop_assert_eq!(e.state, WebhookState::Processed, "event {:?}", e);
     }
