@@ -222,6 +222,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::web::session::refresh_layer))
+        .layer(axum::middleware::from_fn(crate::http_guard::api_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http_guard::global_headers))
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {
             AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error").into_response()
@@ -297,7 +299,9 @@ impl Application {
             shutdown.await;
             state.events.close();
         };
-        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        // hyper's own answers to unparseable requests (414, 431, 400) are rewritten as JSON errors.
+        let listener = axum::serve::ListenerExt::tap_io(crate::http_guard::GuardedListener(self.listener), |_| ());
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         // In-flight requests are done; now let in-flight jobs finish.
