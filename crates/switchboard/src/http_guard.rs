@@ -272,7 +272,9 @@ mod tests {
         let rep = String::from_utf8(replacement(auto).unwrap()).unwrap();
         assert!(rep.starts_with("HTTP/1.1 414 URI Too Long\r\n"));
         assert!(rep.contains("content-type: application/json"));
-        assert!(rep.ends_with(r#"{"error":{"code":"uri_too_long","details":{},"message":"the request URI is too long"}}"#));
+        assert!(
+            rep.ends_with(r#"{"error":{"code":"uri_too_long","details":{},"message":"the request URI is too long"}}"#)
+        );
         assert!(replacement(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n").is_some());
         // An application answer with a body is left alone.
         assert!(replacement(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}").is_none());

@@ -93,6 +93,9 @@ impl Principal {
         if (claims.role == Role::SystemAdmin) != claims.tenant.is_none() {
             return Err(AppError::unauthorized("invalid access token"));
         }
+        // The token is genuine; its user must still be allowed in (not removed, deactivated or
+        // suspended since it was issued).
+        super::access::check(state, claims.sub).await?;
         Ok(Principal {
             user_id: UserId(claims.sub),
             tenant_id: claims.tenant.map(TenantId),

@@ -220,7 +220,9 @@ mod tests {
 
     #[tokio::test]
     async fn check_url_refuses_bracketed_literals_and_names_resolving_to_loopback() {
-        for raw in ["https://[::127.0.0.1]/h", "https://[64:ff9b::a00:1]/h", "https://localhost/h", "https://0x7f000001/h"] {
+        for raw in
+            ["https://[::127.0.0.1]/h", "https://[64:ff9b::a00:1]/h", "https://localhost/h", "https://0x7f000001/h"]
+        {
             let url = parse_url(raw, false).unwrap();
             assert!(check_url(&url, false).await.is_err(), "{raw}");
         }
