@@ -17,6 +17,7 @@ mod helpers;
 mod inbound;
 mod inbox;
 mod isolation;
+mod media_upload;
 mod notes;
 mod outhooks;
 mod platform_audit;
