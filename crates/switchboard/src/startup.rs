@@ -84,6 +84,7 @@ pub async fn build_state_with_db(
         config,
         jwt,
         login_throttle: Default::default(),
+        signup_throttle: Default::default(),
         hashing: tokio::sync::Semaphore::new(hashing_permits),
         redis,
         graph,

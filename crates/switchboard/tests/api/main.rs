@@ -26,6 +26,7 @@ mod queue;
 mod revocation;
 mod sandbox_restart;
 mod settings;
+mod signup;
 mod sysadmin;
 mod team;
 mod templates;
