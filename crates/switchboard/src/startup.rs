@@ -224,8 +224,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::web::session::refresh_layer))
         .layer(axum::middleware::from_fn(crate::http_guard::api_errors))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http_guard::global_headers))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(CatchPanicLayer::custom(|_| {
             AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error").into_response()
         }))
@@ -236,6 +235,8 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        // Outermost: even a caught panic's answer carries nosniff (and HSTS over https).
+        .layer(axum::middleware::from_fn_with_state(state, crate::http_guard::global_headers))
 }
 
 async fn not_found() -> AppError {
