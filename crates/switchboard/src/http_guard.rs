@@ -157,12 +157,14 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
     } else {
         return None;
     };
-    // hyper's own answers are a bare head: no body, no content type. Ours (AppError or
-    // `api_errors`) always carry `content-type: application/json`.
+    // hyper's own answers are a bare head: no body, no content type, and none of the headers every
+    // answer of the application gets from its layers (`x-request-id`, `x-content-type-options`).
     let end = head.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head_text = String::from_utf8_lossy(&head[..end + 2]).to_ascii_lowercase();
     let empty = !head_text.contains("\r\ncontent-length:") || head_text.contains("\r\ncontent-length: 0\r\n");
-    if head_text.contains("\r\ncontent-type:") || !empty || head.len() > end + 4 {
+    let from_app =
+        ["\r\ncontent-type:", "\r\nx-request-id:", "\r\nx-content-type-options:"].iter().any(|h| head_text.contains(h));
+    if from_app || !empty || head.len() > end + 4 {
         return None;
     }
     let body = json!({ "error": { "code": code, "message": message, "details": {} } }).to_string();
@@ -279,6 +281,8 @@ mod tests {
         // An application answer with a body is left alone.
         assert!(replacement(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}").is_none());
         assert!(replacement(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+        // A bare 400 of the application (it went through the layers) is left alone too.
+        assert!(replacement(b"HTTP/1.1 400 Bad Request\r\nx-request-id: 1\r\ncontent-length: 0\r\n\r\n").is_none());
     }
 
     #[test]
