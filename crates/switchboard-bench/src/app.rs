@@ -182,19 +182,33 @@ pub struct Tenant {
     pub numbers: Vec<Number>,
 }
 
-/// Registers a tenant and connects `numbers` WhatsApp numbers to it (no Graph API validation).
-pub async fn setup_tenant(client: &reqwest::Client, base: &str, numbers: usize) -> anyhow::Result<Tenant> {
+/// Signs a new tenant up (202, whether the email was new or not) and signs its admin in; returns
+/// the access token.
+pub async fn sign_up(client: &reqwest::Client, base: &str, tenant: &str, email: &str) -> anyhow::Result<String> {
+    const PASSWORD: &str = "correct horse battery staple";
     let res = client
         .post(format!("{base}/api/auth/register"))
-        .json(&json!({"tenantName": "Bench Co", "name": "Bench Admin",
-            "email": "bench@bench.test", "password": "correct horse battery staple"}))
+        .json(&json!({"tenantName": tenant, "name": "Bench Admin", "email": email, "password": PASSWORD}))
         .send()
         .await?;
-    if res.status().as_u16() != 201 {
+    if res.status().as_u16() != 202 {
         bail!("register: {} {}", res.status(), res.text().await.unwrap_or_default());
     }
+    let res = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await?;
+    if res.status().as_u16() != 200 {
+        bail!("sign in: {} {}", res.status(), res.text().await.unwrap_or_default());
+    }
     let b: Value = res.json().await?;
-    let access_token = b["accessToken"].as_str().ok_or_else(|| anyhow!("register: no accessToken"))?.to_string();
+    Ok(b["accessToken"].as_str().ok_or_else(|| anyhow!("sign in: no accessToken"))?.to_string())
+}
+
+/// Registers a tenant and connects `numbers` WhatsApp numbers to it (no Graph API validation).
+pub async fn setup_tenant(client: &reqwest::Client, base: &str, numbers: usize) -> anyhow::Result<Tenant> {
+    let access_token = sign_up(client, base, "Bench Co", "bench@bench.test").await?;
     let mut out = Vec::new();
     for i in 0..numbers {
         let phone_number_id = format!("10654035224292{i}");

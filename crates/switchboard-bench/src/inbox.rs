@@ -127,17 +127,7 @@ async fn run_inner(args: &InboxArgs, db: &app::Database, dir: &std::path::Path) 
         app::Server::start_with(db.url(), &dir.join("data"), SECRET, args.server_threads.unwrap_or(cpus), false, &[])?;
     let base = format!("http://{}", server.addr);
     let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(64).build()?;
-    let res = client
-        .post(format!("{base}/api/auth/register"))
-        .json(&json!({"tenantName": "Inbox Bench", "name": "Bench Admin",
-            "email": "inbox@bench.test", "password": "correct horse battery staple"}))
-        .send()
-        .await?;
-    if res.status().as_u16() != 201 {
-        bail!("register: {} {}", res.status(), res.text().await.unwrap_or_default());
-    }
-    let b: Value = res.json().await?;
-    let token = b["accessToken"].as_str().ok_or_else(|| anyhow!("no accessToken"))?.to_string();
+    let token = crate::app::sign_up(&client, &base, "Inbox Bench", "inbox@bench.test").await?;
     let res = client
         .post(format!("{base}/api/whatsapp-accounts?validate=false"))
         .bearer_auth(&token)

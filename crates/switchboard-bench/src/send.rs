@@ -229,17 +229,7 @@ async fn scenario(
     let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(256).build()?;
 
     // Tenant, then plan limits out of the way, then the numbers.
-    let res = client
-        .post(format!("{base}/api/auth/register"))
-        .json(&json!({"tenantName": "Send Bench", "name": "Bench Admin",
-            "email": "send@bench.test", "password": "correct horse battery staple"}))
-        .send()
-        .await?;
-    if res.status().as_u16() != 201 {
-        bail!("register: {} {}", res.status(), res.text().await.unwrap_or_default());
-    }
-    let b: Value = res.json().await?;
-    let token = b["accessToken"].as_str().ok_or_else(|| anyhow!("no accessToken"))?.to_string();
+    let token = crate::app::sign_up(&client, &base, "Send Bench", "send@bench.test").await?;
     server
         .run(|state| async move {
             state

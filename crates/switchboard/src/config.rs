@@ -62,6 +62,9 @@ pub struct Config {
     /// PostgreSQL: connections storing acknowledged webhooks in group commits
     /// (`SWITCHBOARD_INGEST_WRITERS`, default 8; SQLite always one, its writer connection).
     pub ingest_writers: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`SWITCHBOARD_TRUSTED_PROXIES`, CIDRs;
+    /// default none: the client address is the socket's).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -199,6 +202,8 @@ impl Config {
                 n @ 1..=64 => n as usize,
                 _ => return Err(err("SWITCHBOARD_INGEST_WRITERS", "must be between 1 and 64")),
             },
+            trusted_proxies: parse_cidrs(get("SWITCHBOARD_TRUSTED_PROXIES"))
+                .map_err(|m| err("SWITCHBOARD_TRUSTED_PROXIES", m))?,
             media_dir: get("SWITCHBOARD_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("media")),
             data_dir,
         })
@@ -208,6 +213,22 @@ impl Config {
     pub fn is_postgres(&self) -> bool {
         self.database_url.expose().starts_with("postgres")
     }
+}
+
+/// A comma-separated list of CIDRs (`10.0.0.0/8, ::1/128`); a bare address is one host.
+fn parse_cidrs(v: Option<String>) -> Result<Vec<ipnet::IpNet>, String> {
+    let mut out = Vec::new();
+    for item in v.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let net = match item.parse::<ipnet::IpNet>() {
+            Ok(n) => n,
+            Err(_) => item
+                .parse::<std::net::IpAddr>()
+                .map(ipnet::IpNet::from)
+                .map_err(|_| format!("{item:?} is not an address or CIDR (like 10.0.0.0/8)"))?,
+        };
+        out.push(net.trunc());
+    }
+    Ok(out)
 }
 
 fn parse_u64(v: Option<String>, default: u64, var: &'static str) -> Result<u64, ConfigError> {

@@ -40,7 +40,7 @@ pub struct ErrorBody {
     pub error: ErrorObject,
 }
 
-/// Machine-readable code, human message and optional details.
+/// Machine-readable code, human message and details (an object, `{}` when there are none).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorObject {
     pub code: String,
@@ -58,7 +58,7 @@ impl AppError {
             status,
             code,
             message: message.into(),
-            details: Value::Null,
+            details: Value::Object(Default::default()),
             retry_after: None,
             source: None,
             location: Location::caller(),

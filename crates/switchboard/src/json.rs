@@ -36,6 +36,9 @@ where
                     "unsupported_media_type",
                     "expected Content-Type: application/json",
                 ),
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    AppError::new(other.status(), "payload_too_large", "the request body is too large")
+                }
                 other => AppError::new(other.status(), "invalid_body", other.body_text()),
             }),
         }

@@ -21,6 +21,7 @@ pub mod entities;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod http_guard;
 pub mod ids;
 pub mod jobs;
 pub mod json;

@@ -41,9 +41,26 @@ pub fn limit(requested: Option<u64>, default: u64, max: u64) -> u64 {
     requested.unwrap_or(default).clamp(1, max)
 }
 
+/// Rows to skip: 0 when absent, at most `i64::MAX` (what SQL's OFFSET takes; a larger value
+/// used to panic converting it).
+pub fn offset(requested: Option<u64>) -> Result<u64, String> {
+    match requested {
+        None => Ok(0),
+        Some(n) if i64::try_from(n).is_ok() => Ok(n),
+        Some(_) => Err(format!("must be between 0 and {}", i64::MAX)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_are_range_checked() {
+        assert_eq!(offset(None), Ok(0));
+        assert_eq!(offset(Some(i64::MAX as u64)), Ok(i64::MAX as u64));
+        assert!(offset(Some(i64::MAX as u64 + 1)).is_err());
+    }
 
     #[test]
     fn round_trip_and_garbage() {

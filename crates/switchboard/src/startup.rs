@@ -84,6 +84,7 @@ pub async fn build_state_with_db(
         config,
         jwt,
         login_throttle: Default::default(),
+        signup_throttle: Default::default(),
         hashing: tokio::sync::Semaphore::new(hashing_permits),
         redis,
         graph,
@@ -225,7 +226,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::web::session::refresh_layer))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(crate::http_guard::api_errors))
+        .with_state(state.clone())
         .layer(CatchPanicLayer::custom(|_| {
             AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error").into_response()
         }))
@@ -236,6 +238,8 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        // Outermost: even a caught panic's answer carries nosniff (and HSTS over https).
+        .layer(axum::middleware::from_fn_with_state(state, crate::http_guard::global_headers))
 }
 
 async fn not_found() -> AppError {
@@ -300,7 +304,9 @@ impl Application {
             shutdown.await;
             state.events.close();
         };
-        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        // hyper's own answers to unparseable requests (414, 431, 400) are rewritten as JSON errors.
+        let listener = axum::serve::ListenerExt::tap_io(crate::http_guard::GuardedListener(self.listener), |_| ());
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         // In-flight requests are done; now let in-flight jobs finish.

@@ -23,6 +23,8 @@ pub struct Inner {
     pub config: Config,
     pub jwt: JwtKeys,
     pub login_throttle: LoginThrottle,
+    /// Sign-ups per client address (in-process, like the sign-in throttle).
+    pub signup_throttle: crate::ratelimit::LocalLimiter,
     /// Bounds concurrent argon2 work (19 MiB each) so a login flood cannot exhaust memory.
     pub hashing: tokio::sync::Semaphore,
     pub redis: Option<redis::aio::ConnectionManager>,

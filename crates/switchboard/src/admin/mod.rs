@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ListParams {
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<u64>,
-    /// Rows to skip.
+    /// Rows to skip, 0 to 9223372036854775807 (default 0).
     pub offset: Option<u64>,
     /// `active` or `suspended`.
     pub status: Option<String>,
@@ -73,9 +73,10 @@ async fn list_tenants(
 ) -> AppResult<axum::Json<TenantList>> {
     let mut v = Validator::new();
     let status = p.status.as_deref().and_then(|s| v.check("status", parse_status(s)));
+    let offset = v.check("offset", crate::pagination::offset(p.offset));
     v.finish()?;
     let limit = p.limit.unwrap_or(50).clamp(1, 200);
-    let data = service::list(&state.db, status, limit, p.offset.unwrap_or(0)).await?;
+    let data = service::list(&state.db, status, limit, offset.unwrap_or(0)).await?;
     Ok(axum::Json(TenantList { data }))
 }
 

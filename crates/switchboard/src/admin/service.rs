@@ -210,6 +210,7 @@ pub async fn update(
             details.insert(key.into(), json!({ "from": before.get(key), "to": after.get(key) }));
         }
     }
+    let status_changed = details.contains_key("status");
     if !details.is_empty() {
         audit::record(
             &txn,
@@ -226,6 +227,10 @@ pub async fn update(
         .await?;
     }
     txn.commit().await?;
+    if status_changed {
+        // Its users' live tokens and its API keys are refused from the next request on.
+        crate::auth::access::forget_tenant(id);
+    }
     get(&state.db, id).await
 }
 

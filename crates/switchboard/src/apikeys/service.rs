@@ -150,6 +150,65 @@ pub async fn revoke(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid,
     Ok(())
 }
 
+/// Revokes every live key that `creator` created (they lost access: removed or deactivated), each
+/// audited as `api_key.revoke` with the reason, in the caller's transaction. Returns the keys'
+/// hashes: pass them to [`forget`] after the commit.
+pub async fn revoke_created_by<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    creator: Uuid,
+    actor: UserId,
+    reason: &str,
+    ip: &str,
+) -> AppResult<Vec<String>> {
+    let keys = api_keys::Entity::find()
+        .filter(api_keys::Column::TenantId.eq(tenant.0))
+        .filter(api_keys::Column::CreatedBy.eq(creator))
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .all(db)
+        .await?;
+    let mut hashes = Vec::with_capacity(keys.len());
+    for key in keys {
+        hashes.push(key.key_hash.clone());
+        let (id, name) = (key.id, key.name.clone());
+        let mut am: api_keys::ActiveModel = key.into();
+        am.revoked_at = Set(Some(crate::db::now()));
+        am.update(db).await?;
+        audit::record(
+            db,
+            audit::Entry {
+                tenant_id: Some(tenant.0),
+                actor_user_id: Some(actor.0),
+                action: "api_key.revoke",
+                target_type: Some("api_key"),
+                target_id: Some(id.to_string()),
+                details: json!({ "name": name, "reason": reason, "createdBy": creator }),
+                ip: Some(ip),
+            },
+        )
+        .await?;
+    }
+    Ok(hashes)
+}
+
+/// Forgets cached lookups of these keys (after their revocation committed).
+pub fn forget(hashes: &[String]) {
+    if hashes.is_empty() {
+        return;
+    }
+    REVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let mut g = cache().lock().unwrap_or_else(|e| e.into_inner());
+    for h in hashes {
+        g.remove(h);
+    }
+}
+
+/// Forgets cached lookups of the tenant's keys (after its status changed).
+pub fn forget_tenant(tenant: Uuid) {
+    REVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    cache().lock().unwrap_or_else(|e| e.into_inner()).retain(|_, c| c.key.is_some_and(|k| k.tenant_id != tenant));
+}
+
 /// A live key as cached.
 #[derive(Clone, Copy)]
 struct LiveKey {
@@ -242,6 +301,14 @@ async fn lookup(state: &AppState, hash: &str) -> AppResult<Option<LiveKey>> {
     let tenant = crate::entities::tenants::Entity::find_by_id(k.tenant_id).one(&state.db).await?;
     if tenant.is_none_or(|t| t.status == TenantStatus::Suspended) {
         return Ok(None);
+    }
+    // A key whose creator has since been removed or deactivated is refused (and revoked at that
+    // moment; this covers keys of creators who lost access before that rule existed).
+    if let Some(creator) = k.created_by {
+        let user = crate::entities::users::Entity::find_by_id(creator).one(&state.db).await?;
+        if user.is_none_or(|u| !u.active) {
+            return Ok(None);
+        }
     }
     Ok(Some(LiveKey {
         id: k.id,

@@ -31,21 +31,26 @@ impl Email {
     }
 }
 
-/// A new password: 10 to 1024 characters (argon2 input is bounded to keep hashing cost fixed).
+/// A new password, per OWASP: 10 to 128 characters counted as characters (not bytes: "é" is one),
+/// anything printable allowed (spaces and any script included), but not only spaces or control
+/// characters (ten spaces or ten NULs are not a password).
 #[derive(Clone)]
 pub struct NewPassword(String);
 
 impl NewPassword {
     pub const MIN: usize = 10;
-    pub const MAX: usize = 1024;
+    pub const MAX: usize = 128;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
         let n = raw.chars().count();
         if n < Self::MIN {
             return Err(format!("must be at least {} characters", Self::MIN));
         }
-        if raw.len() > Self::MAX {
-            return Err(format!("must be at most {} bytes", Self::MAX));
+        if n > Self::MAX {
+            return Err(format!("must be at most {} characters", Self::MAX));
+        }
+        if raw.chars().all(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not be only spaces or control characters".into());
         }
         Ok(NewPassword(raw.to_string()))
     }
@@ -110,7 +115,16 @@ mod tests {
     fn passwords_have_bounds() {
         assert!(NewPassword::parse("short").is_err());
         assert!(NewPassword::parse("long enough pw").is_ok());
-        assert!(NewPassword::parse(&"x".repeat(2000)).is_err());
+        assert!(NewPassword::parse(&"x".repeat(129)).is_err());
+        assert!(NewPassword::parse(&"x".repeat(128)).is_ok());
+        // Characters, not bytes: ten two-byte characters are ten, 128 four-byte ones are allowed.
+        assert!(NewPassword::parse(&"é".repeat(10)).is_ok());
+        assert!(NewPassword::parse(&"😀".repeat(128)).is_ok());
+        assert!(NewPassword::parse(&"é".repeat(9)).is_err());
+        for bad in [" ".repeat(10), "\0".repeat(10), "\t \n\r\u{0b}\u{0c}  \u{85}\u{a0}".into(), "\u{3000}".repeat(12)]
+        {
+            assert!(NewPassword::parse(&bad).is_err(), "{bad:?}");
+        }
         assert_eq!(format!("{:?}", NewPassword::parse("secret-secret").unwrap()), "NewPassword([redacted])");
     }
 

@@ -93,6 +93,9 @@ impl Principal {
         if (claims.role == Role::SystemAdmin) != claims.tenant.is_none() {
             return Err(AppError::unauthorized("invalid access token"));
         }
+        // The token is genuine; its user must still be allowed in (not removed, deactivated or
+        // suspended since it was issued).
+        super::access::check(state, claims.sub).await?;
         Ok(Principal {
             user_id: UserId(claims.sub),
             tenant_id: claims.tenant.map(TenantId),
@@ -187,18 +190,84 @@ policy!(
     SystemAdminRole = [SystemAdmin]
 );
 
-/// The client's address, for throttling and the audit log.
+/// The client's address, for throttling and the audit log: the socket's peer, or, when that peer
+/// is a trusted reverse proxy (`SWITCHBOARD_TRUSTED_PROXIES`), the address it names in
+/// `X-Forwarded-For`.
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientIp(ip))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies)))
+    }
+}
+
+/// See [`ClientIp`]. `X-Forwarded-For` is read from the right (each proxy appends the address it
+/// received from): the first address that is not itself a trusted proxy is the client. A client
+/// cannot forge its way past this: whatever it puts in the header stays left of what the trusted
+/// proxy appended.
+pub fn client_ip(headers: &http::HeaderMap, extensions: &http::Extensions, trusted: &[ipnet::IpNet]) -> String {
+    let Some(peer) =
+        extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_canonical())
+    else {
+        return "unknown".into();
+    };
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer.to_string();
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let parsed = hop
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+            .map(|ip| ip.to_canonical());
+        // Garbage in the header: the last address we could trust is the best we know.
+        let Some(ip) = parsed else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip_of(peer: &str, xff: &[&str], trusted: &str) -> String {
+        let mut headers = http::HeaderMap::new();
+        for v in xff {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        let mut ext = http::Extensions::new();
+        ext.insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(peer.parse().unwrap()));
+        let trusted: Vec<ipnet::IpNet> =
+            trusted.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+        client_ip(&headers, &ext, &trusted)
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        assert_eq!(ip_of("198.51.100.1:5000", &["203.0.113.9"], ""), "198.51.100.1");
+        assert_eq!(ip_of("198.51.100.1:5000", &["203.0.113.9"], "10.0.0.0/8"), "198.51.100.1");
+        assert_eq!(ip_of("10.0.0.2:5000", &["203.0.113.9"], "10.0.0.0/8"), "203.0.113.9");
+        // A forged entry stays left of what the proxy appended.
+        assert_eq!(ip_of("10.0.0.2:5000", &["1.2.3.4, 203.0.113.9"], "10.0.0.0/8"), "203.0.113.9");
+        // Chains of trusted proxies are skipped; separate header lines count as one list.
+        assert_eq!(ip_of("10.0.0.2:5000", &["203.0.113.9", "10.0.0.7"], "10.0.0.0/8"), "203.0.113.9");
+        assert_eq!(ip_of("10.0.0.2:5000", &[], "10.0.0.0/8"), "10.0.0.2");
+        assert_eq!(ip_of("10.0.0.2:5000", &["garbage"], "10.0.0.0/8"), "10.0.0.2");
+        assert_eq!(ip_of("[::ffff:10.0.0.2]:5000", &["2001:db8::1"], "10.0.0.0/8"), "2001:db8::1");
     }
 }

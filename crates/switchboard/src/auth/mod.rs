@@ -1,5 +1,6 @@
 //! Authentication and authorisation: sign-up, sign-in, rotating refresh tokens, role extractors.
 
+pub mod access;
 pub mod domain;
 pub mod extract;
 pub mod routes;

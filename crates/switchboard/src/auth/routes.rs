@@ -104,10 +104,26 @@ impl From<Session> for AuthResponse {
     }
 }
 
-/// Create a tenant and its first TENANT_ADMIN.
+/// The answer to every valid sign-up, whether the email was new or not.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterAccepted {
+    /// Always `accepted`.
+    pub status: &'static str,
+    pub message: &'static str,
+}
+
+/// The message of every accepted sign-up.
+pub const REGISTER_ACCEPTED: &str =
+    "if this email had no account yet, the workspace was created: sign in with POST /api/auth/login";
+
+/// Create a tenant and its first TENANT_ADMIN. The answer is the same 202 whether the email was
+/// new or already had an account (so sign-up cannot be used to find out which emails have one):
+/// sign in with `POST /api/auth/login` next. Throttled per client address (10 an hour).
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = AuthResponse), (status = 409, body = ErrorBody, description = "email taken"),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 202, body = RegisterAccepted, description = "accepted; sign in next"),
+              (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "`too_many_registrations`; see Retry-After")))]
 async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -122,8 +138,9 @@ async fn register(
     let (Some(tenant_name), Some(name), Some(email), Some(password)) = (tenant_name, name, email, password) else {
         return Err(AppError::internal(anyhow::anyhow!("validator passed with missing fields")));
     };
-    let session = service::register(&state, service::Registration { tenant_name, name, email, password }, &ip).await?;
-    Ok((StatusCode::CREATED, axum::Json(AuthResponse::from(session))))
+    // Created or taken: one answer.
+    service::register(&state, service::Registration { tenant_name, name, email, password }, &ip).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(RegisterAccepted { status: "accepted", message: REGISTER_ACCEPTED })))
 }
 
 /// Sign in with email and password.

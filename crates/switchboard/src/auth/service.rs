@@ -57,12 +57,47 @@ pub struct Registration {
     pub password: NewPassword,
 }
 
+/// Sign-ups one client address may make: a burst of 10, then one every 6 minutes (10 an hour).
+pub const REGISTER_RATE: crate::ratelimit::Rate = crate::ratelimit::Rate { per_second: 1.0 / 360.0, burst: 10 };
+
+/// What a sign-up did. The caller answers both the same way: a sign-up must not reveal whether an
+/// email already has an account.
+pub enum Registered {
+    Created(Box<Session>),
+    /// The email already has an account: nothing was created (the attempt is audited in the
+    /// account's own log as `auth.register_existing`).
+    EmailTaken,
+}
+
+/// Refuses a client address that has signed up too often (429 with Retry-After).
+pub fn throttle_registration(state: &AppState, ip: &str) -> AppResult<()> {
+    state.signup_throttle.acquire(ip, REGISTER_RATE).map_err(|wait| {
+        AppError::too_many("too_many_registrations", "too many sign-ups from this address; retry later", wait.as_secs())
+    })
+}
+
 /// Creates a tenant with its first TENANT_ADMIN (who is also an agent) and signs them in.
-pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<Session> {
+pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<Registered> {
+    throttle_registration(state, ip)?;
+    // Hashed first, taken or not, so both answers take the same time.
     let hash = hash_password(state, &r.password).await?;
     let txn = state.writer().begin().await?;
-    if crate::users::find_by_email(&txn, r.email.as_str()).await?.is_some() {
-        return Err(AppError::conflict("email_taken", "an account with this email already exists"));
+    if let Some(existing) = crate::users::find_by_email(&txn, r.email.as_str()).await? {
+        txn.rollback().await?;
+        audit::record(
+            state.writer(),
+            audit::Entry {
+                tenant_id: existing.tenant_id,
+                actor_user_id: None,
+                action: "auth.register_existing",
+                target_type: Some("user"),
+                target_id: Some(existing.id.to_string()),
+                details: json!({ "email": existing.email }),
+                ip: Some(ip),
+            },
+        )
+        .await?;
+        return Ok(Registered::EmailTaken);
     }
     let base = super::domain::slugify(&r.tenant_name);
     let mut slug = base.clone();
@@ -71,7 +106,7 @@ pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<
     }
     let tenant = crate::tenants::create(&txn, &r.tenant_name, &slug, crate::tenants::plans::default_plan()).await?;
     let now = crate::db::now();
-    let user = users::ActiveModel {
+    let inserted = users::ActiveModel {
         id: Set(crate::db::new_id()),
         tenant_id: Set(Some(tenant.id)),
         email: Set(r.email.as_str().to_string()),
@@ -84,8 +119,16 @@ pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<
         updated_at: Set(now),
     }
     .insert(&txn)
-    .await
-    .map_err(|e| AppError::unique_or_db(e, "email_taken", "an account with this email already exists"))?;
+    .await;
+    let user = match inserted {
+        Ok(u) => u,
+        // A concurrent sign-up took the email first: the same answer as a taken email.
+        Err(e) if crate::db::is_unique_violation(&e) => {
+            txn.rollback().await?;
+            return Ok(Registered::EmailTaken);
+        }
+        Err(e) => return Err(e.into()),
+    };
     agents::ActiveModel {
         id: Set(crate::db::new_id()),
         tenant_id: Set(tenant.id),
@@ -116,7 +159,7 @@ pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<
     let refresh_token = insert_refresh_token(&txn, &user, None).await?;
     txn.commit().await?;
     let access_token = access_token(state, &user)?;
-    Ok(Session { access_token, refresh_token, user, tenant: Some(tenant) })
+    Ok(Registered::Created(Box::new(Session { access_token, refresh_token, user, tenant: Some(tenant) })))
 }
 
 const BAD_LOGIN: &str = "invalid email or password";
@@ -146,7 +189,7 @@ pub async fn login(state: &AppState, email: &str, password: &str, ip: &str) -> A
             return Err(AppError::unauthorized(BAD_LOGIN));
         }
     };
-    state.login_throttle.record_success(&email_key);
+    state.login_throttle.record_success(&email_key, ip);
     let tenant = check_can_sign_in(state, &user).await?;
 
     let txn = state.writer().begin().await?;
@@ -345,7 +388,7 @@ pub async fn change_password(
             json!({ "fields": [crate::error::FieldError::new("currentPassword", "is not your current password")] }),
         ));
     }
-    state.login_throttle.record_success(&user.email);
+    state.login_throttle.record_success(&user.email, ip);
     let hash = hash_password(state, new).await?;
     let txn = state.writer().begin().await?;
     let mut am: users::ActiveModel = user.into();

@@ -135,7 +135,9 @@ const ALLOWED: &[&str] = &[
 /// Upload a file (multipart field `file`) to send as a media message.
 #[utoipa::path(post, path = "/api/media", tag = "media", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "field `file`"),
-    responses((status = 201, body = UploadedMedia), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = UploadedMedia),
+              (status = 413, body = ErrorBody, description = "`media_too_large`: over Meta's limit for the type"),
+              (status = 422, body = ErrorBody, description = "`validation_failed`, or `media_type_mismatch`: the bytes are not the declared type")))]
 async fn upload_media(
     State(state): State<AppState>,
     auth: Authed<InboxRole>,
@@ -163,6 +165,7 @@ async fn upload_media(
         if bytes.is_empty() {
             return Err(bad("is empty".into()));
         }
+        crate::media::check_upload(&mime, &bytes)?;
         let id = crate::db::new_id();
         let rel = format!("{}/{id}", tenant.0);
         let full = state.config.media_dir.join(&rel);

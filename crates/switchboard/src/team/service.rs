@@ -472,8 +472,10 @@ pub async fn update(
     if was_in_inbox && !(INBOX_ROLES.contains(&role) && active) {
         leave_inbox(&txn, tenant.0, u.id).await?;
     }
+    let mut revoked_keys = Vec::new();
     if active_changed && !active {
         crate::auth::service::revoke_sessions(&txn, u.id).await?;
+        revoked_keys = revoke_grants(&txn, tenant, u.id, actor, "creator_deactivated", ip).await?;
     }
     let entry = |action, details| audit::Entry {
         tenant_id: Some(tenant.0),
@@ -492,6 +494,10 @@ pub async fn update(
         audit::record(&txn, entry(action, json!({ "email": u.email }))).await?;
     }
     txn.commit().await?;
+    if active_changed {
+        crate::auth::access::forget_user(u.id);
+        crate::apikeys::service::forget(&revoked_keys);
+    }
     Ok(member(updated, invite.as_ref()))
 }
 
@@ -505,6 +511,7 @@ pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid,
         check_not_last_admin(&txn, tenant, u.id).await?;
     }
     leave_inbox(&txn, tenant.0, u.id).await?;
+    let revoked_keys = revoke_grants(&txn, tenant, u.id, actor, "creator_removed", ip).await?;
     agents::Entity::delete_many().filter(agents::Column::UserId.eq(u.id)).exec(&txn).await?;
     refresh_tokens::Entity::delete_many().filter(refresh_tokens::Column::UserId.eq(u.id)).exec(&txn).await?;
     invitations::Entity::delete_many().filter(invitations::Column::UserId.eq(u.id)).exec(&txn).await?;
@@ -527,5 +534,50 @@ pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid,
     )
     .await?;
     txn.commit().await?;
+    crate::auth::access::forget_user(u.id);
+    crate::apikeys::service::forget(&revoked_keys);
     Ok(())
+}
+
+/// What a member who loses access (removed or deactivated) had handed out ends with them: their
+/// API keys are revoked and their pending invitations expire (the invited user stays listed as
+/// invited; an admin may invite them again). Each is audited (`api_key.revoke`,
+/// `user.invite_revoke`) with `reason`. Returns the revoked keys' hashes, for the cache.
+async fn revoke_grants<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    user: Uuid,
+    actor: UserId,
+    reason: &str,
+    ip: &str,
+) -> AppResult<Vec<String>> {
+    let hashes = crate::apikeys::service::revoke_created_by(db, tenant, user, actor, reason, ip).await?;
+    let now = crate::db::now();
+    let pending = invitations::Entity::find()
+        .filter(invitations::Column::TenantId.eq(tenant.0))
+        .filter(invitations::Column::InvitedBy.eq(user))
+        .filter(invitations::Column::AcceptedAt.is_null())
+        .filter(invitations::Column::ExpiresAt.gt(now))
+        .all(db)
+        .await?;
+    for inv in pending {
+        let invitee = inv.user_id;
+        let mut am: invitations::ActiveModel = inv.into();
+        am.expires_at = Set(now);
+        am.update(db).await?;
+        audit::record(
+            db,
+            audit::Entry {
+                tenant_id: Some(tenant.0),
+                actor_user_id: Some(actor.0),
+                action: "user.invite_revoke",
+                target_type: Some("user"),
+                target_id: Some(invitee.to_string()),
+                details: json!({ "reason": reason, "invitedBy": user }),
+                ip: Some(ip),
+            },
+        )
+        .await?;
+    }
+    Ok(hashes)
 }

@@ -48,6 +48,7 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<String>,
+    notice: Option<String>,
     asset_version: &'static str,
 }
 
@@ -95,6 +96,7 @@ pub async fn login_page(State(state): State<AppState>, headers: HeaderMap, Query
         email: String::new(),
         next: safe_next(q.next.as_deref()).unwrap_or_default(),
         error: None,
+        notice: None,
         asset_version: super::assets::version(),
     };
     with_cookies(render_status(StatusCode::OK, &page), cookie)
@@ -125,6 +127,7 @@ pub async fn login_submit(
             email: f.email.clone(),
             next: safe_next(Some(&f.next)).unwrap_or_default(),
             error: Some(error),
+            notice: None,
             asset_version: super::assets::version(),
         };
         with_cookies(render_status(status, &page), cookie.clone())
@@ -181,6 +184,9 @@ pub struct SignupForm {
     csrf: String,
 }
 
+const SIGNED_UP: &str =
+    "If this email had no account yet, your workspace is ready. Sign in with the password you chose.";
+
 pub async fn signup_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -218,15 +224,19 @@ pub async fn signup_submit(
     };
     let r = crate::auth::service::Registration { tenant_name, name, email, password };
     match crate::auth::service::register(&state, r, &ip).await {
-        Ok(s) => with_cookies(
-            Redirect::to("/settings/accounts?welcome=1").into_response(),
-            session::signed_in_cookies(&state, &s, &headers),
-        ),
-        Err(e) if e.code == "email_taken" => again(
-            StatusCode::CONFLICT,
-            vec![("email".into(), "An account with this email already exists. Sign in instead.".into())],
-            None,
-        ),
+        // New or already registered, the page is the same (sign-up must not tell which emails have
+        // an account): the sign-in form, the email filled in, landing on the accounts page.
+        Ok(_) => {
+            let page = LoginPage {
+                csrf: csrf.clone(),
+                email: f.email.trim().to_string(),
+                next: "/settings/accounts?welcome=1".into(),
+                error: None,
+                notice: Some(SIGNED_UP.into()),
+                asset_version: super::assets::version(),
+            };
+            with_cookies(render_status(StatusCode::OK, &page), cookie.clone())
+        }
         Err(e) if e.status.is_server_error() => {
             tracing::error!(error = %e.message, "sign-up failed");
             again(StatusCode::INTERNAL_SERVER_ERROR, vec![], Some("Something went wrong. Please try again.".into()))

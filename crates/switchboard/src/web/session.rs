@@ -168,11 +168,7 @@ pub async fn refresh_layer(State(state): State<AppState>, mut req: Request, next
     if cookie(headers, ACCESS_COOKIE).is_some_and(|a| access_fresh(&state, a)) {
         return next.run(req).await;
     }
-    let ip = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let ip = crate::auth::extract::client_ip(req.headers(), req.extensions(), &state.config.trusted_proxies);
     let set = match rotate(&state, &refresh, &ip).await {
         Some((access, new_refresh)) => {
             // The handler sees the new access token as if the browser had sent it.

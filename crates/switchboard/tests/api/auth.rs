@@ -15,8 +15,14 @@ async fn register_creates_a_tenant_and_its_admin() {
             None,
         )
         .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    // Accepted, without a session: the answer must be the same when the email is taken.
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
     assert!(res.headers().contains_key("x-request-id"));
+    let accepted: Value = res.json().await.unwrap();
+    assert_eq!(accepted["status"], "accepted");
+    assert!(accepted.get("accessToken").is_none());
+    let res = app.post("/api/auth/login", &json!({"email": "ana@acme.test", "password": PASSWORD}), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
     let b: Value = res.json().await.unwrap();
     assert_eq!(b["user"]["email"], "ana@acme.test");
     assert_eq!(b["user"]["role"], "TENANT_ADMIN");
@@ -66,18 +72,44 @@ async fn malformed_bodies_get_clear_errors() {
     assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 }
 
+/// Sign-up used to answer 409 `email_taken`, which told anyone which emails have an account.
 #[tokio::test]
-async fn duplicate_email_is_a_conflict_whatever_its_case() {
+async fn a_taken_email_gets_the_same_answer_as_a_new_one_whatever_its_case() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let app = spawn_app().await;
-    app.register("One", "dup@x.test").await;
-    let res = app
-        .post(
-            "/api/auth/register",
-            &json!({"tenantName": "Two", "name": "B", "email": "DUP@x.test", "password": PASSWORD}),
-            None,
-        )
-        .await;
-    assert_error(res, StatusCode::CONFLICT, "email_taken").await;
+    let first = app.register("One", "dup@x.test").await;
+    let sign_up = |tenant: &'static str, email: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .post(
+                    "/api/auth/register",
+                    &json!({"tenantName": tenant, "name": "B", "email": email, "password": "another long password"}),
+                    None,
+                )
+                .await;
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let taken = sign_up("Two", "DUP@x.test").await;
+    let new = sign_up("Three", "new@x.test").await;
+    assert_eq!(taken, new, "a taken email is indistinguishable from a new one");
+    assert_eq!(taken.0, StatusCode::ACCEPTED);
+    // Nothing was created for the taken email, and its owner's password is unchanged.
+    assert_eq!(app.count(switchboard::entities::tenants::Entity).await, 2);
+    let res =
+        app.post("/api/auth/login", &json!({"email": "dup@x.test", "password": "another long password"}), None).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = app.post("/api/auth/login", &json!({"email": "dup@x.test", "password": PASSWORD}), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The owner's tenant sees the attempt in its audit log.
+    let n = switchboard::entities::audit_log::Entity::find()
+        .filter(switchboard::entities::audit_log::Column::TenantId.eq(first.tenant_id.parse::<uuid::Uuid>().unwrap()))
+        .filter(switchboard::entities::audit_log::Column::Action.eq("auth.register_existing"))
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }
 
 #[tokio::test]
@@ -91,6 +123,8 @@ async fn same_tenant_name_gets_a_distinct_slug() {
             None,
         )
         .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let res = app.post("/api/auth/login", &json!({"email": "b@x.test", "password": PASSWORD}), None).await;
     let b: Value = res.json().await.unwrap();
     assert_ne!(b["tenant"]["slug"], "acme");
     assert!(b["tenant"]["slug"].as_str().unwrap().starts_with("acme-"));

@@ -99,9 +99,16 @@ async fn binary_migrates_creates_admin_serves_and_stops_on_sigterm() {
     assert!(!logged.iter().any(|l| l.contains("a very long password")));
 
     // An open event stream (a browser tab on the inbox) must not hold the shutdown up.
-    let user: Value = client
+    let res = client
         .post(format!("http://{addr}/api/auth/register"))
         .json(&json!({"tenantName": "Acme", "name": "Ana", "email": "ana@acme.test", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "sign-up accepted");
+    let user: Value = client
+        .post(format!("http://{addr}/api/auth/login"))
+        .json(&json!({"email": "ana@acme.test", "password": "a long password"}))
         .send()
         .await
         .unwrap()
@@ -223,7 +230,14 @@ async fn tenant_with_number(http: &reqwest::Client, s: &Server, email: &str, pho
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 201, "register");
+    assert_eq!(res.status(), 202, "register");
+    let res = http
+        .post(s.url("/api/auth/login"))
+        .json(&json!({"email": email, "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "sign in");
     let token = res.json::<Value>().await.unwrap()["accessToken"].as_str().unwrap().to_string();
     let res = http
         .post(s.url("/api/whatsapp-accounts?validate=false"))

@@ -127,7 +127,10 @@ impl TestApp {
                 None,
             )
             .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
+        // A sign-up answers 202 whether the email was new or not; the session comes from signing in.
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        let res = self.post("/api/auth/login", &json!({"email": email, "password": PASSWORD}), None).await;
+        assert_eq!(res.status(), StatusCode::OK, "sign in after sign-up");
         let b: Value = res.json().await.unwrap();
         Account {
             access: b["accessToken"].as_str().unwrap().into(),

@@ -80,13 +80,19 @@ async fn the_operator_sees_every_tenants_entries_and_the_platforms_own() {
             "admin.tenant_update",
             "auth.login",
             "admin.create_system_admin",
+            // helpers' `register` signs in after the (202) sign-up.
+            "auth.login",
             "auth.register",
+            "auth.login",
             "auth.register",
         ]
     );
     assert!(all["nextCursor"].is_null());
     let (a, b) = (json!(acme.tenant_id), json!(beta.tenant_id));
-    assert_eq!(tenants(&all), vec![Value::Null, b.clone(), a.clone(), Value::Null, Value::Null, b.clone(), a.clone()]);
+    assert_eq!(
+        tenants(&all),
+        vec![Value::Null, b.clone(), a.clone(), Value::Null, Value::Null, b.clone(), b.clone(), a.clone(), a.clone()]
+    );
     // The same item shape as the tenant's log, plus `tenantId`.
     let suspended = &all["data"][1];
     assert_eq!(suspended["actorUserId"], root_id.as_str());
@@ -103,7 +109,7 @@ async fn the_operator_sees_every_tenants_entries_and_the_platforms_own() {
 
     // The tenant's own log is unchanged: its entries only, no tenantId, the operator unnamed.
     let own: Value = app.get("/api/audit-log", Some(&acme.access)).await.json().await.unwrap();
-    assert_eq!(actions(&own), vec!["admin.tenant_update", "auth.register"]);
+    assert_eq!(actions(&own), vec!["admin.tenant_update", "auth.login", "auth.register"]);
     assert!(own["data"][0].get("tenantId").is_none());
     assert!(own["data"][0]["actorEmail"].is_null());
 
@@ -112,7 +118,7 @@ async fn the_operator_sees_every_tenants_entries_and_the_platforms_own() {
     assert_eq!(actions(&platform), vec!["user.password_changed", "auth.login", "admin.create_system_admin"]);
     assert!(tenants(&platform).iter().all(Value::is_null));
     let one = page(&app, &root, &format!("?tenantId={}", acme.tenant_id)).await;
-    assert_eq!(actions(&one), vec!["admin.tenant_update", "auth.register"]);
+    assert_eq!(actions(&one), vec!["admin.tenant_update", "auth.login", "auth.register"]);
     assert!(tenants(&one).iter().all(|t| *t == a));
     assert!(actions(&page(&app, &root, &format!("?tenantId={}", Uuid::now_v7())).await).is_empty());
     assert_eq!(
@@ -241,7 +247,8 @@ async fn the_platform_page_shows_the_latest_entries() {
     assert_eq!(status, StatusCode::OK);
     let at = html.find("Platform audit log").expect("the audit section");
     let section = &html[at..];
-    assert_eq!(section.matches("data-testid=\"audit-row\"").count(), 4);
+    // Sign-up, its sign-in (helpers' `register`), the operator's creation and sign-in, the suspension.
+    assert_eq!(section.matches("data-testid=\"audit-row\"").count(), 5);
     let first = &section[section.find("data-testid=\"audit-row\"").unwrap()..];
     let first = &first[..first.find("</tr>").unwrap()];
     assert!(first.contains("Acme") && first.contains("root@platform.test"), "{first}");

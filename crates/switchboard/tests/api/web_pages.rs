@@ -548,13 +548,31 @@ async fn the_platform_page_lists_tenants_and_suspends_them() {
 }
 
 #[tokio::test]
-async fn sign_up_in_the_browser_lands_on_the_accounts_page() {
+async fn sign_up_in_the_browser_then_sign_in_lands_on_the_accounts_page() {
     let app = spawn_app().await;
     let res = browser().get(app.url("/signup")).send().await.unwrap();
     let csrf = set_cookie(&res, "sb_csrf").expect("a CSRF cookie for the form");
     let form = format!("_csrf={csrf}&tenant_name=Acme&name=Ana&email=ana%40acme.test&password=correct+horse+battery");
     let res = browser()
         .post(app.url("/signup"))
+        .header(COOKIE, format!("sb_csrf={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    // The same page whether the email was new or taken: the sign-in form, email filled in, no
+    // session yet (a session would tell that the email was new).
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(set_cookie(&res, "sb_access").is_none());
+    let html = res.text().await.unwrap();
+    assert!(html.contains("data-testid=\"form-notice\"") && html.contains("value=\"ana@acme.test\""), "{html}");
+    assert!(html.contains("name=\"next\" value=\"/settings/accounts?welcome=1\""));
+    let form = format!(
+        "_csrf={csrf}&email=ana%40acme.test&password=correct+horse+battery&next=%2Fsettings%2Faccounts%3Fwelcome%3D1"
+    );
+    let res = browser()
+        .post(app.url("/login"))
         .header(COOKIE, format!("sb_csrf={csrf}"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form)

@@ -46,7 +46,7 @@ async fn shot(s: &Session, name: &str) {
     eprintln!("screenshot: {}", p.display());
 }
 
-/// Fills and submits the sign-up form; lands on the accounts settings.
+/// Fills and submits the sign-up form, then signs in; lands on the accounts settings.
 async fn sign_up(s: &Session, base: &str, company: &str, email: &str) {
     s.goto(&format!("{base}/signup")).await;
     for (name, value) in
@@ -57,6 +57,10 @@ async fn sign_up(s: &Session, base: &str, company: &str, email: &str) {
     }
     let submit = s.wait("form[action=\"/signup\"] button[type=\"submit\"]", 5).await;
     s.click(&submit).await;
+    // Sign-up answers alike for new and taken emails: the sign-in form, the email filled in.
+    s.wait("[data-testid=\"form-notice\"]", 15).await;
+    s.type_text(&s.wait("form[action=\"/login\"] input[name=\"password\"]", 5).await, helpers::PASSWORD).await;
+    s.click(&s.wait("form[action=\"/login\"] button[type=\"submit\"]", 5).await).await;
     s.wait_js("the accounts page after sign-up", "return location.pathname === '/settings/accounts'", 15).await;
 }
 

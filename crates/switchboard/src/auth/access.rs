@@ -1,0 +1,116 @@
+//! Access that ends when an account does: every request authenticated by an access token (bearer
+//! or cookie) checks that its user still exists and is active and that its tenant is not
+//! suspended, so a 15-minute token stops working at once instead of at its expiry.
+//!
+//! The answer is cached per user for [`TTL`]; deactivating or removing a user and suspending a
+//! tenant forget the cached answers on this node at once ([`forget_user`], [`forget_tenant`]), so
+//! there the change applies to the next request, and within [`TTL`] on other nodes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+use crate::entities::enums::TenantStatus;
+use crate::entities::{tenants, users};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// How long a user's standing is trusted without reading it again.
+pub const TTL: Duration = Duration::from_secs(5);
+const CACHE_MAX: usize = 50_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Standing {
+    Active,
+    /// Deleted or deactivated.
+    Gone,
+    /// The user's tenant is suspended.
+    Suspended,
+}
+
+struct Cached {
+    fetched: Instant,
+    tenant: Option<Uuid>,
+    standing: Standing,
+}
+
+/// Bumped by every local change, so a lookup that overlapped one is not cached.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+fn cache() -> &'static Mutex<HashMap<Uuid, Cached>> {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<Uuid, Cached>>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// `Ok` while `user` may act; 401 when they are deleted or deactivated, 403 `tenant_suspended`
+/// when their tenant is suspended (as sign-in and refresh answer).
+pub async fn check(state: &AppState, user: Uuid) -> AppResult<()> {
+    let now = Instant::now();
+    let hit = {
+        let g = cache().lock().unwrap_or_else(|e| e.into_inner());
+        g.get(&user).filter(|c| now.duration_since(c.fetched) < TTL).map(|c| c.standing)
+    };
+    let standing = match hit {
+        Some(s) => s,
+        None => {
+            let generation = GENERATION.load(Ordering::SeqCst);
+            let (tenant, standing) = lookup(state, user).await?;
+            let mut g = cache().lock().unwrap_or_else(|e| e.into_inner());
+            if GENERATION.load(Ordering::SeqCst) == generation {
+                if g.len() >= CACHE_MAX {
+                    g.retain(|_, c| now.duration_since(c.fetched) < TTL);
+                    if g.len() >= CACHE_MAX {
+                        g.clear();
+                    }
+                }
+                g.insert(user, Cached { fetched: now, tenant, standing });
+            }
+            standing
+        }
+    };
+    match standing {
+        Standing::Active => Ok(()),
+        Standing::Gone => Err(AppError::unauthorized("this account no longer exists or is disabled")),
+        Standing::Suspended => Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "tenant_suspended",
+            "this workspace is suspended; contact the platform operator",
+        )),
+    }
+}
+
+async fn lookup(state: &AppState, user: Uuid) -> AppResult<(Option<Uuid>, Standing)> {
+    let Some(u) = users::Entity::find_by_id(user).one(&state.db).await? else {
+        return Ok((None, Standing::Gone));
+    };
+    if !u.active {
+        return Ok((u.tenant_id, Standing::Gone));
+    }
+    let Some(tid) = u.tenant_id else {
+        return Ok((None, Standing::Active));
+    };
+    let standing = match tenants::Entity::find_by_id(tid).one(&state.db).await? {
+        None => Standing::Gone,
+        Some(t) if t.status == TenantStatus::Suspended => Standing::Suspended,
+        Some(_) => Standing::Active,
+    };
+    Ok((Some(tid), standing))
+}
+
+/// Call after committing a change to the user's activation or existence.
+pub fn forget_user(user: Uuid) {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+    cache().lock().unwrap_or_else(|e| e.into_inner()).remove(&user);
+}
+
+/// Call after committing a change to the tenant's status.
+pub fn forget_tenant(tenant: Uuid) {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+    cache().lock().unwrap_or_else(|e| e.into_inner()).retain(|_, c| c.tenant != Some(tenant));
+    crate::apikeys::service::forget_tenant(tenant);
+}
