@@ -37,6 +37,8 @@ struct Cached {
     fetched: Instant,
     tenant: Option<Uuid>,
     standing: Standing,
+    /// Tokens issued (unix seconds) before this are refused.
+    revoked_at: Option<i64>,
 }
 
 /// Bumped by every local change, so a lookup that overlapped one is not cached.
@@ -47,19 +49,20 @@ fn cache() -> &'static Mutex<HashMap<Uuid, Cached>> {
     CACHE.get_or_init(Default::default)
 }
 
-/// `Ok` while `user` may act; 401 when they are deleted or deactivated, 403 `tenant_suspended`
+/// `Ok` while `user` may act with a token issued at `issued_at` (unix seconds); 401 when they are
+/// deleted or deactivated or the token predates their last deactivation, 403 `tenant_suspended`
 /// when their tenant is suspended (as sign-in and refresh answer).
-pub async fn check(state: &AppState, user: Uuid) -> AppResult<()> {
+pub async fn check(state: &AppState, user: Uuid, issued_at: i64) -> AppResult<()> {
     let now = Instant::now();
     let hit = {
         let g = cache().lock().unwrap_or_else(|e| e.into_inner());
-        g.get(&user).filter(|c| now.duration_since(c.fetched) < TTL).map(|c| c.standing)
+        g.get(&user).filter(|c| now.duration_since(c.fetched) < TTL).map(|c| (c.standing, c.revoked_at))
     };
-    let standing = match hit {
+    let (standing, revoked_at) = match hit {
         Some(s) => s,
         None => {
             let generation = GENERATION.load(Ordering::SeqCst);
-            let (tenant, standing) = lookup(state, user).await?;
+            let (tenant, standing, revoked_at) = lookup(state, user).await?;
             let mut g = cache().lock().unwrap_or_else(|e| e.into_inner());
             if GENERATION.load(Ordering::SeqCst) == generation {
                 if g.len() >= CACHE_MAX {
@@ -68,12 +71,15 @@ pub async fn check(state: &AppState, user: Uuid) -> AppResult<()> {
                         g.clear();
                     }
                 }
-                g.insert(user, Cached { fetched: now, tenant, standing });
+                g.insert(user, Cached { fetched: now, tenant, standing, revoked_at });
             }
-            standing
+            (standing, revoked_at)
         }
     };
     match standing {
+        Standing::Active if revoked_at.is_some_and(|r| issued_at < r) => {
+            Err(AppError::unauthorized("this session ended when the account was disabled; sign in again"))
+        }
         Standing::Active => Ok(()),
         Standing::Gone => Err(AppError::unauthorized("this account no longer exists or is disabled")),
         Standing::Suspended => Err(AppError::new(
@@ -84,22 +90,23 @@ pub async fn check(state: &AppState, user: Uuid) -> AppResult<()> {
     }
 }
 
-async fn lookup(state: &AppState, user: Uuid) -> AppResult<(Option<Uuid>, Standing)> {
+async fn lookup(state: &AppState, user: Uuid) -> AppResult<(Option<Uuid>, Standing, Option<i64>)> {
     let Some(u) = users::Entity::find_by_id(user).one(&state.db).await? else {
-        return Ok((None, Standing::Gone));
+        return Ok((None, Standing::Gone, None));
     };
+    let revoked_at = u.sessions_revoked_at.map(|t| t.timestamp());
     if !u.active {
-        return Ok((u.tenant_id, Standing::Gone));
+        return Ok((u.tenant_id, Standing::Gone, revoked_at));
     }
     let Some(tid) = u.tenant_id else {
-        return Ok((None, Standing::Active));
+        return Ok((None, Standing::Active, revoked_at));
     };
     let standing = match tenants::Entity::find_by_id(tid).one(&state.db).await? {
         None => Standing::Gone,
         Some(t) if t.status == TenantStatus::Suspended => Standing::Suspended,
         Some(_) => Standing::Active,
     };
-    Ok((Some(tid), standing))
+    Ok((Some(tid), standing, revoked_at))
 }
 
 /// Call after committing a change to the user's activation or existence.

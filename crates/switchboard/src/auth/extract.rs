@@ -95,7 +95,7 @@ impl Principal {
         }
         // The token is genuine; its user must still be allowed in (not removed, deactivated or
         // suspended since it was issued).
-        super::access::check(state, claims.sub).await?;
+        super::access::check(state, claims.sub, claims.iat).await?;
         Ok(Principal {
             user_id: UserId(claims.sub),
             tenant_id: claims.tenant.map(TenantId),

@@ -107,6 +107,7 @@ pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<
     let tenant = crate::tenants::create(&txn, &r.tenant_name, &slug, crate::tenants::plans::default_plan()).await?;
     let now = crate::db::now();
     let inserted = users::ActiveModel {
+        sessions_revoked_at: Set(None),
         id: Set(crate::db::new_id()),
         tenant_id: Set(Some(tenant.id)),
         email: Set(r.email.as_str().to_string()),
@@ -468,6 +469,7 @@ pub async fn create_system_admin(
     let hash = hash_password(state, password).await?;
     let now = crate::db::now();
     let user = users::ActiveModel {
+        sessions_revoked_at: Set(None),
         id: Set(crate::db::new_id()),
         tenant_id: Set(None),
         email: Set(email.as_str().to_string()),

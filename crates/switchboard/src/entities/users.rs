@@ -14,6 +14,8 @@ pub struct Model {
     pub role: Role,
     pub active: bool,
     pub last_login_at: Option<DateTimeUtc>,
+    /// Access tokens issued before this are refused (set when the user is deactivated).
+    pub sessions_revoked_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

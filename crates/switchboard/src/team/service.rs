@@ -287,6 +287,7 @@ pub async fn invite(
                 .clone()
                 .unwrap_or_else(|| input.email.as_str().split('@').next().unwrap_or_default().to_string());
             users::ActiveModel {
+                sessions_revoked_at: Set(None),
                 id: Set(crate::db::new_id()),
                 tenant_id: Set(Some(tenant.0)),
                 email: Set(input.email.as_str().to_string()),
@@ -475,6 +476,12 @@ pub async fn update(
     let mut revoked_keys = Vec::new();
     if active_changed && !active {
         crate::auth::service::revoke_sessions(&txn, u.id).await?;
+        // Its access tokens stay dead after a reactivation too (`auth::access`).
+        users::Entity::update_many()
+            .col_expr(users::Column::SessionsRevokedAt, sea_orm::sea_query::Expr::value(crate::db::now()))
+            .filter(users::Column::Id.eq(u.id))
+            .exec(&txn)
+            .await?;
         revoked_keys = revoke_grants(&txn, tenant, u.id, actor, "creator_deactivated", ip).await?;
     }
     let entry = |action, details| audit::Entry {

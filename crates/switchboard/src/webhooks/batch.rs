@@ -343,6 +343,8 @@ struct Inbound<'a> {
     /// Who the customer is, as this event says.
     who: Sighting<'a>,
     flow: Flow,
+    /// The stored webhook event it came from.
+    event: Uuid,
 }
 
 /// Where a stored message comes from.
@@ -479,9 +481,8 @@ async fn apply_batch(
     let mut ctx = Ctx::new(None);
     let mut inbound: Vec<Inbound<'_>> = Vec::new();
     let mut statuses: Vec<(Uuid, &mw::MessageStatus)> = Vec::new();
-    // (state, error, conversation) → the events that end that way.
-    #[allow(clippy::type_complexity)]
-    let mut marks: BTreeMap<(&'static str, Option<String>, Option<Uuid>), Vec<Uuid>> = BTreeMap::new();
+    // Each event's terminal state, note and tenant (the notes of what it did not store join later).
+    let mut ends: Vec<(Uuid, WebhookState, Option<String>, Option<Uuid>)> = Vec::with_capacity(items.len());
     let (mut processed, mut unroutable) = (0, 0);
 
     let started = std::time::Instant::now();
@@ -491,6 +492,7 @@ async fn apply_batch(
         ctx.routed = 0;
         ctx.unroutable.clear();
         ctx.tenant_id = it.event.tenant_id;
+        ctx.event = Some(it.event.id);
         for ev in it.payload.events() {
             let (waba, phone) = processor::event_ids(&ev);
             let acct = match phone {
@@ -504,7 +506,7 @@ async fn apply_batch(
             ctx.routed += 1;
             ctx.tenant_id = Some(acct.tenant_id);
             if let Some((m, who, flow)) = classify(acct.tenant_id, &ev) {
-                inbound.push(Inbound { acct, m, who, flow });
+                inbound.push(Inbound { acct, m, who, flow, event: it.event.id });
                 continue;
             }
             match ev {
@@ -523,7 +525,7 @@ async fn apply_batch(
             processed += 1;
             (WebhookState::Processed, None)
         };
-        marks.entry((new_state.as_str(), note, ctx.tenant_id)).or_default().push(it.event.id);
+        ends.push((it.event.id, new_state, note, ctx.tenant_id));
     }
 
     let routed = started.elapsed();
@@ -538,6 +540,17 @@ async fn apply_batch(
     let queued: Vec<&'static str> = ctx.jobs.iter().map(|j| j.queue).collect();
     crate::jobs::enqueue_many(&txn, std::mem::take(&mut ctx.jobs)).await?;
     let now = crate::db::now();
+    // (state, note, tenant) → the events that end that way.
+    #[allow(clippy::type_complexity)]
+    let mut marks: BTreeMap<(&'static str, Option<String>, Option<Uuid>), Vec<Uuid>> = BTreeMap::new();
+    for (id, st, note, tenant) in ends {
+        let note = match (note, ctx.notes.remove(&id)) {
+            (n, None) => n,
+            (None, Some(extra)) => Some(summarise(&extra)),
+            (Some(n), Some(extra)) => Some(format!("{n}; {}", summarise(&extra))),
+        };
+        marks.entry((st.as_str(), note, tenant)).or_default().push(id);
+    }
     for ((new_state, note, tenant), ids) in marks {
         for chunk in ids.chunks(CHUNK) {
             let mut q = webhook_events::Entity::update_many()
@@ -574,6 +587,16 @@ async fn apply_batch(
         "webhook batch applied"
     );
     Ok(Out { events: ctx.events, queued, processed, unroutable })
+}
+
+/// An event's notes in one line: the first few, then how many more.
+fn summarise(notes: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = notes.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
+    if notes.len() > SHOWN {
+        s.push_str(&format!("; and {} more", notes.len() - SHOWN));
+    }
+    s
 }
 
 /// Ignores "nothing inserted" (every row conflicted).
@@ -803,6 +826,8 @@ async fn inbound_messages(
     let mut opted_out: HashSet<Uuid> = HashSet::new();
     for (i, id, row) in rows {
         if !inserted.contains(&id) {
+            // Already stored (a redelivery, or the same wamid sent again): said on the event.
+            ctx.note(inbound[i].event, format!("message {} already stored", inbound[i].m.id));
             continue;
         }
         let x = &inbound[i];

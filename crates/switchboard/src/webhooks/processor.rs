@@ -60,7 +60,9 @@ pub(crate) struct Ctx {
     /// The conversations this transaction stored messages in.
     pub(crate) conversations: HashSet<Uuid>,
     /// Why some of an event's content was not stored (e.g. a message already stored), per event.
-    pub(crate) notes: Vec<String>,
+    pub(crate) notes: HashMap<Uuid, Vec<String>>,
+    /// The event being applied (for [`Ctx::note`]).
+    pub(crate) event: Option<Uuid>,
 }
 
 impl Ctx {
@@ -74,8 +76,14 @@ impl Ctx {
             tenant_id,
             usage: HashMap::new(),
             conversations: HashSet::new(),
-            notes: Vec::new(),
+            notes: HashMap::new(),
+            event: None,
         }
+    }
+
+    /// Says on `event` what of it was not stored, and why.
+    pub(crate) fn note(&mut self, event: Uuid, what: String) {
+        self.notes.entry(event).or_default().push(what);
     }
 }
 
@@ -310,7 +318,9 @@ async fn account_event(
         Err(e) => return Err(e),
     };
     if !inserted {
-        ctx.notes.push(format!("{field} already stored"));
+        if let Some(e) = ctx.event {
+            ctx.note(e, format!("{field} already stored"));
+        }
         return Ok(false);
     }
     ctx.events.push(DomainEvent {

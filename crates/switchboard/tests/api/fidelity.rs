@@ -583,3 +583,25 @@ async fn a_body_past_the_limits_fails_at_once_and_another_tenant_is_not_held_up(
     assert!(message(&app, "wamid.q").await.is_some());
     assert_eq!(app.count(account_events::Entity).await, 0, "nothing of the flood was processed");
 }
+
+#[tokio::test]
+async fn a_redelivered_message_is_said_on_its_event_not_dropped_silently() {
+    // Issue #14.1: a duplicate that is refused is visible on the event.
+    let app = app().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    let v = messages_value(
+        "1001",
+        json!({"contacts": [{"wa_id": "15551234567"}], "messages": [text(Some("15551234567"), None, "wamid.d", "hi")]}),
+    );
+    let body = change("1001", "messages", v);
+    post(&app, &body).await;
+    settled(&app).await;
+    post(&app, &body).await;
+    let events = settled(&app).await;
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.state == WebhookState::Processed));
+    let notes: Vec<_> = events.iter().filter_map(|e| e.last_error.clone()).collect();
+    assert_eq!(notes, vec!["message wamid.d already stored".to_string()], "{events:?}");
+    assert_eq!(app.count(messages::Entity).await, 1);
+}

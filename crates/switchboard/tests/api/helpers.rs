@@ -251,6 +251,7 @@ impl TestApp {
         use sea_orm::{ActiveModelTrait, Set};
         let now = switchboard::db::now();
         switchboard::entities::users::ActiveModel {
+            sessions_revoked_at: Set(None),
             id: Set(switchboard::db::new_id()),
             tenant_id: Set(Some(tenant_id.parse().unwrap())),
             email: Set(email.into()),

@@ -96,6 +96,8 @@ async fn a_deactivated_users_token_and_keys_stop_working() {
     // A first request caches Bob's standing; the deactivation must not wait for it to expire.
     assert_eq!(app.get("/api/settings", Some(&bob)).await.status(), StatusCode::OK);
     assert_eq!(app.get("/api/settings", Some(&key)).await.status(), StatusCode::OK);
+    // Token times are whole seconds: deactivate in a later second than Bob's token was issued.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let res = app.patch(&format!("/api/users/{bob_id}"), &json!({"active": false}), Some(&ana.access)).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -108,6 +110,17 @@ async fn a_deactivated_users_token_and_keys_stop_working() {
     let res = app.patch(&format!("/api/users/{bob_id}"), &json!({"active": true}), Some(&ana.access)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_error(app.get("/api/settings", Some(&key)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // The access token issued before the deactivation stays dead after the reactivation.
+    assert_refused(&app, &bob, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.get("/api/auth/me", Some(&bob)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Signing in again gives a token that works.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let res = app
+        .post("/api/auth/login", &json!({"email": "bob@acme.test", "password": crate::helpers::PASSWORD}), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let fresh = res.json::<Value>().await.unwrap()["accessToken"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/api/auth/me", Some(&fresh)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

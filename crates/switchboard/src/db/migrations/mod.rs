@@ -15,6 +15,7 @@ mod m0009_contacts_keyset;
 mod m0010_account_events_waba;
 mod m0011_audit_platform;
 mod m0012_inbound_fidelity;
+mod m0013_sessions_revoked;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_account_events_waba::Migration),
             Box::new(m0011_audit_platform::Migration),
             Box::new(m0012_inbound_fidelity::Migration),
+            Box::new(m0013_sessions_revoked::Migration),
         ]
     }
 }
