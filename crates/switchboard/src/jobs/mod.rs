@@ -136,15 +136,36 @@ pub async fn claim<C: ConnectionTrait>(
     limit: u64,
     lease: Duration,
 ) -> Result<Vec<jobs::Model>, DbErr> {
+    claim_ahead(db, queue, owner, limit, lease, None).await
+}
+
+/// [`claim`], also taking never-tried jobs due within `lookahead` once the due ones are taken
+/// (earliest first). For queues whose fresh jobs are spread into the near future only to order
+/// them (the webhook queue's per-tenant fair share, `webhooks::fair`): idle workers need not
+/// wait for them, and retries keep their backoff.
+pub async fn claim_ahead<C: ConnectionTrait>(
+    db: &C,
+    queue: &str,
+    owner: &str,
+    limit: u64,
+    lease: Duration,
+    lookahead: Option<Duration>,
+) -> Result<Vec<jobs::Model>, DbErr> {
     let now = crate::db::now();
     let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+    let due_by = match lookahead {
+        Some(ahead) => Expr::col("run_at")
+            .lte(now)
+            .or(Expr::col("attempts").eq(0).and(Expr::col("run_at").lte(now + to_chrono(ahead)))),
+        None => Expr::col("run_at").lte(now),
+    };
     let due = Query::select()
         .column("id")
         .from("jobs")
         // One state and a range on run_at: an ordered scan of ix_jobs_due, no sort of the backlog.
         .and_where(Expr::col("queue").eq(queue))
         .and_where(Expr::col("state").eq(JobState::Pending.as_str()))
-        .and_where(Expr::col("run_at").lte(now))
+        .and_where(due_by)
         .order_by("run_at", sea_orm::Order::Asc)
         .order_by("id", sea_orm::Order::Asc)
         .limit(limit)

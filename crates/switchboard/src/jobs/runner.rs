@@ -28,6 +28,9 @@ pub struct QueueSpec {
     pub refill: bool,
     /// Runs in the transaction that marks one of this queue's jobs dead ([`DeadHook`]).
     pub on_dead: Option<DeadHook>,
+    /// Claim never-tried jobs due within this much ahead once the due ones are taken
+    /// ([`super::claim_ahead`]).
+    pub lookahead: Option<Duration>,
 }
 
 /// What a queue's dead job leaves behind: a statement run in the transaction that marks the job
@@ -47,6 +50,7 @@ impl QueueSpec {
             batch: 1,
             refill: false,
             on_dead: None,
+            lookahead: None,
         }
     }
 
@@ -64,6 +68,12 @@ impl QueueSpec {
     /// cell), so that the slowest job of a batch does not hold the others' slots empty.
     pub fn refill(mut self) -> Self {
         self.refill = true;
+        self
+    }
+
+    /// See [`QueueSpec::lookahead`].
+    pub fn lookahead(mut self, ahead: Duration) -> Self {
+        self.lookahead = Some(ahead);
         self
     }
 
@@ -410,7 +420,7 @@ impl Claimer {
             self.last_recovery = std::time::Instant::now();
             recover(state, spec.name).await;
         }
-        match super::claim(state.writer(), spec.name, owner, n as u64, spec.lease).await {
+        match super::claim_ahead(state.writer(), spec.name, owner, n as u64, spec.lease, spec.lookahead).await {
             Ok(batch) if !batch.is_empty() => {
                 self.idle = MIN_IDLE_POLL;
                 Some(batch)

@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
@@ -59,6 +60,7 @@ pub fn spec(config: &crate::config::Config) -> QueueSpec {
     let postgres = config.is_postgres();
     QueueSpec::new(queues::WEBHOOK_PROCESSOR, if postgres { config.webhook_workers } else { 1 })
         .batch(if postgres { 256 } else { 128 })
+        .lookahead(super::fair::HORIZON)
         .on_dead(dead_job)
 }
 
@@ -166,6 +168,10 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
     // connection held by processing), pause after each transaction for as long as it took:
     // processing keeps about half of one worker's time. Caught up, or with writers to spare, it
     // runs flat out again.
+    // Fair share (`webhooks::fair`): jobs taken ahead of their time beyond this claim's event
+    // budget go back, so that a tenant's burst of large bodies holds a worker for one budget at
+    // most before other tenants' due jobs are claimed.
+    let items = release_beyond_budget(items, &mut results);
     let oldest = items.iter().map(|i| i.event.received_at).min();
     let behind = oldest.is_some_and(|t| crate::db::now() - t > BEHIND);
     // Conversations a failed batch created outside its transaction (PostgreSQL), for the fallback.
@@ -255,6 +261,29 @@ pub fn within_bounds(p: &mw::WebhookPayload) -> Result<(), String> {
         return Err(format!("too many changes, messages or statuses: over {MAX_EVENTS_PER_BODY} per webhook"));
     }
     Ok(())
+}
+
+/// Events (messages, statuses, changes) one claimed batch processes before it gives back the jobs
+/// it took ahead of their time.
+pub const EVENT_BUDGET: usize = 1_024;
+
+fn release_beyond_budget(items: Vec<Item>, results: &mut Vec<JobResult>) -> Vec<Item> {
+    let now = crate::db::now();
+    let mut spent = 0;
+    let mut kept = Vec::with_capacity(items.len());
+    for it in items {
+        let ahead = it.jobs.iter().all(|j| j.run_at > now);
+        if ahead && spent >= EVENT_BUDGET {
+            let reason = "fair share: given back for other tenants' due events".to_string();
+            results.extend(
+                it.jobs.into_iter().map(|j| (j, Err(Outcome::Defer { after: Duration::ZERO, reason: reason.clone() }))),
+            );
+            continue;
+        }
+        spent += it.payload.events().count();
+        kept.push(it);
+    }
+    kept
 }
 
 /// After a commit: wake the queues it enqueued to, count, publish its domain events.

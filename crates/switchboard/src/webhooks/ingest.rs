@@ -119,6 +119,8 @@ struct Item {
     event: webhook_events::ActiveModel,
     id: Uuid,
     tenant_id: Option<Uuid>,
+    /// When its processing job may run: now, or later within the tenant's fair share.
+    run_at: Option<chrono::DateTime<chrono::Utc>>,
     done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -134,6 +136,8 @@ pub struct Ingestor {
     /// When that last happened, in milliseconds since `epoch` (0: never).
     waited_at_ms: AtomicU64,
     epoch: std::time::Instant,
+    /// Each tenant's share of processing (`webhooks::fair`).
+    fair: super::fair::FairClock,
 }
 
 const MAX_BATCH: usize = 256;
@@ -148,6 +152,7 @@ impl Ingestor {
             waited: AtomicU64::new(0),
             waited_at_ms: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
+            fair: Default::default(),
         }
     }
 
@@ -185,9 +190,14 @@ impl Ingestor {
     /// Stores one raw webhook and its job; resolves after the commit.
     pub async fn store(&self, body: Bytes, headers: Value, verified: Verified) -> Result<Uuid, String> {
         let id = crate::db::new_id();
+        let now = crate::db::now();
+        let run_at = verified
+            .tenant_id
+            .map(|t| self.fair.schedule(t, super::fair::cost(body.len()), now))
+            .filter(|at| *at > now);
         let event = webhook_events::ActiveModel {
             id: Set(id),
-            received_at: Set(crate::db::now()),
+            received_at: Set(now),
             body: Set(body.to_vec()),
             headers: Set(headers),
             tenant_id: Set(verified.tenant_id),
@@ -199,7 +209,7 @@ impl Ingestor {
         };
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Item { event, id, tenant_id: verified.tenant_id, done })
+            .send(Item { event, id, tenant_id: verified.tenant_id, run_at, done })
             .await
             .map_err(|_| "ingest writer stopped".to_string())?;
         match tokio::time::timeout(Duration::from_secs(10), wait).await {
@@ -259,6 +269,7 @@ async fn write_batch(state: &AppState, batch: &mut [Item]) -> Result<(), String>
             let mut j =
                 NewJob::new(queues::WEBHOOK_PROCESSOR, json!({ "eventId": i.id })).unique(i.id.to_string()).attempts(8);
             j.tenant_id = i.tenant_id;
+            j.run_at = i.run_at;
             j
         })
         .collect();

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod batch;
+pub mod fair;
 pub mod ingest;
 pub mod processor;
 pub mod routes;

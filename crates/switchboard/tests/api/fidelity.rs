@@ -605,3 +605,49 @@ async fn a_redelivered_message_is_said_on_its_event_not_dropped_silently() {
     assert_eq!(notes, vec!["message wamid.d already stored".to_string()], "{events:?}");
     assert_eq!(app.count(messages::Entity).await, 1);
 }
+
+#[tokio::test]
+async fn a_noisy_tenants_backlog_does_not_hold_up_a_quiet_tenants_message() {
+    // Issue #14.3: fair processing across tenants. The noisy tenant posts a burst far above its
+    // share; the quiet tenant's one message, posted after the whole burst, is processed while
+    // most of the burst still waits (first come, first served would process it last).
+    let app = app().await;
+    let noisy = app.register("Noisy", "n@n.test").await;
+    let quiet = app.register("Quiet", "q@q.test").await;
+    app.create_account(&noisy.access, "1001", None).await;
+    app.create_account(&quiet.access, "2002", None).await;
+    let burst = 150;
+    let bodies: Vec<Vec<u8>> = (0..burst)
+        .map(|b| {
+            let msgs: Vec<Value> = (0..100)
+                .map(|i| {
+                    let mut m = text(Some(&format!("1555{b:03}{i:04}")), None, &format!("wamid.n{b}.{i}"), "x");
+                    m["text"]["body"] = json!("a longer message body that makes each webhook a few kilobytes long");
+                    m
+                })
+                .collect();
+            change("1001", "messages", messages_value("1001", json!({"messages": msgs})))
+        })
+        .collect();
+    let posts = bodies.iter().map(|b| app.post_webhook(b, SECRET));
+    for res in futures_util::future::join_all(posts).await {
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let v = messages_value(
+        "2002",
+        json!({"contacts": [{"wa_id": "15559990000"}], "messages": [text(Some("15559990000"), None, "wamid.quiet", "hi")]}),
+    );
+    post(&app, &change("2002", "messages", v)).await;
+    wait_for("the quiet tenant's message", || message(&app, "wamid.quiet")).await;
+    let pending = webhook_events::Entity::find()
+        .filter(webhook_events::Column::State.eq(WebhookState::Pending))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .len();
+    assert!(pending > burst / 2, "the quiet message waited for the burst: only {pending} of {burst} still pending");
+    // And nothing of the burst is lost.
+    let events = settled(&app).await;
+    assert!(events.iter().all(|e| e.state == WebhookState::Processed));
+    assert_eq!(app.count(messages::Entity).await as usize, burst * 100 + 1);
+}

@@ -504,12 +504,13 @@ async fn app_without_workers() -> TestApp {
 async fn run_one_batch(
     app: &TestApp,
 ) -> Vec<(switchboard::entities::jobs::Model, Result<switchboard::jobs::runner::Done, switchboard::jobs::Outcome>)> {
-    let jobs = switchboard::jobs::claim(
+    let jobs = switchboard::jobs::claim_ahead(
         app.state.writer(),
         switchboard::jobs::queues::WEBHOOK_PROCESSOR,
         "test-owner",
         1000,
         std::time::Duration::from_secs(60),
+        Some(switchboard::webhooks::fair::HORIZON),
     )
     .await
     .unwrap();
