@@ -3,10 +3,12 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::events::EventSchemas;
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Switchboard API", description = "Multi-tenant WhatsApp Business Platform. All bodies are JSON in camelCase; errors are `{\"error\":{\"code\",\"message\",\"details\"}}`."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &EventSchemas),
     components(schemas(crate::error::ErrorBody, crate::error::FieldError)),
     tags(
         (name = "auth", description = "Sign-up, sign-in and tokens"),

@@ -218,10 +218,15 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::analytics::routes::router())
         .merge(crate::outhooks::routes::router())
         .split_for_parts();
+    // The generated document, plus what utoipa cannot express: OpenAPI 3.1 `webhooks`.
+    let mut document = serde_json::to_value(&openapi).unwrap_or_default();
+    crate::events::add_to_openapi(&mut document);
+    let document = std::sync::Arc::new(document);
 
     Router::new()
         .merge(api)
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .merge(SwaggerUi::new("/api/docs").config(utoipa_swagger_ui::Config::from("/api/openapi.json")))
+        .route("/api/openapi.json", axum::routing::get(move || std::future::ready(axum::Json((*document).clone()))))
         .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

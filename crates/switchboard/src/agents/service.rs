@@ -9,7 +9,6 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -197,11 +196,14 @@ pub async fn update(state: &AppState, tenant: TenantId, target: Target, ch: Agen
     let open = open_counts(&txn, tenant.0).await?.get(&updated.user_id).copied().unwrap_or(0);
     txn.commit().await?;
     if let Some(s) = status_change {
-        state.events.publish(DomainEvent {
-            tenant_id: tenant.0,
-            kind: "agent.status",
-            data: json!({ "agentId": updated.id, "userId": updated.user_id, "status": s }),
-        });
+        state.events.publish(DomainEvent::new(
+            tenant.0,
+            crate::events::Event::AgentStatus(crate::events::AgentStatusChanged {
+                agent_id: updated.id,
+                user_id: updated.user_id,
+                status: s,
+            }),
+        ));
     }
     Ok(dto(updated, &user, open))
 }

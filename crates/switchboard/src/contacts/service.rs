@@ -21,57 +21,7 @@ use crate::events::DomainEvent;
 use crate::ids::{TenantId, UserId};
 use crate::state::AppState;
 
-/// A contact as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ContactDto {
-    pub id: Uuid,
-    /// The WhatsApp id (E.164 digits without `+`).
-    pub wa_id: Option<String>,
-    /// Meta's business-scoped user id, for users with usernames.
-    pub user_id: Option<String>,
-    /// The name the customer set in WhatsApp.
-    pub profile_name: Option<String>,
-    /// The customer's WhatsApp username, when they use one.
-    pub username: Option<String>,
-    /// The name the team gave the contact.
-    pub name: Option<String>,
-    /// Opted out of marketing messages.
-    pub opted_out: bool,
-    pub opted_out_at: Option<DateTime<Utc>>,
-    /// What opted them out: `keyword` (an opt-out keyword), `user_preferences` (they stopped
-    /// marketing in WhatsApp), `meta_131050` (Meta refused a marketing send), `agent`.
-    pub opt_out_source: Option<String>,
-    pub tags: Vec<String>,
-    #[schema(value_type = Object)]
-    pub attributes: Value,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-fn tags_of(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default()
-}
-
-impl From<contacts::Model> for ContactDto {
-    fn from(c: contacts::Model) -> Self {
-        ContactDto {
-            id: c.id,
-            wa_id: c.wa_id,
-            user_id: c.user_id,
-            profile_name: c.profile_name,
-            username: c.username,
-            name: c.name,
-            opted_out: c.opted_out,
-            opted_out_at: c.opted_out_at,
-            opt_out_source: c.opt_out_source,
-            tags: tags_of(&c.tags),
-            attributes: if c.attributes.is_object() { c.attributes } else { json!({}) },
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        }
-    }
-}
+pub use crate::events::{ContactDto, tags_of};
 
 /// A position in the (updated_at desc, id desc) order; opaque to clients (base64url).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -244,12 +194,7 @@ pub async fn update(
         .await?;
     }
     txn.commit().await?;
-    let dto = ContactDto::from(updated.clone());
-    state.events.publish(DomainEvent {
-        tenant_id: tenant.0,
-        kind: "contact.updated",
-        data: json!({ "contactId": id, "optedOut": dto.opted_out, "contact": dto }),
-    });
+    state.events.publish(DomainEvent::new(tenant.0, crate::events::Event::ContactUpdated(updated.clone().into())));
     Ok(updated)
 }
 

@@ -252,12 +252,10 @@ pub async fn update(state: &AppState, who: &Principal, id: Uuid, ch: Changes) ->
     Ok(updated)
 }
 
-/// Publishes the conversation's current state (with its contact).
+/// Publishes the conversation's current state.
 pub async fn publish_updated(state: &AppState, c: &conversations::Model, previous_assignee: Option<Uuid>) {
-    let contact = contacts::Entity::find_by_id(c.contact_id).one(&state.db).await.ok().flatten();
-    let mut data = serde_json::to_value(dto(c.clone(), contact.as_ref())).unwrap_or_default();
-    data["previousAssigneeId"] = json!(previous_assignee);
-    state.events.publish(DomainEvent { tenant_id: c.tenant_id, kind: "conversation.updated", data });
+    let ev = crate::events::ConversationUpdated::of(c, previous_assignee, false);
+    state.events.publish(DomainEvent::new(c.tenant_id, crate::events::Event::ConversationUpdated(ev)));
 }
 
 /// Marks the conversation read, and asks Meta to show the customer's last message as read.

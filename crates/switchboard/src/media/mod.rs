@@ -191,10 +191,9 @@ async fn download(state: &AppState, p: &Value) -> Result<(), Outcome> {
             .map_err(db_err)?;
     }
     txn.commit().await.map_err(db_err)?;
-    state.events.publish(crate::events::DomainEvent {
-        tenant_id: tenant,
-        kind: "message.media",
-        data: serde_json::json!({ "messageId": message_id, "mediaId": file_id }),
-    });
+    state.events.publish(crate::events::DomainEvent::new(
+        tenant,
+        crate::events::Event::MessageMedia(crate::events::MessageMedia { message_id, media_id: file_id }),
+    ));
     Ok(())
 }

@@ -3,86 +3,14 @@
 pub mod status;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::entities::enums::{Direction, MessageStatus};
 use crate::entities::messages;
 
-/// A failure reported by Meta.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageError {
-    pub code: Option<i32>,
-    pub title: Option<String>,
-    pub details: Option<String>,
-}
+pub use crate::events::{MessageDto, MessageError};
 
-/// A message as the API and the event stream show it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageDto {
-    pub id: Uuid,
-    pub conversation_id: Uuid,
-    pub direction: Direction,
-    #[serde(rename = "type")]
-    pub msg_type: String,
-    /// The body in Meta's shape for the type (`{"body": …}` for text, `{"id", "mime_type", …}` for media).
-    #[schema(value_type = Object)]
-    pub content: Value,
-    pub status: MessageStatus,
-    pub wa_message_id: Option<String>,
-    pub client_message_id: Option<String>,
-    /// The stored message this one quotes (a reply or a reaction), when it is in this inbox.
-    pub reply_to_id: Option<Uuid>,
-    /// The wamid this message quotes, also when that message is not in this inbox.
-    pub reply_to_wa_message_id: Option<String>,
-    /// Who sent the quoted message, as Meta reported it (`context.from`).
-    pub reply_to_from: Option<String>,
-    /// Outbound messages Switchboard did not send: `business_app` (sent from the WhatsApp
-    /// Business app on a coexistence number), `history` (imported history). `null` otherwise.
-    pub origin: Option<String>,
-    pub error: Option<MessageError>,
-    pub sender_user_id: Option<Uuid>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub read_at: Option<DateTime<Utc>>,
-    pub failed_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<messages::Model> for MessageDto {
-    fn from(m: messages::Model) -> Self {
-        let error = (m.error_code.is_some() || m.error_title.is_some()).then_some(MessageError {
-            code: m.error_code,
-            title: m.error_title,
-            details: m.error_details,
-        });
-        MessageDto {
-            id: m.id,
-            conversation_id: m.conversation_id,
-            direction: m.direction,
-            msg_type: m.msg_type,
-            content: m.content,
-            status: m.status,
-            wa_message_id: m.wa_message_id,
-            client_message_id: m.client_message_id,
-            reply_to_id: m.reply_to_id,
-            reply_to_wa_message_id: m.reply_to_wa_id,
-            reply_to_from: m.reply_to_from,
-            origin: m.origin,
-            error,
-            sender_user_id: m.sender_user_id,
-            sent_at: m.sent_at,
-            delivered_at: m.delivered_at,
-            read_at: m.read_at,
-            failed_at: m.failed_at,
-            created_at: m.created_at,
-        }
-    }
-}
 pub mod outbound;
 pub mod routes;
 

@@ -19,7 +19,6 @@ use crate::entities::{contacts, conversations, daily_usage, messages, templates,
 use crate::error::{AppError, AppResult, FieldError};
 use crate::events::DomainEvent;
 use crate::jobs::{NewJob, queues};
-use crate::messages::MessageDto;
 use crate::state::AppState;
 
 /// The customer-service window: free-form messages only within 24 h of the customer's last message.
@@ -389,11 +388,7 @@ pub async fn enqueue(
     .await?;
     txn.commit().await?;
     state.jobs_wakeup.wake(queues::MESSAGE_SEND);
-    state.events.publish(DomainEvent {
-        tenant_id: conv.tenant_id,
-        kind: "message.created",
-        data: serde_json::to_value(MessageDto::from(msg.clone())).unwrap_or(Value::Null),
-    });
+    state.events.publish(DomainEvent::new(conv.tenant_id, crate::events::Event::MessageCreated(msg.clone().into())));
     Ok((msg, true))
 }
 

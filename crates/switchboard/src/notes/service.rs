@@ -2,12 +2,9 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use serde::Serialize;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::extract::Principal;
@@ -17,31 +14,7 @@ use crate::error::AppResult;
 use crate::events::DomainEvent;
 use crate::state::AppState;
 
-/// An internal note.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NoteDto {
-    pub id: Uuid,
-    pub conversation_id: Uuid,
-    pub author_user_id: Option<Uuid>,
-    /// The author's name (absent when the user was deleted).
-    pub author_name: Option<String>,
-    pub body: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl NoteDto {
-    fn new(n: conversation_notes::Model, author_name: Option<String>) -> Self {
-        NoteDto {
-            id: n.id,
-            conversation_id: n.conversation_id,
-            author_user_id: n.author_user_id,
-            author_name,
-            body: n.body,
-            created_at: n.created_at,
-        }
-    }
-}
+pub use crate::events::NoteDto;
 
 /// Checks a note body: 1 to 4096 characters, not only spaces.
 pub fn parse_body(raw: &str) -> Result<String, String> {
@@ -109,10 +82,6 @@ pub async fn create(state: &AppState, who: &Principal, conversation: Uuid, body:
         .map(|u| u.name);
     txn.commit().await?;
     let dto = NoteDto::new(note, author);
-    state.events.publish(DomainEvent {
-        tenant_id: c.tenant_id,
-        kind: "note.created",
-        data: serde_json::to_value(&dto).unwrap_or_default(),
-    });
+    state.events.publish(DomainEvent::new(c.tenant_id, crate::events::Event::NoteCreated(dto.clone())));
     Ok(dto)
 }

@@ -37,7 +37,7 @@ pub fn start_dispatcher(state: &AppState, cancel: CancellationToken) -> tokio::t
             match item {
                 Ok(ev) => {
                     if let Err(e) = dispatch(&state, &ev.event).await {
-                        tracing::warn!(error = %e, kind = ev.event.kind, "could not enqueue webhook deliveries");
+                        tracing::warn!(error = %e, kind = ev.event.kind(), "could not enqueue webhook deliveries");
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -100,7 +100,7 @@ async fn enabled_endpoints(state: &AppState, tenant: Uuid) -> Result<EndpointFil
 
 /// Enqueues one delivery per enabled endpoint of the tenant that wants this event. Returns how many.
 pub async fn dispatch(state: &AppState, ev: &DomainEvent) -> Result<u64, sea_orm::DbErr> {
-    let Some(event_type) = super::public_type(ev.kind, &ev.data) else {
+    let Some(event_type) = ev.event.public_type() else {
         return Ok(0);
     };
     let endpoints = enabled_endpoints(state, ev.tenant_id).await?;
@@ -109,14 +109,15 @@ pub async fn dispatch(state: &AppState, ev: &DomainEvent) -> Result<u64, sea_orm
         return Ok(0);
     }
     // The id is derived from the content, so nodes sharing events through Redis enqueue one job.
+    let data = ev.data();
     let digest = switchboard_crypto::token::sha256_hex(
-        format!("{}|{}|{}", ev.tenant_id, ev.kind, serde_json::to_string(&ev.data).unwrap_or_default()).as_bytes(),
+        format!("{}|{}|{}", ev.tenant_id, ev.kind(), serde_json::to_string(&data).unwrap_or_default()).as_bytes(),
     );
     let event_id = format!("evt_{}", &digest[..32]);
     let body = serde_json::to_string(&json!({
         "type": event_type,
         "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "data": ev.data,
+        "data": data,
     }))
     .unwrap_or_default();
     let attempts = state.config.webhooks_retry_schedule.len() as i32 + 1;
@@ -335,11 +336,14 @@ async fn record_final_failure(state: &AppState, e: &webhook_endpoints::Model) ->
     if disable {
         invalidate(tenant);
         tracing::warn!(endpoint = %e.id, %url, "webhook endpoint disabled after repeated failures");
-        state.events.publish(DomainEvent {
-            tenant_id: tenant,
-            kind: "webhook_endpoint.disabled",
-            data: json!({ "id": e.id, "url": url, "reason": reason }),
-        });
+        state.events.publish(DomainEvent::new(
+            tenant,
+            crate::events::Event::WebhookEndpointDisabled(crate::events::WebhookEndpointDisabled {
+                id: e.id,
+                url: url.to_string(),
+                reason: reason.to_string(),
+            }),
+        ));
     }
     Ok(())
 }

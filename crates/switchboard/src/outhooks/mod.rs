@@ -3,7 +3,7 @@
 //! - **Endpoints** (`/api/webhook-endpoints`, TENANT_ADMIN): a URL, an event filter and a signing
 //!   secret `whsec_<base64>` shown on create and on rotation, stored encrypted.
 //! - **Source of events**: a background task started with the workers subscribes to the in-process
-//!   event bus, maps internal kinds to public event types ([`public_type`]) and enqueues one
+//!   event bus, maps internal kinds to public event types (`events::Event::public_type`) and enqueues one
 //!   `webhook-delivery` job per matching endpoint. The job is durable from then on; an event
 //!   published in the instant before a crash (between the change's commit and the enqueue) may not
 //!   be delivered. Event ids are derived from the event's content, so when Redis shares events
@@ -25,7 +25,6 @@ pub mod ssrf;
 use std::time::Duration;
 
 use base64::Engine;
-use serde_json::Value;
 
 /// Public event types an endpoint can subscribe to (or `*` for all).
 pub const EVENT_TYPES: &[&str] = &[
@@ -45,23 +44,6 @@ pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000];
 pub const DISABLE_AFTER_FAILURES: i32 = 5;
 /// An endpoint failing for this long is disabled at its next final failure.
 pub const DISABLE_AFTER_FAILING_FOR: chrono::Duration = chrono::Duration::hours(24);
-
-/// The public type of an internal event, if it is published to webhooks.
-pub fn public_type(kind: &str, data: &Value) -> Option<&'static str> {
-    Some(match kind {
-        "message.created" => match data.get("direction").and_then(Value::as_str) {
-            Some("inbound") => "message.received",
-            _ => "message.sent",
-        },
-        "message.status" => "message.status",
-        "conversation.updated" => "conversation.updated",
-        "contact.updated" => "contact.updated",
-        "template.updated" => "template.updated",
-        "note.created" => "note.created",
-        "agent.status" => "agent.status",
-        _ => return None,
-    })
-}
 
 /// `SWITCHBOARD_WEBHOOKS_RETRY_SCHEDULE`: comma-separated delays in seconds (decimals allowed).
 pub fn parse_schedule(raw: Option<String>) -> Result<Vec<Duration>, String> {
@@ -107,12 +89,6 @@ mod tests {
             [Duration::from_millis(100), Duration::from_secs(2)]
         );
         assert!(parse_schedule(Some("1,x".into())).is_err());
-        assert_eq!(
-            public_type("message.created", &serde_json::json!({"direction": "inbound"})),
-            Some("message.received")
-        );
-        assert_eq!(public_type("message.created", &serde_json::json!({"direction": "outbound"})), Some("message.sent"));
-        assert_eq!(public_type("account.event", &Value::Null), None);
         let s = new_secret();
         assert!(s.starts_with("whsec_") && s.len() > 40);
         // Standard Webhooks' published example.

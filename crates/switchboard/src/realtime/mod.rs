@@ -25,8 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 fn to_sse(e: &Sequenced) -> Event {
     Event::default()
         .id(e.seq.to_string())
-        .event(e.event.kind)
-        .data(serde_json::to_string(&e.event.data).unwrap_or_else(|_| "null".into()))
+        .event(e.event.kind())
+        .data(serde_json::to_string(&e.event.data()).unwrap_or_else(|_| "null".into()))
 }
 
 /// The caller's tenant's events: `message.created`, `message.status`, `conversation.updated`,
@@ -93,18 +93,13 @@ impl Gate {
         if self.who.role != Role::Agent {
             return true;
         }
-        let data = &e.event.data;
         let me = self.who.user_id.0;
-        let uuid_at = |k: &str| data.get(k).and_then(|v| v.as_str()).and_then(|s| s.parse::<uuid::Uuid>().ok());
-        if e.event.kind == "conversation.updated"
-            && let Some(id) = uuid_at("id")
-        {
-            let now = uuid_at("assigneeId");
-            self.assignees.insert(id, now);
+        if let crate::events::Event::ConversationUpdated(c) = &e.event.event {
+            self.assignees.insert(c.id, c.assignee_id);
             // The agent also hears that a conversation was taken away from them.
-            return now.is_none_or(|a| a == me) || uuid_at("previousAssigneeId") == Some(me);
+            return c.assignee_id.is_none_or(|a| a == me) || c.previous_assignee_id == Some(me);
         }
-        let Some(conv) = uuid_at("conversationId") else { return true };
+        let Some(conv) = e.event.event.conversation_id() else { return true };
         let assignee = match self.assignees.get(&conv) {
             Some(a) => *a,
             None => {
@@ -126,9 +121,8 @@ const CHANNEL: &str = "switchboard:events";
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Wire {
     node: String,
-    tenant_id: uuid::Uuid,
-    kind: String,
-    data: serde_json::Value,
+    #[serde(flatten)]
+    event: crate::events::DomainEvent,
 }
 
 /// Shares events between nodes through Redis pub/sub: this node's events are published, other
@@ -143,7 +137,7 @@ pub async fn start_redis_fanout(state: AppState, client: redis::Client) -> redis
     let me = node.clone();
     tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
-            let wire = Wire { node: me.clone(), tenant_id: e.tenant_id, kind: e.kind.to_string(), data: e.data };
+            let wire = Wire { node: me.clone(), event: e };
             let Ok(text) = serde_json::to_string(&wire) else { continue };
             let r: redis::RedisResult<i64> =
                 redis::cmd("PUBLISH").arg(CHANNEL).arg(text).query_async(&mut publisher).await;
@@ -162,11 +156,7 @@ pub async fn start_redis_fanout(state: AppState, client: redis::Client) -> redis
             if w.node == node {
                 continue;
             }
-            state.events.publish_local(crate::events::DomainEvent {
-                tenant_id: w.tenant_id,
-                kind: crate::events::intern(&w.kind),
-                data: w.data,
-            });
+            state.events.publish_local(w.event);
         }
         tracing::warn!("Redis event subscription ended");
     });

@@ -445,7 +445,7 @@ async fn fail(
                 .await
                 .map_err(db_retry)?
     {
-        state.events.publish(crate::webhooks::processor::contact_opt_event(&c, true));
+        state.events.publish(crate::webhooks::processor::contact_opt_event(&c, true, "meta_131050"));
     }
     publish_status(state, m.id).await;
     Ok(())
@@ -458,14 +458,8 @@ async fn publish_status(state: &AppState, id: Uuid) {
 async fn publish_statuses(state: &AppState, ids: Vec<Uuid>) {
     if let Ok(ms) = messages::Entity::find().filter(messages::Column::Id.is_in(ids)).all(&state.db).await {
         for m in ms {
-            state.events.publish(DomainEvent {
-                tenant_id: m.tenant_id,
-                kind: "message.status",
-                data: json!({
-                    "messageId": m.id, "conversationId": m.conversation_id, "status": m.status, "waMessageId": m.wa_message_id,
-                    "error": m.error_code.map(|c| json!({"code": c, "title": m.error_title, "details": m.error_details})),
-                }),
-            });
+            let ev = crate::events::MessageStatusChanged::of(&m, None);
+            state.events.publish(DomainEvent::new(m.tenant_id, crate::events::Event::MessageStatus(ev)));
         }
     }
 }
@@ -751,11 +745,14 @@ async fn needs_reauth(state: &AppState, acct: &whatsapp_accounts::Model, e: &Gra
         )
         .await
         .map_err(|e| Outcome::Retry { error: e.message, after: None })?;
-        state.events.publish(DomainEvent {
-            tenant_id: acct.tenant_id,
-            kind: "account.needs_reauth",
-            data: json!({ "whatsappAccountId": acct.id, "phoneNumberId": acct.phone_number_id, "error": e.to_string() }),
-        });
+        state.events.publish(DomainEvent::new(
+            acct.tenant_id,
+            crate::events::Event::AccountNeedsReauth(crate::events::AccountNeedsReauth {
+                whatsapp_account_id: acct.id,
+                phone_number_id: acct.phone_number_id.clone(),
+                error: e.to_string(),
+            }),
+        ));
         tracing::warn!(account = %acct.id, "WhatsApp account credentials rejected; sends wait for new credentials");
     }
     Ok(())

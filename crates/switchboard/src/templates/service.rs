@@ -197,8 +197,8 @@ pub fn graph_error(e: GraphError) -> AppError {
     }
 }
 
-fn publish(state: &AppState, tenant: Uuid, data: Value) {
-    state.events.publish(DomainEvent { tenant_id: tenant, kind: "template.updated", data });
+fn publish(state: &AppState, tenant: Uuid, ev: crate::events::TemplateUpdated) {
+    state.events.publish(DomainEvent::new(tenant, crate::events::Event::TemplateUpdated(ev)));
 }
 
 /// Validates nothing (the routes did): stores the template as PENDING, submits it to Meta, and
@@ -323,7 +323,17 @@ pub async fn create(
     .await?;
     let model = get(&txn, tenant, id).await?;
     txn.commit().await?;
-    publish(state, tenant.0, json!({ "id": id, "status": model.status }));
+    publish(
+        state,
+        tenant.0,
+        crate::events::TemplateUpdated {
+            whatsapp_account_id: Some(model.whatsapp_account_id),
+            template_ids: vec![id],
+            meta_template_id: model.meta_template_id.clone(),
+            status: Some(model.status.clone()),
+            deleted: false,
+        },
+    );
     Ok(model)
 }
 
@@ -390,7 +400,17 @@ pub async fn delete(
     )
     .await?;
     txn.commit().await?;
-    publish(state, tenant.0, json!({ "deleted": ids }));
+    publish(
+        state,
+        tenant.0,
+        crate::events::TemplateUpdated {
+            whatsapp_account_id: None,
+            template_ids: ids.clone(),
+            meta_template_id: None,
+            status: None,
+            deleted: true,
+        },
+    );
     Ok(ids)
 }
 
@@ -567,7 +587,13 @@ pub async fn sync_account(state: &AppState, account: &whatsapp_accounts::Model) 
         publish(
             state,
             account.tenant_id,
-            json!({ "whatsappAccountId": account.id, "added": report.added, "updated": report.updated, "deleted": report.deleted }),
+            crate::events::TemplateUpdated {
+                whatsapp_account_id: Some(account.id),
+                template_ids: Vec::new(),
+                meta_template_id: None,
+                status: None,
+                deleted: false,
+            },
         );
     }
     Ok(report)

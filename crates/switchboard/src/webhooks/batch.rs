@@ -28,7 +28,7 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
     TransactionTrait, UpdateMany,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::processor::{self, Ctx};
@@ -671,11 +671,7 @@ async fn inbound_messages(
     let resolved = identity::resolve(txn, autocommit, &sightings).await?;
     for id in &resolved.updated {
         if let Some(c) = resolved.contacts.iter().flatten().find(|c| c.id == *id) {
-            ctx.events.push(DomainEvent {
-                tenant_id: c.tenant_id,
-                kind: "contact.updated",
-                data: json!({ "contactId": c.id, "waId": c.wa_id, "userId": c.user_id }),
-            });
+            ctx.events.push(DomainEvent::new(c.tenant_id, crate::events::Event::ContactUpdated(c.clone().into())));
         }
     }
     let contact_of: Vec<contacts::Model> = resolved

@@ -20,10 +20,10 @@ use crate::entities::enums::{Direction, MessageStatus, WebhookState};
 use crate::entities::{
     account_events, conversations, messages, pending_statuses, templates, tenants, webhook_events, whatsapp_accounts,
 };
-use crate::events::DomainEvent;
+use crate::events::{DomainEvent, Event};
 use crate::jobs::runner::Handler;
 use crate::jobs::{NewJob, Outcome, queues};
-use crate::messages::{MessageDto, status};
+use crate::messages::status;
 use crate::settings::service::SettingsDto;
 use crate::state::AppState;
 use crate::usage;
@@ -323,11 +323,14 @@ async fn account_event(
         }
         return Ok(false);
     }
-    ctx.events.push(DomainEvent {
-        tenant_id: acct.tenant_id,
-        kind: "account.event",
-        data: json!({ "whatsappAccountId": acct.id, "field": field, "payload": payload }),
-    });
+    ctx.events.push(DomainEvent::new(
+        acct.tenant_id,
+        Event::AccountEvent(crate::events::AccountEvent {
+            whatsapp_account_id: acct.id,
+            field: field.to_string(),
+            payload,
+        }),
+    ));
     Ok(true)
 }
 
@@ -359,18 +362,19 @@ async fn user_preferences(
         let Some(c) = identity::resolve(txn, None, &[who]).await?.contacts.pop().flatten() else { continue };
         let detail = p.get("detail").cloned().unwrap_or(Value::Null);
         if crate::contacts::service::set_marketing_opt_out(txn, &c, opted_out, "user_preferences", detail).await? {
-            ctx.events.push(contact_opt_event(&c, opted_out));
+            ctx.events.push(contact_opt_event(&c, opted_out, "user_preferences"));
         }
     }
     Ok(())
 }
 
-pub(crate) fn contact_opt_event(c: &crate::entities::contacts::Model, opted_out: bool) -> DomainEvent {
-    DomainEvent {
-        tenant_id: c.tenant_id,
-        kind: "contact.updated",
-        data: json!({ "contactId": c.id, "optedOut": opted_out }),
-    }
+/// `contact.updated` for a contact whose marketing opt-out was just set or cleared by `source`.
+pub(crate) fn contact_opt_event(c: &crate::entities::contacts::Model, opted_out: bool, source: &str) -> DomainEvent {
+    let mut now = c.clone();
+    now.opted_out = opted_out;
+    now.opted_out_at = opted_out.then(crate::db::now);
+    now.opt_out_source = opted_out.then(|| source.to_string());
+    DomainEvent::new(c.tenant_id, Event::ContactUpdated(now.into()))
 }
 
 /// `phone_number_quality_update` (the number's messaging limit, flagged or not) and
@@ -435,11 +439,14 @@ async fn number_limits(
             q = q.col_expr(whatsapp_accounts::Column::QualityRating, Expr::value(r.clone()));
         }
         q.exec(txn).await?;
-        ctx.events.push(DomainEvent {
-            tenant_id: acct.tenant_id,
-            kind: "account.updated",
-            data: json!({ "whatsappAccountId": a.id, "messagingLimit": limit, "qualityRating": quality }),
-        });
+        ctx.events.push(DomainEvent::new(
+            acct.tenant_id,
+            Event::AccountUpdated(crate::events::AccountUpdated {
+                whatsapp_account_id: a.id,
+                quality_rating: quality.clone().or(a.quality_rating.clone()),
+                messaging_limit: limit.clone().or(a.messaging_limit.clone()),
+            }),
+        ));
     }
     Ok(())
 }
@@ -469,9 +476,11 @@ async fn app_state_sync(
         }
         let Some(contact) = identity::resolve(txn, None, &[who]).await?.contacts.pop().flatten() else { continue };
         let name = c.get("full_name").or_else(|| c.get("first_name")).and_then(Value::as_str).map(str::trim);
+        let mut now = contact.clone();
         if let Some(name) = name.filter(|n| !n.is_empty())
             && contact.name.as_deref() != Some(name)
         {
+            now.name = Some(name.to_string());
             crate::entities::contacts::Entity::update_many()
                 .col_expr(crate::entities::contacts::Column::Name, Expr::value(name))
                 .col_expr(crate::entities::contacts::Column::UpdatedAt, Expr::value(crate::db::now()))
@@ -479,11 +488,7 @@ async fn app_state_sync(
                 .exec(txn)
                 .await?;
         }
-        ctx.events.push(DomainEvent {
-            tenant_id: acct.tenant_id,
-            kind: "contact.updated",
-            data: json!({ "contactId": contact.id }),
-        });
+        ctx.events.push(DomainEvent::new(acct.tenant_id, Event::ContactUpdated(now.into())));
     }
     Ok(())
 }
@@ -510,11 +515,16 @@ async fn template_update(
         .filter(templates::Column::MetaTemplateId.eq(meta_id.to_string()))
         .exec(txn)
         .await?;
-    ctx.events.push(DomainEvent {
-        tenant_id: acct.tenant_id,
-        kind: "template.updated",
-        data: json!({ "metaTemplateId": meta_id.to_string() }),
-    });
+    ctx.events.push(DomainEvent::new(
+        acct.tenant_id,
+        Event::TemplateUpdated(crate::events::TemplateUpdated {
+            whatsapp_account_id: Some(acct.id),
+            template_ids: Vec::new(),
+            meta_template_id: Some(meta_id.to_string()),
+            status: None,
+            deleted: false,
+        }),
+    ));
     Ok(())
 }
 
@@ -549,7 +559,7 @@ pub(crate) async fn opt_out_on_keyword(
         crate::contacts::service::set_marketing_opt_out(txn, contact, true, "keyword", json!({ "keyword": said }))
             .await?;
     if changed {
-        ctx.events.push(contact_opt_event(contact, true));
+        ctx.events.push(contact_opt_event(contact, true, "keyword"));
     }
     Ok(changed)
 }
@@ -581,16 +591,11 @@ pub(crate) fn stored_inbound(
             .tenant(tenant),
         );
     }
-    ctx.events.push(DomainEvent {
-        tenant_id: tenant,
-        kind: "message.created",
-        data: serde_json::to_value(MessageDto::from(msg)).unwrap_or(Value::Null),
-    });
-    ctx.events.push(DomainEvent {
-        tenant_id: tenant,
-        kind: "conversation.updated",
-        data: json!({ "id": conv.id, "conversationId": conv.id, "assigneeId": conv.assignee_id, "contactId": conv.contact_id, "opened": opened }),
-    });
+    ctx.events.push(DomainEvent::new(tenant, Event::MessageCreated(msg.into())));
+    ctx.events.push(DomainEvent::new(
+        tenant,
+        Event::ConversationUpdated(crate::events::ConversationUpdated::of(conv, None, opened)),
+    ));
 }
 
 pub(crate) fn to_status(k: &mw::StatusKind) -> Option<MessageStatus> {
@@ -644,7 +649,7 @@ pub(crate) async fn apply_status_counted<C: ConnectionTrait>(
         && let Some(c) =
             crate::contacts::service::opted_out_by_meta(db, msg.tenant_id, msg.conversation_id, msg.id).await?
     {
-        events.push(contact_opt_event(&c, true));
+        events.push(contact_opt_event(&c, true, "meta_131050"));
     }
 
     if let Some(p) = &s.pricing {
@@ -665,18 +670,9 @@ pub(crate) async fn apply_status_counted<C: ConnectionTrait>(
     }
     let now = messages::Entity::find_by_id(msg.id).one(db).await?;
     if let Some(now) = now {
-        events.push(DomainEvent {
-            tenant_id: msg.tenant_id,
-            kind: "message.status",
-            data: json!({
-                "messageId": now.id,
-                "conversationId": now.conversation_id,
-                "status": now.status,
-                // The status this webhook reported (the message may already be further along).
-                "reported": incoming,
-                "error": now.error_code.map(|c| json!({"code": c, "title": now.error_title, "details": now.error_details})),
-            }),
-        });
+        // `reported`: the status this webhook reported (the message may already be further along).
+        let ev = crate::events::MessageStatusChanged::of(&now, Some(incoming));
+        events.push(DomainEvent::new(msg.tenant_id, Event::MessageStatus(ev)));
     }
     Ok(())
 }

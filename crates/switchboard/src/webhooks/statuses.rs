@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use meta_cloud::webhook as mw;
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::processor::{self, Ctx};
@@ -156,17 +155,8 @@ async fn apply_chunk(
     for (id, (_, steps)) in chunk {
         let Some(now) = rows.get(id) else { continue };
         for st in steps {
-            ctx.events.push(DomainEvent {
-                tenant_id: now.tenant_id,
-                kind: "message.status",
-                data: json!({
-                    "messageId": now.id,
-                    "conversationId": now.conversation_id,
-                    "status": now.status,
-                    "reported": st.incoming,
-                    "error": now.error_code.map(|c| json!({"code": c, "title": now.error_title, "details": now.error_details})),
-                }),
-            });
+            let ev = crate::events::MessageStatusChanged::of(now, Some(st.incoming));
+            ctx.events.push(DomainEvent::new(now.tenant_id, crate::events::Event::MessageStatus(ev)));
         }
     }
     Ok(())

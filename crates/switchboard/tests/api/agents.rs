@@ -77,9 +77,9 @@ async fn presence_and_capacity_changes_are_validated_and_published() {
     assert_eq!(me["status"], "online");
     assert_eq!(me["userId"], agent_user.to_string());
     let e = events.try_recv().unwrap().event.clone();
-    assert_eq!(e.kind, "agent.status");
+    assert_eq!(e.kind(), "agent.status");
     assert_eq!(e.tenant_id.to_string(), a.tenant_id);
-    assert_eq!(e.data, json!({"agentId": me["id"], "userId": agent_user, "status": "online"}));
+    assert_eq!(e.data(), json!({"agentId": me["id"], "userId": agent_user, "status": "online"}));
     // The same status again changes nothing and publishes nothing.
     let again = set_status(&app, &agent, "online").await;
     assert_eq!(again["statusChangedAt"], me["statusChangedAt"]);
@@ -122,8 +122,8 @@ async fn presence_and_capacity_changes_are_validated_and_published() {
     assert_eq!(changed["maxConcurrent"], 3);
     assert_eq!(changed["status"], "away");
     let e = events.try_recv().unwrap().event.clone();
-    assert_eq!(e.kind, "agent.status");
-    assert_eq!(e.data["status"], "away");
+    assert_eq!(e.kind(), "agent.status");
+    assert_eq!(e.data()["status"], "away");
     let res = app.patch(&path, &json!({"maxConcurrent": 100}), Some(&a.access)).await;
     assert_eq!(res.json::<Value>().await.unwrap()["maxConcurrent"], 100);
     let res =

@@ -299,15 +299,15 @@ async fn patch_validates_and_opt_out_is_recorded_with_an_event() {
 
     let mut got = Vec::new();
     while let Ok(e) = events.try_recv() {
-        if e.event.kind == "contact.updated" {
+        if e.event.kind() == "contact.updated" {
             got.push(e.event.clone());
         }
     }
     assert_eq!(got.len(), 3, "{got:?}");
-    assert_eq!(got[1].data["optedOut"], true);
-    assert_eq!(got[1].data["contactId"], c["id"]);
+    assert_eq!(got[1].data()["optedOut"], true);
+    assert_eq!(got[1].data()["contactId"], c["id"]);
     assert_eq!(got[1].tenant_id.to_string(), a.tenant_id);
-    assert_eq!(got[2].data["optedOut"], false);
+    assert_eq!(got[2].data()["optedOut"], false);
 }
 
 #[tokio::test]

@@ -626,12 +626,21 @@ async fn two_nodes_share_the_event_stream_through_redis() {
     let user = node_b.register("B", "b@b.test").await;
     let mut stream = node_b.subscribe(&user.access, None).await;
     // Something happens on node A for B's tenant: node B's subscriber hears it.
-    node_a.state.events.publish(switchboard::events::DomainEvent {
-        tenant_id: user.tenant_id.parse().unwrap(),
-        kind: "conversation.updated",
-        data: json!({"id": uuid::Uuid::new_v4(), "assigneeId": null, "from": "node-a"}),
-    });
-    let e = stream.expect("conversation.updated", |d| d["from"] == "node-a").await;
+    let marker = uuid::Uuid::new_v4();
+    node_a.state.events.publish(switchboard::events::DomainEvent::new(
+        user.tenant_id.parse().unwrap(),
+        switchboard::events::Event::ConversationUpdated(switchboard::events::ConversationUpdated {
+            id: marker,
+            conversation_id: marker,
+            contact_id: marker,
+            whatsapp_account_id: marker,
+            status: switchboard::entities::enums::ConversationStatus::Open,
+            assignee_id: None,
+            previous_assignee_id: None,
+            opened: false,
+        }),
+    ));
+    let e = stream.expect("conversation.updated", |d| d["id"] == marker.to_string()).await;
     assert_eq!(e.kind, "conversation.updated");
     let health: Value = node_a.get("/api/health", None).await.json().await.unwrap();
     assert_eq!(health["redis"]["status"], "ok");

@@ -11,6 +11,7 @@ mod canned;
 mod cli;
 mod contacts;
 mod encryption;
+mod event_contract;
 mod fidelity;
 mod fidelity_props;
 mod hardening;

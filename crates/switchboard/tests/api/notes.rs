@@ -59,12 +59,12 @@ async fn notes_are_added_listed_and_published_but_never_sent() {
 
     let mut published = Vec::new();
     while let Ok(e) = events.try_recv() {
-        if e.event.kind == "note.created" {
+        if e.event.kind() == "note.created" {
             published.push(e.event.clone());
         }
     }
     assert_eq!(published.len(), 2);
-    assert_eq!(published[0].data, n1);
+    assert_eq!(published[0].data(), n1);
     assert_eq!(published[0].tenant_id.to_string(), a.tenant_id);
 
     // A note is not a message: nothing is queued for WhatsApp.

@@ -93,8 +93,56 @@ async fn endpoint(app: &TestApp, token: &str, url: &str, events: Value) -> Value
     res.json().await.unwrap()
 }
 
+/// A stable id for a test label (`"c1"` → the same uuid every time).
+fn id_of(label: &str) -> uuid::Uuid {
+    let digest = switchboard_crypto::token::sha256_hex(label.as_bytes());
+    uuid::Uuid::parse_str(&digest[..32]).unwrap()
+}
+
+/// Publishes a typed event of `kind` named by `data["id"]` (and `data["name"]` for contacts).
 fn publish(app: &TestApp, a: &Account, kind: &'static str, data: Value) {
-    app.state.events.publish(DomainEvent { tenant_id: a.tenant_id.parse().unwrap(), kind, data });
+    use switchboard::events::{ContactDto, ContactUpdated, Event, MessageStatusChanged, NoteDto};
+    let id = id_of(data["id"].as_str().unwrap());
+    let now = switchboard::db::now();
+    let event = match kind {
+        "contact.updated" => Event::ContactUpdated(ContactUpdated {
+            contact_id: id,
+            opted_out: false,
+            contact: ContactDto {
+                id,
+                wa_id: None,
+                user_id: None,
+                profile_name: None,
+                username: None,
+                name: data["name"].as_str().map(str::to_string),
+                opted_out: false,
+                opted_out_at: None,
+                opt_out_source: None,
+                tags: vec![],
+                attributes: json!({}),
+                created_at: now,
+                updated_at: now,
+            },
+        }),
+        "note.created" => Event::NoteCreated(NoteDto {
+            id,
+            conversation_id: id,
+            author_user_id: None,
+            author_name: None,
+            body: "note".into(),
+            created_at: now,
+        }),
+        "message.status" => Event::MessageStatus(MessageStatusChanged {
+            message_id: id,
+            conversation_id: id,
+            status: switchboard::entities::enums::MessageStatus::Delivered,
+            reported: None,
+            wa_message_id: None,
+            error: None,
+        }),
+        other => panic!("no test event for {other}"),
+    };
+    app.state.events.publish(DomainEvent::new(a.tenant_id.parse().unwrap(), event));
 }
 
 async fn deliveries(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
@@ -124,7 +172,8 @@ async fn deliveries_are_signed_filtered_and_logged() {
     let got = rx.wait(1).await;
     let body = verify(&secret, &got[0]);
     assert_eq!(body["type"], "contact.updated");
-    assert_eq!(body["data"], json!({"id": "c1", "name": "Jessica"}));
+    assert_eq!(body["data"]["contactId"], id_of("c1").to_string());
+    assert_eq!(body["data"]["contact"]["name"], "Jessica");
     assert!(body["timestamp"].is_string());
     assert_eq!(got[0].headers["content-type"], "application/json");
 
@@ -164,7 +213,7 @@ async fn deliveries_are_signed_filtered_and_logged() {
     let before = rx.got().len();
     publish(&app, &admin, "contact.updated", json!({"id": "c2"}));
     let got = rx.wait(before + 1).await;
-    assert_eq!(verify(&rotated, got.last().unwrap())["data"]["id"], "c2");
+    assert_eq!(verify(&rotated, got.last().unwrap())["data"]["contactId"], id_of("c2").to_string());
 
     // "*" takes everything published; a disabled endpoint gets nothing.
     let res = app.patch(&format!("/api/webhook-endpoints/{id}"), &json!({"events": ["*"]}), Some(&admin.access)).await;
