@@ -260,7 +260,7 @@ pub async fn publish_updated(state: &AppState, c: &conversations::Model, previou
 
 /// Marks the conversation read, and asks Meta to show the customer's last message as read.
 pub async fn mark_read(state: &AppState, who: &Principal, id: Uuid) -> AppResult<conversations::Model> {
-    use crate::jobs::{NewJob, queues};
+    use crate::jobs::queues;
     let txn = state.writer().begin().await?;
     let c = get_visible(&txn, who, id).await?;
     conversations::Entity::update_many()
@@ -280,13 +280,10 @@ pub async fn mark_read(state: &AppState, who: &Principal, id: Uuid) -> AppResult
     {
         crate::jobs::enqueue(
             &txn,
-            NewJob::new(
-                queues::MESSAGE_SEND,
-                json!({ "kind": "markRead", "accountId": c.whatsapp_account_id, "waMessageId": wamid }),
-            )
-            .unique(format!("read:{wamid}"))
-            .tenant(c.tenant_id)
-            .attempts(5),
+            crate::jobs::Job::job(&crate::jobs::payloads::SendJob::mark_read(c.whatsapp_account_id, wamid.clone()))
+                .unique(format!("read:{wamid}"))
+                .tenant(c.tenant_id)
+                .attempts(5),
         )
         .await?;
     }

@@ -7,6 +7,7 @@
 //! exponential backoff and full jitter until `max_attempts`; then the job is dead (kept, listed,
 //! retryable). Finished jobs are deleted after a retention period.
 
+pub mod payloads;
 pub mod routes;
 pub mod runner;
 
@@ -28,9 +29,27 @@ use crate::entities::jobs;
 pub mod queues {
     pub const WEBHOOK_PROCESSOR: &str = "webhook-processor";
     pub const MESSAGE_SEND: &str = "message-send";
-    pub const CAMPAIGN_PROCESSOR: &str = "campaign-processor";
     pub const MEDIA_DOWNLOAD: &str = "media-download";
     pub const TEMPLATE_SYNC: &str = "template-sync";
+    pub const WEBHOOK_DELIVERY: &str = "webhook-delivery";
+}
+
+/// A queue's job: its queue name and its payload type ([`payloads`]). Enqueue with
+/// [`Job::job`], read in the handler with [`Job::of`].
+pub trait Job: serde::Serialize + serde::de::DeserializeOwned {
+    const QUEUE: &'static str;
+
+    /// A new job of this queue with this payload.
+    fn job(&self) -> NewJob {
+        NewJob::new(Self::QUEUE, serde_json::to_value(self).unwrap_or(Value::Null))
+    }
+
+    /// The payload of a claimed job; a payload that does not parse kills the job (it can never
+    /// succeed), with the reason.
+    fn of(job: &jobs::Model) -> Result<Self, Outcome> {
+        serde_json::from_value(job.payload.clone())
+            .map_err(|e| Outcome::Dead { error: format!("{} job payload is not valid: {e}", Self::QUEUE) })
+    }
 }
 
 /// A job to enqueue.

@@ -113,8 +113,9 @@ async fn retry_job(
     if let Some(q) = [
         crate::jobs::queues::WEBHOOK_PROCESSOR,
         crate::jobs::queues::MESSAGE_SEND,
-        crate::jobs::queues::CAMPAIGN_PROCESSOR,
         crate::jobs::queues::MEDIA_DOWNLOAD,
+        crate::jobs::queues::TEMPLATE_SYNC,
+        crate::jobs::queues::WEBHOOK_DELIVERY,
     ]
     .into_iter()
     .find(|q| *q == job.queue)

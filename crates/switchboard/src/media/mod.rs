@@ -99,23 +99,18 @@ async fn get_media(
 
 /// The `media-download` job handler.
 pub fn download_handler() -> Handler {
-    Arc::new(|state, job| Box::pin(async move { download(&state, &job.payload).await }))
+    Arc::new(|state, job| {
+        Box::pin(async move {
+            let p = <crate::jobs::payloads::DownloadMedia as crate::jobs::Job>::of(&job)?;
+            download(&state, p).await
+        })
+    })
 }
 
-fn id(v: &Value, k: &str) -> Result<Uuid, Outcome> {
-    v.get(k)
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Outcome::Dead { error: format!("payload has no {k}") })
-}
-
-async fn download(state: &AppState, p: &Value) -> Result<(), Outcome> {
+async fn download(state: &AppState, p: crate::jobs::payloads::DownloadMedia) -> Result<(), Outcome> {
     let db_err = |e: sea_orm::DbErr| Outcome::Retry { error: e.to_string(), after: None };
-    let tenant = id(p, "tenantId")?;
-    let message_id = id(p, "messageId")?;
-    let account_id = id(p, "accountId")?;
-    let media_id = p.get("mediaId").and_then(Value::as_str).unwrap_or_default().to_string();
-    let known_url = p.get("url").and_then(Value::as_str).map(str::to_string);
+    let (tenant, message_id, account_id, media_id, known_url) =
+        (p.tenant_id, p.message_id, p.account_id, p.media_id, p.url);
 
     // Already stored (a retried job after a crash between the write and the commit)?
     if media::Entity::find()

@@ -18,7 +18,7 @@ use crate::entities::enums::{AccountStatus, Direction, MessageStatus, TenantStat
 use crate::entities::{contacts, conversations, daily_usage, messages, templates, tenants, whatsapp_accounts};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::events::DomainEvent;
-use crate::jobs::{NewJob, queues};
+use crate::jobs::queues;
 use crate::state::AppState;
 
 /// The customer-service window: free-form messages only within 24 h of the customer's last message.
@@ -372,7 +372,7 @@ pub async fn enqueue(
     let msg: messages::Model = sea_orm::TryIntoModel::try_into_model(row)?;
     crate::jobs::enqueue(
         &txn,
-        NewJob::new(queues::MESSAGE_SEND, json!({ "messageId": msg.id }))
+        crate::jobs::Job::job(&crate::jobs::payloads::SendJob::send(msg.id))
             .unique(msg.id.to_string())
             .tenant(conv.tenant_id)
             .attempts(12),

@@ -18,7 +18,7 @@ use crate::jobs::{NewJob, Outcome};
 use crate::state::AppState;
 
 /// The delivery queue's name.
-pub const QUEUE: &str = "webhook-delivery";
+pub const QUEUE: &str = crate::jobs::queues::WEBHOOK_DELIVERY;
 /// Each attempt gives up after this long.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this much of a response body is read (and kept, truncated, in the log on failure).
@@ -124,10 +124,15 @@ pub async fn dispatch(state: &AppState, ev: &DomainEvent) -> Result<u64, sea_orm
     let jobs_: Vec<NewJob> = targets
         .iter()
         .map(|(id, _)| {
-            NewJob::new(QUEUE, json!({ "endpointId": id, "eventId": event_id, "type": event_type, "body": body }))
-                .unique(format!("{id}:{event_id}"))
-                .attempts(attempts)
-                .tenant(ev.tenant_id)
+            crate::jobs::Job::job(&crate::jobs::payloads::DeliverWebhook {
+                endpoint_id: *id,
+                event_id: event_id.clone(),
+                event_type: event_type.to_string(),
+                body: body.clone(),
+            })
+            .unique(format!("{id}:{event_id}"))
+            .attempts(attempts)
+            .tenant(ev.tenant_id)
         })
         .collect();
     let n = crate::jobs::enqueue_many(state.writer(), jobs_).await?;
@@ -230,13 +235,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 async fn run(state: &AppState, job: &jobs::Model) -> Result<(), Outcome> {
-    let p = &job.payload;
-    let (Some(endpoint_id), Some(event_id), Some(body)) =
-        (p["endpointId"].as_str().and_then(|s| s.parse::<Uuid>().ok()), p["eventId"].as_str(), p["body"].as_str())
-    else {
-        return Err(Outcome::Dead { error: "malformed delivery job".into() });
-    };
-    let event_type = p["type"].as_str().unwrap_or("");
+    let p = <crate::jobs::payloads::DeliverWebhook as crate::jobs::Job>::of(job)?;
+    let (endpoint_id, event_id, body, event_type) =
+        (p.endpoint_id, p.event_id.as_str(), p.body.as_str(), p.event_type.as_str());
     let retry = |e: sea_orm::DbErr| Outcome::Retry { error: e.to_string(), after: None };
     let Some(e) = webhook_endpoints::Entity::find_by_id(endpoint_id).one(&state.db).await.map_err(retry)? else {
         return Ok(()); // deleted meanwhile

@@ -40,6 +40,7 @@ use crate::entities::enums::{AccountStatus, MessageStatus};
 use crate::entities::{contacts, conversations, jobs, media, messages, pending_statuses, tenants, whatsapp_accounts};
 use crate::events::DomainEvent;
 use crate::jobs::Outcome;
+use crate::jobs::payloads::SendJob;
 use crate::jobs::runner::{BatchHandler, Done};
 use crate::ratelimit::Rate;
 use crate::state::AppState;
@@ -132,7 +133,7 @@ pub fn batch_handler() -> BatchHandler {
 /// transaction, so the agent sees it and can send again.
 pub fn dead_job(job: &jobs::Model, error: &str) -> Option<sea_orm::sea_query::UpdateStatement> {
     use sea_orm::sea_query::Expr;
-    let id = message_id(&job.payload)?;
+    let id = message_id(job)?;
     let now = crate::db::now();
     let q = messages::Entity::update_many()
         .col_expr(messages::Column::Status, Expr::value(MessageStatus::Failed.as_str()))
@@ -145,8 +146,11 @@ pub fn dead_job(job: &jobs::Model, error: &str) -> Option<sea_orm::sea_query::Up
     Some(sea_orm::QueryTrait::into_query(q))
 }
 
-fn message_id(payload: &Value) -> Option<Uuid> {
-    payload.get("messageId").and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok())
+fn message_id(job: &jobs::Model) -> Option<Uuid> {
+    match <SendJob as crate::jobs::Job>::of(job).ok()? {
+        SendJob::Send { message_id } => Some(message_id),
+        SendJob::MarkRead { .. } => None,
+    }
 }
 
 /// What a batch's sends need, read once for the batch.
@@ -378,7 +382,7 @@ async fn run_batch(
     let claimed = std::time::Instant::now();
     counters::BATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     counters::JOBS.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    let ids: Vec<Uuid> = batch.iter().filter_map(|j| message_id(&j.payload)).collect();
+    let ids: Vec<Uuid> = batch.iter().filter_map(message_id).collect();
     let loaded = match Loaded::load(&state, ids).await {
         Ok(l) => l,
         Err(e) => return batch.into_iter().map(|j| (j, Err(db_retry(e.clone())))).collect(),
@@ -387,10 +391,12 @@ async fn run_batch(
         let (state, loaded, writes) = (&state, &loaded, &writes);
         async move {
             let slot = Slot::default();
-            let r = if job.payload.get("kind").and_then(Value::as_str) == Some("markRead") {
-                mark_read(state, &job.payload).await.map(|()| Done::Pending)
-            } else {
-                send(state, loaded, writes, &job, claimed, &slot).await
+            let r = match <SendJob as crate::jobs::Job>::of(&job) {
+                Ok(SendJob::MarkRead { account_id, wa_message_id, .. }) => {
+                    mark_read(state, account_id, &wa_message_id).await.map(|()| Done::Pending)
+                }
+                Ok(SendJob::Send { .. }) => send(state, loaded, writes, &job, claimed, &slot).await,
+                Err(dead) => Err(dead),
             };
             slot.free();
             (job, r)
@@ -473,7 +479,10 @@ async fn send(
     slot: &Slot,
 ) -> Result<Done, Outcome> {
     let attempt = job.attempts;
-    let id = message_id(&job.payload).ok_or_else(|| Outcome::Dead { error: "payload has no messageId".into() })?;
+    let id = match <SendJob as crate::jobs::Job>::of(job)? {
+        SendJob::Send { message_id } => message_id,
+        SendJob::MarkRead { .. } => return Err(Outcome::Dead { error: "not a send".into() }),
+    };
     let Some(m) = loaded.messages.get(&id) else {
         return Err(Outcome::Dead { error: format!("message {id} not found") });
     };
@@ -758,13 +767,7 @@ async fn needs_reauth(state: &AppState, acct: &whatsapp_accounts::Model, e: &Gra
     Ok(())
 }
 
-async fn mark_read(state: &AppState, p: &Value) -> Result<(), Outcome> {
-    let account: Uuid = p
-        .get("accountId")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Outcome::Dead { error: "payload has no accountId".into() })?;
-    let wamid = p.get("waMessageId").and_then(Value::as_str).unwrap_or_default();
+async fn mark_read(state: &AppState, account: Uuid, wamid: &str) -> Result<(), Outcome> {
     let acct = whatsapp_accounts::Entity::find_by_id(account)
         .one(&state.db)
         .await

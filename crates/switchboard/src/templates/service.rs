@@ -25,8 +25,8 @@ use crate::entities::{templates, whatsapp_accounts};
 use crate::error::{AppError, AppResult};
 use crate::events::DomainEvent;
 use crate::ids::{TenantId, UserId};
+use crate::jobs::Outcome;
 use crate::jobs::runner::Handler;
-use crate::jobs::{NewJob, Outcome, queues};
 use crate::ratelimit::Rate;
 use crate::state::AppState;
 
@@ -628,7 +628,7 @@ pub async fn schedule_sync<C: ConnectionTrait>(
     let hour = at.with_minute(0).and_then(|t| t.with_second(0)).unwrap_or(at);
     crate::jobs::enqueue(
         db,
-        NewJob::new(queues::TEMPLATE_SYNC, json!({ "accountId": account }))
+        crate::jobs::Job::job(&crate::jobs::payloads::SyncTemplates { account_id: account })
             .unique(format!("{account}:{}", hour.format("%Y%m%d%H")))
             .tenant(tenant)
             .at(at)
@@ -653,12 +653,7 @@ pub async fn arm_sync(state: &AppState) -> Result<(), DbErr> {
 pub fn sync_handler() -> Handler {
     Arc::new(|state, job| {
         Box::pin(async move {
-            let id = job
-                .payload
-                .get("accountId")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<Uuid>().ok())
-                .ok_or_else(|| Outcome::Dead { error: "payload has no accountId".into() })?;
+            let id = <crate::jobs::payloads::SyncTemplates as crate::jobs::Job>::of(&job)?.account_id;
             let retry = |e: DbErr| Outcome::Retry { error: e.to_string(), after: None };
             let Some(account) = whatsapp_accounts::Entity::find_by_id(id).one(&state.db).await.map_err(retry)? else {
                 return Ok(()); // the number was removed: its chain ends here

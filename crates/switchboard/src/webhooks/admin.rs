@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -14,7 +13,7 @@ use crate::auth::extract::{Authed, SystemAdminRole};
 use crate::entities::enums::WebhookState;
 use crate::entities::webhook_events;
 use crate::error::{AppError, AppResult, ErrorBody};
-use crate::jobs::{NewJob, queues};
+use crate::jobs::queues;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -107,7 +106,8 @@ async fn replay_event(
         return Err(AppError::not_found("webhook event"));
     }
     let key = format!("{id}:replay:{}", Uuid::new_v4().simple());
-    crate::jobs::enqueue(&txn, NewJob::new(queues::WEBHOOK_PROCESSOR, json!({ "eventId": id })).unique(key)).await?;
+    let job = crate::jobs::Job::job(&crate::jobs::payloads::ProcessWebhook { event_id: id }).unique(key);
+    crate::jobs::enqueue(&txn, job).await?;
     txn.commit().await?;
     state.jobs_wakeup.wake(queues::WEBHOOK_PROCESSOR);
     let e = webhook_events::Entity::find_by_id(id)

@@ -28,7 +28,6 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
     TransactionTrait, UpdateMany,
 };
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::processor::{self, Ctx};
@@ -37,6 +36,7 @@ use crate::contacts::identity::{self, Sighting};
 use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, WebhookState};
 use crate::entities::{contacts, conversations, jobs, messages, pending_statuses, webhook_events};
 use crate::events::DomainEvent;
+use crate::jobs::payloads::ProcessWebhook;
 use crate::jobs::runner::{BatchHandler, Done, QueueSpec};
 use crate::jobs::{Outcome, queues};
 use crate::state::AppState;
@@ -68,7 +68,7 @@ pub fn spec(config: &crate::config::Config) -> QueueSpec {
 /// transaction (listed by `GET /api/admin/webhook-events?state=failed`, counted in
 /// `/api/metrics`, replayable). An event already processed stays so.
 pub fn dead_job(job: &jobs::Model, error: &str) -> Option<sea_orm::sea_query::UpdateStatement> {
-    let id = job.payload.get("eventId").and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok())?;
+    let id = <ProcessWebhook as crate::jobs::Job>::of(job).ok()?.event_id;
     let q = webhook_events::Entity::update_many()
         .col_expr(webhook_events::Column::State, Expr::value(WebhookState::Failed.as_str()))
         .col_expr(
@@ -101,10 +101,9 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
     let mut results: Vec<JobResult> = Vec::with_capacity(claimed.len());
     let mut wanted = Vec::with_capacity(claimed.len());
     for job in claimed {
-        let id = job.payload.get("eventId").and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok());
-        match id {
-            Some(id) => wanted.push((job, id)),
-            None => results.push((job, Err(Outcome::Dead { error: "payload has no eventId".into() }))),
+        match <ProcessWebhook as crate::jobs::Job>::of(&job) {
+            Ok(p) => wanted.push((job, p.event_id)),
+            Err(dead) => results.push((job, Err(dead))),
         }
     }
     if wanted.is_empty() {

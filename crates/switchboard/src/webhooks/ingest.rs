@@ -9,7 +9,7 @@ use bytes::Bytes;
 use sea_orm::sea_query::{CommonTableExpression, WithClause};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Set, TransactionTrait};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -267,7 +267,7 @@ async fn write_batch(state: &AppState, batch: &mut [Item]) -> Result<(), String>
         .iter()
         .map(|i| {
             let mut j =
-                NewJob::new(queues::WEBHOOK_PROCESSOR, json!({ "eventId": i.id })).unique(i.id.to_string()).attempts(8);
+                jobs::Job::job(&jobs::payloads::ProcessWebhook { event_id: i.id }).unique(i.id.to_string()).attempts(8);
             j.tenant_id = i.tenant_id;
             j.run_at = i.run_at;
             j

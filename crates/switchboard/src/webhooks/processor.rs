@@ -22,7 +22,7 @@ use crate::entities::{
 };
 use crate::events::{DomainEvent, Event};
 use crate::jobs::runner::Handler;
-use crate::jobs::{NewJob, Outcome, queues};
+use crate::jobs::{NewJob, Outcome};
 use crate::messages::status;
 use crate::settings::service::SettingsDto;
 use crate::state::AppState;
@@ -32,13 +32,8 @@ use crate::usage;
 pub fn handler() -> Handler {
     Arc::new(|state, job| {
         Box::pin(async move {
-            let id = job
-                .payload
-                .get("eventId")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<Uuid>().ok())
-                .ok_or_else(|| Outcome::Dead { error: "payload has no eventId".into() })?;
-            process_event(&state, id).await
+            let p = <crate::jobs::payloads::ProcessWebhook as crate::jobs::Job>::of(&job)?;
+            process_event(&state, p.event_id).await
         })
     })
 }
@@ -583,10 +578,13 @@ pub(crate) fn stored_inbound(
         && !x.id.is_empty()
     {
         ctx.jobs.push(
-            NewJob::new(
-                queues::MEDIA_DOWNLOAD,
-                json!({ "tenantId": tenant, "messageId": msg.id, "accountId": account_id, "mediaId": x.id, "url": x.url }),
-            )
+            crate::jobs::Job::job(&crate::jobs::payloads::DownloadMedia {
+                tenant_id: tenant,
+                message_id: msg.id,
+                account_id,
+                media_id: x.id.clone(),
+                url: x.url.clone(),
+            })
             .unique(format!("media:{}", msg.id))
             .tenant(tenant),
         );

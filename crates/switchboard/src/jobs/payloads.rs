@@ -1,0 +1,92 @@
+//! The payload of every queue's jobs: one serde type per queue (camelCase JSON in `jobs.payload`),
+//! enqueued and read through [`super::Job`], so a producer and its handler cannot disagree on a
+//! key. The JSON is the same as before these types existed, so jobs already queued by an older
+//! version still run.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Job, queues};
+
+/// `webhook-processor`: process one stored webhook event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessWebhook {
+    pub event_id: Uuid,
+}
+
+impl Job for ProcessWebhook {
+    const QUEUE: &'static str = queues::WEBHOOK_PROCESSOR;
+}
+
+/// `message-send`: send a queued message, or tell Meta a customer's message was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SendJob {
+    /// Marks `wa_message_id` read on the number (`{"kind": "markRead", …}`).
+    MarkRead { kind: MarkReadKind, account_id: Uuid, wa_message_id: String },
+    /// Sends the stored, queued message.
+    Send { message_id: Uuid },
+}
+
+/// The `kind` tag of [`SendJob::MarkRead`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MarkReadKind {
+    #[serde(rename = "markRead")]
+    MarkRead,
+}
+
+impl SendJob {
+    pub fn send(message_id: Uuid) -> Self {
+        SendJob::Send { message_id }
+    }
+    pub fn mark_read(account_id: Uuid, wa_message_id: String) -> Self {
+        SendJob::MarkRead { kind: MarkReadKind::MarkRead, account_id, wa_message_id }
+    }
+}
+
+impl Job for SendJob {
+    const QUEUE: &'static str = queues::MESSAGE_SEND;
+}
+
+/// `media-download`: fetch an inbound message's media from Meta.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadMedia {
+    pub tenant_id: Uuid,
+    pub message_id: Uuid,
+    pub account_id: Uuid,
+    pub media_id: String,
+    /// The media URL when the webhook carried one.
+    pub url: Option<String>,
+}
+
+impl Job for DownloadMedia {
+    const QUEUE: &'static str = queues::MEDIA_DOWNLOAD;
+}
+
+/// `template-sync`: sync one number's templates with Meta (hourly chain).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncTemplates {
+    pub account_id: Uuid,
+}
+
+impl Job for SyncTemplates {
+    const QUEUE: &'static str = queues::TEMPLATE_SYNC;
+}
+
+/// `webhook-delivery`: deliver one signed event body to one outgoing webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliverWebhook {
+    pub endpoint_id: Uuid,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub body: String,
+}
+
+impl Job for DeliverWebhook {
+    const QUEUE: &'static str = queues::WEBHOOK_DELIVERY;
+}
