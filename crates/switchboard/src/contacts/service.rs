@@ -263,6 +263,15 @@ pub async fn opted_out_by_meta<C: ConnectionTrait>(
     Ok(changed.then_some(c))
 }
 
+/// `contact.updated` for a contact whose marketing opt-out was just set or cleared by `source`.
+pub fn opt_event(c: &crate::entities::contacts::Model, opted_out: bool, source: &str) -> crate::events::DomainEvent {
+    let mut now = c.clone();
+    now.opted_out = opted_out;
+    now.opted_out_at = opted_out.then(crate::db::now);
+    now.opt_out_source = opted_out.then(|| source.to_string());
+    crate::events::DomainEvent::new(c.tenant_id, crate::events::Event::ContactUpdated(now.into()))
+}
+
 /// Meta's code for a marketing message refused because the customer stopped marketing messages.
 pub const STOPPED_MARKETING: i32 = 131050;
 

@@ -34,8 +34,17 @@ pub fn preview(m: &mw::InboundMessage) -> String {
         MessageKind::Unsupported { .. } => "Unsupported message".into(),
         _ => m.text().map(str::to_string).unwrap_or_else(|| format!("[{}]", m.type_name)),
     };
-    let mut s: String = text.chars().take(120).collect();
-    if text.chars().count() > 120 {
+    shorten(&text)
+}
+
+/// Characters a conversation-list preview keeps.
+pub const PREVIEW_CHARS: usize = 120;
+
+/// A preview's text: at most [`PREVIEW_CHARS`] characters, with `…` when cut (the one rule for
+/// inbound and outbound previews).
+pub fn shorten(text: &str) -> String {
+    let mut s: String = text.chars().take(PREVIEW_CHARS).collect();
+    if text.chars().count() > PREVIEW_CHARS {
         s.push('…');
     }
     s

@@ -321,7 +321,7 @@ pub fn preview(msg_type: &str, content: &Value) -> String {
         "location" => "📍 Location".into(),
         other => format!("[{other}]"),
     };
-    s.chars().take(120).collect()
+    super::shorten(&s)
 }
 
 /// Stores the message as `queued` and enqueues its send, atomically. With a client message id

@@ -359,7 +359,7 @@ async fn record_many(state: &AppState, owner: &str, sent: Vec<&Sent>) -> Result<
                 sent.iter().filter(|s| early.contains(&s.wamid)).map(|s| s.message_id).collect();
             let updated = messages::Entity::find().filter(messages::Column::Id.is_in(with_early)).all(&txn).await?;
             for u in &updated {
-                crate::webhooks::processor::apply_pending_statuses(&txn, &mut events, u).await?;
+                crate::messages::status::apply_pending_statuses(&txn, &mut events, u).await?;
             }
         }
         let job_ids: Vec<i64> = sent.iter().map(|s| s.job_id).collect();
@@ -451,7 +451,7 @@ async fn fail(
                 .await
                 .map_err(db_retry)?
     {
-        state.events.publish(crate::webhooks::processor::contact_opt_event(&c, true, "meta_131050"));
+        state.events.publish(crate::contacts::service::opt_event(&c, true, "meta_131050"));
     }
     publish_status(state, m.id).await;
     Ok(())

@@ -685,7 +685,7 @@ async fn inbound_messages(
     let mut conv_wanted: BTreeMap<(Uuid, Uuid, Uuid), (Uuid, DateTime<Utc>)> = BTreeMap::new();
     let mut live_keys: HashSet<(Uuid, Uuid, Uuid)> = HashSet::new();
     for (i, x) in inbound.iter().enumerate() {
-        let at = processor::secs_to_time(x.m.timestamp_secs());
+        let at = crate::messages::status::secs_to_time(x.m.timestamp_secs());
         conv_wanted.entry(conv_key(i)).or_insert((crate::db::new_id(), at));
         if x.live() {
             live_keys.insert(conv_key(i));
@@ -796,7 +796,7 @@ async fn inbound_messages(
         if in_batch.contains_key(&(tenant, x.m.id.as_str())) {
             continue;
         }
-        let at = processor::secs_to_time(x.m.timestamp_secs());
+        let at = crate::messages::status::secs_to_time(x.m.timestamp_secs());
         let q = quoted[i].clone();
         let reply_to_id = q
             .as_deref()
@@ -1004,7 +1004,7 @@ async fn apply_statuses(
         let msg = match known.get(&key) {
             Some(m) => Some(m.clone()),
             None => {
-                let m = processor::reconcile_by_callback(txn, *tenant, s).await?;
+                let m = crate::messages::status::reconcile_by_callback(txn, *tenant, s).await?;
                 if let Some(m) = &m {
                     known.insert(key, m.clone());
                 }

@@ -6,24 +6,20 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
-use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
+use meta_cloud::webhook::{MessageKind, WebhookEvent};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::accounts::directory::RoutedAccount;
 use crate::contacts::identity::{self, Sighting, Source};
-use crate::entities::enums::{Direction, MessageStatus, WebhookState};
-use crate::entities::{
-    account_events, conversations, messages, pending_statuses, templates, tenants, webhook_events, whatsapp_accounts,
-};
+use crate::entities::enums::WebhookState;
+use crate::entities::{account_events, conversations, messages, templates, tenants, webhook_events, whatsapp_accounts};
 use crate::events::{DomainEvent, Event};
 use crate::jobs::runner::Handler;
 use crate::jobs::{NewJob, Outcome};
-use crate::messages::status;
 use crate::settings::service::SettingsDto;
 use crate::state::AppState;
 use crate::usage;
@@ -134,10 +130,6 @@ pub(crate) async fn note_failed_attempt<C: ConnectionTrait>(db: &C, id: Uuid, er
         .exec(db)
         .await?;
     Ok(())
-}
-
-pub(crate) fn secs_to_time(s: Option<i64>) -> DateTime<Utc> {
-    s.and_then(|s| Utc.timestamp_opt(s, 0).single()).unwrap_or_else(crate::db::now)
 }
 
 /// Applies one event of the kinds the batch does not do set-based.
@@ -357,19 +349,10 @@ async fn user_preferences(
         let Some(c) = identity::resolve(txn, None, &[who]).await?.contacts.pop().flatten() else { continue };
         let detail = p.get("detail").cloned().unwrap_or(Value::Null);
         if crate::contacts::service::set_marketing_opt_out(txn, &c, opted_out, "user_preferences", detail).await? {
-            ctx.events.push(contact_opt_event(&c, opted_out, "user_preferences"));
+            ctx.events.push(crate::contacts::service::opt_event(&c, opted_out, "user_preferences"));
         }
     }
     Ok(())
-}
-
-/// `contact.updated` for a contact whose marketing opt-out was just set or cleared by `source`.
-pub(crate) fn contact_opt_event(c: &crate::entities::contacts::Model, opted_out: bool, source: &str) -> DomainEvent {
-    let mut now = c.clone();
-    now.opted_out = opted_out;
-    now.opted_out_at = opted_out.then(crate::db::now);
-    now.opt_out_source = opted_out.then(|| source.to_string());
-    DomainEvent::new(c.tenant_id, Event::ContactUpdated(now.into()))
 }
 
 /// `phone_number_quality_update` (the number's messaging limit, flagged or not) and
@@ -554,7 +537,7 @@ pub(crate) async fn opt_out_on_keyword(
         crate::contacts::service::set_marketing_opt_out(txn, contact, true, "keyword", json!({ "keyword": said }))
             .await?;
     if changed {
-        ctx.events.push(contact_opt_event(contact, true, "keyword"));
+        ctx.events.push(crate::contacts::service::opt_event(contact, true, "keyword"));
     }
     Ok(changed)
 }
@@ -594,146 +577,4 @@ pub(crate) fn stored_inbound(
         tenant,
         Event::ConversationUpdated(crate::events::ConversationUpdated::of(conv, None, opened)),
     ));
-}
-
-pub(crate) fn to_status(k: &mw::StatusKind) -> Option<MessageStatus> {
-    Some(match k {
-        mw::StatusKind::Sent => MessageStatus::Sent,
-        mw::StatusKind::Delivered => MessageStatus::Delivered,
-        mw::StatusKind::Read => MessageStatus::Read,
-        mw::StatusKind::Played => MessageStatus::Played,
-        mw::StatusKind::Failed => MessageStatus::Failed,
-        mw::StatusKind::Other(_) => return None,
-    })
-}
-
-/// Applies one status to a known outbound message, counting its pricing once.
-pub async fn apply_status<C: ConnectionTrait>(
-    db: &C,
-    events: &mut Vec<DomainEvent>,
-    msg: &messages::Model,
-    s: &mw::MessageStatus,
-) -> Result<(), DbErr> {
-    apply_status_counted(db, events, msg, s, None).await
-}
-
-/// [`apply_status`], adding its pricing to `usage` (applied by the caller before its commit)
-/// instead of at once when given.
-pub(crate) async fn apply_status_counted<C: ConnectionTrait>(
-    db: &C,
-    events: &mut Vec<DomainEvent>,
-    msg: &messages::Model,
-    s: &mw::MessageStatus,
-    usage: Option<&mut usage::Deltas>,
-) -> Result<(), DbErr> {
-    if msg.direction != Direction::Outbound {
-        return Ok(());
-    }
-    let Some(incoming) = to_status(&s.status) else {
-        return Ok(());
-    };
-    let at = secs_to_time(s.timestamp_secs());
-    let failure = (incoming == MessageStatus::Failed).then(|| {
-        let e = s.errors.first();
-        status::Failure {
-            code: e.and_then(|e| e.code).map(|c| c as i32),
-            title: e.and_then(|e| e.title.clone().or(e.message.clone())),
-            details: e.and_then(|e| e.details().map(str::to_string)),
-        }
-    });
-    let stopped_marketing = failure.as_ref().and_then(|f| f.code) == Some(crate::contacts::service::STOPPED_MARKETING);
-    status::apply(db, msg.tenant_id, msg.id, incoming, at, failure).await?;
-    if stopped_marketing
-        && let Some(c) =
-            crate::contacts::service::opted_out_by_meta(db, msg.tenant_id, msg.conversation_id, msg.id).await?
-    {
-        events.push(contact_opt_event(&c, true, "meta_131050"));
-    }
-
-    if let Some(p) = &s.pricing {
-        let claimed = messages::Entity::update_many()
-            .col_expr(messages::Column::Billed, Expr::value(true))
-            .filter(messages::Column::Id.eq(msg.id))
-            .filter(messages::Column::Billed.eq(false))
-            .exec(db)
-            .await?;
-        if claimed.rows_affected == 1 {
-            let cat = p.normalized_category().unwrap_or_else(|| "service".into());
-            let d = usage::Delta::priced(&cat, p.billable.unwrap_or(false));
-            match usage {
-                Some(u) => *u.entry((msg.tenant_id, at.date_naive())).or_default() += d,
-                None => usage::add(db, msg.tenant_id, at.date_naive(), d).await?,
-            }
-        }
-    }
-    let now = messages::Entity::find_by_id(msg.id).one(db).await?;
-    if let Some(now) = now {
-        // `reported`: the status this webhook reported (the message may already be further along).
-        let ev = crate::events::MessageStatusChanged::of(&now, Some(incoming));
-        events.push(DomainEvent::new(msg.tenant_id, Event::MessageStatus(ev)));
-    }
-    Ok(())
-}
-
-/// Applies statuses that arrived before the message got its wamid (called by the sender).
-pub async fn apply_pending_statuses<C: ConnectionTrait>(
-    db: &C,
-    events: &mut Vec<DomainEvent>,
-    msg: &messages::Model,
-) -> Result<(), DbErr> {
-    let Some(wamid) = &msg.wa_message_id else {
-        return Ok(());
-    };
-    let pending = pending_statuses::Entity::find()
-        .filter(pending_statuses::Column::TenantId.eq(msg.tenant_id))
-        .filter(pending_statuses::Column::WaMessageId.eq(wamid.as_str()))
-        .order_by_asc(pending_statuses::Column::ReceivedAt)
-        .all(db)
-        .await?;
-    for p in pending {
-        // Re-wrap the stored status in an envelope so the one parser reads it.
-        let envelope = json!({"object": "whatsapp_business_account", "entry": [{"id": "0", "changes": [
-            {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": [p.status]}}]}]});
-        if let Ok(payload) = mw::WebhookPayload::from_value(envelope)
-            && let Some(parsed) = payload.statuses().next()
-        {
-            apply_status(db, events, msg, parsed).await?;
-        }
-        pending_statuses::Entity::delete_by_id(p.id).exec(db).await?;
-    }
-    Ok(())
-}
-
-/// A status for a wamid we never recorded, carrying our message id in `biz_opaque_callback_data`:
-/// the send whose outcome was unknown (a timeout after the request left) did reach Meta. Attach
-/// the wamid, and undo the `outcome_unknown` failure so that the status applies.
-pub(crate) async fn reconcile_by_callback(
-    txn: &DatabaseTransaction,
-    tenant: Uuid,
-    s: &mw::MessageStatus,
-) -> Result<Option<messages::Model>, DbErr> {
-    let Some(id) = s.biz_opaque_callback_data.as_deref().and_then(|c| c.parse::<Uuid>().ok()) else {
-        return Ok(None);
-    };
-    let Some(m) = messages::Entity::find_by_id(id)
-        .filter(messages::Column::TenantId.eq(tenant))
-        .filter(messages::Column::WaMessageId.is_null())
-        .filter(messages::Column::Direction.eq(Direction::Outbound))
-        .one(txn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut q = messages::Entity::update_many()
-        .col_expr(messages::Column::WaMessageId, Expr::value(s.id.clone()))
-        .col_expr(messages::Column::UpdatedAt, Expr::value(crate::db::now()));
-    if m.status == MessageStatus::Failed && m.error_title.as_deref() == Some("outcome_unknown") {
-        q = q
-            .col_expr(messages::Column::Status, Expr::value(MessageStatus::Sent.as_str()))
-            .col_expr(messages::Column::FailedAt, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(messages::Column::ErrorTitle, Expr::value(Option::<String>::None))
-            .col_expr(messages::Column::ErrorDetails, Expr::value(Option::<String>::None));
-    }
-    q.filter(messages::Column::Id.eq(m.id)).exec(txn).await?;
-    messages::Entity::find_by_id(m.id).one(txn).await
 }

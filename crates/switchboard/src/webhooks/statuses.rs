@@ -18,7 +18,7 @@ use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::processor::{self, Ctx};
+use super::processor::Ctx;
 use crate::entities::enums::{Direction, MessageStatus as S};
 use crate::entities::messages;
 use crate::events::DomainEvent;
@@ -49,19 +49,20 @@ pub(super) async fn apply_known(
         if msg.direction != Direction::Outbound {
             continue;
         }
-        let Some(incoming) = processor::to_status(&s.status) else {
+        let Some(incoming) = crate::messages::status::to_status(&s.status) else {
             continue;
         };
         if incoming == S::Failed {
             slow.push(msg.id);
         }
-        let at = processor::secs_to_time(s.timestamp_secs());
+        let at = crate::messages::status::secs_to_time(s.timestamp_secs());
         per_msg.entry(msg.id).or_insert_with(|| (msg, Vec::new())).1.push(Step { incoming, at, s });
     }
     for id in slow {
         if let Some((msg, steps)) = per_msg.remove(&id) {
             for st in steps {
-                processor::apply_status_counted(txn, &mut ctx.events, &msg, st.s, Some(&mut ctx.usage)).await?;
+                crate::messages::status::apply_status_counted(txn, &mut ctx.events, &msg, st.s, Some(&mut ctx.usage))
+                    .await?;
             }
         }
     }

@@ -240,7 +240,7 @@ async fn a_status_before_its_message_is_applied_when_the_message_appears() {
     let id = outbound(&app, tenant, conv, "wamid.early").await;
     let msg = messages::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
     let mut events = Vec::new();
-    switchboard::webhooks::processor::apply_pending_statuses(app.state.writer(), &mut events, &msg).await.unwrap();
+    switchboard::messages::status::apply_pending_statuses(app.state.writer(), &mut events, &msg).await.unwrap();
     let m = messages::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(m.status, MessageStatus::Delivered);
     assert_eq!(events.len(), 1);
