@@ -226,6 +226,29 @@ pub async fn recover_expired<C: ConnectionTrait>(db: &C, queue: &str) -> Result<
     Ok(r.rows_affected)
 }
 
+/// Extends the lease of jobs this owner still runs (a heartbeat while their handler works), so a
+/// long batch is never re-queued and done twice while its worker is alive. Returns how many.
+pub async fn extend_leases<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+    owner: &str,
+    lease: Duration,
+) -> Result<u64, DbErr> {
+    let until = crate::db::now() + to_chrono(lease);
+    let mut n = 0;
+    for chunk in ids.chunks(500) {
+        let r = jobs::Entity::update_many()
+            .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(until))
+            .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
+            .filter(jobs::Column::LeaseOwner.eq(owner))
+            .filter(jobs::Column::State.eq(JobState::Running))
+            .exec(db)
+            .await?;
+        n += r.rows_affected;
+    }
+    Ok(n)
+}
+
 /// Marks a job done, if this owner still holds it.
 pub async fn complete<C: ConnectionTrait>(db: &C, id: i64, owner: &str) -> Result<bool, DbErr> {
     let r = jobs::Entity::update_many()

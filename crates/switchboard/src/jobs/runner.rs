@@ -309,14 +309,15 @@ async fn run_batch(
     batch: Vec<jobs::Model>,
     slots: Option<Arc<Slots>>,
 ) {
-    let budget = spec.lease.mul_f32(0.9);
+    let budget = spec.lease * MAX_LEASES;
     let span = tracing::info_span!("jobs", queue = spec.name, n = batch.len());
     let fut = tracing::Instrument::instrument(handler(state.clone(), batch.clone(), owner.to_string()), span);
     let task = match slots {
         Some(slots) => tokio::spawn(SLOTS.scope(slots, fut)),
         None => tokio::spawn(fut),
     };
-    let results = match tokio::time::timeout(budget, task).await {
+    let ids: Vec<i64> = batch.iter().map(|j| j.id).collect();
+    let results = match tokio::time::timeout(budget, heartbeat(state, spec, owner, &ids, task)).await {
         Ok(Ok(r)) => r,
         Ok(Err(join)) => {
             let error = format!("handler panicked: {join}");
@@ -448,15 +449,43 @@ impl Claimer {
 async fn run_one(state: &AppState, spec: &QueueSpec, handler: &Handler, owner: &str, job: jobs::Model) {
     let id = job.id;
     let span = tracing::info_span!("job", queue = spec.name, id, attempt = job.attempts);
-    // Stop before the lease runs out so that no other worker can start the same job meanwhile.
-    let budget = spec.lease.mul_f32(0.9);
+    let budget = spec.lease * MAX_LEASES;
     let fut = tracing::Instrument::instrument(handler(state.clone(), job.clone()), span);
-    let result = match tokio::time::timeout(budget, tokio::spawn(fut)).await {
+    let result = match tokio::time::timeout(budget, heartbeat(state, spec, owner, &[id], tokio::spawn(fut))).await {
         Ok(Ok(r)) => r,
         Ok(Err(join)) => Err(Outcome::Retry { error: format!("handler panicked: {join}"), after: None }),
         Err(_) => Err(Outcome::Retry { error: format!("timed out after {budget:?}"), after: None }),
     };
     record(state, spec, owner, &job, result).await;
+}
+
+/// A handler may run for at most this many lease periods, its lease extended every third of one
+/// ([`heartbeat`]); past that it counts as hung and its jobs are retried.
+const MAX_LEASES: u32 = 10;
+
+/// Awaits `task` while extending its jobs' leases every third of a lease, so that a long batch
+/// (a backlog, a slow database) is not taken for a dead worker's and run twice. A process that
+/// dies stops beating, and its leases run out as before.
+async fn heartbeat<T>(
+    state: &AppState,
+    spec: &QueueSpec,
+    owner: &str,
+    ids: &[i64],
+    task: tokio::task::JoinHandle<T>,
+) -> Result<T, tokio::task::JoinError> {
+    let mut task = task;
+    let every = spec.lease / 3;
+    loop {
+        tokio::select! {
+            r = &mut task => return r,
+            _ = tokio::time::sleep(every) => {
+                match super::extend_leases(state.writer(), ids, owner, spec.lease).await {
+                    Ok(n) => tracing::debug!(queue = spec.name, jobs = n, "leases extended"),
+                    Err(e) => tracing::warn!(queue = spec.name, error = %e, "could not extend leases"),
+                }
+            }
+        }
+    }
 }
 
 /// Records a job's outcome, if this owner still holds it.
@@ -511,15 +540,25 @@ async fn record_failure(
 /// Periodic clean-up of finished jobs.
 async fn maintenance(state: AppState, cancel: CancellationToken) {
     let retention = state.config.job_retention;
+    let mut last_cleanup: Option<std::time::Instant> = None;
     loop {
-        match super::cleanup(state.writer(), retention).await {
-            Ok(n) if n > 0 => tracing::debug!(deleted = n, "cleaned up finished jobs"),
+        if last_cleanup.is_none_or(|t| t.elapsed() >= Duration::from_secs(300)) {
+            last_cleanup = Some(std::time::Instant::now());
+            match super::cleanup(state.writer(), retention).await {
+                Ok(n) if n > 0 => tracing::debug!(deleted = n, "cleaned up finished jobs"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "job clean-up failed"),
+            }
+        }
+        // Fresh planner statistics, so a backlog or an import does not collapse processing.
+        match crate::db::refresh_statistics(state.writer()).await {
+            Ok(t) if !t.is_empty() => tracing::info!(tables = ?t, "analysed tables whose statistics were stale"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "job clean-up failed"),
+            Err(e) => tracing::warn!(error = %e, "refreshing planner statistics failed"),
         }
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep(Duration::from_secs(300)) => {},
+            _ = tokio::time::sleep(Duration::from_secs(15)) => {},
         }
     }
 }

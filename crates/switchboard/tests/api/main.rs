@@ -30,6 +30,7 @@ mod revocation;
 mod sandbox_restart;
 mod settings;
 mod signup;
+mod statistics;
 mod sysadmin;
 mod team;
 mod templates;

@@ -538,3 +538,44 @@ async fn queue_depths_are_reported_in_health_admin_stats_and_admin_jobs() {
     assert!(list["required"].as_array().unwrap().contains(&json!("queues")), "{list}");
     assert!(doc["components"]["schemas"]["QueueStats"]["properties"]["oldestPendingAgeSecs"].is_object());
 }
+
+/// Issue #16: a job that runs longer than its lease keeps it (heartbeat) while its worker is
+/// alive: another worker's recovery and claims do not take it, and it runs once.
+#[tokio::test]
+async fn a_long_job_keeps_its_lease_while_its_worker_is_alive() {
+    let app = app().await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let handler: switchboard::jobs::runner::Handler = Arc::new(move |_state, _job| {
+        let c = c.clone();
+        Box::pin(async move {
+            c.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(2_500)).await; // five leases long
+            Ok(())
+        })
+    });
+    let mut spec = QueueSpec::new(TEST_QUEUE, 1);
+    spec.lease = Duration::from_millis(500);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(Runner::new(app.state.clone()).register(spec, handler).run(cancel.clone()));
+    q::enqueue(app.state.writer(), NewJob::new(TEST_QUEUE, json!({}))).await.unwrap();
+    app.state.jobs_wakeup.wake(TEST_QUEUE);
+    wait_for("the job started", || async { (calls.load(Ordering::SeqCst) == 1).then_some(()) }).await;
+    // Another node recovers expired leases and claims, again and again, while the job runs.
+    let db = app.state.writer();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        q::recover_expired(db, TEST_QUEUE).await.unwrap();
+        let stolen = q::claim(db, TEST_QUEUE, "other-node", 10, Duration::from_secs(60)).await.unwrap();
+        assert!(stolen.is_empty(), "the running job was taken: {stolen:?}");
+    }
+    let job = wait_for("job done", || async {
+        let j = jobs::Entity::find().one(&app.state.db).await.unwrap()?;
+        (j.state == JobState::Done).then_some(j)
+    })
+    .await;
+    cancel.cancel();
+    run.await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "ran once");
+    assert_eq!(job.attempts, 1);
+}
