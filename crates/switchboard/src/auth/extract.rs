@@ -64,10 +64,10 @@ impl Principal {
             None => {
                 // The web app's session: the access token in an HttpOnly cookie. Unsafe methods must
                 // also carry the CSRF token (double submit), which another site cannot read.
-                cookie_token = crate::web::session::access_from_cookies(&parts.headers)
+                cookie_token = super::cookies::access_from_cookies(&parts.headers)
                     .ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
                 if header_csrf {
-                    crate::web::session::check_csrf(&parts.method, &parts.headers)?;
+                    super::cookies::check_csrf(&parts.method, &parts.headers)?;
                 }
                 cookie_token.as_str()
             }

@@ -1,6 +1,7 @@
 //! Authentication and authorisation: sign-up, sign-in, rotating refresh tokens, role extractors.
 
 pub mod access;
+pub mod cookies;
 pub mod domain;
 pub mod extract;
 pub mod routes;

@@ -16,59 +16,22 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use switchboard_crypto::jwt::Validation;
-use switchboard_crypto::token::{constant_time_eq, random_token, sha256_hex};
+use switchboard_crypto::token::{random_token, sha256_hex};
 
 use crate::auth::extract::{ACCESS_TTL_SECS, ACCESS_TYP, AUDIENCE, AccessClaims};
 use crate::auth::service::{REFRESH_TTL_DAYS, Session};
-use crate::error::AppError;
 use crate::state::AppState;
 
-pub const ACCESS_COOKIE: &str = "sb_access";
-pub const REFRESH_COOKIE: &str = "sb_refresh";
-pub const CSRF_COOKIE: &str = "sb_csrf";
-pub const CSRF_HEADER: &str = "x-csrf-token";
+pub use crate::auth::cookies::{
+    ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, access_from_cookies, check_csrf, cookie, csrf_matches,
+};
 
 /// Renew the access token when it has less than this left.
 const RENEW_BEFORE_SECS: i64 = 120;
-
-/// Reads one cookie from the request headers.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
-}
-
-/// The access token the browser holds, if any.
-pub fn access_from_cookies(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, ACCESS_COOKIE).map(str::to_string)
-}
-
-/// Unsafe methods authenticated by cookie must carry the CSRF token in `X-CSRF-Token`.
-pub fn check_csrf(method: &Method, headers: &HeaderMap) -> Result<(), AppError> {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return Ok(());
-    }
-    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-    csrf_matches(headers, sent)
-}
-
-/// Compares a submitted CSRF token with the cookie, in constant time.
-pub fn csrf_matches(headers: &HeaderMap, sent: Option<&str>) -> Result<(), AppError> {
-    match (cookie(headers, CSRF_COOKIE), sent) {
-        (Some(c), Some(s)) if constant_time_eq(c.as_bytes(), s.as_bytes()) => Ok(()),
-        _ => Err(AppError::new(axum::http::StatusCode::FORBIDDEN, "csrf_failed", "missing or wrong CSRF token")),
-    }
-}
 
 fn secure(state: &AppState) -> bool {
     state.public_url().starts_with("https://")
@@ -206,6 +169,7 @@ pub async fn refresh_layer(State(state): State<AppState>, mut req: Request, next
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Method;
 
     #[test]
     fn reads_cookies_among_others() {
