@@ -18,11 +18,11 @@
 //!   the delivery client (DNS may change), unless `SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE=true`.
 
 pub mod deliver;
+pub use crate::config::{DEFAULT_SCHEDULE, parse_schedule};
+
 pub mod routes;
 pub mod service;
 pub mod ssrf;
-
-use std::time::Duration;
 
 use base64::Engine;
 
@@ -38,29 +38,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "agent.status",
 ];
 
-/// Default delays between attempts: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h (7 attempts, ~17.6 h).
-pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000];
 /// Final failures in a row that disable an endpoint.
 pub const DISABLE_AFTER_FAILURES: i32 = 5;
 /// An endpoint failing for this long is disabled at its next final failure.
 pub const DISABLE_AFTER_FAILING_FOR: chrono::Duration = chrono::Duration::hours(24);
-
-/// `SWITCHBOARD_WEBHOOKS_RETRY_SCHEDULE`: comma-separated delays in seconds (decimals allowed).
-pub fn parse_schedule(raw: Option<String>) -> Result<Vec<Duration>, String> {
-    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
-        return Ok(DEFAULT_SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect());
-    };
-    raw.split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 7.0 * 86400.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| format!("expected comma-separated seconds, got {s:?}"))
-        })
-        .collect()
-}
 
 /// A new signing secret: `whsec_` and 32 random bytes in standard base64.
 pub fn new_secret() -> String {
