@@ -218,6 +218,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::analytics::routes::router())
         .merge(crate::outhooks::routes::router())
         .split_for_parts();
+    let openapi = crate::openapi::document(openapi);
 
     Router::new()
         .merge(api)
