@@ -3,7 +3,8 @@
 //! The handlers document their success bodies and the errors only they answer (409s, 429s, 503s);
 //! [`document`] adds the errors every operation of a kind can answer — 400 for what the extractors
 //! and the connection refuse, 401/403 where a token is required, 404 where the path names a
-//! resource, 413/415/422 where there is a body or a query — so the document cannot forget one.
+//! resource, 413/415/422 where there is a body or a query, 503 when the database is unreachable —
+//! so the document cannot forget one.
 //! `.ci/fuzz` checks the result against the running binary.
 
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -70,6 +71,7 @@ const SHARED: &[(&str, &str, &str)] = &[
     ("413", "PayloadTooLarge", "The body is over the limit"),
     ("415", "UnsupportedMediaType", "The body is not of the expected content type"),
     ("422", "ValidationFailed", "A field is invalid; `details.fields` lists them"),
+    ("503", "Unavailable", "`database_unavailable`: retry after `Retry-After` seconds"),
 ];
 
 /// Adds to every operation the error responses its kind can answer and it does not document itself.
@@ -117,12 +119,15 @@ fn add_errors(op: &mut Operation, path_params: bool) {
         "404" => path_params,
         "413" | "415" => body,
         "422" => body || query,
+        "503" => true,
         _ => false,
     };
     let responses: &mut Responses = &mut op.responses;
     for (status, name, _) in SHARED {
         if applies(status) && !responses.responses.contains_key(*status) {
-            responses.responses.insert((*status).to_string(), RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+            responses
+                .responses
+                .insert((*status).to_string(), RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
         }
     }
 }
