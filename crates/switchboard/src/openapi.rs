@@ -1,6 +1,16 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//!
+//! The handlers document their success bodies and the errors only they answer (409s, 429s, 503s);
+//! [`document`] adds the errors every operation of a kind can answer — 400 for what the extractors
+//! and the connection refuse, 401/403 where a token is required, 404 where the path names a
+//! resource, 413/415/422 where there is a body or a query, 503 when the database is unreachable —
+//! so the document cannot forget one.
+//! `.ci/fuzz` checks the result against the running binary.
 
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::{ResponseBuilder, Responses};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::events::EventSchemas;
@@ -44,5 +54,82 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+    }
+}
+
+/// The document served at `/api/openapi.json`: [`ApiDoc`] plus the routes' operations (gathered by
+/// the router) with the shared error responses added.
+pub fn document(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    ErrorResponses.modify(&mut openapi);
+    openapi
+}
+
+/// The shared error responses (`#/components/responses/…`), each an [`crate::error::ErrorBody`].
+const SHARED: &[(&str, &str, &str)] = &[
+    ("400", "BadRequest", "The request could not be parsed: malformed JSON, query, path or multipart body"),
+    ("401", "Unauthorized", "No valid access token, session or API key"),
+    ("403", "Forbidden", "The caller's role, scope or tenant may not do this"),
+    ("404", "NotFound", "No such resource in the caller's tenant"),
+    ("413", "PayloadTooLarge", "The body is over the limit"),
+    ("415", "UnsupportedMediaType", "The body is not of the expected content type"),
+    ("422", "ValidationFailed", "A field is invalid; `details.fields` lists them"),
+    ("503", "Unavailable", "`database_unavailable`: retry after `Retry-After` seconds"),
+];
+
+/// Adds to every operation the error responses its kind can answer and it does not document itself.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (_, name, description) in SHARED {
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+            components.responses.insert(
+                (*name).to_string(),
+                RefOr::T(ResponseBuilder::new().description(*description).content("application/json", content).build()),
+            );
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let path_params = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_errors(op, path_params);
+            }
+        }
+    }
+}
+
+fn add_errors(op: &mut Operation, path_params: bool) {
+    let params = op.parameters.as_deref().unwrap_or_default();
+    let query = params.iter().any(|p| p.parameter_in == ParameterIn::Query);
+    let body = op.request_body.is_some();
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let applies = |status: &str| match status {
+        "400" => true,
+        "401" | "403" => secured,
+        "404" => path_params,
+        "413" | "415" => body,
+        "422" => body || query,
+        "503" => true,
+        _ => false,
+    };
+    let responses: &mut Responses = &mut op.responses;
+    for (status, name, _) in SHARED {
+        if applies(status) && !responses.responses.contains_key(*status) {
+            responses
+                .responses
+                .insert((*status).to_string(), RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+        }
     }
 }

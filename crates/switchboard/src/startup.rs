@@ -218,6 +218,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::analytics::routes::router())
         .merge(crate::outhooks::routes::router())
         .split_for_parts();
+    let openapi = crate::openapi::document(openapi);
     // The generated document, plus what utoipa cannot express: OpenAPI 3.1 `webhooks`.
     let mut document = serde_json::to_value(&openapi).unwrap_or_default();
     crate::events::add_to_openapi(&mut document);

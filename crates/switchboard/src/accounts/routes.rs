@@ -86,9 +86,11 @@ fn digits(field: &str, v: &Option<String>, max: usize, val: &mut Validator) -> O
     }
 }
 
+/// Tokens and secrets travel in HTTP headers (`Authorization: Bearer …`) and HMAC keys: printable
+/// ASCII only, or every later Graph call with them fails before it is sent.
 fn secret_field(field: &str, v: &str, val: &mut Validator) -> bool {
-    if v.trim().len() < 8 || v.len() > 1024 || v.chars().any(char::is_whitespace) {
-        val.push(field, "must be 8 to 1024 characters without spaces");
+    if v.len() < 8 || v.len() > 1024 || !v.bytes().all(|b| b.is_ascii_graphic()) {
+        val.push(field, "must be 8 to 1024 printable ASCII characters without spaces");
         false
     } else {
         true

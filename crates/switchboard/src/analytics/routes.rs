@@ -24,7 +24,7 @@ pub struct RangeParams {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct AgentList {
+pub struct AgentFiguresList {
     pub data: Vec<AgentFigures>,
 }
 
@@ -43,13 +43,13 @@ async fn summary(
 
 /// Per agent: conversations handled, messages sent, median first response.
 #[utoipa::path(get, path = "/api/analytics/agents", tag = "analytics", params(RangeParams), security(("bearer" = [])),
-    responses((status = 200, body = AgentList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = AgentFiguresList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn agents(
     State(state): State<AppState>,
     auth: Authed<BillingRole>,
     Query(p): Query<RangeParams>,
-) -> AppResult<axum::Json<AgentList>> {
+) -> AppResult<axum::Json<AgentFiguresList>> {
     let (from, to) = parse_range(p.from.as_deref(), p.to.as_deref())?;
-    Ok(axum::Json(AgentList { data: service::agents(&state.db, auth.tenant()?, from, to).await? }))
+    Ok(axum::Json(AgentFiguresList { data: service::agents(&state.db, auth.tenant()?, from, to).await? }))
 }

@@ -212,6 +212,7 @@ pub fn client_message_id(headers: &HeaderMap, body: Option<&str>) -> AppResult<O
     request_body = SendMessageRequest, security(("bearer" = [])),
     responses((status = 202, body = MessageDto), (status = 403, body = ErrorBody, description = "tenant suspended"),
               (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "idempotency_conflict: the key was used for another conversation"),
               (status = 422, body = ErrorBody, description = "invalid, window_closed, opted_out, template_not_approved"),
               (status = 429, body = ErrorBody, description = "quota_exceeded")))]
 async fn send_message(

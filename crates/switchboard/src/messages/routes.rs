@@ -51,7 +51,9 @@ pub fn parse_phone(raw: &str) -> Result<String, String> {
 /// Message a customer who has no conversation yet (or whose window is closed): a template.
 #[utoipa::path(post, path = "/api/messages", tag = "conversations", request_body = StartRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
-    responses((status = 202, body = MessageDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    responses((status = 202, body = MessageDto), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "idempotency_conflict: the key was used for another conversation"),
+              (status = 422, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
 async fn start_conversation(
     State(state): State<AppState>,

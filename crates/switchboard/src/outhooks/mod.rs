@@ -61,6 +61,7 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn schedule_and_types() {

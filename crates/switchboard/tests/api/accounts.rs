@@ -120,6 +120,12 @@ async fn update_and_delete() {
     assert_eq!((u["throughputMps"].as_i64(), u["status"].as_str()), (Some(250), Some("disabled")));
     let res = app.patch(&format!("/api/whatsapp-accounts/{id}"), &json!({"status": "gone"}), Some(&a.access)).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // A token that cannot be an HTTP header value (found by .ci/fuzz: stored, every later Graph call
+    // with it then failed as 502 graph_unreachable) is refused.
+    let res = app
+        .patch(&format!("/api/whatsapp-accounts/{id}"), &json!({"accessToken": "\\åD¾-token"}), Some(&a.access))
+        .await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
     let audit = switchboard::entities::audit_log::Entity::find().all(&app.state.db).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "whatsapp_account.update"), "credential changes are audited");

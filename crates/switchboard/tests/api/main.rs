@@ -22,6 +22,7 @@ mod inbox;
 mod isolation;
 mod media_upload;
 mod notes;
+mod openapi;
 mod outhooks;
 mod platform_audit;
 mod profile;
