@@ -295,6 +295,25 @@ fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Default delays between attempts: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h (7 attempts, ~17.6 h).
+pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000];
+/// `SWITCHBOARD_WEBHOOKS_RETRY_SCHEDULE`: comma-separated delays in seconds (decimals allowed).
+pub fn parse_schedule(raw: Option<String>) -> Result<Vec<std::time::Duration>, String> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return Ok(DEFAULT_SCHEDULE.iter().map(|s| std::time::Duration::from_secs(*s)).collect());
+    };
+    raw.split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 7.0 * 86400.0)
+                .map(std::time::Duration::from_secs_f64)
+                .ok_or_else(|| format!("expected comma-separated seconds, got {s:?}"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,23 +380,4 @@ mod tests {
             vec![("SWITCHBOARD_LISTEN".into(), "0.0.0.0:9".into()), ("SWITCHBOARD_LOG".into(), "debug".into())]
         );
     }
-}
-
-/// Default delays between attempts: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h (7 attempts, ~17.6 h).
-pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000];
-/// `SWITCHBOARD_WEBHOOKS_RETRY_SCHEDULE`: comma-separated delays in seconds (decimals allowed).
-pub fn parse_schedule(raw: Option<String>) -> Result<Vec<std::time::Duration>, String> {
-    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
-        return Ok(DEFAULT_SCHEDULE.iter().map(|s| std::time::Duration::from_secs(*s)).collect());
-    };
-    raw.split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 7.0 * 86400.0)
-                .map(std::time::Duration::from_secs_f64)
-                .ok_or_else(|| format!("expected comma-separated seconds, got {s:?}"))
-        })
-        .collect()
 }
