@@ -72,3 +72,116 @@ pub async fn page<C: ConnectionTrait>(
         .all(db)
         .await?)
 }
+
+// ---- storing account-level webhooks (webhook processing calls these) --------------------------
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{DatabaseTransaction, DbErr, Set};
+use sha2::{Digest, Sha256};
+
+use super::directory::RoutedAccount;
+use crate::events::{DomainEvent, Event};
+
+/// Meta's own ids for a change, where it has them (calls): the deduplication key.
+pub fn meta_key(field: &str, value: &Value) -> Option<String> {
+    if field != "calls" {
+        return None;
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for (list, what) in [("calls", "event"), ("statuses", "status")] {
+        for c in value.get(list).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(id) = c.get("id").and_then(Value::as_str) {
+                ids.push(format!("{id}/{}", c.get(what).and_then(Value::as_str).unwrap_or_default()));
+            }
+        }
+    }
+    (!ids.is_empty()).then(|| format!("calls:{}", ids.join(",")))
+}
+
+/// The deduplication key of a change without Meta ids: a hash of its canonical JSON (object keys
+/// sorted), its field and its WABA. A redelivered body hashes the same.
+pub fn change_hash(waba: &str, field: &str, value: &Value) -> String {
+    fn canon(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(o) => {
+                let mut keys: Vec<&String> = o.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                    out.push(':');
+                    canon(&o[k], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for x in a {
+                    canon(x, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    canon(value, &mut s);
+    let digest = Sha256::new()
+        .chain_update(waba)
+        .chain_update([0])
+        .chain_update(field)
+        .chain_update([0])
+        .chain_update(s)
+        .finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{field}:{hex}")
+}
+
+/// Stores an account-level change once per tenant (`dedup_key` unique); `false` when it was
+/// already stored (a redelivery).
+pub async fn store(
+    txn: &DatabaseTransaction,
+    events: &mut Vec<DomainEvent>,
+    acct: &RoutedAccount,
+    field: &str,
+    payload: Value,
+    key: Option<String>,
+) -> Result<bool, DbErr> {
+    let key = key.unwrap_or_else(|| change_hash(&acct.waba_id, field, &payload));
+    let res = account_events::Entity::insert(account_events::ActiveModel {
+        id: Set(crate::db::new_id()),
+        tenant_id: Set(acct.tenant_id),
+        whatsapp_account_id: Set(Some(acct.id)),
+        waba_id: Set(acct.waba_id.clone()),
+        field: Set(field.to_string()),
+        payload: Set(payload.clone()),
+        dedup_key: Set(Some(key)),
+        created_at: Set(crate::db::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([account_events::Column::TenantId, account_events::Column::DedupKey])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await;
+    let inserted = match res {
+        Ok(n) => n > 0,
+        Err(DbErr::RecordNotInserted) => false,
+        Err(e) => return Err(e),
+    };
+    if !inserted {
+        return Ok(false);
+    }
+    events.push(DomainEvent::new(
+        acct.tenant_id,
+        Event::AccountEvent(crate::events::AccountEvent {
+            whatsapp_account_id: acct.id,
+            field: field.to_string(),
+            payload,
+        }),
+    ));
+    Ok(true)
+}

@@ -287,10 +287,10 @@ pub async fn update(
     // Back from needs_reauth: sends that were waiting for credentials go now.
     if current.status == AccountStatus::NeedsReauth && updated.status == AccountStatus::Active {
         use crate::entities::{enums::JobState, jobs};
-        use sea_orm::sea_query::Expr;
+
         let now = crate::db::now();
         jobs::Entity::update_many()
-            .col_expr(jobs::Column::RunAt, Expr::value(now))
+            .col_expr(jobs::Column::RunAt, sea_orm::sea_query::Expr::value(now))
             .filter(jobs::Column::Queue.eq(crate::jobs::queues::MESSAGE_SEND))
             .filter(jobs::Column::TenantId.eq(tenant.0))
             .filter(jobs::Column::State.eq(JobState::Pending))
@@ -376,4 +376,79 @@ pub async fn create_sandbox(state: &AppState, tenant: TenantId, actor: UserId) -
         is_sandbox: true,
     };
     create(state, tenant, actor, input, None).await
+}
+
+/// `phone_number_quality_update` (the number's messaging limit, flagged or not) and
+/// `business_capability_update` (the portfolio's daily limit, for every number of the WABA).
+/// `phone_number_quality_update` / `business_capability_update` applied to the numbers.
+pub async fn apply_limits(
+    txn: &sea_orm::DatabaseTransaction,
+    events: &mut Vec<crate::events::DomainEvent>,
+    acct: &super::directory::RoutedAccount,
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<(), sea_orm::DbErr> {
+    let tier = |v: Option<&serde_json::Value>| -> Option<String> {
+        match v? {
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(match n.as_i64()? {
+                -1 => "TIER_UNLIMITED".into(),
+                250 => "TIER_250".into(),
+                1000 => "TIER_1K".into(),
+                2000 => "TIER_2K".into(),
+                10000 => "TIER_10K".into(),
+                100000 => "TIER_100K".into(),
+                n => format!("TIER_{n}"),
+            }),
+            _ => None,
+        }
+    };
+    let limit = tier(value.get("current_limit"))
+        .or_else(|| tier(value.get("max_daily_conversations_per_business")))
+        .or_else(|| tier(value.get("max_daily_conversation_per_phone")));
+    let quality = value.get("quality_rating").and_then(serde_json::Value::as_str).map(str::to_string).or_else(|| {
+        match value.get("event").and_then(serde_json::Value::as_str) {
+            Some("FLAGGED") => Some("FLAGGED".into()),
+            Some("UNFLAGGED") => Some("GREEN".into()),
+            _ => None,
+        }
+    });
+    if limit.is_none() && quality.is_none() {
+        return Ok(());
+    }
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let number = value.get("display_phone_number").and_then(serde_json::Value::as_str).map(digits);
+    let accounts = whatsapp_accounts::Entity::find()
+        .filter(whatsapp_accounts::Column::TenantId.eq(acct.tenant_id))
+        .filter(whatsapp_accounts::Column::WabaId.eq(acct.waba_id.as_str()))
+        .all(txn)
+        .await?;
+    for a in accounts {
+        // A quality update names its number; a capability update is for the whole WABA.
+        if field == "phone_number_quality_update"
+            && number.as_deref().is_some_and(|n| digits(&a.display_phone_number) != n)
+            && a.id != acct.id
+        {
+            continue;
+        }
+        let mut q = whatsapp_accounts::Entity::update_many()
+            .col_expr(whatsapp_accounts::Column::UpdatedAt, sea_orm::sea_query::Expr::value(crate::db::now()))
+            .filter(whatsapp_accounts::Column::Id.eq(a.id));
+        if let Some(l) = &limit {
+            q = q.col_expr(whatsapp_accounts::Column::MessagingLimit, sea_orm::sea_query::Expr::value(l.clone()));
+        }
+        if let Some(r) = &quality {
+            q = q.col_expr(whatsapp_accounts::Column::QualityRating, sea_orm::sea_query::Expr::value(r.clone()));
+        }
+        q.exec(txn).await?;
+        events.push(crate::events::DomainEvent::new(
+            acct.tenant_id,
+            crate::events::Event::AccountUpdated(crate::events::AccountUpdated {
+                whatsapp_account_id: a.id,
+                quality_rating: quality.clone().or(a.quality_rating.clone()),
+                messaging_limit: limit.clone().or(a.messaging_limit.clone()),
+            }),
+        ));
+    }
+    Ok(())
 }

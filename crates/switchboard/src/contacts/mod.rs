@@ -5,3 +5,4 @@ pub mod csv;
 pub mod identity;
 pub mod routes;
 pub mod service;
+pub mod webhook;

@@ -5,3 +5,4 @@ pub mod params;
 pub mod routes;
 pub mod service;
 pub mod validate;
+pub mod webhook;
