@@ -249,6 +249,43 @@ pub async fn extend_leases<C: ConnectionTrait>(
     Ok(n)
 }
 
+/// Whether `queue` has due jobs of tenants other than `tenants` (a short index range: due jobs
+/// only).
+pub async fn others_due<C: ConnectionTrait>(db: &C, queue: &str, tenants: &[Uuid]) -> Result<bool, DbErr> {
+    let found = jobs::Entity::find()
+        .select_only()
+        .column(jobs::Column::Id)
+        .filter(jobs::Column::Queue.eq(queue))
+        .filter(jobs::Column::State.eq(JobState::Pending))
+        .filter(jobs::Column::RunAt.lte(crate::db::now()))
+        .filter(jobs::Column::TenantId.is_not_in(tenants.iter().copied()))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Puts jobs this owner claimed back in the queue untouched: pending, their attempt not
+/// counted, their `run_at` (their place) kept.
+pub async fn release<C: ConnectionTrait>(db: &C, ids: &[i64], owner: &str) -> Result<u64, DbErr> {
+    let mut n = 0;
+    for chunk in ids.chunks(500) {
+        let r = jobs::Entity::update_many()
+            .col_expr(jobs::Column::State, Expr::value(JobState::Pending.as_str()))
+            .col_expr(jobs::Column::Attempts, Expr::col(jobs::Column::Attempts).sub(1))
+            .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
+            .filter(jobs::Column::LeaseOwner.eq(owner))
+            .filter(jobs::Column::State.eq(JobState::Running))
+            .exec(db)
+            .await?;
+        n += r.rows_affected;
+    }
+    Ok(n)
+}
+
 /// Marks a job done, if this owner still holds it.
 pub async fn complete<C: ConnectionTrait>(db: &C, id: i64, owner: &str) -> Result<bool, DbErr> {
     let r = jobs::Entity::update_many()

@@ -19,7 +19,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use meta_cloud::webhook::{self as mw, MessageKind, WebhookEvent};
@@ -170,13 +169,19 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
     // Fair share (`webhooks::fair`): jobs taken ahead of their time beyond this claim's event
     // budget go back, so that a tenant's burst of large bodies holds a worker for one budget at
     // most before other tenants' due jobs are claimed.
-    let items = release_beyond_budget(items, &mut results);
     let oldest = items.iter().map(|i| i.event.received_at).min();
     let behind = oldest.is_some_and(|t| crate::db::now() - t > BEHIND);
     // Conversations a failed batch created outside its transaction (PostgreSQL), for the fallback.
     let mut fresh: HashSet<Uuid> = HashSet::new();
     let mut rest = items;
+    let mut spent = 0;
     while !rest.is_empty() || !finished.is_empty() {
+        if spent >= EVENT_BUDGET && !rest.is_empty() {
+            rest = release_ahead(state, rest, owner, &mut results).await;
+            if rest.is_empty() && finished.is_empty() {
+                break;
+            }
+        }
         let budget = match (sqlite, state.ingest.waiting() > 0) {
             (false, _) => usize::MAX,
             (true, true) => SQLITE_SLICE_BUSY,
@@ -187,6 +192,7 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
             size += rest[n].payload.events().count();
             n += 1;
         }
+        spent += size;
         let tail = rest.split_off(n);
         let slice = std::mem::replace(&mut rest, tail);
         let done = std::mem::take(&mut finished);
@@ -266,21 +272,34 @@ pub fn within_bounds(p: &mw::WebhookPayload) -> Result<(), String> {
 /// it took ahead of their time.
 pub const EVENT_BUDGET: usize = 1_024;
 
-fn release_beyond_budget(items: Vec<Item>, results: &mut Vec<JobResult>) -> Vec<Item> {
+/// Once a claimed batch has processed [`EVENT_BUDGET`] events, gives back (in one statement,
+/// keeping their place) its remaining jobs taken ahead of their time — only when another tenant
+/// has due jobs waiting, so that a tenant alone is never slowed by it.
+async fn release_ahead(state: &AppState, items: Vec<Item>, owner: &str, results: &mut Vec<JobResult>) -> Vec<Item> {
     let now = crate::db::now();
-    let mut spent = 0;
-    let mut kept = Vec::with_capacity(items.len());
-    for it in items {
-        let ahead = it.jobs.iter().all(|j| j.run_at > now);
-        if ahead && spent >= EVENT_BUDGET {
-            let reason = "fair share: given back for other tenants' due events".to_string();
-            results.extend(
-                it.jobs.into_iter().map(|j| (j, Err(Outcome::Defer { after: Duration::ZERO, reason: reason.clone() }))),
-            );
-            continue;
-        }
-        spent += it.payload.events().count();
-        kept.push(it);
+    let (mut kept, mut beyond): (Vec<Item>, Vec<Item>) =
+        items.into_iter().partition(|it| !it.jobs.iter().all(|j| j.run_at > now));
+    if beyond.is_empty() {
+        return kept;
+    }
+    let tenants: Vec<Uuid> = kept
+        .iter()
+        .chain(&beyond)
+        .flat_map(|it| it.jobs.iter().filter_map(|j| j.tenant_id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let ids: Vec<i64> = beyond.iter().flat_map(|it| it.jobs.iter().map(|j| j.id)).collect();
+    let released = match crate::jobs::others_due(state.writer(), queues::WEBHOOK_PROCESSOR, &tenants).await {
+        Ok(true) => crate::jobs::release(state.writer(), &ids, owner).await.is_ok(),
+        _ => false,
+    };
+    if !released {
+        kept.append(&mut beyond); // alone (or the check failed): process them now
+        return kept;
+    }
+    for it in beyond {
+        results.extend(it.jobs.into_iter().map(|j| (j, Ok(Done::Recorded))));
     }
     kept
 }
