@@ -21,7 +21,7 @@ impl Job for ProcessWebhook {
 
 /// `message-send`: send a queued message, or tell Meta a customer's message was read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, rename_all_fields = "camelCase")]
 pub enum SendJob {
     /// Marks `wa_message_id` read on the number (`{"kind": "markRead", …}`).
     MarkRead { kind: MarkReadKind, account_id: Uuid, wa_message_id: String },
@@ -89,4 +89,36 @@ pub struct DeliverWebhook {
 
 impl Job for DeliverWebhook {
     const QUEUE: &'static str = queues::WEBHOOK_DELIVERY;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Jobs queued by earlier versions (hand-written JSON) still read, and new ones write the same.
+    #[test]
+    fn payloads_keep_the_json_of_earlier_versions() {
+        let id = Uuid::now_v7();
+        let cases = [
+            (json!({ "messageId": id }), SendJob::send(id)),
+            (
+                json!({ "kind": "markRead", "accountId": id, "waMessageId": "wamid.1" }),
+                SendJob::mark_read(id, "wamid.1".into()),
+            ),
+        ];
+        for (old, typed) in cases {
+            assert_eq!(serde_json::from_value::<SendJob>(old.clone()).unwrap(), typed);
+            assert_eq!(serde_json::to_value(&typed).unwrap(), old);
+        }
+        let w = json!({ "eventId": id });
+        assert_eq!(serde_json::to_value(ProcessWebhook { event_id: id }).unwrap(), w);
+        let m = json!({ "tenantId": id, "messageId": id, "accountId": id, "mediaId": "m", "url": null });
+        assert_eq!(serde_json::from_value::<DownloadMedia>(m).unwrap().media_id, "m");
+        let t = json!({ "accountId": id });
+        assert_eq!(serde_json::from_value::<SyncTemplates>(t).unwrap().account_id, id);
+        let d = json!({ "endpointId": id, "eventId": "evt_1", "type": "message.sent", "body": "{}" });
+        assert_eq!(serde_json::from_value::<DeliverWebhook>(d).unwrap().event_type, "message.sent");
+    }
 }
