@@ -77,8 +77,21 @@ pub struct Number {
     pub waba_id: String,
 }
 
+/// How many items each POST carries.
+#[derive(Clone, Copy, Debug)]
+pub enum ItemMix {
+    /// 80 % one item, 15 % 2–10, 5 % 11–50 (mean ≈ 3.3): the `ingest` mix.
+    Ingest,
+    /// Always this many.
+    Fixed(u32),
+    /// Uniform in `lo..=hi`.
+    Uniform(u32, u32),
+}
+
 pub struct Generator {
     rng: Rng,
+    mix: ItemMix,
+    status_percent: u64,
     run: String,
     numbers: Vec<Number>,
     customers: u64,
@@ -96,6 +109,8 @@ impl Generator {
             .unwrap_or(1_750_000_000);
         Self {
             rng: Rng::new(seed),
+            mix: ItemMix::Ingest,
+            status_percent: 15,
             run: run.to_string(),
             numbers,
             customers: customers.max(1),
@@ -106,12 +121,28 @@ impl Generator {
         }
     }
 
+    /// Items per POST of the bodies built from now on.
+    pub fn set_mix(&mut self, mix: ItemMix) {
+        self.mix = mix;
+    }
+
+    /// Share of items (percent) that are statuses of unknown outbound messages (the rest are
+    /// inbound text messages) in the bodies built from now on.
+    pub fn set_status_percent(&mut self, percent: u64) {
+        self.status_percent = percent.min(100);
+    }
+
     /// Messages numbered so far (the size the tracking arrays need).
     pub fn messages_issued(&self) -> u64 {
         self.next_msg
     }
 
     fn items_per_post(&mut self) -> u32 {
+        match self.mix {
+            ItemMix::Ingest => {}
+            ItemMix::Fixed(n) => return n.max(1),
+            ItemMix::Uniform(lo, hi) => return self.rng.range(lo.max(1) as u64, hi.max(lo.max(1)) as u64) as u32,
+        }
         let p = self.rng.next() % 100;
         if p < 80 {
             1
@@ -150,7 +181,7 @@ impl Generator {
         for _ in 0..items {
             let customer = 15_550_000_000 + self.rng.range(0, self.customers - 1);
             let ts = self.now + self.next_msg / 1000;
-            if self.rng.chance(15) {
+            if self.rng.chance(self.status_percent) {
                 let k = self.next_status;
                 self.next_status += 1;
                 let status = ["sent", "delivered", "read"][(self.rng.next() % 3) as usize];

@@ -25,6 +25,14 @@ pub enum Target {
     Webhook,
     /// `GET /api/health/live`: the no-op ceiling.
     Noop,
+    /// Signed webhook POSTs from the body pool to another route (a peer system's).
+    WebhookAt(&'static str),
+}
+
+impl Target {
+    fn posts(self) -> bool {
+        !matches!(self, Target::Noop)
+    }
 }
 
 /// What one run of the load measured.
@@ -60,10 +68,14 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<Conn> {
 
 fn request(addr: SocketAddr, target: Target, body: Option<&Body>) -> Request<Full<Bytes>> {
     let host = addr.to_string();
-    match (target, body) {
-        (Target::Webhook, Some(b)) => Request::builder()
+    let path = match target {
+        Target::WebhookAt(p) => p,
+        _ => WEBHOOK,
+    };
+    match (target.posts(), body) {
+        (true, Some(b)) => Request::builder()
             .method(Method::POST)
-            .uri(WEBHOOK)
+            .uri(path)
             .header("host", host)
             .header("content-type", "application/json")
             .header("user-agent", "facebookexternalua")
@@ -117,7 +129,7 @@ where
         if Instant::now() >= deadline {
             break;
         }
-        let body = if s.target == Target::Webhook {
+        let body = if s.target.posts() {
             let i = s.next.fetch_add(1, Relaxed);
             let Some(b) = s.pool.get(i) else {
                 s.exhausted.store(true, Relaxed);

@@ -6,10 +6,12 @@
 //! them into messages, and the lag until each message appears on the realtime stream.
 //! `send` measures outbound pacing against meta-sim (achieved ÷ configured per-number rate,
 //! 130429 answers); `inbox` measures conversation-list and message-page latency on a tenant with
-//! 1,000,000 messages. See docs/BENCHMARKS.md.
+//! 1,000,000 messages; `compare` runs the seed design's Node peer and Switchboard (SQLite,
+//! PostgreSQL) side by side on the same bodies. See docs/BENCHMARKS.md.
 
 mod app;
 mod bodies;
+mod compare;
 mod inbox;
 mod load;
 mod report;
@@ -42,6 +44,9 @@ enum Command {
     Send(send::SendArgs),
     /// Inbox reads: conversation list and message page latency on a large tenant.
     Inbox(inbox::InboxArgs),
+    /// Side by side with the seed design (Node peer) on the same bodies: acks, storage rate,
+    /// drain, RSS, and a perf profile of Switchboard (issue 16).
+    Compare(Box<compare::CompareArgs>),
 }
 
 #[derive(clap::Args, Clone)]
@@ -120,6 +125,7 @@ fn main() -> std::process::ExitCode {
         Command::Ingest(args) => rt.block_on(ingest(args)),
         Command::Send(args) => rt.block_on(send::run(args)),
         Command::Inbox(args) => rt.block_on(inbox::run(args)),
+        Command::Compare(args) => rt.block_on(compare::run(*args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
