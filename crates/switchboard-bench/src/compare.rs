@@ -147,6 +147,11 @@ struct Row {
     /// Seconds after the load's end until the count reached the acknowledged messages.
     drain_s: Option<f64>,
     peak_rss_mb: f64,
+    /// CPU seconds (user + system) the server process(es) used from load start to the end of
+    /// the wait.
+    cpu_s: f64,
+    /// Seconds from load start to the end of the wait.
+    window_s: f64,
     profiled: bool,
 }
 
@@ -235,6 +240,33 @@ fn rss_kb(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// CPU seconds (utime + stime) a process used so far (0 when it is gone).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The fields after the command name, which is in parentheses and may contain spaces.
+    let Some(rest) = s.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of proc(5): f[0] is field 3.
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    static TCK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 async fn count(db: &DatabaseConnection) -> anyhow::Result<i64> {
@@ -753,6 +785,7 @@ async fn measure(args: &CompareArgs, sys: &Running, load_idx: usize, l: &Load, p
         })
     };
     let before_seen = sys.track.created_events.load(Relaxed);
+    let cpu_before: f64 = sys.pids.iter().map(|p| cpu_seconds(*p)).sum();
     let o = load::closed_loop(
         sys.addr,
         sys.target,
@@ -793,6 +826,8 @@ async fn measure(args: &CompareArgs, sys: &Running, load_idx: usize, l: &Load, p
         sys.track.drain(Duration::from_secs(2)).await;
     }
     stop.store(true, Relaxed);
+    let window_s = start.elapsed().as_secs_f64();
+    let cpu_s = sys.pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - cpu_before;
     sampler.await.ok();
     let samples = samples.lock().expect("samples").clone();
     let final_count = samples.iter().map(|s| s.count).max().unwrap_or(baseline);
@@ -812,6 +847,8 @@ async fn measure(args: &CompareArgs, sys: &Running, load_idx: usize, l: &Load, p
         stored_per_sec: stored as f64 / last_stored_s.max(load_s).max(1e-9),
         drain_s: (final_count >= expected).then(|| (last_stored_s - load_s).max(0.0)),
         peak_rss_mb: samples.iter().map(|s| s.rss_kb).max().unwrap_or(0) as f64 / 1024.0,
+        cpu_s,
+        window_s,
         profiled,
         step,
     })
@@ -878,12 +915,15 @@ fn finish_perf(
     let mut txt = String::new();
     let _ = writeln!(
         txt,
-        "perf record -g -F {} -p <switchboard serve pid> during the {} run at c={} (load + drain, {:.1} s); {} \n",
+        "perf record -g -F {} -p <switchboard serve pid> during the {} run at c={} (load + drain, {:.1} s; \
+         the server used {:.1} CPU seconds, {:.2} cores); self time (--no-children); PostgreSQL's own \
+         processes are not in it\n",
         env.args.profile_hz,
         sys.kind.label(),
         row.step.concurrency,
-        row.last_stored_s,
-        "self time (--no-children); PostgreSQL's own processes are not in it"
+        row.window_s,
+        row.cpu_s,
+        row.cpu_s / row.window_s.max(1e-9),
     );
     let _ = writeln!(txt, "## By thread (comm)\n");
     txt.push_str(&strip_comments(&report(&["-g", "none", "--sort", "comm", "--percent-limit", "0.5"])));
@@ -919,7 +959,8 @@ fn components(report: &str) -> String {
                 "arena_",
             ],
         ),
-        ("SQLite engine", &["sqlite3", "wal", "pcache", "btree", "balance_", "vdbe", "yy_"]),
+        // Lower-case prefixes of SQLite's C functions (not Rust's `BTreeMap`).
+        ("SQLite engine", &["sqlite3", "walchecksum", "walindex", "walframe", "pcache1", "balance_nonroot", "yy_"]),
         ("sea-orm / sea-query (query building, values)", &["sea_orm", "sea_query"]),
         ("sqlx (drivers, pools)", &["sqlx"]),
         ("JSON (serde_json)", &["serde_json", "serde::"]),
@@ -970,7 +1011,7 @@ fn strip_comments(s: &str) -> String {
 
 fn row_line(r: &Row, loads: &[Load]) -> String {
     format!(
-        "{} · {}: {:.0} POSTs/s, ack p99 {:.1} ms, {} of {} messages stored, {:.0} stored/s (last at {:.1} s), drained {}, lag p99 {}, peak RSS {:.0} MB, failed {}",
+        "{} · {}: {:.0} POSTs/s, ack p99 {:.1} ms, {} of {} messages stored, {:.0} stored/s (last at {:.1} s), drained {}, lag p99 {}, peak RSS {:.0} MB, server CPU {:.1} s over {:.1} s, failed {}",
         r.kind.label(),
         loads[r.load].name,
         r.step.posts_per_sec,
@@ -982,6 +1023,8 @@ fn row_line(r: &Row, loads: &[Load]) -> String {
         drained(r),
         lag(r.step.lag_p99_ms, r.kind),
         r.peak_rss_mb,
+        r.cpu_s,
+        r.window_s,
         r.step.posts_failed
     )
 }
@@ -1030,16 +1073,16 @@ fn table(rows: &[Row], loads: &[Load]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| load | system | acknowledged POSTs/s | ack p50 / p99 | acked messages | stored | messages stored per second, load start to last stored | drained after load end | lag p50 / p99 (Switchboard) | peak RSS | failed |"
+        "| load | system | acknowledged POSTs/s | ack p50 / p99 | acked messages | stored | messages stored per second, load start to last stored | drained after load end | lag p50 / p99 (Switchboard) | peak RSS | server CPU: cores / ms per 1,000 stored | failed |"
     );
-    let _ = writeln!(s, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(s, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for (i, l) in loads.iter().enumerate() {
         let seed = seed_row(rows, i);
         for (j, r) in rows.iter().filter(|r| r.load == i).enumerate() {
             let base = |f: fn(&Row) -> f64| if r.kind == Kind::Seed { None } else { seed.map(f) };
             let _ = writeln!(
                 s,
-                "| {} | {}{} | {}{} | {:.1} / {:.1} ms | {} | {} | {}{} | {} | {} / {} | {:.0} MB | {} |",
+                "| {} | {}{} | {}{} | {:.1} / {:.1} ms | {} | {} | {}{} | {} | {} / {} | {:.0} MB | {:.2} / {:.0} | {} |",
                 if j == 0 { l.name.as_str() } else { "" },
                 r.kind.label(),
                 if r.profiled { " †" } else { "" },
@@ -1055,13 +1098,15 @@ fn table(rows: &[Row], loads: &[Load]) -> String {
                 lag(r.step.lag_p50_ms, r.kind),
                 lag(r.step.lag_p99_ms, r.kind),
                 r.peak_rss_mb,
+                r.cpu_s / r.window_s.max(1e-9),
+                r.cpu_s * 1e6 / r.stored.max(1) as f64,
                 r.step.posts_failed,
             );
         }
     }
     let _ = writeln!(
         s,
-        "\nRatios in brackets: Switchboard ÷ seed design, same load. Stored per second = messages stored during the run ÷ seconds from load start to the last one stored (at least the load's length). Drained = last stored − load end, when every acknowledged message was stored. RSS: the server process(es) only (the peer: server.js + worker.js; PostgreSQL and Redis not counted), peak of the VmRSS samples taken with each count poll. Lag: from the POST being sent to the message's `message.created` event on `GET /api/events`."
+        "\nRatios in brackets: Switchboard ÷ seed design, same load. Stored per second = messages stored during the run ÷ seconds from load start to the last one stored (at least the load's length). Drained = last stored − load end, when every acknowledged message was stored. RSS: the server process(es) only (the peer: server.js + worker.js; PostgreSQL and Redis not counted), peak of the VmRSS samples taken with each count poll. Lag: from the POST being sent to the message's `message.created` event on `GET /api/events`. Server CPU: user + system time of the same process(es) from load start to the end of the wait (/proc/<pid>/stat), as cores on average and per 1,000 messages stored (PostgreSQL's and Redis's CPU not included; it acknowledges the POSTs too)."
     );
     if rows.iter().any(|r| r.profiled) {
         let _ = writeln!(s, "† recorded by `perf record -g` during this run.");
