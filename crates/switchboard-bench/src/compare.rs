@@ -1158,3 +1158,35 @@ fn targets(rows: &[Row], loads: &[Load]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perf_lines_are_grouped_by_component() {
+        let report = "\
+     5.00%  [.] _int_malloc
+     2.00%  [.] sqlite3VdbeExec
+     1.00%  [.] <alloc::collections::btree::map::BTreeMap<K,V,A> as core::clone::Clone>::clone::clone_subtree
+     3.00%  [k] finish_task_switch.isra.0
+     1.50%  [.] sea_orm::query::insert::InsertMany<A>::many
+";
+        let out = components(report);
+        let pct = |name: &str| {
+            out.lines().find(|l| l.contains(name)).and_then(|l| l.split('%').next()?.trim().parse::<f64>().ok())
+        };
+        assert_eq!(pct("allocator"), Some(5.0));
+        assert_eq!(pct("SQLite"), Some(2.0), "BTreeMap is not SQLite: {out}");
+        assert_eq!(pct("kernel"), Some(3.0));
+        assert_eq!(pct("sea-orm"), Some(1.5));
+        assert_eq!(pct("other user space"), Some(1.0));
+    }
+
+    #[test]
+    fn item_mixes_parse() {
+        assert!(matches!(parse_mix("ingest").unwrap(), ItemMix::Ingest));
+        assert!(matches!(parse_mix("1-50").unwrap(), ItemMix::Uniform(1, 50)));
+        assert!(parse_mix("lots").is_err());
+    }
+}
