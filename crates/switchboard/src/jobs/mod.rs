@@ -235,10 +235,19 @@ pub async fn extend_leases<C: ConnectionTrait>(
     lease: Duration,
 ) -> Result<u64, DbErr> {
     let until = crate::db::now() + to_chrono(lease);
+    update_held(db, ids, owner, |q| q.col_expr(jobs::Column::LeaseExpiresAt, Expr::value(until))).await
+}
+
+/// Applies `set` to the jobs of `ids` this owner still runs, 500 at a time; how many changed.
+async fn update_held<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+    owner: &str,
+    set: impl Fn(sea_orm::UpdateMany<jobs::Entity>) -> sea_orm::UpdateMany<jobs::Entity>,
+) -> Result<u64, DbErr> {
     let mut n = 0;
     for chunk in ids.chunks(500) {
-        let r = jobs::Entity::update_many()
-            .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(until))
+        let r = set(jobs::Entity::update_many())
             .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
             .filter(jobs::Column::LeaseOwner.eq(owner))
             .filter(jobs::Column::State.eq(JobState::Running))
@@ -269,21 +278,13 @@ pub async fn others_due<C: ConnectionTrait>(db: &C, queue: &str, tenants: &[Uuid
 /// Puts jobs this owner claimed back in the queue untouched: pending, their attempt not
 /// counted, their `run_at` (their place) kept.
 pub async fn release<C: ConnectionTrait>(db: &C, ids: &[i64], owner: &str) -> Result<u64, DbErr> {
-    let mut n = 0;
-    for chunk in ids.chunks(500) {
-        let r = jobs::Entity::update_many()
-            .col_expr(jobs::Column::State, Expr::value(JobState::Pending.as_str()))
+    update_held(db, ids, owner, |q| {
+        q.col_expr(jobs::Column::State, Expr::value(JobState::Pending.as_str()))
             .col_expr(jobs::Column::Attempts, Expr::col(jobs::Column::Attempts).sub(1))
             .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
             .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-            .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
-            .filter(jobs::Column::LeaseOwner.eq(owner))
-            .filter(jobs::Column::State.eq(JobState::Running))
-            .exec(db)
-            .await?;
-        n += r.rows_affected;
-    }
-    Ok(n)
+    })
+    .await
 }
 
 /// Marks a job done, if this owner still holds it.
@@ -304,21 +305,14 @@ pub async fn complete<C: ConnectionTrait>(db: &C, id: i64, owner: &str) -> Resul
 /// Marks several jobs done, if this owner still holds them (inside a handler's transaction, so
 /// that the work and its completion commit together).
 pub async fn complete_many<C: ConnectionTrait>(db: &C, ids: &[i64], owner: &str) -> Result<u64, DbErr> {
-    let mut n = 0;
-    for chunk in ids.chunks(500) {
-        let r = jobs::Entity::update_many()
-            .col_expr(jobs::Column::State, Expr::value(JobState::Done.as_str()))
+    let now = crate::db::now();
+    update_held(db, ids, owner, |q| {
+        q.col_expr(jobs::Column::State, Expr::value(JobState::Done.as_str()))
             .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
             .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(crate::db::now()))
-            .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
-            .filter(jobs::Column::LeaseOwner.eq(owner))
-            .filter(jobs::Column::State.eq(JobState::Running))
-            .exec(db)
-            .await?;
-        n += r.rows_affected;
-    }
-    Ok(n)
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+    })
+    .await
 }
 
 /// What to do with a job that did not succeed.
