@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, Set,
+    EntityTrait, QueryFilter, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -351,9 +351,17 @@ async fn attempt(
         if autocommit.is_some() && !takes_held { outside.push(row) } else { inside.push(row) }
     }
     for chunk in outside.chunks(CHUNK) {
+        let db = autocommit.expect("outside only with autocommit");
+        // Its own short transaction with a lock timeout: an insert that meets another batch's
+        // uncommitted row waits for that batch, which may itself wait for ours (two batches each
+        // taking a number the other inserts) — a wait PostgreSQL cannot see as a deadlock. After
+        // 2 s it fails instead, and the batch is retried (PostgreSQL only: `autocommit`).
+        let t = db.begin().await?;
+        t.execute_unprepared("SET LOCAL lock_timeout = '2s'").await?;
         let insert =
             contacts::Entity::insert_many(chunk.to_vec()).on_conflict(OnConflict::new().do_nothing().to_owned());
-        ignore_none(insert.exec_without_returning(autocommit.expect("outside only with autocommit")).await)?;
+        ignore_none(insert.exec_without_returning(&t).await)?;
+        t.commit().await?;
     }
     for chunk in inside.chunks(CHUNK) {
         let insert =
