@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, Set, TransactionTrait,
+    EntityTrait, QueryFilter, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -140,6 +140,10 @@ pub struct Resolved {
     pub contacts: Vec<Option<contacts::Model>>,
     /// Existing contacts whose row changed (for `contact.updated` events).
     pub updated: Vec<Uuid>,
+    /// New contacts inserted inside the caller's transaction (uncommitted until it commits): rows
+    /// referencing them must be written in that transaction too — on another connection, the
+    /// foreign-key check would wait for this transaction, which waits for that connection.
+    pub uncommitted: HashSet<Uuid>,
 }
 
 struct Work {
@@ -343,21 +347,24 @@ async fn attempt(
     }
     // New contacts.
     let (mut outside, mut inside) = (Vec::new(), Vec::new());
+    let mut uncommitted = HashSet::new();
     for id in &order {
         let m = &work[id].model;
         let takes_held = m.wa_id.as_ref().is_some_and(|w| held_wa.contains(&(m.tenant_id, w.clone())))
             || m.user_id.as_ref().is_some_and(|u| held_user.contains(&(m.tenant_id, u.clone())));
         let row: contacts::ActiveModel = m.clone().into();
-        if autocommit.is_some() && !takes_held { outside.push(row) } else { inside.push(row) }
+        if autocommit.is_some() && !takes_held {
+            outside.push(row)
+        } else {
+            uncommitted.insert(*id);
+            inside.push(row)
+        }
     }
     for chunk in outside.chunks(CHUNK) {
         let db = autocommit.expect("outside only with autocommit");
-        // Its own short transaction with a lock timeout: an insert that meets another batch's
-        // uncommitted row waits for that batch, which may itself wait for ours (two batches each
-        // taking a number the other inserts) — a wait PostgreSQL cannot see as a deadlock. After
-        // 2 s it fails instead, and the batch is retried (PostgreSQL only: `autocommit`).
-        let t = db.begin().await?;
-        t.execute_unprepared("SET LOCAL lock_timeout = '2s'").await?;
+        // Bounded (`db::begin_bounded`): two batches each taking a number the other inserts
+        // would otherwise wait for each other unseen.
+        let t = crate::db::begin_bounded(db).await?;
         let insert =
             contacts::Entity::insert_many(chunk.to_vec()).on_conflict(OnConflict::new().do_nothing().to_owned());
         ignore_none(insert.exec_without_returning(&t).await)?;
@@ -389,7 +396,7 @@ async fn attempt(
         }
     }
     let contacts = out.into_iter().map(|id| id.map(|id| work[&id].model.clone())).collect();
-    Ok(Some(Resolved { contacts, updated }))
+    Ok(Some(Resolved { contacts, updated, uncommitted }))
 }
 
 fn ignore_none(r: Result<u64, DbErr>) -> Result<u64, DbErr> {

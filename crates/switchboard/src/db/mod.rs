@@ -48,6 +48,21 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 /// True for errors that mean "the database cannot be reached", as opposed to a bad query.
+/// A short transaction, on PostgreSQL one whose statements wait at most 2 s for a row lock
+/// (`lock_timeout`), for writes a batch makes on its second (autocommit) connection while its own
+/// transaction is open: an insert that meets another transaction's uncommitted row waits for that
+/// transaction, which may itself be waiting for the batch's — a wait across two connections of
+/// one task that PostgreSQL cannot see as a deadlock. Bounded, it fails instead and the batch is
+/// retried.
+pub async fn begin_bounded(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let t = db.begin().await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        t.execute_unprepared("SET LOCAL lock_timeout = '2s'").await?;
+    }
+    Ok(t)
+}
+
 pub fn is_unavailable(e: &DbErr) -> bool {
     match e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,

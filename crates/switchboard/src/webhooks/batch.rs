@@ -742,12 +742,25 @@ async fn inbound_messages(
         })
         .collect();
     if !missing.is_empty() {
-        for chunk in missing.chunks(CHUNK) {
+        // A conversation of a contact this transaction inserted or changed goes in with it: on
+        // the other connection its foreign-key check would wait for this transaction, which
+        // waits for that connection (PostgreSQL takes a key lock on a contact whose number or
+        // user id changes).
+        let (outside, inside): (Vec<_>, Vec<_>) = missing.into_iter().partition(|r| {
+            let c = r.contact_id.as_ref();
+            autocommit.is_some() && !resolved.uncommitted.contains(c) && !resolved.updated.contains(c)
+        });
+        for chunk in inside.chunks(CHUNK) {
             let insert = conversations::Entity::insert_many(chunk.to_vec()).on_conflict(do_nothing());
-            inserted_or_none(match autocommit {
-                Some(db) => insert.exec_without_returning(db).await,
-                None => insert.exec_without_returning(txn).await,
-            })?;
+            inserted_or_none(insert.exec_without_returning(txn).await)?;
+        }
+        if let (Some(db), false) = (autocommit, outside.is_empty()) {
+            let t = crate::db::begin_bounded(db).await?;
+            for chunk in outside.chunks(CHUNK) {
+                let insert = conversations::Entity::insert_many(chunk.to_vec()).on_conflict(do_nothing());
+                inserted_or_none(insert.exec_without_returning(&t).await)?;
+            }
+            t.commit().await?;
         }
         let missing_keys: Vec<(Uuid, Uuid)> =
             conv_wanted.keys().filter(|k| !conv_of.contains_key(k)).map(|(t, c, _)| (*t, *c)).collect();

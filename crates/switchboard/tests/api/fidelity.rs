@@ -661,3 +661,55 @@ async fn a_noisy_tenants_backlog_does_not_hold_up_a_quiet_tenants_message() {
     assert!(events.iter().all(|e| e.state == WebhookState::Processed));
     assert_eq!(app.count(messages::Entity).await as usize, burst * 100 + 1);
 }
+
+/// A new conversation of a contact the same batch inserts (a recycled number: another user id
+/// takes the number from its old holder) or re-keys (a known user id from a new number, first
+/// time on a second number of the tenant). On PostgreSQL the batch once inserted that
+/// conversation on its second connection, whose foreign-key check waited for the batch's own
+/// uncommitted contact row: the batch hung for good, its events `pending`. Both must settle.
+#[tokio::test]
+async fn a_new_conversation_of_a_contact_the_batch_inserts_or_rekeys_does_not_hang() {
+    let app = app().await;
+    let a = app.register("A", "a@a.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    app.create_account(&a.access, "1002", None).await;
+    let hello = messages_value(
+        "1001",
+        json!({"contacts": [{"profile": {"name": "Old"}, "wa_id": "16505551234", "user_id": "US.1"}],
+               "messages": [text(Some("16505551234"), Some("US.1"), "wamid.r1", "hello")]}),
+    );
+    post(&app, &change("1001", "messages", hello)).await;
+    settled(&app).await;
+    // The number now belongs to someone else (another user id): a new contact takes it.
+    let recycled = messages_value(
+        "1001",
+        json!({"contacts": [{"profile": {"name": "New"}, "wa_id": "16505551234", "user_id": "US.2"}],
+               "messages": [text(Some("16505551234"), Some("US.2"), "wamid.r2", "hi, new owner")]}),
+    );
+    post(&app, &change("1001", "messages", recycled)).await;
+    // The first customer, from a new number, writes to the tenant's second number.
+    let moved = messages_value(
+        "1002",
+        json!({"contacts": [{"profile": {"name": "Old"}, "wa_id": "16505557777", "user_id": "US.1"}],
+               "messages": [text(Some("16505557777"), Some("US.1"), "wamid.r3", "me again")]}),
+    );
+    post(&app, &change("1002", "messages", moved)).await;
+    let events = settled(&app).await;
+    assert!(events.iter().all(|e| e.state == WebhookState::Processed), "{events:?}");
+    assert_eq!(app.count(contacts::Entity).await, 2);
+    let (old, new) = (contact_by_user(&app, "US.1").await, contact_by_user(&app, "US.2").await);
+    assert_eq!(old.wa_id.as_deref(), Some("16505557777"));
+    assert_eq!(new.wa_id.as_deref(), Some("16505551234"));
+    let db = &app.state.db;
+    let conv = |id| async move { conversations::Entity::find_by_id(id).one(db).await.unwrap().unwrap() };
+    let (m1, m2, m3) = (
+        message(&app, "wamid.r1").await.unwrap(),
+        message(&app, "wamid.r2").await.unwrap(),
+        message(&app, "wamid.r3").await.unwrap(),
+    );
+    assert_eq!(conv(m1.conversation_id).await.contact_id, old.id);
+    assert_eq!(conv(m2.conversation_id).await.contact_id, new.id);
+    let c3 = conv(m3.conversation_id).await;
+    assert_eq!(c3.contact_id, old.id);
+    assert_ne!(m3.conversation_id, m1.conversation_id, "a conversation per number");
+}

@@ -224,7 +224,11 @@ async fn check(people: Vec<Person>, bodies: Vec<(Vec<Op>, usize)>) -> Result<(),
         if all.len() == posts && all.iter().all(|e| e.state != WebhookState::Pending) {
             break all;
         }
-        prop_assert!(std::time::Instant::now() < deadline, "events still pending: {:?}", all);
+        if std::time::Instant::now() >= deadline {
+            // What their jobs were doing, for the report.
+            let jobs = jobs::Entity::find().all(&app.state.db).await.unwrap();
+            prop_assert!(false, "events still pending: {:?}\njobs: {:?}", all, jobs);
+        }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     for e in &events {
