@@ -258,21 +258,25 @@ async fn update_held<C: ConnectionTrait>(
     Ok(n)
 }
 
-/// Whether `queue` has due jobs of tenants other than `tenants` (a short index range: due jobs
-/// only).
-pub async fn others_due<C: ConnectionTrait>(db: &C, queue: &str, tenants: &[Uuid]) -> Result<bool, DbErr> {
-    let found = jobs::Entity::find()
+/// The earliest `run_at` of `queue`'s due jobs of tenants other than `tenants` (a short index
+/// range: due jobs only), if any wait.
+pub async fn first_due_of_others<C: ConnectionTrait>(
+    db: &C,
+    queue: &str,
+    tenants: &[Uuid],
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    jobs::Entity::find()
         .select_only()
-        .column(jobs::Column::Id)
+        .column(jobs::Column::RunAt)
         .filter(jobs::Column::Queue.eq(queue))
         .filter(jobs::Column::State.eq(JobState::Pending))
         .filter(jobs::Column::RunAt.lte(crate::db::now()))
         .filter(jobs::Column::TenantId.is_not_in(tenants.iter().copied()))
+        .order_by_asc(jobs::Column::RunAt)
         .limit(1)
-        .into_tuple::<i64>()
+        .into_tuple::<DateTime<Utc>>()
         .one(db)
-        .await?;
-    Ok(found.is_some())
+        .await
 }
 
 /// Puts jobs this owner claimed back in the queue untouched: pending, their attempt not

@@ -97,6 +97,9 @@ struct Item {
 pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &str) -> Vec<JobResult> {
     let started = std::time::Instant::now();
     let n_claimed = claimed.len();
+    if let Some(head) = claimed.iter().map(|j| j.run_at).min() {
+        state.ingest.served(head);
+    }
     let mut results: Vec<JobResult> = Vec::with_capacity(claimed.len());
     let mut wanted = Vec::with_capacity(claimed.len());
     for job in claimed {
@@ -269,34 +272,34 @@ pub fn within_bounds(p: &mw::WebhookPayload) -> Result<(), String> {
 }
 
 /// Events (messages, statuses, changes) one claimed batch processes before it gives back the jobs
-/// it took ahead of their time.
+/// that other tenants' waiting jobs precede.
 pub const EVENT_BUDGET: usize = 1_024;
 
-/// Once a claimed batch has processed [`EVENT_BUDGET`] events, gives back (in one statement,
-/// keeping their place) its remaining jobs taken ahead of their time — only when another tenant
-/// has due jobs waiting, so that a tenant alone is never slowed by it.
+/// Once a claimed batch has processed [`EVENT_BUDGET`] events, and another tenant has due jobs
+/// waiting, gives back (in one statement, keeping their place) its remaining jobs queued after
+/// the first of those: the next claim takes that tenant's job before them (`webhooks::fair` puts
+/// a quiet tenant's job at the frontier). A tenant alone is never slowed by it.
 async fn release_ahead(state: &AppState, items: Vec<Item>, owner: &str, results: &mut Vec<JobResult>) -> Vec<Item> {
-    let now = crate::db::now();
-    let (mut kept, mut beyond): (Vec<Item>, Vec<Item>) =
-        items.into_iter().partition(|it| !it.jobs.iter().all(|j| j.run_at > now));
-    if beyond.is_empty() {
-        return kept;
-    }
-    let tenants: Vec<Uuid> = kept
+    let tenants: Vec<Uuid> = items
         .iter()
-        .chain(&beyond)
         .flat_map(|it| it.jobs.iter().filter_map(|j| j.tenant_id))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let ids: Vec<i64> = beyond.iter().flat_map(|it| it.jobs.iter().map(|j| j.id)).collect();
-    let released = match crate::jobs::others_due(state.writer(), queues::WEBHOOK_PROCESSOR, &tenants).await {
-        Ok(true) => crate::jobs::release(state.writer(), &ids, owner).await.is_ok(),
-        _ => false,
+    let first = match crate::jobs::first_due_of_others(state.writer(), queues::WEBHOOK_PROCESSOR, &tenants).await {
+        Ok(Some(at)) => at,
+        _ => return items, // alone (or the check failed): process them now
     };
-    if !released {
-        kept.append(&mut beyond); // alone (or the check failed): process them now
+    let (kept, beyond): (Vec<Item>, Vec<Item>) =
+        items.into_iter().partition(|it| !it.jobs.iter().all(|j| j.run_at > first));
+    if beyond.is_empty() {
         return kept;
+    }
+    let ids: Vec<i64> = beyond.iter().flat_map(|it| it.jobs.iter().map(|j| j.id)).collect();
+    if crate::jobs::release(state.writer(), &ids, owner).await.is_err() {
+        let mut all = kept;
+        all.extend(beyond);
+        return all;
     }
     for it in beyond {
         results.extend(it.jobs.into_iter().map(|j| (j, Ok(Done::Recorded))));

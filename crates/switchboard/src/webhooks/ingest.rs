@@ -187,14 +187,16 @@ impl Ingestor {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
+    /// Processing claimed webhook jobs whose earliest `run_at` is `head` (`webhooks::fair`).
+    pub fn served(&self, head: chrono::DateTime<chrono::Utc>) {
+        self.fair.served(head);
+    }
+
     /// Stores one raw webhook and its job; resolves after the commit.
     pub async fn store(&self, body: Bytes, headers: Value, verified: Verified) -> Result<Uuid, String> {
         let id = crate::db::new_id();
         let now = crate::db::now();
-        let run_at = verified
-            .tenant_id
-            .map(|t| self.fair.schedule(t, super::fair::cost(body.len()), now))
-            .filter(|at| *at > now);
+        let run_at = verified.tenant_id.map(|t| self.fair.schedule(t, super::fair::cost(body.len()), now));
         let event = webhook_events::ActiveModel {
             id: Set(id),
             received_at: Set(now),
