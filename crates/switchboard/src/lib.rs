@@ -34,6 +34,7 @@ pub mod outhooks;
 pub mod pagination;
 pub mod ratelimit;
 pub mod realtime;
+pub mod sandbox;
 pub mod secrets;
 pub mod sender;
 pub mod settings;

@@ -201,7 +201,6 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::webhooks::routes::router())
         .merge(crate::webhooks::admin::router())
         .merge(crate::media::router())
-        .merge(crate::metrics::router())
         .merge(crate::realtime::router())
         .merge(crate::conversations::routes::router())
         .merge(crate::messages::routes::router())

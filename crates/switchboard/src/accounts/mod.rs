@@ -5,5 +5,4 @@
 pub mod directory;
 pub mod events;
 pub mod routes;
-pub mod sandbox;
 pub mod service;

@@ -10,12 +10,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::events::{self, AccountEventDto};
-use super::sandbox::{__path_sandbox_thread, sandbox_thread};
 use super::service::{self, AccountChanges, AccountDto, NewAccount};
 use crate::auth::extract::{Authed, InboxRole, TenantAdminRole};
 use crate::entities::enums::AccountStatus;
 use crate::error::{AppError, AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
+use crate::sandbox::{SimThread, ThreadParams, customer_view, parse_wa_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -334,4 +334,19 @@ async fn sandbox_customer_message(
         return Err(AppError::not_found("sandbox number"));
     }
     Ok((StatusCode::ACCEPTED, axum::Json(SandboxMessageResponse { wa_message_id: wamid })))
+}
+
+/// The simulated customer's chat with a sandbox number (the customer's side).
+#[utoipa::path(get, path = "/api/whatsapp-accounts/{id}/sandbox/messages", tag = "whatsapp-accounts",
+    params(("id" = Uuid, Path), ThreadParams), security(("bearer" = [])),
+    responses((status = 200, body = SimThread), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn sandbox_thread(
+    State(state): State<AppState>,
+    auth: Authed<InboxRole>,
+    Path(id): Path<Uuid>,
+    Query(p): Query<ThreadParams>,
+) -> AppResult<axum::Json<SimThread>> {
+    let wa_id = parse_wa_id(&p.wa_id).map_err(|m| AppError::field("waId", m))?;
+    let data = customer_view(&state, auth.tenant()?, id, &wa_id).await?;
+    Ok(axum::Json(SimThread { data }))
 }

@@ -193,7 +193,10 @@ pub async fn create(
     )
     .await?;
     // Templates sync hourly per number; the first run an hour from now (POST /api/templates/sync for now).
-    crate::templates::service::schedule_sync(&txn, tenant.0, id, now + crate::templates::service::SYNC_EVERY).await?;
+    // Its templates' hourly sync (the templates feature handles the job).
+    let sync =
+        crate::jobs::payloads::SyncTemplates::at(tenant.0, id, now + crate::jobs::payloads::SyncTemplates::EVERY);
+    crate::jobs::enqueue(&txn, sync).await?;
     txn.commit().await?;
     state.directory.invalidate();
     Ok(model)

@@ -230,6 +230,7 @@ pub async fn update(
     if status_changed {
         // Its users' live tokens and its API keys are refused from the next request on.
         crate::auth::access::forget_tenant(id);
+        crate::apikeys::service::forget_tenant(id);
     }
     get(&state.db, id).await
 }
@@ -269,12 +270,6 @@ pub struct PlatformStats {
 }
 
 /// How many stored webhook events are `failed`.
-pub async fn failed_webhook_events<C: ConnectionTrait>(db: &C) -> Result<i64, sea_orm::DbErr> {
-    use crate::entities::{enums::WebhookState, webhook_events};
-    Ok(webhook_events::Entity::find().filter(webhook_events::Column::State.eq(WebhookState::Failed)).count(db).await?
-        as i64)
-}
-
 async fn message_counts<C: ConnectionTrait>(db: &C, from: NaiveDate) -> AppResult<MessageCounts> {
     let sum = |c: daily_usage::Column| Func::cast_as(Func::sum(Expr::col(c)), "bigint");
     let row: Option<(Option<i64>, Option<i64>)> = daily_usage::Entity::find()
@@ -314,6 +309,6 @@ pub async fn stats(state: &AppState) -> AppResult<PlatformStats> {
     let today = message_counts(db, Utc::now().date_naive()).await?;
     let month = message_counts(db, first_of_month()).await?;
     let queues = crate::health::queue_stats(db).await?;
-    let failed_webhook_events = failed_webhook_events(db).await?;
+    let failed_webhook_events = crate::health::failed_webhook_events(db).await?;
     Ok(PlatformStats { tenants, users, active_users, numbers, today, month, queues, failed_webhook_events })
 }

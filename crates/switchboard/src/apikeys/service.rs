@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{KEY_PREFIX, KeyScope};
 use crate::audit;
-use crate::auth::extract::Principal;
+use crate::auth::principal::Principal;
 use crate::entities::api_keys;
 use crate::entities::enums::{Role, TenantStatus};
 use crate::error::{AppError, AppResult};

@@ -115,9 +115,9 @@ pub fn forget_user(user: Uuid) {
     cache().lock().unwrap_or_else(|e| e.into_inner()).remove(&user);
 }
 
-/// Call after committing a change to the tenant's status.
+/// Call after committing a change to the tenant's status (with `apikeys::service::forget_tenant`
+/// for its keys).
 pub fn forget_tenant(tenant: Uuid) {
     GENERATION.fetch_add(1, Ordering::SeqCst);
     cache().lock().unwrap_or_else(|e| e.into_inner()).retain(|_, c| c.tenant != Some(tenant));
-    crate::apikeys::service::forget_tenant(tenant);
 }

@@ -4,105 +4,60 @@ use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use serde::{Deserialize, Serialize};
 use switchboard_crypto::jwt::Validation;
-use uuid::Uuid;
 
 use crate::entities::enums::Role;
 use crate::error::AppError;
 use crate::ids::{TenantId, UserId};
 use crate::state::AppState;
 
-pub const AUDIENCE: &str = "switchboard";
-pub const ACCESS_TYP: &str = "access";
-/// Access tokens live 15 minutes; refresh tokens renew them.
-pub const ACCESS_TTL_SECS: i64 = 15 * 60;
+pub use super::principal::{ACCESS_TTL_SECS, ACCESS_TYP, AUDIENCE, AccessClaims, Principal};
 
-/// Claims of an access token (HS256).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub sub: Uuid,
-    pub tenant: Option<Uuid>,
-    pub role: Role,
-    pub typ: String,
-    pub aud: String,
-    pub iat: i64,
-    pub exp: i64,
-}
-
-/// The authenticated caller.
-#[derive(Debug, Clone, Copy)]
-pub struct Principal {
-    pub user_id: UserId,
-    pub tenant_id: Option<TenantId>,
-    pub role: Role,
-    /// Set when the caller used an API key (`sk_…`): its scope, already checked against the request.
-    pub api_key: Option<crate::apikeys::KeyScope>,
-}
-
-impl Principal {
-    /// The caller's tenant; policies that admit tenant roles guarantee it exists.
-    pub fn tenant(&self) -> Result<TenantId, AppError> {
-        self.tenant_id.ok_or_else(|| AppError::forbidden("this endpoint needs a tenant account"))
-    }
-
-    /// The signed-in person. An API key acts for its tenant, not for the user who created it, so it
-    /// may not change that user's own account (name, password): 403.
-    pub fn person(&self) -> Result<UserId, AppError> {
-        if self.api_key.is_some() {
-            return Err(AppError::forbidden("an API key cannot change a user's own account; sign in as the user"));
-        }
-        Ok(self.user_id)
-    }
-
-    /// Authenticates a request. With `header_csrf` false a cookie session's CSRF token is not looked
-    /// for in `X-CSRF-Token`: the caller (a plain HTML form) must check its `_csrf` field instead.
-    pub async fn authenticate(parts: &mut Parts, state: &AppState, header_csrf: bool) -> Result<Self, AppError> {
-        let cookie_token;
-        let token = match bearer(parts) {
-            Some(t) => t,
-            None => {
-                // The web app's session: the access token in an HttpOnly cookie. Unsafe methods must
-                // also carry the CSRF token (double submit), which another site cannot read.
-                cookie_token = super::cookies::access_from_cookies(&parts.headers)
-                    .ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
-                if header_csrf {
-                    super::cookies::check_csrf(&parts.method, &parts.headers)?;
-                }
-                cookie_token.as_str()
+/// Authenticates a request. With `header_csrf` false a cookie session's CSRF token is not looked
+/// for in `X-CSRF-Token`: the caller (a plain HTML form) must check its `_csrf` field instead.
+pub async fn authenticate(parts: &mut Parts, state: &AppState, header_csrf: bool) -> Result<Principal, AppError> {
+    let cookie_token;
+    let token = match bearer(parts) {
+        Some(t) => t,
+        None => {
+            // The web app's session: the access token in an HttpOnly cookie. Unsafe methods must
+            // also carry the CSRF token (double submit), which another site cannot read.
+            cookie_token = super::cookies::access_from_cookies(&parts.headers)
+                .ok_or_else(|| AppError::unauthorized("missing bearer token"))?;
+            if header_csrf {
+                super::cookies::check_csrf(&parts.method, &parts.headers)?;
             }
-        };
-        if token.starts_with(crate::apikeys::KEY_PREFIX) {
-            let path = match parts.extensions.get::<axum::extract::OriginalUri>() {
-                Some(o) => o.0.path().to_string(),
-                None => parts.uri.path().to_string(),
-            };
-            return crate::apikeys::service::authenticate(state, token, &parts.method, &path).await;
+            cookie_token.as_str()
         }
-        let validation = Validation {
-            audience: AUDIENCE.into(),
-            typ: ACCESS_TYP.into(),
-            now: chrono::Utc::now().timestamp(),
-            leeway_secs: 0,
+    };
+    if token.starts_with(crate::apikeys::KEY_PREFIX) {
+        let path = match parts.extensions.get::<axum::extract::OriginalUri>() {
+            Some(o) => o.0.path().to_string(),
+            None => parts.uri.path().to_string(),
         };
-        let claims: AccessClaims = state
-            .jwt
-            .decode(token, &validation)
-            .map_err(|_| AppError::unauthorized("invalid or expired access token"))?;
-        // A tenant role without a tenant (or SYSTEM_ADMIN with one) is a forged or stale token.
-        if (claims.role == Role::SystemAdmin) != claims.tenant.is_none() {
-            return Err(AppError::unauthorized("invalid access token"));
-        }
-        // The token is genuine; its user must still be allowed in (not removed, deactivated or
-        // suspended since it was issued).
-        super::access::check(state, claims.sub, claims.iat).await?;
-        Ok(Principal {
-            user_id: UserId(claims.sub),
-            tenant_id: claims.tenant.map(TenantId),
-            role: claims.role,
-            api_key: None,
-        })
+        return crate::apikeys::service::authenticate(state, token, &parts.method, &path).await;
     }
+    let validation = Validation {
+        audience: AUDIENCE.into(),
+        typ: ACCESS_TYP.into(),
+        now: chrono::Utc::now().timestamp(),
+        leeway_secs: 0,
+    };
+    let claims: AccessClaims =
+        state.jwt.decode(token, &validation).map_err(|_| AppError::unauthorized("invalid or expired access token"))?;
+    // A tenant role without a tenant (or SYSTEM_ADMIN with one) is a forged or stale token.
+    if (claims.role == Role::SystemAdmin) != claims.tenant.is_none() {
+        return Err(AppError::unauthorized("invalid access token"));
+    }
+    // The token is genuine; its user must still be allowed in (not removed, deactivated or
+    // suspended since it was issued).
+    super::access::check(state, claims.sub, claims.iat).await?;
+    Ok(Principal {
+        user_id: UserId(claims.sub),
+        tenant_id: claims.tenant.map(TenantId),
+        role: claims.role,
+        api_key: None,
+    })
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -115,7 +70,7 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Principal::authenticate(parts, state, true).await
+        authenticate(parts, state, true).await
     }
 }
 

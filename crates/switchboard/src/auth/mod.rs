@@ -4,6 +4,7 @@ pub mod access;
 pub mod cookies;
 pub mod domain;
 pub mod extract;
+pub mod principal;
 pub mod routes;
 pub mod service;
 pub mod throttle;

@@ -8,7 +8,7 @@ use switchboard_crypto::token::{random_token, sha256_hex};
 use uuid::Uuid;
 
 use super::domain::{Email, NewPassword};
-use super::extract::{ACCESS_TTL_SECS, ACCESS_TYP, AUDIENCE, AccessClaims};
+use super::principal::{ACCESS_TTL_SECS, ACCESS_TYP, AUDIENCE, AccessClaims};
 use crate::audit;
 use crate::entities::enums::{AgentStatus, Role, TenantStatus};
 use crate::entities::{agents, refresh_tokens, tenants, users};

@@ -3,7 +3,7 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::auth::extract::Principal;
+use crate::auth::principal::Principal;
 use crate::entities::conversations;
 use crate::entities::enums::Role;
 use crate::error::{AppError, AppResult};

@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(live))
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(live)).routes(routes!(metrics))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -179,4 +179,35 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/api/health/live", tag = "health", responses((status = 200, description = "alive")))]
 async fn live() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "alive"}))
+}
+
+/// Stored webhook events in the failed state (replayable).
+pub async fn failed_webhook_events<C: sea_orm::ConnectionTrait>(db: &C) -> Result<i64, sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    use crate::entities::{enums::WebhookState, webhook_events};
+    let q = webhook_events::Entity::find().filter(webhook_events::Column::State.eq(WebhookState::Failed));
+    Ok(q.count(db).await? as i64)
+}
+
+/// Process counters (Prometheus text format).
+#[utoipa::path(get, path = "/api/metrics", tag = "health", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut out = state.metrics.render();
+    // Gauges read from the database, so that every node reports the same durable state.
+    if let Ok(n) = failed_webhook_events(&state.db).await {
+        out.push_str(
+            "# HELP switchboard_webhook_events_failed Stored webhook events in the failed state (replayable)\n",
+        );
+        out.push_str("# TYPE switchboard_webhook_events_failed gauge\n");
+        out.push_str(&format!("switchboard_webhook_events_failed {n}\n"));
+    }
+    if let Ok(queues) = queue_stats(&state.db).await {
+        out.push_str("# HELP switchboard_jobs_dead Dead jobs kept for operators, per queue\n");
+        out.push_str("# TYPE switchboard_jobs_dead gauge\n");
+        for q in queues {
+            out.push_str(&format!("switchboard_jobs_dead{{queue=\"{}\"}} {}\n", q.queue, q.dead));
+        }
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

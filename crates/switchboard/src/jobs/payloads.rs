@@ -76,6 +76,23 @@ impl Job for SyncTemplates {
     const QUEUE: &'static str = queues::TEMPLATE_SYNC;
 }
 
+impl SyncTemplates {
+    /// Numbers' templates are synced this often.
+    pub const EVERY: chrono::Duration = chrono::Duration::hours(1);
+
+    /// The number's sync at `at`: one job per number and hour (its unique key), so scheduling it
+    /// from several places (a new number, the job's own next run, start-up) enqueues it once.
+    pub fn at(tenant: Uuid, account: Uuid, at: chrono::DateTime<chrono::Utc>) -> super::NewJob {
+        use chrono::Timelike;
+        let hour = at.with_minute(0).and_then(|t| t.with_second(0)).unwrap_or(at);
+        Job::job(&SyncTemplates { account_id: account })
+            .unique(format!("{account}:{}", hour.format("%Y%m%d%H")))
+            .tenant(tenant)
+            .at(at)
+            .attempts(6)
+    }
+}
+
 /// `webhook-delivery`: deliver one signed event body to one outgoing webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

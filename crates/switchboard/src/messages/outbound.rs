@@ -2,9 +2,9 @@
 //! opt-out, template approval, tenant status, quota), then store it as `queued` and enqueue its
 //! send in one transaction.
 
-use chrono::{Datelike, Duration, NaiveDate, Utc};
+use chrono::{Duration, Utc};
 use meta_cloud::send::SendRequest;
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
     TryInsertResult,
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::entities::enums::{AccountStatus, Direction, MessageStatus, TenantStatus};
-use crate::entities::{contacts, conversations, daily_usage, messages, templates, tenants, whatsapp_accounts};
+use crate::entities::{contacts, conversations, messages, templates, tenants, whatsapp_accounts};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::events::DomainEvent;
 use crate::jobs::queues;
@@ -234,21 +234,6 @@ async fn find_message<C: ConnectionTrait>(
     Ok(q.one(db).await?)
 }
 
-/// Messages sent so far this month (counted when queued).
-pub async fn month_to_date_out<C: ConnectionTrait>(db: &C, tenant: Uuid) -> AppResult<i64> {
-    let today = Utc::now().date_naive();
-    let first = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap_or(today);
-    let sum: Option<Option<i64>> = daily_usage::Entity::find()
-        .select_only()
-        .expr_as(Func::cast_as(Func::sum(Expr::col(daily_usage::Column::MessagesOut)), "bigint"), "s")
-        .filter(daily_usage::Column::TenantId.eq(tenant))
-        .filter(daily_usage::Column::Day.gte(first))
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(sum.flatten().unwrap_or(0))
-}
-
 /// The business rules, each a clear error with a code.
 pub async fn check_rules<C: ConnectionTrait>(
     db: &C,
@@ -295,7 +280,7 @@ pub async fn check_rules<C: ConnectionTrait>(
             }
         }
     }
-    let used = month_to_date_out(db, tenant.id).await?;
+    let used = crate::usage::month_to_date_out(db, tenant.id).await?;
     if used >= tenant.limit_monthly_messages {
         let mut e = AppError::too_many(
             "quota_exceeded",

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::auth::extract::Principal;
+use crate::auth::principal::Principal;
 use crate::conversations::service::get_visible;
 use crate::entities::{conversation_notes, users};
 use crate::error::AppResult;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use meta_cloud::client::{CreateTemplate, GraphError, TemplateInfo, TemplateQuery};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -37,7 +37,7 @@ pub fn management_rate() -> Rate {
 }
 
 /// Sync runs every hour per number.
-pub const SYNC_EVERY: chrono::Duration = chrono::Duration::hours(1);
+pub const SYNC_EVERY: chrono::Duration = crate::jobs::payloads::SyncTemplates::EVERY;
 
 /// Statuses Meta reports, plus `DELETED` for templates gone from Meta.
 pub const STATUSES: &[&str] = &[
@@ -618,23 +618,14 @@ pub async fn sync(state: &AppState, tenant: TenantId, account: Option<Uuid>) -> 
     Ok(out)
 }
 
-/// Enqueues the number's sync to run at `at`; one job per number and hour (unique key).
+/// Enqueues the number's sync to run at `at` (`SyncTemplates::at`: one per number and hour).
 pub async fn schedule_sync<C: ConnectionTrait>(
     db: &C,
     tenant: Uuid,
     account: Uuid,
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let hour = at.with_minute(0).and_then(|t| t.with_second(0)).unwrap_or(at);
-    crate::jobs::enqueue(
-        db,
-        crate::jobs::Job::job(&crate::jobs::payloads::SyncTemplates { account_id: account })
-            .unique(format!("{account}:{}", hour.format("%Y%m%d%H")))
-            .tenant(tenant)
-            .at(at)
-            .attempts(6),
-    )
-    .await
+    crate::jobs::enqueue(db, crate::jobs::payloads::SyncTemplates::at(tenant, account, at)).await
 }
 
 /// Makes sure every number has its hourly sync scheduled (numbers connected before the job

@@ -5,9 +5,9 @@ pub mod routes;
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use chrono::{Datelike, NaiveDate, Utc};
+use sea_orm::sea_query::{Expr, Func, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
 use crate::entities::daily_usage;
@@ -98,4 +98,19 @@ pub async fn add<C: ConnectionTrait>(db: &C, tenant_id: Uuid, day: NaiveDate, d:
     }
     daily_usage::Entity::insert(row).on_conflict(on).exec_without_returning(db).await?;
     Ok(())
+}
+
+/// Messages sent so far this month (counted when queued): the monthly plan limit's measure.
+pub async fn month_to_date_out<C: ConnectionTrait>(db: &C, tenant: Uuid) -> Result<i64, DbErr> {
+    let today = Utc::now().date_naive();
+    let first = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap_or(today);
+    let sum: Option<Option<i64>> = daily_usage::Entity::find()
+        .select_only()
+        .expr_as(Func::cast_as(Func::sum(Expr::col(daily_usage::Column::MessagesOut)), "bigint"), "s")
+        .filter(daily_usage::Column::TenantId.eq(tenant))
+        .filter(daily_usage::Column::Day.gte(first))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(sum.flatten().unwrap_or(0))
 }

@@ -217,7 +217,7 @@ pub fn percent(used: i64, limit: i64) -> f64 {
 }
 
 pub async fn month_to_date<C: ConnectionTrait>(db: &C, t: &tenants::Model) -> AppResult<MonthToDate> {
-    let used = crate::messages::outbound::month_to_date_out(db, t.id).await?;
+    let used = super::month_to_date_out(db, t.id).await?;
     Ok(MonthToDate {
         messages_out: used,
         limit: t.limit_monthly_messages,

@@ -397,7 +397,7 @@ pub fn message_view(
             v.location = Some(LocationView {
                 label: if label.is_empty() { "Shared location".into() } else { label },
                 map_url: match (lat, lon) {
-                    (Some(a), Some(b)) => Some(crate::accounts::sandbox::map_url(a, b)),
+                    (Some(a), Some(b)) => Some(crate::sandbox::map_url(a, b)),
                     _ => sv(c, "/url").filter(|u| u.starts_with("https://")),
                 },
                 coords: match (lat, lon) {
@@ -523,7 +523,7 @@ async fn message_views(state: &AppState, tenant: Uuid, rows: &[messages::Model])
                 Some(&t.name) == sv(&m.content, "/name").as_ref() && lang.as_ref().is_none_or(|l| *l == t.language)
             });
             if let Some(t) = def {
-                let p = crate::templates::params::preview(t, &crate::accounts::sandbox::template_values(&m.content));
+                let p = crate::templates::params::preview(t, &crate::sandbox::template_values(&m.content));
                 let text: Vec<String> = [p.header.unwrap_or_default(), p.body, p.footer.unwrap_or_default()]
                     .into_iter()
                     .filter(|s| !s.is_empty())

@@ -96,7 +96,7 @@ impl WebUser {
             Some(n) => Redirect::to(&format!("/login?next={}", urlencode(n))).into_response(),
             None => Redirect::to("/login").into_response(),
         };
-        let principal = Principal::authenticate(parts, state, header_csrf).await.map_err(|_| to_login())?;
+        let principal = crate::auth::extract::authenticate(parts, state, header_csrf).await.map_err(|_| to_login())?;
         let user = crate::users::find(&state.db, principal.user_id.0).await.ok().flatten().filter(|u| u.active);
         let Some(user) = user else { return Err(to_login()) };
         let tenant = match principal.tenant_id {

@@ -8,10 +8,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::{Shell, WebUser, app_error_page, render};
-use crate::accounts::sandbox::{SimChatItem, customer_view, parse_wa_id};
 use crate::entities::enums::Role;
 use crate::error::AppError;
 use crate::ids::TenantId;
+use crate::sandbox::{SimChatItem, customer_view, parse_wa_id};
 use crate::state::AppState;
 
 const DEFAULT_FROM: &str = "15550001234";

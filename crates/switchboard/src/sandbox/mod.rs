@@ -1,11 +1,11 @@
-//! The simulated customer's side of a sandbox chat: what the customer wrote (the inbound messages
+//! The sandbox (the built-in Meta simulator, `meta-sim`, as a number anyone can try): the
+//! simulated customer's side of a sandbox chat: what the customer wrote (the inbound messages
 //! this tenant stored) and what the business sent them (what the built-in meta-sim accepted on the
 //! number), in time order. Read by `GET /api/whatsapp-accounts/{id}/sandbox/messages` and the
 //! sandbox page.
 
 use std::collections::{HashMap, HashSet};
 
-use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -13,10 +13,9 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::extract::{Authed, InboxRole};
 use crate::entities::enums::Direction;
 use crate::entities::{contacts, conversations, messages, templates, whatsapp_accounts};
-use crate::error::{AppError, AppResult, ErrorBody};
+use crate::error::{AppError, AppResult};
 use crate::ids::TenantId;
 use crate::state::AppState;
 
@@ -81,24 +80,9 @@ pub fn parse_wa_id(raw: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// The simulated customer's chat with a sandbox number (the customer's side).
-#[utoipa::path(get, path = "/api/whatsapp-accounts/{id}/sandbox/messages", tag = "whatsapp-accounts",
-    params(("id" = Uuid, Path), ThreadParams), security(("bearer" = [])),
-    responses((status = 200, body = SimThread), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn sandbox_thread(
-    State(state): State<AppState>,
-    auth: Authed<InboxRole>,
-    Path(id): Path<Uuid>,
-    Query(p): Query<ThreadParams>,
-) -> AppResult<axum::Json<SimThread>> {
-    let wa_id = parse_wa_id(&p.wa_id).map_err(|m| AppError::field("waId", m))?;
-    let data = customer_view(&state, auth.tenant()?, id, &wa_id).await?;
-    Ok(axum::Json(SimThread { data }))
-}
-
 /// The tenant's sandbox number (404 for another tenant's, a real number, or a disabled sandbox).
 pub async fn sandbox_account(state: &AppState, tenant: TenantId, id: Uuid) -> AppResult<whatsapp_accounts::Model> {
-    let a = super::service::get(&state.db, tenant, id).await?;
+    let a = crate::accounts::service::get(&state.db, tenant, id).await?;
     if !a.is_sandbox || state.sandbox.is_none() {
         return Err(AppError::not_found("sandbox number"));
     }
