@@ -14,7 +14,10 @@
 //!    must always find its contact.
 //! 4. Explicit changes (`user_changed_number`, `user_changed_user_id` system messages) set the new
 //!    value on the contact found by the old ones.
-//! 5. Every change of a phone number or user id is kept in `contact_identity_changes`.
+//! 5. Every change of a phone number or user id is kept in `contact_identity_changes`: a value
+//!    replaced by another, or taken by another contact (`moved`). Learning one a contact did not
+//!    have yet is not a change and is not recorded — so the history does not depend on whether
+//!    the contact was created in an earlier batch or earlier in the same one.
 //!
 //! Set-based: the contacts of all sightings are read with one query per identifier kind, and only
 //! changed or new rows are written. On PostgreSQL, new contacts whose identifiers no other row
@@ -265,7 +268,6 @@ async fn attempt(
                 id
             }
         };
-        let existing = work[&id].original.is_some();
         // The phone number and user id this sighting gives the contact.
         let want_wa = s.new_wa_id.or(s.wa_id);
         let want_user = s.new_user_id.or(s.user_id);
@@ -281,7 +283,7 @@ async fn attempt(
                 by_user.remove(&(t, o.clone()));
             }
             by_user.insert((t, u.to_string()), id);
-            if existing || old.is_some() {
+            if old.is_some() {
                 record(t, id, "user_id", old, Some(u.to_string()), s.source.as_str());
             }
         }
@@ -297,7 +299,7 @@ async fn attempt(
                 by_wa.remove(&(t, o.clone()));
             }
             by_wa.insert((t, w.to_string()), id);
-            if existing || old.is_some() {
+            if old.is_some() {
                 record(t, id, "wa_id", old, Some(w.to_string()), s.source.as_str());
             }
         }

@@ -829,6 +829,8 @@ async fn inbound_messages(
     for (i, x) in inbound.iter().enumerate() {
         let tenant = x.tenant();
         if in_batch.contains_key(&(tenant, x.m.id.as_str())) {
+            // Delivered twice within this batch: said on the later event, as when stored earlier.
+            ctx.note(x.event, format!("message {} already stored", x.m.id));
             continue;
         }
         let at = crate::messages::status::secs_to_time(x.m.timestamp_secs());

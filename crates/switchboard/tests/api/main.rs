@@ -24,6 +24,7 @@ mod media_upload;
 mod notes;
 mod openapi;
 mod outhooks;
+mod paths;
 mod platform_audit;
 mod profile;
 mod queue;
