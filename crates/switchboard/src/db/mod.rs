@@ -5,6 +5,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;
 
+pub mod group;
 pub mod migrations;
 
 pub use migrations::Migrator;

@@ -6,8 +6,7 @@ use chrono::{Duration, Utc};
 use meta_cloud::send::SendRequest;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
-    TryInsertResult,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, TransactionTrait, TryInsertResult,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};

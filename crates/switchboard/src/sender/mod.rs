@@ -33,9 +33,9 @@ use meta_cloud::send::SendRequest;
 use sea_orm::sea_query::{CaseStatement, Expr, Func};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::db::group::GroupCommit;
 use crate::entities::enums::{AccountStatus, MessageStatus};
 use crate::entities::{contacts, conversations, jobs, media, messages, pending_statuses, tenants, whatsapp_accounts};
 use crate::events::DomainEvent;
@@ -201,15 +201,13 @@ impl Loaded {
     }
 }
 
-type Reply<T> = oneshot::Sender<Result<T, String>>;
-
-/// The grouped writes: sends ready at the same moment share one statement. One task each for
-/// `send_started_at` and for recording; each runs one statement (transaction) at a time and takes
-/// everything that queued meanwhile as its next group, so the number of writes follows the
-/// database's latency, not the send rate.
+/// The grouped writes (`db::group`): sends ready at the same moment share one statement. One
+/// writer for `send_started_at`, one recorder on SQLite (its writer is one connection) and
+/// [`PG_RECORDERS`] on PostgreSQL; each takes everything that queued meanwhile as its next group,
+/// so the number of writes follows the database's latency, not the send rate.
 struct Writes {
-    mark: mpsc::UnboundedSender<(Uuid, Reply<bool>)>,
-    record: mpsc::UnboundedSender<(Sent, Reply<()>)>,
+    mark: GroupCommit<Uuid, Result<Arc<HashSet<Uuid>>, String>>,
+    record: GroupCommit<Sent, Result<(), String>>,
 }
 
 struct Sent {
@@ -218,90 +216,66 @@ struct Sent {
     wamid: String,
 }
 
+/// Submissions a group takes at most.
+const GROUP: usize = 500;
+
 impl Writes {
-    /// Starts the two tasks; they stop when the last `Writes` handle is dropped.
+    /// Starts the writers; they stop when the `Writes` is dropped.
     fn start(state: &AppState, owner: &str) -> Self {
-        let (mark_tx, mark_rx) = mpsc::unbounded_channel();
-        let (record_tx, record_rx) = mpsc::unbounded_channel();
-        tokio::spawn(mark_loop(state.clone(), mark_rx));
-        let record_rx = Arc::new(tokio::sync::Mutex::new(record_rx));
+        // Bounded well above what can be in flight (WORKERS × BATCH sends).
+        let mark = GroupCommit::new(65_536, GROUP);
+        let st = state.clone();
+        mark.spawn_writers(1, move |ids: Vec<Uuid>| {
+            let state = st.clone();
+            async move { mark_many(&state, ids).await }
+        });
+        let record = GroupCommit::new(65_536, GROUP);
         let recorders =
             if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres { PG_RECORDERS } else { 1 };
-        for _ in 0..recorders {
-            tokio::spawn(record_loop(state.clone(), owner.to_string(), record_rx.clone()));
-        }
-        Writes { mark: mark_tx, record: record_tx }
+        let (st, owner) = (state.clone(), owner.to_string());
+        record.spawn_writers(recorders, move |group: Vec<Sent>| {
+            let (state, owner) = (st.clone(), owner.clone());
+            async move {
+                let t = std::time::Instant::now();
+                let res = record_many(&state, &owner, group.iter().collect()).await;
+                counters::RECORD_GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                counters::RECORDED.fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                counters::add(&counters::RECORD_US, t);
+                res
+            }
+        });
+        Writes { mark, record }
     }
 
     /// Commits `send_started_at` (grouped with the other sends of this moment); `false` when it was
     /// already set (another worker got there first).
     async fn mark_started(&self, id: Uuid) -> Result<bool, Outcome> {
-        let (tx, rx) = oneshot::channel();
-        self.mark.send((id, tx)).map_err(|_| Outcome::Retry { error: "send batch closed".into(), after: None })?;
-        rx.await
-            .map_err(|_| Outcome::Retry { error: "send batch closed".into(), after: None })?
-            .map_err(|error| Outcome::Retry { error, after: None })
+        let closed = |_| Outcome::Retry { error: "send batch closed".into(), after: None };
+        let marked = self.mark.submit(id).await.map_err(closed)?;
+        marked.map(|set| set.contains(&id)).map_err(|error| Outcome::Retry { error, after: None })
     }
 
     /// Records the wamid and `sent` and completes the job, in one transaction with the others.
     async fn record_sent(&self, sent: Sent) -> Result<(), Outcome> {
-        let (tx, rx) = oneshot::channel();
-        self.record.send((sent, tx)).map_err(|_| Outcome::Retry { error: "send batch closed".into(), after: None })?;
-        rx.await
-            .map_err(|_| Outcome::Retry { error: "send batch closed".into(), after: None })?
-            .map_err(|error| Outcome::Retry { error, after: None })
+        let closed = |_| Outcome::Retry { error: "send batch closed".into(), after: None };
+        self.record.submit(sent).await.map_err(closed)?.map_err(|error| Outcome::Retry { error, after: None })
     }
 }
 
-/// Takes what is queued now, up to `max`, after the first item.
-async fn next_group<T>(rx: &mut mpsc::UnboundedReceiver<T>, max: usize) -> Option<Vec<T>> {
-    let first = rx.recv().await?;
-    let mut group = vec![first];
-    while group.len() < max {
-        match rx.try_recv() {
-            Ok(x) => group.push(x),
-            Err(_) => break,
-        }
-    }
-    Some(group)
-}
-
-async fn mark_loop(state: AppState, mut rx: mpsc::UnboundedReceiver<(Uuid, Reply<bool>)>) {
-    while let Some(group) = next_group(&mut rx, 500).await {
-        let ids: Vec<Uuid> = group.iter().map(|(id, _)| *id).collect();
-        let t = std::time::Instant::now();
-        let res = messages::Entity::update_many()
-            .col_expr(messages::Column::SendStartedAt, Expr::value(crate::db::now()))
-            .filter(messages::Column::Id.is_in(ids))
-            .filter(messages::Column::SendStartedAt.is_null())
-            .exec_with_returning(state.writer())
-            .await
-            .map(|rows| rows.into_iter().map(|m| m.id).collect::<HashSet<Uuid>>());
-        counters::MARK_GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        counters::add(&counters::MARK_US, t);
-        for (id, reply) in group {
-            let _ = reply.send(res.as_ref().map(|set| set.contains(&id)).map_err(|e| e.to_string()));
-        }
-    }
-}
-
-/// The recorders' shared queue of sends to record, each with the reply its sender waits for.
-type RecordQueue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(Sent, Reply<()>)>>>;
-
-/// One of the recorders: takes the next group (what queued while the others were busy) and
-/// records it. PostgreSQL runs [`PG_RECORDERS`] of them, SQLite one (its writer is one connection).
-async fn record_loop(state: AppState, owner: String, rx: RecordQueue) {
-    loop {
-        let Some(group) = next_group(&mut *rx.lock().await, 500).await else { break };
-        let t = std::time::Instant::now();
-        let res = record_many(&state, &owner, group.iter().map(|(s, _)| s).collect()).await;
-        counters::RECORD_GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        counters::RECORDED.fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        counters::add(&counters::RECORD_US, t);
-        for (_, reply) in group {
-            let _ = reply.send(res.clone());
-        }
-    }
+/// Sets `send_started_at` on the group's messages that have none; the ids it set.
+async fn mark_many(state: &AppState, ids: Vec<Uuid>) -> Result<Arc<HashSet<Uuid>>, String> {
+    let t = std::time::Instant::now();
+    let res = messages::Entity::update_many()
+        .col_expr(messages::Column::SendStartedAt, Expr::value(crate::db::now()))
+        .filter(messages::Column::Id.is_in(ids))
+        .filter(messages::Column::SendStartedAt.is_null())
+        .exec_with_returning(state.writer())
+        .await
+        .map(|rows| Arc::new(rows.into_iter().map(|m| m.id).collect::<HashSet<Uuid>>()))
+        .map_err(|e| e.to_string());
+    counters::MARK_GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    counters::add(&counters::MARK_US, t);
+    res
 }
 
 /// Records wamids and `sent`, applies statuses that arrived before them, and completes the jobs:

@@ -2,7 +2,6 @@
 //! event and its processing job in the same transaction before the 200 is sent.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,10 +9,11 @@ use sea_orm::sea_query::{CommonTableExpression, WithClause};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Set, TransactionTrait};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::accounts::directory::RoutedAccount;
+use crate::db::group::{Closed, GroupCommit};
 use crate::entities::enums::WebhookState;
 use crate::entities::webhook_events;
 use crate::jobs::{self, NewJob, queues};
@@ -121,21 +121,14 @@ struct Item {
     tenant_id: Option<Uuid>,
     /// When its processing job may run: now, or later within the tenant's fair share.
     run_at: Option<chrono::DateTime<chrono::Utc>>,
-    done: oneshot::Sender<Result<(), String>>,
 }
 
-/// Batches concurrent webhook writes into shared transactions (group commit): each event and
-/// its job still commit together, and each POST is answered only after its commit.
+/// Batches concurrent webhook writes into shared transactions (group commit, `db::group`): each
+/// event and its job still commit together, and each POST is answered only after its commit.
 pub struct Ingestor {
-    tx: mpsc::Sender<Item>,
-    rx: Arc<Mutex<mpsc::Receiver<Item>>>,
+    commit: GroupCommit<Item, Result<(), String>>,
     /// Held by the one processing batch allowed to run while processing is behind (overload).
     overload_turn: Mutex<()>,
-    /// Times a writer found POSTs already waiting for it: every writer was busy (saturated).
-    waited: AtomicU64,
-    /// When that last happened, in milliseconds since `epoch` (0: never).
-    waited_at_ms: AtomicU64,
-    epoch: std::time::Instant,
     /// Each tenant's share of processing (`webhooks::fair`).
     fair: super::fair::FairClock,
 }
@@ -144,27 +137,17 @@ const MAX_BATCH: usize = 256;
 
 impl Ingestor {
     pub fn new() -> Self {
-        let (tx, rx) = mpsc::channel(8192);
-        Self {
-            tx,
-            rx: Arc::new(Mutex::new(rx)),
-            overload_turn: Mutex::new(()),
-            waited: AtomicU64::new(0),
-            waited_at_ms: AtomicU64::new(0),
-            epoch: std::time::Instant::now(),
-            fair: Default::default(),
-        }
+        Self { commit: GroupCommit::new(8192, MAX_BATCH), overload_turn: Mutex::new(()), fair: Default::default() }
     }
 
     /// POSTs had to wait for a writer within the last `window`.
     pub fn saturated_within(&self, window: Duration) -> bool {
-        let at = self.waited_at_ms.load(Ordering::Relaxed);
-        at > 0 && (self.epoch.elapsed().as_millis() as u64).saturating_sub(at) <= window.as_millis() as u64
+        self.commit.saturated_within(window)
     }
 
     /// A counter that grows each time POSTs had to wait because every writer was busy.
     pub fn saturation(&self) -> u64 {
-        self.waited.load(Ordering::Relaxed)
+        self.commit.saturation()
     }
 
     /// While processing is behind, batches take turns (one at a time, across workers), so that
@@ -175,16 +158,22 @@ impl Ingestor {
 
     /// Starts `writers` writer tasks (1 on SQLite: one writer connection; several on PostgreSQL).
     pub fn start(state: &AppState, writers: usize) {
-        for _ in 0..writers.max(1) {
-            let state = state.clone();
-            let rx = state.ingest.rx.clone();
-            tokio::spawn(async move { writer_loop(state, rx).await });
-        }
+        let st = state.clone();
+        state.ingest.commit.spawn_writers(writers, move |batch: Vec<Item>| {
+            let state = st.clone();
+            async move {
+                let result = write_batch(&state, &batch).await;
+                if result.is_ok() {
+                    state.jobs_wakeup.wake(queues::WEBHOOK_PROCESSOR);
+                }
+                result
+            }
+        });
     }
 
     /// POSTs waiting for a writer to take them into a group commit.
     pub fn waiting(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.commit.waiting()
     }
 
     /// Processing claimed webhook jobs whose earliest `run_at` is `head` (`webhooks::fair`).
@@ -209,15 +198,11 @@ impl Ingestor {
             last_error: Set(None),
             processed_at: Set(None),
         };
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Item { event, id, tenant_id: verified.tenant_id, run_at, done })
-            .await
-            .map_err(|_| "ingest writer stopped".to_string())?;
-        match tokio::time::timeout(Duration::from_secs(10), wait).await {
+        let item = Item { event, id, tenant_id: verified.tenant_id, run_at };
+        match tokio::time::timeout(Duration::from_secs(10), self.commit.submit(item)).await {
             Ok(Ok(Ok(()))) => Ok(id),
             Ok(Ok(Err(e))) => Err(e),
-            Ok(Err(_)) => Err("ingest writer dropped the event".into()),
+            Ok(Err(Closed)) => Err("ingest writer stopped".into()),
             Err(_) => Err("timed out waiting for the database".into()),
         }
     }
@@ -229,41 +214,7 @@ impl Default for Ingestor {
     }
 }
 
-async fn writer_loop(state: AppState, rx: Arc<Mutex<mpsc::Receiver<Item>>>) {
-    loop {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        {
-            let mut rx = rx.lock().await;
-            match rx.try_recv() {
-                Ok(first) => {
-                    let ingest = &state.ingest;
-                    ingest.waited.fetch_add(1, Ordering::Relaxed);
-                    ingest.waited_at_ms.store((ingest.epoch.elapsed().as_millis() as u64).max(1), Ordering::Relaxed);
-                    batch.push(first);
-                }
-                Err(_) => match rx.recv().await {
-                    Some(first) => batch.push(first),
-                    None => return,
-                },
-            }
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
-                }
-            }
-        }
-        let result = write_batch(&state, &mut batch).await;
-        if result.is_ok() {
-            state.jobs_wakeup.wake(queues::WEBHOOK_PROCESSOR);
-        }
-        for item in batch {
-            let _ = item.done.send(result.clone());
-        }
-    }
-}
-
-async fn write_batch(state: &AppState, batch: &mut [Item]) -> Result<(), String> {
+async fn write_batch(state: &AppState, batch: &[Item]) -> Result<(), String> {
     let events: Vec<webhook_events::ActiveModel> = batch.iter().map(|i| i.event.clone()).collect();
     let jobs_: Vec<NewJob> = batch
         .iter()
