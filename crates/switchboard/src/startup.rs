@@ -128,66 +128,9 @@ pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
         )
 }
 
-/// Re-registers sandbox numbers in the (in-memory) simulator after a restart.
+/// Re-registers sandbox numbers in the (in-memory) simulator after a restart (`sandbox::restore`).
 pub async fn restore_sandbox(state: &AppState) -> anyhow::Result<()> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let Some(sim) = &state.sandbox else {
-        return Ok(());
-    };
-    let rows = crate::entities::whatsapp_accounts::Entity::find()
-        .filter(crate::entities::whatsapp_accounts::Column::IsSandbox.eq(true))
-        .all(&state.db)
-        .await?;
-    for a in rows {
-        let token = crate::accounts::service::access_token(state, &a).map_err(|e| anyhow::anyhow!(e.message))?;
-        let secret = match &a.app_secret_enc {
-            Some(enc) => crate::secrets::decrypt(
-                &state.config.encryption_keys,
-                a.tenant_id,
-                a.id,
-                crate::secrets::Purpose::AppSecret,
-                enc,
-            )
-            .map_err(|e| anyhow::anyhow!(e.message))?,
-            None => continue,
-        };
-        sim.sim.register_number(
-            meta_sim::NumberSpec::new(&a.waba_id, &a.phone_number_id, &a.display_phone_number, token.expose(), secret)
-                .with_webhook_url(format!("{}/api/webhooks/whatsapp", state.public_url())),
-        );
-        restore_sandbox_windows(state, sim, &a).await?;
-    }
-    Ok(())
-}
-
-/// Meta keeps each customer's 24-hour window across our restarts; the in-memory simulator does
-/// not, so it is told when each customer of the number last wrote (else replies fail with 131047).
-async fn restore_sandbox_windows(
-    state: &AppState,
-    sim: &meta_sim::RunningSim,
-    account: &crate::entities::whatsapp_accounts::Model,
-) -> anyhow::Result<()> {
-    use crate::entities::{contacts, conversations};
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let since = crate::db::now() - chrono::Duration::hours(24);
-    let open = conversations::Entity::find()
-        .filter(conversations::Column::TenantId.eq(account.tenant_id))
-        .filter(conversations::Column::WhatsappAccountId.eq(account.id))
-        .filter(conversations::Column::LastInboundAt.gt(since))
-        .all(&state.db)
-        .await?;
-    for c in open {
-        let Some(at) = c.last_inbound_at else { continue };
-        let contact = contacts::Entity::find_by_id(c.contact_id)
-            .filter(contacts::Column::TenantId.eq(account.tenant_id))
-            .one(&state.db)
-            .await?;
-        if let Some(wa_id) = contact.and_then(|k| k.wa_id) {
-            let ago = (crate::db::now() - at).to_std().unwrap_or_default();
-            sim.sim.restore_inbound(&account.phone_number_id, &wa_id, ago);
-        }
-    }
-    Ok(())
+    crate::sandbox::restore(state).await
 }
 
 /// The whole HTTP surface: API, OpenAPI document and Swagger UI.

@@ -48,10 +48,11 @@ use crate::state::AppState;
 /// Jobs per claim when the queue is full (a claim that lags takes up to four batches' worth).
 pub const BATCH: usize = 32;
 /// With [`BATCH`]: up to 768 sends are paced at once per process. A send holds its slot from the
-/// claim until Meta accepted it (~0.25 s on a busy SQLite, ~0.28 s on PostgreSQL at 20 × 80/s
-/// before any pacing wait; `switchboard-bench send` prints the sender's counters), so 512 slots
-/// barely covered 1,600/s on PostgreSQL (0.94). One 80/s number's booked cells reach 768 / 80 =
-/// 9.6 s ahead, within [`MAX_INLINE_WAIT`]; slower numbers defer their excess through the queue.
+/// claim until Meta accepted it, so the slots must cover the target rate times that time
+/// (measured by `switchboard-bench send`, which prints the sender's counters; the sizing and its
+/// figures are in docs/BENCHMARKS.md, "Send pacing"). One 80/s number's booked cells reach
+/// 768 / 80 = 9.6 s ahead, within [`MAX_INLINE_WAIT`]; slower numbers defer their excess through
+/// the queue.
 pub const WORKERS: usize = 24;
 
 /// The burst a number's GCRA allows: a tenth of its per-second rate. Meta's budget is a bucket of
@@ -110,8 +111,8 @@ pub mod counters {
 }
 
 /// Recording transactions at once on PostgreSQL (a group whose messages got statuses before their
-/// wamid was recorded costs a few statements per such message: one recorder at a time held
-/// 20 × 80/s at ~1,400 recorded sends/s).
+/// wamid was recorded costs a few statements per such message, so one recorder at a time fell
+/// short of 20 × 80/s: docs/BENCHMARKS.md, "Send pacing").
 const PG_RECORDERS: usize = 3;
 
 /// Longest pacing wait spent inside a job before it is deferred through the queue instead.
