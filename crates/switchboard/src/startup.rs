@@ -76,6 +76,7 @@ pub async fn build_state_with_db(
         None => crate::ratelimit::Limiter::Local(Default::default()),
     };
     let public_url = std::sync::RwLock::new(config.public_url.clone());
+    let directory = crate::accounts::directory::Directory::new(db.clone(), config.encryption_keys.clone());
     let state = AppState::new(Inner {
         db,
         writer,
@@ -90,7 +91,7 @@ pub async fn build_state_with_db(
         graph,
         sandbox,
         sandbox_graph,
-        directory: Default::default(),
+        directory,
         ingest: Default::default(),
         metrics: Default::default(),
         limiter,

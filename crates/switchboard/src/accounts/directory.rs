@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use sea_orm::EntityTrait;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use switchboard_crypto::aead::Keyring;
 use switchboard_crypto::secret::SecretString;
 use uuid::Uuid;
 
 use crate::entities::enums::AccountStatus;
 use crate::entities::whatsapp_accounts;
 use crate::secrets::{self, Purpose};
-use crate::state::AppState;
 
 /// What the webhook path needs to know about an account.
 #[derive(Debug)]
@@ -38,13 +38,20 @@ const MAX_AGE: Duration = Duration::from_secs(30);
 /// An unknown id triggers at most one reload per this interval.
 const MISS_RELOAD: Duration = Duration::from_secs(1);
 
-#[derive(Default)]
+/// Holds the handles it loads with (the database, the keys that decrypt app secrets), not the
+/// application state.
 pub struct Directory {
+    db: DatabaseConnection,
+    keys: Keyring,
     snap: RwLock<Arc<Snapshot>>,
     reload: tokio::sync::Mutex<()>,
 }
 
 impl Directory {
+    pub fn new(db: DatabaseConnection, keys: Keyring) -> Self {
+        Self { db, keys, snap: Default::default(), reload: Default::default() }
+    }
+
     /// Forget everything (after an account is created, changed or deleted on this node).
     pub fn invalidate(&self) {
         *self.snap.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot::default());
@@ -54,7 +61,7 @@ impl Directory {
         self.snap.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    async fn fresh(&self, state: &AppState, miss: bool) -> Arc<Snapshot> {
+    async fn fresh(&self, miss: bool) -> Arc<Snapshot> {
         let snap = self.current();
         let age = snap.loaded_at.map(|t| t.elapsed());
         let needs = match age {
@@ -69,7 +76,7 @@ impl Directory {
         if again.loaded_at != snap.loaded_at {
             return again; // someone else reloaded meanwhile
         }
-        match load(state).await {
+        match load(&self.db, &self.keys).await {
             Ok(s) => {
                 let s = Arc::new(s);
                 *self.snap.write().unwrap_or_else(|e| e.into_inner()) = s.clone();
@@ -82,36 +89,36 @@ impl Directory {
         }
     }
 
-    pub async fn by_phone(&self, state: &AppState, phone_number_id: &str) -> Option<Arc<RoutedAccount>> {
-        if let Some(a) = self.fresh(state, false).await.by_phone.get(phone_number_id) {
+    pub async fn by_phone(&self, phone_number_id: &str) -> Option<Arc<RoutedAccount>> {
+        if let Some(a) = self.fresh(false).await.by_phone.get(phone_number_id) {
             return Some(a.clone());
         }
-        self.fresh(state, true).await.by_phone.get(phone_number_id).cloned()
+        self.fresh(true).await.by_phone.get(phone_number_id).cloned()
     }
 
-    pub async fn by_waba(&self, state: &AppState, waba_id: &str) -> Vec<Arc<RoutedAccount>> {
-        if let Some(a) = self.fresh(state, false).await.by_waba.get(waba_id) {
+    pub async fn by_waba(&self, waba_id: &str) -> Vec<Arc<RoutedAccount>> {
+        if let Some(a) = self.fresh(false).await.by_waba.get(waba_id) {
             return a.clone();
         }
-        self.fresh(state, true).await.by_waba.get(waba_id).cloned().unwrap_or_default()
+        self.fresh(true).await.by_waba.get(waba_id).cloned().unwrap_or_default()
     }
 
     /// Every account whose own verify token equals `token` exists?
-    pub async fn any_verify_token(&self, state: &AppState, token: &str) -> bool {
-        let snap = self.fresh(state, true).await;
+    pub async fn any_verify_token(&self, token: &str) -> bool {
+        let snap = self.fresh(true).await;
         snap.by_phone
             .values()
             .any(|a| switchboard_crypto::token::constant_time_eq(a.verify_token.expose().as_bytes(), token.as_bytes()))
     }
 }
 
-async fn load(state: &AppState) -> Result<Snapshot, sea_orm::DbErr> {
-    let rows = whatsapp_accounts::Entity::find().all(&state.db).await?;
+async fn load(db: &DatabaseConnection, keys: &Keyring) -> Result<Snapshot, sea_orm::DbErr> {
+    let rows = whatsapp_accounts::Entity::find().all(db).await?;
     let mut snap = Snapshot { loaded_at: Some(Instant::now()), ..Default::default() };
     for a in rows {
         let app_secret = match &a.app_secret_enc {
             Some(enc) => {
-                match secrets::decrypt(&state.config.encryption_keys, a.tenant_id, a.id, Purpose::AppSecret, enc) {
+                match secrets::decrypt(keys, a.tenant_id, a.id, Purpose::AppSecret, enc) {
                     Ok(s) => Some(SecretString::new(s)),
                     Err(_) => {
                         tracing::error!(account = %a.id, "cannot decrypt the account's app secret");

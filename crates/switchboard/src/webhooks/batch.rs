@@ -520,10 +520,10 @@ async fn apply_batch(
             if let Some(p) = phone
                 && !by_phone.contains_key(p)
             {
-                by_phone.insert(p, state.directory.by_phone(state, p).await);
+                by_phone.insert(p, state.directory.by_phone(p).await);
             }
             if !by_waba.contains_key(waba) {
-                by_waba.insert(waba, state.directory.by_waba(state, waba).await);
+                by_waba.insert(waba, state.directory.by_waba(waba).await);
             }
         }
     }

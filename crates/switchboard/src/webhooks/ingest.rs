@@ -81,12 +81,12 @@ pub async fn verify(state: &AppState, body: &[u8], signature: &str) -> Option<Ve
                 change.value.as_ref().and_then(|v| v.metadata.as_ref()?.phone_number_id.as_ref()).and_then(as_id);
             let accounts = match phone {
                 Some(p) => {
-                    let a = state.directory.by_phone(state, &p).await;
+                    let a = state.directory.by_phone(&p).await;
                     phone_ids.push(p);
                     a.into_iter().collect()
                 }
                 None => match &waba {
-                    Some(w) => state.directory.by_waba(state, w).await,
+                    Some(w) => state.directory.by_waba(w).await,
                     None => Vec::new(),
                 },
             };
@@ -158,13 +158,16 @@ impl Ingestor {
 
     /// Starts `writers` writer tasks (1 on SQLite: one writer connection; several on PostgreSQL).
     pub fn start(state: &AppState, writers: usize) {
-        let st = state.clone();
+        // The writers hold what they need: the writer connection and the processing queue's
+        // wake-up (not the application state).
+        let db = state.writer().clone();
+        let wake = state.jobs_wakeup.get(queues::WEBHOOK_PROCESSOR);
         state.ingest.commit.spawn_writers(writers, move |batch: Vec<Item>| {
-            let state = st.clone();
+            let (db, wake) = (db.clone(), wake.clone());
             async move {
-                let result = write_batch(&state, &batch).await;
+                let result = write_batch(&db, &batch).await;
                 if result.is_ok() {
-                    state.jobs_wakeup.wake(queues::WEBHOOK_PROCESSOR);
+                    wake.notify_one();
                 }
                 result
             }
@@ -214,7 +217,7 @@ impl Default for Ingestor {
     }
 }
 
-async fn write_batch(state: &AppState, batch: &[Item]) -> Result<(), String> {
+async fn write_batch(db: &sea_orm::DatabaseConnection, batch: &[Item]) -> Result<(), String> {
     let events: Vec<webhook_events::ActiveModel> = batch.iter().map(|i| i.event.clone()).collect();
     let jobs_: Vec<NewJob> = batch
         .iter()
@@ -226,7 +229,6 @@ async fn write_batch(state: &AppState, batch: &[Item]) -> Result<(), String> {
             j
         })
         .collect();
-    let db = state.writer();
     let run = async {
         if db.get_database_backend() == DbBackend::Postgres {
             // One statement, atomic on its own: `WITH ev AS (INSERT INTO webhook_events …) INSERT

@@ -47,7 +47,7 @@ async fn verify(State(state): State<AppState>, Query(p): Query<VerifyParams>) ->
         .meta_verify_token
         .as_ref()
         .is_some_and(|t| switchboard_crypto::token::constant_time_eq(t.expose().as_bytes(), token.as_bytes()));
-    if mode == "subscribe" && (platform_ok || state.directory.any_verify_token(&state, &token).await) {
+    if mode == "subscribe" && (platform_ok || state.directory.any_verify_token(&token).await) {
         return ([(axum::http::header::CONTENT_TYPE, "text/plain")], challenge).into_response();
     }
     AppError::forbidden("verify token does not match").into_response()
