@@ -117,15 +117,13 @@ async fn load(db: &DatabaseConnection, keys: &Keyring) -> Result<Snapshot, sea_o
     let mut snap = Snapshot { loaded_at: Some(Instant::now()), ..Default::default() };
     for a in rows {
         let app_secret = match &a.app_secret_enc {
-            Some(enc) => {
-                match secrets::decrypt(keys, a.tenant_id, a.id, Purpose::AppSecret, enc) {
-                    Ok(s) => Some(SecretString::new(s)),
-                    Err(_) => {
-                        tracing::error!(account = %a.id, "cannot decrypt the account's app secret");
-                        None
-                    }
+            Some(enc) => match secrets::decrypt(keys, a.tenant_id, a.id, Purpose::AppSecret, enc) {
+                Ok(s) => Some(SecretString::new(s)),
+                Err(_) => {
+                    tracing::error!(account = %a.id, "cannot decrypt the account's app secret");
+                    None
                 }
-            }
+            },
             None => None,
         };
         let routed = Arc::new(RoutedAccount {

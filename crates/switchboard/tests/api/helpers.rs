@@ -423,3 +423,30 @@ impl TestApp {
 pub fn invite_token(invite: &Value) -> String {
     invite["inviteUrl"].as_str().unwrap().rsplit('/').next().unwrap().to_string()
 }
+
+/// An app whose job workers do not run: a test processes the queue itself.
+pub async fn app_without_workers() -> TestApp {
+    spawn_app_with(&[
+        ("SWITCHBOARD_META_APP_SECRET", "platform-app-secret"),
+        ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1"),
+        ("SWITCHBOARD_RUN_WORKERS", "false"),
+    ])
+    .await
+}
+
+/// Claims every pending webhook job and processes them as one batch.
+pub async fn run_one_batch(
+    app: &TestApp,
+) -> Vec<(switchboard::entities::jobs::Model, Result<switchboard::jobs::runner::Done, switchboard::jobs::Outcome>)> {
+    let jobs = switchboard::jobs::claim_ahead(
+        app.state.writer(),
+        switchboard::jobs::queues::WEBHOOK_PROCESSOR,
+        "test-owner",
+        1000,
+        std::time::Duration::from_secs(60),
+        Some(switchboard::webhooks::fair::HORIZON),
+    )
+    .await
+    .unwrap();
+    switchboard::webhooks::batch::process_jobs(&app.state, jobs, "test-owner").await
+}

@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 use switchboard::entities::enums::{MessageStatus, WebhookState};
 use switchboard::entities::{account_events, contacts, conversations, daily_usage, messages, webhook_events};
 
-use crate::helpers::{TestApp, assert_error, envelope, spawn_app_with, text_message, wait_for};
+use crate::helpers::{
+    TestApp, app_without_workers, assert_error, envelope, run_one_batch, spawn_app_with, text_message, wait_for,
+};
 
 const PLATFORM_SECRET: &str = "platform-app-secret";
 
@@ -491,32 +493,6 @@ async fn sandbox_customer_messages_arrive_through_the_signed_webhook_with_media(
 }
 
 /// An app whose workers do not run, so that a test hands the stored events to one batch itself.
-async fn app_without_workers() -> TestApp {
-    spawn_app_with(&[
-        ("SWITCHBOARD_META_APP_SECRET", PLATFORM_SECRET),
-        ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1"),
-        ("SWITCHBOARD_RUN_WORKERS", "false"),
-    ])
-    .await
-}
-
-/// Claims every pending webhook job and processes them as one batch.
-async fn run_one_batch(
-    app: &TestApp,
-) -> Vec<(switchboard::entities::jobs::Model, Result<switchboard::jobs::runner::Done, switchboard::jobs::Outcome>)> {
-    let jobs = switchboard::jobs::claim_ahead(
-        app.state.writer(),
-        switchboard::jobs::queues::WEBHOOK_PROCESSOR,
-        "test-owner",
-        1000,
-        std::time::Duration::from_secs(60),
-        Some(switchboard::webhooks::fair::HORIZON),
-    )
-    .await
-    .unwrap();
-    switchboard::webhooks::batch::process_jobs(&app.state, jobs, "test-owner").await
-}
-
 fn messages_from(from: &str, name: &str, items: &[(&str, &str, i64)]) -> Value {
     let msgs: Vec<Value> = items
         .iter()

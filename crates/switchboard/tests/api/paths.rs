@@ -15,18 +15,9 @@ use switchboard::entities::{
     webhook_events,
 };
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, app_without_workers, run_one_batch};
 
 const SECRET: &str = "platform-app-secret";
-
-async fn app_without_workers() -> TestApp {
-    spawn_app_with(&[
-        ("SWITCHBOARD_META_APP_SECRET", SECRET),
-        ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1"),
-        ("SWITCHBOARD_RUN_WORKERS", "false"),
-    ])
-    .await
-}
 
 fn body(pnid: &str, field: &str, extra: Value) -> Vec<u8> {
     let mut value = json!({"messaging_product": "whatsapp",
@@ -365,18 +356,9 @@ async fn the_batch_path_and_the_one_event_path_write_the_same_rows() {
     let bodies = bodies(chrono::Utc::now().timestamp() - 3_600);
     // One claimed batch.
     let batched = setup(&bodies).await;
-    let jobs = switchboard::jobs::claim_ahead(
-        batched.state.writer(),
-        switchboard::jobs::queues::WEBHOOK_PROCESSOR,
-        "test-owner",
-        1000,
-        std::time::Duration::from_secs(60),
-        Some(switchboard::webhooks::fair::HORIZON),
-    )
-    .await
-    .unwrap();
-    assert_eq!(jobs.len(), bodies.len());
-    for (job, r) in switchboard::webhooks::batch::process_jobs(&batched.state, jobs, "test-owner").await {
+    let results = run_one_batch(&batched).await;
+    assert_eq!(results.len(), bodies.len());
+    for (job, r) in results {
         assert!(matches!(r, Ok(switchboard::jobs::runner::Done::Recorded)), "job {}: {r:?}", job.id);
     }
     // Event by event, in the order received.
