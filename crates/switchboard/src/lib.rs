@@ -11,6 +11,7 @@ pub mod analytics;
 pub mod apikeys;
 pub mod audit;
 pub mod auth;
+pub mod campaigns;
 pub mod canned;
 pub mod cli;
 pub mod config;

@@ -127,6 +127,7 @@ pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
             QueueSpec::new(crate::outhooks::deliver::QUEUE, if pg { 16 } else { 4 }),
             crate::outhooks::deliver::handler(),
         )
+        .register(QueueSpec::new(queues::CAMPAIGN_RUN, 2), crate::campaigns::run::handler())
 }
 
 /// Re-registers sandbox numbers in the (in-memory) simulator after a restart (`sandbox::restore`).
@@ -150,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::messages::routes::router())
         .merge(crate::contacts::routes::router())
         .merge(crate::canned::routes::router())
+        .merge(crate::campaigns::routes::router())
         .merge(crate::notes::routes::router())
         .merge(crate::agents::routes::router())
         .merge(crate::templates::routes::router())

@@ -401,3 +401,38 @@ pub async fn open<C: ConnectionTrait>(
     let c = find().await?.ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation after upsert".into()))?;
     Ok((c, created))
 }
+
+/// The contact's conversation on this number for a bulk send (a campaign): an existing one as it
+/// is — a resolved conversation is not reopened, so that a campaign does not fill the inbox; the
+/// customer's reply reopens it — or a new one, created resolved for the same reason. A new one is
+/// counted as opened in the day's usage.
+pub async fn for_bulk_send<C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    contact: Uuid,
+    account: Uuid,
+) -> Result<conversations::Model, sea_orm::DbErr> {
+    use crate::entities::enums::ConversationStatus;
+    use sea_orm::Set;
+    let find = || async {
+        conversations::Entity::find()
+            .filter(conversations::Column::TenantId.eq(tenant))
+            .filter(conversations::Column::ContactId.eq(contact))
+            .filter(conversations::Column::WhatsappAccountId.eq(account))
+            .one(db)
+            .await
+    };
+    if let Some(c) = find().await? {
+        return Ok(c);
+    }
+    let now = crate::db::now();
+    let mut row = new_row(tenant, contact, account, now);
+    row.status = Set(ConversationStatus::Resolved);
+    row.resolved_at = Set(Some(now));
+    let inserted = conversations::Entity::insert(row).on_conflict_do_nothing().exec(db).await?;
+    if matches!(inserted, sea_orm::TryInsertResult::Inserted(_)) {
+        let delta = crate::usage::Delta { conversations_opened: 1, ..Default::default() };
+        crate::usage::add(db, tenant, now.date_naive(), delta).await?;
+    }
+    find().await?.ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation after upsert".into()))
+}

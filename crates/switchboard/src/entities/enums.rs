@@ -91,3 +91,22 @@ string_enum!(
     /// State of a durable job.
     JobState { Pending = "pending", Running = "running", Done = "done", Failed = "failed", Dead = "dead" }
 );
+
+string_enum!(
+    /// Where a campaign stands.
+    CampaignState {
+        Draft = "draft",
+        Scheduled = "scheduled",
+        Running = "running",
+        Paused = "paused",
+        Completed = "completed",
+        Cancelled = "cancelled",
+        Failed = "failed",
+    }
+);
+
+string_enum!(
+    /// Where one recipient of a campaign stands. `queued`: its message exists (created exactly
+    /// once, keyed by campaign and contact); what happened to it next is the message's status.
+    RecipientState { Pending = "pending", Queued = "queued", Skipped = "skipped", Failed = "failed" }
+);

@@ -4,6 +4,8 @@ pub mod account_events;
 pub mod agents;
 pub mod api_keys;
 pub mod audit_log;
+pub mod campaign_recipients;
+pub mod campaigns;
 pub mod canned_responses;
 pub mod contact_identity_changes;
 pub mod contacts;

@@ -32,6 +32,7 @@ pub mod queues {
     pub const MEDIA_DOWNLOAD: &str = "media-download";
     pub const TEMPLATE_SYNC: &str = "template-sync";
     pub const WEBHOOK_DELIVERY: &str = "webhook-delivery";
+    pub const CAMPAIGN_RUN: &str = "campaign-run";
 }
 
 /// A queue's job: its queue name and its payload type ([`payloads`]). Enqueue with

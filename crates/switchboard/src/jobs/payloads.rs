@@ -93,6 +93,19 @@ impl SyncTemplates {
     }
 }
 
+/// `campaign-run`: plan a campaign's recipients, then create their messages at the number's pace;
+/// one job per start or resume (`generation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCampaign {
+    pub campaign_id: Uuid,
+    pub generation: i32,
+}
+
+impl Job for RunCampaign {
+    const QUEUE: &'static str = queues::CAMPAIGN_RUN;
+}
+
 /// `webhook-delivery`: deliver one signed event body to one outgoing webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,6 +7,7 @@ mod analytics;
 mod apikeys;
 mod audit;
 mod auth;
+mod campaigns;
 mod canned;
 mod cli;
 mod contacts;

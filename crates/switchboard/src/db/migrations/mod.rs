@@ -16,6 +16,7 @@ mod m0010_account_events_waba;
 mod m0011_audit_platform;
 mod m0012_inbound_fidelity;
 mod m0013_sessions_revoked;
+mod m0014_campaigns;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_audit_platform::Migration),
             Box::new(m0012_inbound_fidelity::Migration),
             Box::new(m0013_sessions_revoked::Migration),
+            Box::new(m0014_campaigns::Migration),
         ]
     }
 }

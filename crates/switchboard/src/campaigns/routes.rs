@@ -1,0 +1,336 @@
+//! `/api/campaigns`: tenant admins create, start, pause, resume and cancel campaigns; the inbox
+//! roles and billing admins read them and their funnels.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::service::{self, Action, Funnel, NewCampaign};
+use super::{Audience, Variables};
+use crate::auth::extract::{Authed, TenantAdminRole, TenantMember};
+use crate::entities::enums::{CampaignState, RecipientState};
+use crate::entities::{campaign_recipients, campaigns};
+use crate::error::{AppError, AppResult, ErrorBody, Validator};
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_campaigns, create_campaign))
+        .routes(routes!(get_campaign))
+        .routes(routes!(start_campaign))
+        .routes(routes!(pause_campaign))
+        .routes(routes!(resume_campaign))
+        .routes(routes!(cancel_campaign))
+        .routes(routes!(list_recipients))
+        .routes(routes!(preview_audience))
+}
+
+/// A campaign with its funnel.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignDto {
+    pub id: Uuid,
+    pub name: String,
+    pub whatsapp_account_id: Uuid,
+    pub template_id: Uuid,
+    pub state: CampaignState,
+    /// Why it is paused, failed or cancelled.
+    pub state_reason: Option<String>,
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub audience: serde_json::Value,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Present on a single campaign (`GET /api/campaigns/{id}` and the actions).
+    pub funnel: Option<Funnel>,
+}
+
+impl CampaignDto {
+    fn of(c: campaigns::Model, funnel: Option<Funnel>) -> Self {
+        Self {
+            id: c.id,
+            name: c.name,
+            whatsapp_account_id: c.whatsapp_account_id,
+            template_id: c.template_id,
+            state: c.state,
+            state_reason: c.state_reason,
+            variables: c.variables,
+            audience: c.audience,
+            scheduled_at: c.scheduled_at,
+            started_at: c.started_at,
+            completed_at: c.completed_at,
+            created_at: c.created_at,
+            funnel,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CampaignList {
+    pub data: Vec<CampaignDto>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCampaignRequest {
+    /// 1 to 100 characters.
+    pub name: Option<String>,
+    pub whatsapp_account_id: Option<Uuid>,
+    /// An approved template of that number (checked again when the campaign starts).
+    pub template_id: Option<Uuid>,
+    /// Template parameter → its source: `{"1": {"from": "name", "fallback": "there"}}`;
+    /// `from` is `constant` (with `value`), `name`, `phone` or `attribute` (`value` names it).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: Option<serde_json::Value>,
+    /// Who receives it (all contacts when empty).
+    #[serde(default)]
+    pub audience: Option<Audience>,
+    /// Start at this time instead of at once.
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListParams {
+    /// 1 to 200 (default 50).
+    pub limit: Option<u64>,
+}
+
+/// The tenant's campaigns, newest first.
+#[utoipa::path(get, path = "/api/campaigns", tag = "campaigns", params(ListParams), security(("bearer" = [])),
+    responses((status = 200, body = CampaignList), (status = 403, body = ErrorBody)))]
+async fn list_campaigns(
+    State(state): State<AppState>,
+    auth: Authed<TenantMember>,
+    Query(p): Query<ListParams>,
+) -> AppResult<axum::Json<CampaignList>> {
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::field("limit", "must be 1 to 200"));
+    }
+    let rows = service::list(&state.db, auth.tenant()?, limit).await?;
+    Ok(axum::Json(CampaignList { data: rows.into_iter().map(|c| CampaignDto::of(c, None)).collect() }))
+}
+
+/// Create a draft campaign.
+#[utoipa::path(post, path = "/api/campaigns", tag = "campaigns", request_body = CreateCampaignRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = CampaignDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn create_campaign(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    ApiJson(req): ApiJson<CreateCampaignRequest>,
+) -> AppResult<impl IntoResponse> {
+    let mut v = Validator::new();
+    let name = v.check("name", crate::auth::domain::parse_name(req.name.as_deref().unwrap_or(""), 100));
+    let account = v.check("whatsappAccountId", req.whatsapp_account_id.ok_or_else(|| "required".to_string()));
+    let template = v.check("templateId", req.template_id.ok_or_else(|| "required".to_string()));
+    let variables: Option<Variables> = v.check(
+        "variables",
+        serde_json::from_value(req.variables.unwrap_or_else(|| serde_json::json!({}))).map_err(|e| e.to_string()),
+    );
+    v.finish()?;
+    let (Some(name), Some(whatsapp_account_id), Some(template_id), Some(variables)) =
+        (name, account, template, variables)
+    else {
+        return Err(AppError::internal(anyhow::anyhow!("validated input missing")));
+    };
+    let new = NewCampaign {
+        name,
+        whatsapp_account_id,
+        template_id,
+        variables,
+        audience: req.audience.unwrap_or_default(),
+        scheduled_at: req.scheduled_at,
+    };
+    let c = service::create(&state.db, auth.tenant()?, auth.user_id(), new).await?;
+    Ok((StatusCode::CREATED, axum::Json(CampaignDto::of(c, Some(Funnel::default())))))
+}
+
+/// One campaign with its live funnel.
+#[utoipa::path(get, path = "/api/campaigns/{id}", tag = "campaigns", params(("id" = Uuid, Path)),
+    security(("bearer" = [])), responses((status = 200, body = CampaignDto), (status = 404, body = ErrorBody)))]
+async fn get_campaign(
+    State(state): State<AppState>,
+    auth: Authed<TenantMember>,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<CampaignDto>> {
+    let c = service::get(&state.db, auth.tenant()?, id).await?;
+    let f = service::funnel(&state.db, &c).await?;
+    Ok(axum::Json(CampaignDto::of(c, Some(f))))
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+pub struct ReasonParams {
+    /// Why (kept as the campaign's state reason, up to 500 characters).
+    pub reason: Option<String>,
+}
+
+async fn act(
+    state: &AppState,
+    auth: &Authed<TenantAdminRole>,
+    id: Uuid,
+    a: Action,
+    reason: Option<String>,
+) -> AppResult<axum::Json<CampaignDto>> {
+    let reason = reason.map(|r| r.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
+    let c = service::act(&state.db, auth.tenant()?, id, a, reason).await?;
+    if matches!(c.state, CampaignState::Running) {
+        state.jobs_wakeup.wake(crate::jobs::queues::CAMPAIGN_RUN);
+    }
+    let f = service::funnel(&state.db, &c).await?;
+    Ok(axum::Json(CampaignDto::of(c, Some(f))))
+}
+
+/// Start a draft: at once, or at its `scheduledAt`. Starting twice is harmless (200 with the
+/// campaign as it is).
+#[utoipa::path(post, path = "/api/campaigns/{id}/start", tag = "campaigns", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = CampaignDto), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "campaign_state, template_not_approved")))]
+async fn start_campaign(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<CampaignDto>> {
+    act(&state, &auth, id, Action::Start, None).await
+}
+
+/// Pause a running or scheduled campaign: no new message is created; those already queued (at
+/// most a few seconds of the number's throughput) still go out.
+#[utoipa::path(post, path = "/api/campaigns/{id}/pause", tag = "campaigns", params(("id" = Uuid, Path), ReasonParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = CampaignDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn pause_campaign(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    Path(id): Path<Uuid>,
+    Query(p): Query<ReasonParams>,
+) -> AppResult<axum::Json<CampaignDto>> {
+    act(&state, &auth, id, Action::Pause, p.reason).await
+}
+
+/// Resume a paused campaign where it stopped (nobody is sent twice).
+#[utoipa::path(post, path = "/api/campaigns/{id}/resume", tag = "campaigns", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = CampaignDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn resume_campaign(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<CampaignDto>> {
+    act(&state, &auth, id, Action::Resume, None).await
+}
+
+/// Cancel a campaign for good.
+#[utoipa::path(post, path = "/api/campaigns/{id}/cancel", tag = "campaigns", params(("id" = Uuid, Path), ReasonParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = CampaignDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel_campaign(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    Path(id): Path<Uuid>,
+    Query(p): Query<ReasonParams>,
+) -> AppResult<axum::Json<CampaignDto>> {
+    act(&state, &auth, id, Action::Cancel, p.reason).await
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientDto {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub state: RecipientState,
+    /// Why it was skipped or failed before sending.
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    /// Its message (`GET /api/conversations/…/messages` shows its status).
+    pub message_id: Option<Uuid>,
+}
+
+impl From<campaign_recipients::Model> for RecipientDto {
+    fn from(r: campaign_recipients::Model) -> Self {
+        Self {
+            id: r.id,
+            contact_id: r.contact_id,
+            state: r.state,
+            reason: r.reason,
+            detail: r.detail,
+            message_id: r.message_id,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientList {
+    pub data: Vec<RecipientDto>,
+    /// Pass as `after` for the next page (absent on the last).
+    pub next: Option<Uuid>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct RecipientParams {
+    /// `pending`, `queued`, `skipped` or `failed`.
+    pub state: Option<String>,
+    /// The last id of the previous page.
+    pub after: Option<Uuid>,
+    /// 1 to 500 (default 100).
+    pub limit: Option<u64>,
+}
+
+/// A campaign's recipients, in pages.
+#[utoipa::path(get, path = "/api/campaigns/{id}/recipients", tag = "campaigns", params(("id" = Uuid, Path), RecipientParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = RecipientList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_recipients(
+    State(state): State<AppState>,
+    auth: Authed<TenantMember>,
+    Path(id): Path<Uuid>,
+    Query(p): Query<RecipientParams>,
+) -> AppResult<axum::Json<RecipientList>> {
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::field("limit", "must be 1 to 500"));
+    }
+    let st = match p.state.as_deref() {
+        None => None,
+        Some(s) => Some(
+            RecipientState::parse(s).ok_or_else(|| AppError::field("state", "pending, queued, skipped or failed"))?,
+        ),
+    };
+    let rows = service::recipients(&state.db, auth.tenant()?, id, st, p.after, limit).await?;
+    let next = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    Ok(axum::Json(RecipientList { data: rows.into_iter().map(Into::into).collect(), next }))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AudiencePreview {
+    /// Contacts in the audience now.
+    pub count: u64,
+    /// Up to ten of them.
+    pub sample: Vec<crate::events::payloads::ContactDto>,
+}
+
+/// How many contacts an audience has, and a sample, before saving a campaign.
+#[utoipa::path(post, path = "/api/campaigns/audience-preview", tag = "campaigns", request_body = Audience,
+    security(("bearer" = [])), responses((status = 200, body = AudiencePreview), (status = 422, body = ErrorBody)))]
+async fn preview_audience(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    ApiJson(a): ApiJson<Audience>,
+) -> AppResult<axum::Json<AudiencePreview>> {
+    let (count, sample) = service::preview(&state.db, auth.tenant()?, &a).await?;
+    Ok(axum::Json(AudiencePreview { count, sample: sample.into_iter().map(Into::into).collect() }))
+}

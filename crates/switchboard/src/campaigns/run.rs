@@ -1,0 +1,194 @@
+//! The `campaign-run` job: plans the audience, then creates each recipient's message at the
+//! number's pace, a round at a time, until none is pending. Every round re-reads the campaign: a
+//! pause, a cancel or a newer run (another start or resume) ends this one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+
+use super::service::{self, mark};
+use super::{Variables, client_message_id, values_for};
+use crate::entities::enums::{CampaignState, RecipientState};
+use crate::entities::{campaign_recipients, campaigns, contacts, templates, tenants};
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::jobs::Outcome;
+use crate::jobs::payloads::RunCampaign;
+use crate::jobs::runner::Handler;
+use crate::messages::outbound::{self, SendMessageRequest};
+use crate::state::AppState;
+
+/// Seconds of the number's throughput that may wait in the send queue at once.
+const WINDOW_SECS: u64 = 5;
+/// Recipients one round handles at most.
+const ROUND: u64 = 200;
+/// The pause between rounds while sends are in flight.
+const BETWEEN_ROUNDS: Duration = Duration::from_millis(200);
+
+pub fn handler() -> Handler {
+    Arc::new(|state, job| Box::pin(async move { run(&state, &job).await }))
+}
+
+fn retry(e: DbErr) -> Outcome {
+    Outcome::Retry { error: e.to_string(), after: None }
+}
+
+async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(), Outcome> {
+    let p = <RunCampaign as crate::jobs::Job>::of(job)?;
+    let Some(mut c) = campaigns::Entity::find_by_id(p.campaign_id).one(&state.db).await.map_err(retry)? else {
+        return Ok(()); // deleted
+    };
+    if c.run_generation != p.generation {
+        return Ok(()); // a newer start or resume has its own run
+    }
+    match c.state {
+        CampaignState::Running => {}
+        CampaignState::Scheduled => {
+            // Its time has come (the job was scheduled for it).
+            let started = campaigns::Entity::update_many()
+                .col_expr(campaigns::Column::State, Expr::value(CampaignState::Running.as_str()))
+                .col_expr(campaigns::Column::UpdatedAt, Expr::value(crate::db::now()))
+                .filter(campaigns::Column::Id.eq(c.id))
+                .filter(campaigns::Column::State.eq(CampaignState::Scheduled))
+                .filter(campaigns::Column::RunGeneration.eq(c.run_generation))
+                .exec(state.writer())
+                .await
+                .map_err(retry)?;
+            if started.rows_affected == 0 {
+                return Ok(());
+            }
+            c.state = CampaignState::Running;
+        }
+        _ => return Ok(()), // paused, cancelled, completed: this run is over
+    }
+    let tenant = TenantId(c.tenant_id);
+    let Some(template) = templates::Entity::find_by_id(c.template_id).one(&state.db).await.map_err(retry)? else {
+        service::settle(state.writer(), &c, CampaignState::Failed, Some("the template was deleted".into()))
+            .await
+            .map_err(retry)?;
+        return Ok(());
+    };
+    if !template.status.eq_ignore_ascii_case("APPROVED") {
+        let why = format!("held by Meta: the template is {}", template.status);
+        service::settle(state.writer(), &c, CampaignState::Paused, Some(why)).await.map_err(retry)?;
+        return Ok(());
+    }
+    if !c.planned {
+        service::plan(state.writer(), &c).await.map_err(retry)?;
+    }
+    let account = match crate::accounts::service::get(&state.db, tenant, c.whatsapp_account_id).await {
+        Ok(a) => a,
+        Err(e) => {
+            service::settle(state.writer(), &c, CampaignState::Failed, Some(e.message)).await.map_err(retry)?;
+            return Ok(());
+        }
+    };
+    let window = (account.throughput_mps.max(1) as u64 * WINDOW_SECS).max(20);
+    let flying = service::in_flight(&state.db, &c).await.map_err(retry)?;
+    if flying >= window {
+        return Err(Outcome::Defer { after: BETWEEN_ROUNDS, reason: "pacing: the send window is full".into() });
+    }
+    let batch = service::pending(&state.db, &c, (window - flying).min(ROUND)).await.map_err(retry)?;
+    if batch.is_empty() {
+        service::settle(state.writer(), &c, CampaignState::Completed, None).await.map_err(retry)?;
+        return Ok(());
+    }
+    let Some(tenant_row) = tenants::Entity::find_by_id(c.tenant_id).one(&state.db).await.map_err(retry)? else {
+        return Ok(());
+    };
+    let vars: Variables = serde_json::from_value(c.variables.clone()).unwrap_or_default();
+    let ctx = Ctx { state, campaign: &c, account: &account, template: &template, tenant: &tenant_row, vars: &vars };
+    for r in batch {
+        if let Some(why) = ctx.send_one(&r).await? {
+            // A rule that stops every send (suspended, disabled, quota): the campaign waits.
+            service::settle(state.writer(), &c, CampaignState::Paused, Some(why)).await.map_err(retry)?;
+            return Ok(());
+        }
+    }
+    Err(Outcome::Defer { after: BETWEEN_ROUNDS, reason: "next round".into() })
+}
+
+struct Ctx<'a> {
+    state: &'a AppState,
+    campaign: &'a campaigns::Model,
+    account: &'a crate::entities::whatsapp_accounts::Model,
+    template: &'a templates::Model,
+    tenant: &'a tenants::Model,
+    vars: &'a Variables,
+}
+
+/// Codes of the rules that stop the whole campaign rather than one recipient.
+const STOPS_ALL: &[&str] = &["tenant_suspended", "account_disabled", "quota_exceeded"];
+
+impl Ctx<'_> {
+    /// Creates one recipient's message (or skips or fails the recipient with the reason).
+    /// `Some(reason)`: the campaign must pause.
+    async fn send_one(&self, r: &campaign_recipients::Model) -> Result<Option<String>, Outcome> {
+        let db = self.state.writer();
+        let c = self.campaign;
+        let contact = contacts::Entity::find_by_id(r.contact_id)
+            .filter(contacts::Column::TenantId.eq(c.tenant_id))
+            .one(&self.state.db)
+            .await
+            .map_err(retry)?;
+        let Some(contact) = contact else {
+            mark(db, r.id, RecipientState::Failed, Some("contact_deleted"), None, None).await.map_err(retry)?;
+            return Ok(None);
+        };
+        if contact.wa_id.is_none() && contact.user_id.is_none() {
+            mark(db, r.id, RecipientState::Skipped, Some("no_phone_number"), None, None).await.map_err(retry)?;
+            return Ok(None);
+        }
+        let params = match values_for(self.vars, &contact) {
+            Ok(p) => p,
+            Err(key) => {
+                let detail = Some(format!("no value for template parameter {key}"));
+                mark(db, r.id, RecipientState::Failed, Some("missing_variable"), detail, None).await.map_err(retry)?;
+                return Ok(None);
+            }
+        };
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "template".into(),
+            serde_json::json!({"name": self.template.name, "language": self.template.language, "parameters": params}),
+        );
+        let req = SendMessageRequest { msg_type: "template".into(), client_message_id: None, reply_to: None, body };
+        let composed = match outbound::compose(&self.state.db, c.tenant_id, self.account, None, &req).await {
+            Ok(x) => x,
+            Err(e) => return self.refused(r, e).await,
+        };
+        // The conversation and its usage count commit together.
+        let txn = db.begin().await.map_err(retry)?;
+        let conv = crate::conversations::service::for_bulk_send(&txn, c.tenant_id, contact.id, self.account.id)
+            .await
+            .map_err(retry)?;
+        txn.commit().await.map_err(retry)?;
+        if let Err(e) =
+            outbound::check_rules(&self.state.db, self.tenant, self.account, Some(&conv), &contact, &composed).await
+        {
+            return self.refused(r, e).await;
+        }
+        let client_id = client_message_id(c.id, contact.id);
+        let (msg, _) = outbound::enqueue(self.state, &conv, composed, Some(client_id), None)
+            .await
+            .map_err(|e| Outcome::Retry { error: e.message.clone(), after: None })?;
+        mark(db, r.id, RecipientState::Queued, None, None, Some(msg.id)).await.map_err(retry)?;
+        Ok(None)
+    }
+
+    /// A send the rules refused: the recipient is skipped with the rule's code, or, for a rule
+    /// that stops every send, the campaign pauses.
+    async fn refused(&self, r: &campaign_recipients::Model, e: AppError) -> Result<Option<String>, Outcome> {
+        if STOPS_ALL.contains(&e.code) {
+            return Ok(Some(e.message));
+        }
+        if e.status.is_server_error() {
+            return Err(Outcome::Retry { error: e.message, after: None });
+        }
+        let state = if e.code == "opted_out" { RecipientState::Skipped } else { RecipientState::Failed };
+        mark(self.state.writer(), r.id, state, Some(e.code), Some(e.message), None).await.map_err(retry)?;
+        Ok(None)
+    }
+}

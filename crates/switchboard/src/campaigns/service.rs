@@ -1,0 +1,543 @@
+//! Campaign rows and their rules: create, read, the state machine, the audience, the funnel.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Audience, Variables};
+use crate::entities::enums::{CampaignState, RecipientState};
+use crate::entities::{campaign_recipients, campaigns, contacts, messages, templates};
+use crate::error::{AppError, AppResult};
+use crate::ids::{TenantId, UserId};
+
+/// A new campaign, as validated input.
+pub struct NewCampaign {
+    pub name: String,
+    pub whatsapp_account_id: Uuid,
+    pub template_id: Uuid,
+    pub variables: Variables,
+    pub audience: Audience,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// Creates a draft. The number and the template must be the tenant's, the template the number's.
+pub async fn create(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    by: UserId,
+    new: NewCampaign,
+) -> AppResult<campaigns::Model> {
+    let account = crate::accounts::service::get(db, tenant, new.whatsapp_account_id).await?;
+    let template = template_of(db, tenant, new.template_id).await?;
+    if template.whatsapp_account_id != account.id {
+        return Err(AppError::field("templateId", "this template belongs to another number"));
+    }
+    check_contacts(db, tenant, &new.audience).await?;
+    let now = crate::db::now();
+    let row = campaigns::ActiveModel {
+        id: Set(crate::db::new_id()),
+        tenant_id: Set(tenant.0),
+        name: Set(new.name),
+        whatsapp_account_id: Set(account.id),
+        template_id: Set(template.id),
+        variables: Set(serde_json::to_value(&new.variables).unwrap_or_default()),
+        audience: Set(serde_json::to_value(&new.audience).unwrap_or_default()),
+        state: Set(CampaignState::Draft),
+        state_reason: Set(None),
+        run_generation: Set(0),
+        planned: Set(false),
+        scheduled_at: Set(new.scheduled_at),
+        started_at: Set(None),
+        completed_at: Set(None),
+        created_by: Set(Some(by.0)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    Ok(row.insert(db).await?)
+}
+
+async fn template_of<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<templates::Model> {
+    templates::Entity::find_by_id(id)
+        .filter(templates::Column::TenantId.eq(tenant.0))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::field("templateId", "no such template"))
+}
+
+/// Named contacts must all be the tenant's (a 422 naming the others, never a silent drop).
+async fn check_contacts(db: &DatabaseConnection, tenant: TenantId, a: &Audience) -> AppResult<()> {
+    let Some(ids) = &a.contact_ids else { return Ok(()) };
+    if ids.len() > 100_000 {
+        return Err(AppError::field("audience.contactIds", "at most 100,000 contacts; use tags for more"));
+    }
+    let wanted: HashSet<Uuid> = ids.iter().copied().collect();
+    let mut found = HashSet::new();
+    let all: Vec<Uuid> = wanted.iter().copied().collect();
+    for chunk in all.chunks(500) {
+        let rows: Vec<Uuid> = contacts::Entity::find()
+            .select_only()
+            .column(contacts::Column::Id)
+            .filter(contacts::Column::TenantId.eq(tenant.0))
+            .filter(contacts::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    let missing: Vec<Uuid> = wanted.difference(&found).copied().take(10).collect();
+    if !missing.is_empty() {
+        return Err(AppError::field("audience.contactIds", format!("no such contacts: {missing:?}")));
+    }
+    Ok(())
+}
+
+/// The tenant's campaign (404 for another tenant's).
+pub async fn get<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<campaigns::Model> {
+    campaigns::Entity::find_by_id(id)
+        .filter(campaigns::Column::TenantId.eq(tenant.0))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("campaign"))
+}
+
+/// The tenant's campaigns, newest first.
+pub async fn list(db: &DatabaseConnection, tenant: TenantId, limit: u64) -> AppResult<Vec<campaigns::Model>> {
+    Ok(campaigns::Entity::find()
+        .filter(campaigns::Column::TenantId.eq(tenant.0))
+        .order_by_desc(campaigns::Column::CreatedAt)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// What may be done to a campaign in each state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Action {
+    fn from_states(self) -> &'static [CampaignState] {
+        use CampaignState::*;
+        match self {
+            Action::Start => &[Draft],
+            Action::Pause => &[Running, Scheduled],
+            Action::Resume => &[Paused],
+            Action::Cancel => &[Draft, Scheduled, Running, Paused],
+        }
+    }
+}
+
+/// Applies an action: one conditional update, so of two concurrent clicks one wins and the other
+/// finds the new state (and, for the same action, the campaign as the first left it: 200).
+/// Starting or resuming enqueues the run job in the same transaction.
+pub async fn act(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    id: Uuid,
+    action: Action,
+    reason: Option<String>,
+) -> AppResult<campaigns::Model> {
+    let c = get(db, tenant, id).await?;
+    if action == Action::Start || action == Action::Resume {
+        let t = template_of(db, tenant, c.template_id).await?;
+        if !t.status.eq_ignore_ascii_case("APPROVED") {
+            return Err(AppError::conflict(
+                "template_not_approved",
+                format!("the template is {}; only an approved template can be sent", t.status),
+            ));
+        }
+    }
+    let now = crate::db::now();
+    let target = match action {
+        Action::Start if c.scheduled_at.is_some_and(|t| t > now) => CampaignState::Scheduled,
+        Action::Start | Action::Resume => CampaignState::Running,
+        Action::Pause => CampaignState::Paused,
+        Action::Cancel => CampaignState::Cancelled,
+    };
+    let from: Vec<&str> = action.from_states().iter().map(|s| s.as_str()).collect();
+    let starts = matches!(target, CampaignState::Running | CampaignState::Scheduled);
+    let txn = db.begin().await?;
+    let mut q = campaigns::Entity::update_many()
+        .col_expr(campaigns::Column::State, Expr::value(target.as_str()))
+        .col_expr(campaigns::Column::StateReason, Expr::value(reason))
+        .col_expr(campaigns::Column::UpdatedAt, Expr::value(now))
+        .filter(campaigns::Column::Id.eq(c.id))
+        .filter(campaigns::Column::State.is_in(from));
+    if starts {
+        q = q.col_expr(campaigns::Column::RunGeneration, Expr::col(campaigns::Column::RunGeneration).add(1));
+    }
+    if action == Action::Start {
+        q = q.col_expr(campaigns::Column::StartedAt, Expr::value(Some(now)));
+    }
+    if target == CampaignState::Cancelled {
+        q = q.col_expr(campaigns::Column::CompletedAt, Expr::value(Some(now)));
+    }
+    let changed = q.exec(&txn).await?.rows_affected == 1;
+    if !changed {
+        txn.rollback().await?;
+        let now_is = get(db, tenant, id).await?;
+        // The same action again (a double click, a retry): the campaign as it is.
+        let same = match action {
+            Action::Start => matches!(now_is.state, CampaignState::Running | CampaignState::Scheduled),
+            Action::Resume => now_is.state == CampaignState::Running,
+            Action::Pause => now_is.state == CampaignState::Paused,
+            Action::Cancel => now_is.state == CampaignState::Cancelled,
+        };
+        if same {
+            return Ok(now_is);
+        }
+        return Err(AppError::conflict(
+            "campaign_state",
+            format!("a {} campaign cannot be {}", now_is.state, past(action)),
+        ));
+    }
+    let c = get(&txn, tenant, id).await?;
+    if starts {
+        let at = if target == CampaignState::Scheduled { c.scheduled_at } else { None };
+        enqueue_run(&txn, &c, at).await?;
+    }
+    txn.commit().await?;
+    Ok(c)
+}
+
+fn past(a: Action) -> &'static str {
+    match a {
+        Action::Start => "started",
+        Action::Pause => "paused",
+        Action::Resume => "resumed",
+        Action::Cancel => "cancelled",
+    }
+}
+
+/// The run job of the campaign's current generation (one per start or resume).
+pub async fn enqueue_run<C: ConnectionTrait>(
+    db: &C,
+    c: &campaigns::Model,
+    at: Option<DateTime<Utc>>,
+) -> Result<bool, sea_orm::DbErr> {
+    let p = crate::jobs::payloads::RunCampaign { campaign_id: c.id, generation: c.run_generation };
+    let mut job =
+        crate::jobs::Job::job(&p).unique(format!("{}:{}", c.id, c.run_generation)).tenant(c.tenant_id).attempts(20);
+    if let Some(at) = at {
+        job = job.at(at);
+    }
+    crate::jobs::enqueue(db, job).await
+}
+
+/// Sets a running campaign's state from the run job (paused by a rule, completed), only if it is
+/// still running in the same generation.
+pub async fn settle<C: ConnectionTrait>(
+    db: &C,
+    c: &campaigns::Model,
+    to: CampaignState,
+    reason: Option<String>,
+) -> Result<bool, sea_orm::DbErr> {
+    let now = crate::db::now();
+    let mut q = campaigns::Entity::update_many()
+        .col_expr(campaigns::Column::State, Expr::value(to.as_str()))
+        .col_expr(campaigns::Column::StateReason, Expr::value(reason))
+        .col_expr(campaigns::Column::UpdatedAt, Expr::value(now))
+        .filter(campaigns::Column::Id.eq(c.id))
+        .filter(campaigns::Column::State.is_in([CampaignState::Running.as_str(), CampaignState::Scheduled.as_str()]))
+        .filter(campaigns::Column::RunGeneration.eq(c.run_generation));
+    if to == CampaignState::Completed {
+        q = q.col_expr(campaigns::Column::CompletedAt, Expr::value(Some(now)));
+    }
+    Ok(q.exec(db).await?.rows_affected == 1)
+}
+
+/// The audience's contacts, `(id, admitted)` in id order, a page at a time from `after`.
+pub async fn audience_page(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    audience: &Audience,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<(Vec<contacts::Model>, Option<Uuid>), sea_orm::DbErr> {
+    let mut q = contacts::Entity::find().filter(contacts::Column::TenantId.eq(tenant.0));
+    if let Some(a) = after {
+        q = q.filter(contacts::Column::Id.gt(a));
+    }
+    if let Some(ids) = &audience.contact_ids {
+        // Named contacts: the page is the next `limit` of them.
+        let mut ids: Vec<Uuid> = ids.iter().copied().filter(|i| after.is_none_or(|a| *i > a)).collect();
+        ids.sort();
+        ids.dedup();
+        ids.truncate(limit as usize);
+        let last = ids.last().copied();
+        if ids.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let rows = q.filter(contacts::Column::Id.is_in(ids)).order_by_asc(contacts::Column::Id).all(db).await?;
+        return Ok((rows, last));
+    }
+    let rows = q.order_by_asc(contacts::Column::Id).limit(limit).all(db).await?;
+    let last = rows.last().map(|c| c.id);
+    Ok((rows.into_iter().filter(|c| audience.admits(c)).collect(), last))
+}
+
+/// Writes the audience as recipient rows (`pending`), a page at a time; rows already there stay
+/// as they are (unique per campaign and contact). Returns how many were added.
+pub async fn plan(db: &DatabaseConnection, c: &campaigns::Model) -> Result<u64, sea_orm::DbErr> {
+    let audience: Audience = serde_json::from_value(c.audience.clone()).unwrap_or_default();
+    let tenant = TenantId(c.tenant_id);
+    let (mut after, mut added) = (None, 0);
+    loop {
+        let (page, last) = audience_page(db, tenant, &audience, after, 1_000).await?;
+        let now = crate::db::now();
+        let rows: Vec<campaign_recipients::ActiveModel> = page
+            .iter()
+            .map(|k| campaign_recipients::ActiveModel {
+                id: Set(crate::db::new_id()),
+                tenant_id: Set(c.tenant_id),
+                campaign_id: Set(c.id),
+                contact_id: Set(k.id),
+                state: Set(RecipientState::Pending),
+                reason: Set(None),
+                detail: Set(None),
+                message_id: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            })
+            .collect();
+        if !rows.is_empty() {
+            let keys = [
+                campaign_recipients::Column::TenantId,
+                campaign_recipients::Column::CampaignId,
+                campaign_recipients::Column::ContactId,
+            ];
+            let r = campaign_recipients::Entity::insert_many(rows)
+                .on_conflict(OnConflict::columns(keys).do_nothing().to_owned())
+                .exec_without_returning(db)
+                .await;
+            added += match r {
+                Ok(n) => n,
+                Err(sea_orm::DbErr::RecordNotInserted) => 0,
+                Err(e) => return Err(e),
+            };
+        }
+        match last {
+            Some(l) => after = Some(l),
+            None => break,
+        }
+    }
+    campaigns::Entity::update_many()
+        .col_expr(campaigns::Column::Planned, Expr::value(true))
+        .filter(campaigns::Column::Id.eq(c.id))
+        .exec(db)
+        .await?;
+    Ok(added)
+}
+
+/// How many contacts an audience has now, and a few of them.
+pub async fn preview(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    audience: &Audience,
+) -> AppResult<(u64, Vec<contacts::Model>)> {
+    check_contacts(db, tenant, audience).await?;
+    let (mut after, mut n, mut sample) = (None, 0u64, Vec::new());
+    loop {
+        let (page, last) = audience_page(db, tenant, audience, after, 2_000).await?;
+        n += page.len() as u64;
+        sample.extend(page.into_iter().take(10usize.saturating_sub(sample.len())));
+        match last {
+            Some(l) => after = Some(l),
+            None => break,
+        }
+    }
+    Ok((n, sample))
+}
+
+/// A campaign's funnel: recipients by state, and the statuses of the messages created.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Funnel {
+    pub recipients: u64,
+    pub pending: u64,
+    pub skipped: u64,
+    /// Failed before sending (a parameter could not be filled, …).
+    pub failed_before_send: u64,
+    /// Messages created, by their status now.
+    pub queued: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub read: u64,
+    pub failed: u64,
+    /// Skips and failures by reason (`opted_out`, `missing_variable`, Meta's error codes).
+    pub reasons: BTreeMap<String, u64>,
+}
+
+pub async fn funnel<C: ConnectionTrait>(db: &C, c: &campaigns::Model) -> Result<Funnel, sea_orm::DbErr> {
+    let mut f = Funnel::default();
+    let by_state: Vec<(RecipientState, Option<String>, i64)> = campaign_recipients::Entity::find()
+        .select_only()
+        .column(campaign_recipients::Column::State)
+        .column(campaign_recipients::Column::Reason)
+        .column_as(campaign_recipients::Column::Id.count(), "n")
+        .filter(campaign_recipients::Column::TenantId.eq(c.tenant_id))
+        .filter(campaign_recipients::Column::CampaignId.eq(c.id))
+        .group_by(campaign_recipients::Column::State)
+        .group_by(campaign_recipients::Column::Reason)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (state, reason, n) in by_state {
+        let n = n as u64;
+        f.recipients += n;
+        match state {
+            RecipientState::Pending => f.pending += n,
+            RecipientState::Skipped => f.skipped += n,
+            RecipientState::Failed => f.failed_before_send += n,
+            RecipientState::Queued => {}
+        }
+        if let Some(r) = reason {
+            *f.reasons.entry(r).or_default() += n;
+        }
+    }
+    let r = Alias::new("r");
+    let m = Alias::new("m");
+    let q = Query::select()
+        .expr_as(Expr::col((m.clone(), messages::Column::Status)), Alias::new("status"))
+        .expr_as(Expr::col((m.clone(), messages::Column::ErrorCode)), Alias::new("code"))
+        .expr_as(Expr::col((m.clone(), messages::Column::Id)).count(), Alias::new("n"))
+        .from_as(campaign_recipients::Entity, r.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            messages::Entity,
+            m.clone(),
+            Expr::col((m.clone(), messages::Column::Id)).equals((r.clone(), campaign_recipients::Column::MessageId)),
+        )
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::TenantId)).eq(c.tenant_id))
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::CampaignId)).eq(c.id))
+        .add_group_by([Expr::col((m.clone(), messages::Column::Status)), Expr::col((m, messages::Column::ErrorCode))])
+        .to_owned();
+    let rows = db.query_all(&q).await?;
+    for row in rows {
+        let status: String = row.try_get("", "status")?;
+        let code: Option<i32> = row.try_get("", "code")?;
+        let n: i64 = row.try_get("", "n")?;
+        let n = n as u64;
+        match status.as_str() {
+            "queued" => f.queued += n,
+            "sent" => f.sent += n,
+            "delivered" => f.delivered += n,
+            "read" | "played" => f.read += n,
+            _ => {
+                f.failed += n;
+                let key = code.map_or_else(|| "send_failed".to_string(), |c| c.to_string());
+                *f.reasons.entry(key).or_default() += n;
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// A campaign's recipients, in id order from `after`, optionally of one state.
+pub async fn recipients(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    campaign: Uuid,
+    state: Option<RecipientState>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> AppResult<Vec<campaign_recipients::Model>> {
+    let c = get(db, tenant, campaign).await?;
+    let mut q = campaign_recipients::Entity::find()
+        .filter(campaign_recipients::Column::TenantId.eq(tenant.0))
+        .filter(campaign_recipients::Column::CampaignId.eq(c.id));
+    if let Some(s) = state {
+        q = q.filter(campaign_recipients::Column::State.eq(s));
+    }
+    if let Some(a) = after {
+        q = q.filter(campaign_recipients::Column::Id.gt(a));
+    }
+    Ok(q.order_by_asc(campaign_recipients::Column::Id).limit(limit).all(db).await?)
+}
+
+/// Messages created for the campaign and not yet handed to Meta (its pacing window).
+pub async fn in_flight<C: ConnectionTrait>(db: &C, c: &campaigns::Model) -> Result<u64, sea_orm::DbErr> {
+    let ids: Vec<Uuid> = campaign_recipients::Entity::find()
+        .select_only()
+        .column(campaign_recipients::Column::MessageId)
+        .filter(campaign_recipients::Column::TenantId.eq(c.tenant_id))
+        .filter(campaign_recipients::Column::CampaignId.eq(c.id))
+        .filter(campaign_recipients::Column::State.eq(RecipientState::Queued))
+        .filter(
+            campaign_recipients::Column::MessageId.in_subquery(
+                Query::select()
+                    .column(messages::Column::Id)
+                    .from(messages::Entity)
+                    .and_where(Expr::col(messages::Column::TenantId).eq(c.tenant_id))
+                    .and_where(Expr::col(messages::Column::Status).eq("queued"))
+                    .and_where(Expr::col(messages::Column::SendStartedAt).is_null())
+                    .to_owned(),
+            ),
+        )
+        .into_tuple::<Option<Uuid>>()
+        .all(db)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(ids.len() as u64)
+}
+
+/// Marks a recipient, only while it is `pending` (a second run finds it done and moves on).
+pub async fn mark<C: ConnectionTrait>(
+    db: &C,
+    recipient: Uuid,
+    state: RecipientState,
+    reason: Option<&str>,
+    detail: Option<String>,
+    message: Option<Uuid>,
+) -> Result<bool, sea_orm::DbErr> {
+    let r = campaign_recipients::Entity::update_many()
+        .col_expr(campaign_recipients::Column::State, Expr::value(state.as_str()))
+        .col_expr(campaign_recipients::Column::Reason, Expr::value(reason.map(str::to_string)))
+        .col_expr(campaign_recipients::Column::Detail, Expr::value(detail))
+        .col_expr(campaign_recipients::Column::MessageId, Expr::value(message))
+        .col_expr(campaign_recipients::Column::UpdatedAt, Expr::value(crate::db::now()))
+        .filter(campaign_recipients::Column::Id.eq(recipient))
+        .filter(campaign_recipients::Column::State.eq(RecipientState::Pending))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+/// Pending recipients of a campaign, up to `limit`, in id order.
+pub async fn pending<C: ConnectionTrait>(
+    db: &C,
+    c: &campaigns::Model,
+    limit: u64,
+) -> Result<Vec<campaign_recipients::Model>, sea_orm::DbErr> {
+    campaign_recipients::Entity::find()
+        .filter(campaign_recipients::Column::TenantId.eq(c.tenant_id))
+        .filter(campaign_recipients::Column::CampaignId.eq(c.id))
+        .filter(campaign_recipients::Column::State.eq(RecipientState::Pending))
+        .order_by_asc(campaign_recipients::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Recipients of a campaign (any state): for the tests' and operators' counts.
+pub async fn count(db: &DatabaseConnection, c: &campaigns::Model) -> Result<u64, sea_orm::DbErr> {
+    campaign_recipients::Entity::find()
+        .filter(campaign_recipients::Column::TenantId.eq(c.tenant_id))
+        .filter(campaign_recipients::Column::CampaignId.eq(c.id))
+        .count(db)
+        .await
+}

@@ -1,0 +1,295 @@
+//! Campaigns end to end against meta-sim (issue #17, first part): an approved template to a tagged
+//! audience with per-recipient parameters, opted-out contacts skipped, exactly one send per
+//! recipient — also after a crash between creating a message and marking its recipient — state
+//! changes that are safe to repeat, scheduling, and tenant isolation.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use switchboard::entities::{campaign_recipients, campaigns};
+
+use crate::helpers::{Account, TestApp, spawn_app, wait_for};
+
+struct Setup {
+    app: TestApp,
+    admin: Account,
+    account_id: String,
+    phone_number_id: String,
+    template_id: String,
+}
+
+impl Setup {
+    fn sim(&self) -> &meta_sim::MetaSim {
+        &self.app.state.sandbox.as_ref().unwrap().sim
+    }
+
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.app.post(path, &body, Some(&self.admin.access)).await
+    }
+
+    async fn campaign(&self, id: &str) -> Value {
+        let res = self.app.get(&format!("/api/campaigns/{id}"), Some(&self.admin.access)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+
+    async fn wait_state(&self, id: &str, state: &str) -> Value {
+        wait_for(&format!("campaign {state}"), || async {
+            let c = self.campaign(id).await;
+            (c["state"] == state).then_some(c)
+        })
+        .await
+    }
+
+    /// meta-sim's accepted sends on the number, per recipient.
+    fn sends(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for s in self.sim().sent_messages(&self.phone_number_id) {
+            *out.entry(s.wa_id.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    async fn create(&self, audience: Value, extra: Value) -> Value {
+        let mut body = json!({
+            "name": "Spring sale", "whatsappAccountId": self.account_id, "templateId": self.template_id,
+            "variables": {"1": {"from": "name", "fallback": "there"}, "2": {"from": "constant", "value": "20"}},
+            "audience": audience,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let res = self.post("/api/campaigns", body).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+}
+
+async fn setup() -> Setup {
+    let app = spawn_app().await;
+    let admin = app.register("Acme", "ana@acme.test").await;
+    let res = app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&admin.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let acct: Value = res.json().await.unwrap();
+    let sim = &app.state.sandbox.as_ref().unwrap().sim;
+    sim.update_config(|c| c.template_review_delay = Duration::from_millis(30));
+    let tpl = json!({
+        "whatsappAccountId": acct["id"], "name": "spring_sale", "category": "MARKETING", "language": "en_US",
+        "components": [{"type": "BODY", "text": "Hi {{1}}, {{2}}% off everything this week.",
+                        "example": {"body_text": [["Ann", "20"]]}}]
+    });
+    let res = app.post("/api/templates", &tpl, Some(&admin.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let t: Value = res.json().await.unwrap();
+    let template_id = t["id"].as_str().unwrap().to_string();
+    wait_for("template approved", || async {
+        let t: Value =
+            app.get(&format!("/api/templates/{template_id}"), Some(&admin.access)).await.json().await.unwrap();
+        (t["status"] == "APPROVED").then_some(())
+    })
+    .await;
+    Setup {
+        account_id: acct["id"].as_str().unwrap().into(),
+        phone_number_id: acct["phoneNumberId"].as_str().unwrap().into(),
+        template_id,
+        app,
+        admin,
+    }
+}
+
+/// `n` contacts `+1555010{i:04}` named `Customer {i}`, tagged as given.
+async fn import(s: &Setup, from: usize, n: usize, tags: &str) {
+    let mut csv = String::from("phone,name,tags\n");
+    for i in from..from + n {
+        csv.push_str(&format!("+1555010{i:04},Customer {i},{tags}\n"));
+    }
+    let res = s.app.post_raw("/api/contacts/import", "text/csv", csv, Some(&s.admin.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn contact_id(s: &Setup, wa_id: &str) -> String {
+    let res = s.app.get(&format!("/api/contacts?search={wa_id}"), Some(&s.admin.access)).await;
+    let page: Value = res.json().await.unwrap();
+    page["data"][0]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_campaign_reaches_its_audience_once_each_with_their_own_values() {
+    let s = setup().await;
+    import(&s, 0, 25, "vip;spring").await;
+    import(&s, 25, 5, "other").await;
+    // Two of the audience opted out of marketing.
+    for wa in ["15550100003", "15550100007"] {
+        let id = contact_id(&s, wa).await;
+        let res = s.app.patch(&format!("/api/contacts/{id}"), &json!({"optedOut": true}), Some(&s.admin.access)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let audience = json!({"tagsAny": ["VIP"], "tagsNone": ["other"]});
+    let preview: Value = s.post("/api/campaigns/audience-preview", audience.clone()).await.json().await.unwrap();
+    assert_eq!(preview["count"], 25, "{preview}");
+    assert_eq!(preview["sample"].as_array().unwrap().len(), 10);
+
+    let c = s.create(audience, json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(c["state"], "draft");
+    // Two clicks on Start: one run.
+    for _ in 0..2 {
+        let res = s.post(&format!("/api/campaigns/{id}/start"), json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let done = s.wait_state(&id, "completed").await;
+    let f = &done["funnel"];
+    assert_eq!(f["recipients"], 25, "{done}");
+    assert_eq!(f["skipped"], 2);
+    assert_eq!(f["reasons"]["opted_out"], 2);
+    // Every other recipient's message reaches meta-sim exactly once.
+    let sends = wait_for("23 sends accepted", || async {
+        let m = s.sends();
+        (m.values().sum::<usize>() >= 23).then_some(m)
+    })
+    .await;
+    assert_eq!(sends.len(), 23, "{sends:?}");
+    assert!(sends.values().all(|n| *n == 1), "{sends:?}");
+    assert!(!sends.contains_key("15550100003") && !sends.contains_key("15550100007"), "opted out");
+    assert!(!sends.contains_key("15550100026"), "not in the audience");
+    // Each with its own name in the parameters.
+    let sent = s.sim().sent_messages(&s.phone_number_id);
+    let one = sent.iter().find(|m| m.wa_id == "15550100012").unwrap();
+    let params = one.body["template"]["components"][0]["parameters"].to_string();
+    assert!(params.contains("Customer 12") && params.contains("\"20\""), "{params}");
+    // The funnel follows the messages: all accepted by Meta.
+    let f = wait_for("funnel past queued", || async {
+        let c = s.campaign(&id).await;
+        (c["funnel"]["queued"] == 0).then_some(c["funnel"].clone())
+    })
+    .await;
+    let past = f["sent"].as_u64().unwrap() + f["delivered"].as_u64().unwrap() + f["read"].as_u64().unwrap();
+    assert_eq!(past, 23, "{f}");
+    // The recipients list says why each was skipped.
+    let skipped: Value = s
+        .app
+        .get(&format!("/api/campaigns/{id}/recipients?state=skipped"), Some(&s.admin.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(skipped["data"].as_array().unwrap().len(), 2);
+    assert_eq!(skipped["data"][0]["reason"], "opted_out");
+
+    // A crash after messages were created but before their recipients were marked: five of them
+    // are pending again and a new run starts. It finds their messages and sends nothing more.
+    let db = &s.app.state.db;
+    let cid: uuid::Uuid = id.parse().unwrap();
+    let queued = campaign_recipients::Entity::find()
+        .filter(campaign_recipients::Column::CampaignId.eq(cid))
+        .filter(campaign_recipients::Column::State.eq(switchboard::entities::enums::RecipientState::Queued))
+        .all(db)
+        .await
+        .unwrap();
+    let before: Vec<Option<uuid::Uuid>> = queued.iter().take(5).map(|r| r.message_id).collect();
+    for r in queued.iter().take(5) {
+        campaign_recipients::Entity::update_many()
+            .col_expr(campaign_recipients::Column::State, sea_orm::sea_query::Expr::value("pending"))
+            .col_expr(
+                campaign_recipients::Column::MessageId,
+                sea_orm::sea_query::Expr::value(Option::<uuid::Uuid>::None),
+            )
+            .filter(campaign_recipients::Column::Id.eq(r.id))
+            .exec(db)
+            .await
+            .unwrap();
+    }
+    let mut c = campaigns::Entity::find_by_id(cid).one(db).await.unwrap().unwrap();
+    campaigns::Entity::update_many()
+        .col_expr(campaigns::Column::State, sea_orm::sea_query::Expr::value("running"))
+        .col_expr(campaigns::Column::RunGeneration, sea_orm::sea_query::Expr::value(c.run_generation + 1))
+        .filter(campaigns::Column::Id.eq(cid))
+        .exec(db)
+        .await
+        .unwrap();
+    c.run_generation += 1;
+    switchboard::campaigns::service::enqueue_run(db, &c, None).await.unwrap();
+    s.app.state.jobs_wakeup.wake(switchboard::jobs::queues::CAMPAIGN_RUN);
+    s.wait_state(&id, "completed").await;
+    let again = campaign_recipients::Entity::find()
+        .filter(campaign_recipients::Column::CampaignId.eq(cid))
+        .all(db)
+        .await
+        .unwrap();
+    for (r, m) in queued.iter().take(5).zip(&before) {
+        let now = again.iter().find(|x| x.id == r.id).unwrap();
+        assert_eq!((now.state, &now.message_id), (switchboard::entities::enums::RecipientState::Queued, m));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.sends().values().sum::<usize>(), 23, "nothing sent twice");
+}
+
+#[tokio::test]
+async fn states_change_safely_and_other_tenants_see_nothing() {
+    let s = setup().await;
+    import(&s, 0, 4, "vip").await;
+    // Scheduled an hour ahead: started means scheduled; pause, resume runs it now.
+    let at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let c = s.create(json!({}), json!({"scheduledAt": at})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let started: Value = s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.json().await.unwrap();
+    assert_eq!(started["state"], "scheduled");
+    assert!(s.sends().is_empty(), "not before its time");
+    let res = s.post(&format!("/api/campaigns/{id}/pause?reason=checking%20the%20copy"), json!({})).await;
+    let paused: Value = res.json().await.unwrap();
+    assert_eq!((paused["state"].as_str(), paused["stateReason"].as_str()), (Some("paused"), Some("checking the copy")));
+    // Resume twice: one run, everyone once.
+    for _ in 0..2 {
+        assert_eq!(s.post(&format!("/api/campaigns/{id}/resume"), json!({})).await.status(), StatusCode::OK);
+    }
+    s.wait_state(&id, "completed").await;
+    let sends = wait_for("4 sends", || async {
+        let m = s.sends();
+        (m.values().sum::<usize>() >= 4).then_some(m)
+    })
+    .await;
+    assert_eq!(sends.len(), 4);
+    assert!(sends.values().all(|n| *n == 1));
+    // A completed campaign cannot be paused or resumed: 409 with the reason.
+    let res = s.post(&format!("/api/campaigns/{id}/pause"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "campaign_state");
+
+    // A draft cancelled cannot start.
+    let d = s.create(json!({"tagsAll": ["nobody"]}), json!({})).await;
+    let did = d["id"].as_str().unwrap();
+    assert_eq!(s.post(&format!("/api/campaigns/{did}/cancel"), json!({})).await.status(), StatusCode::OK);
+    assert_eq!(s.post(&format!("/api/campaigns/{did}/start"), json!({})).await.status(), StatusCode::CONFLICT);
+
+    // Bad input: a clear 422.
+    let res = s.post("/api/campaigns", json!({"name": "x", "whatsappAccountId": s.account_id})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = s
+        .post(
+            "/api/campaigns",
+            json!({"name": "x", "whatsappAccountId": s.account_id, "templateId": s.template_id,
+                   "variables": {"1": {"from": "nowhere"}}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Another tenant: 404 on every id, and its own list is empty.
+    let other = s.app.register("Other", "o@other.test").await;
+    for path in [format!("/api/campaigns/{id}"), format!("/api/campaigns/{id}/recipients")] {
+        assert_eq!(s.app.get(&path, Some(&other.access)).await.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    for action in ["start", "pause", "resume", "cancel"] {
+        let res = s.app.post(&format!("/api/campaigns/{id}/{action}"), &json!({}), Some(&other.access)).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{action}");
+    }
+    let list: Value = s.app.get("/api/campaigns", Some(&other.access)).await.json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 0);
+    // Its contacts cannot be named in a campaign of the other tenant.
+    let mine = contact_id(&s, "15550100001").await;
+    let res = s.app.post("/api/campaigns/audience-preview", &json!({"contactIds": [mine]}), Some(&other.access)).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
