@@ -8,6 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::{account_events, whatsapp_accounts};
 use crate::error::AppResult;
 use crate::ids::TenantId;
@@ -55,9 +56,7 @@ pub async fn page<C: ConnectionTrait>(
     cursor: Option<(DateTime<Utc>, Uuid)>,
     limit: u64,
 ) -> AppResult<Vec<account_events::Model>> {
-    let mut q = account_events::Entity::find()
-        .filter(account_events::Column::TenantId.eq(tenant.0))
-        .filter(account_events::Column::WabaId.eq(account.waba_id.as_str()));
+    let mut q = account_events::Entity::of(tenant).filter(account_events::Column::WabaId.eq(account.waba_id.as_str()));
     if let Some((ts, id)) = cursor {
         q = q.filter(crate::pagination::before(
             (account_events::Entity, account_events::Column::CreatedAt),

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit;
+use crate::db::Scoped;
 use crate::entities::enums::AccountStatus;
 use crate::entities::{conversations, tenants, whatsapp_accounts};
 use crate::error::{AppError, AppResult};
@@ -129,8 +130,7 @@ pub async fn create(
 ) -> AppResult<whatsapp_accounts::Model> {
     let txn = sea_orm::TransactionTrait::begin(state.writer()).await?;
     let t = tenants::Entity::find_by_id(tenant.0).one(&txn).await?.ok_or_else(|| AppError::not_found("tenant"))?;
-    let count =
-        whatsapp_accounts::Entity::find().filter(whatsapp_accounts::Column::TenantId.eq(tenant.0)).count(&txn).await?;
+    let count = whatsapp_accounts::Entity::of(tenant).count(&txn).await?;
     if count as i64 >= t.limit_max_numbers as i64 {
         return Err(AppError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -203,20 +203,12 @@ pub async fn create(
 }
 
 pub async fn list<C: ConnectionTrait>(db: &C, tenant: TenantId) -> AppResult<Vec<whatsapp_accounts::Model>> {
-    Ok(whatsapp_accounts::Entity::find()
-        .filter(whatsapp_accounts::Column::TenantId.eq(tenant.0))
-        .order_by_asc(whatsapp_accounts::Column::CreatedAt)
-        .all(db)
-        .await?)
+    Ok(whatsapp_accounts::Entity::of(tenant).order_by_asc(whatsapp_accounts::Column::CreatedAt).all(db).await?)
 }
 
 /// The tenant's account, or 404 (also for another tenant's id).
 pub async fn get<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<whatsapp_accounts::Model> {
-    whatsapp_accounts::Entity::find_by_id(id)
-        .filter(whatsapp_accounts::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::not_found("whatsapp account"))
+    whatsapp_accounts::Entity::secure_find(db, tenant, id).await?.ok_or_else(|| AppError::not_found("whatsapp account"))
 }
 
 /// Parsed changes to an account.
@@ -292,10 +284,9 @@ pub async fn update(
         use crate::entities::{enums::JobState, jobs};
 
         let now = crate::db::now();
-        jobs::Entity::update_many()
+        jobs::Entity::update_of(tenant)
             .col_expr(jobs::Column::RunAt, sea_orm::sea_query::Expr::value(now))
             .filter(jobs::Column::Queue.eq(crate::jobs::queues::MESSAGE_SEND))
-            .filter(jobs::Column::TenantId.eq(tenant.0))
             .filter(jobs::Column::State.eq(JobState::Pending))
             .filter(jobs::Column::RunAt.gt(now))
             .exec(&txn)
@@ -312,11 +303,8 @@ pub async fn update(
 pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid) -> AppResult<()> {
     let txn = sea_orm::TransactionTrait::begin(state.writer()).await?;
     let acct = get(&txn, tenant, id).await?;
-    let used = conversations::Entity::find()
-        .filter(conversations::Column::TenantId.eq(tenant.0))
-        .filter(conversations::Column::WhatsappAccountId.eq(id))
-        .count(&txn)
-        .await?;
+    let used =
+        conversations::Entity::of(tenant).filter(conversations::Column::WhatsappAccountId.eq(id)).count(&txn).await?;
     if used > 0 {
         return Err(AppError::conflict(
             "account_in_use",
@@ -421,8 +409,7 @@ pub async fn apply_limits(
     }
     let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
     let number = value.get("display_phone_number").and_then(serde_json::Value::as_str).map(digits);
-    let accounts = whatsapp_accounts::Entity::find()
-        .filter(whatsapp_accounts::Column::TenantId.eq(acct.tenant_id))
+    let accounts = whatsapp_accounts::Entity::of(TenantId(acct.tenant_id))
         .filter(whatsapp_accounts::Column::WabaId.eq(acct.waba_id.as_str()))
         .all(txn)
         .await?;

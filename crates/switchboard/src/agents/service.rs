@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::enums::{AgentStatus, ConversationStatus, Role};
 use crate::entities::{agents, conversations, users};
 use crate::error::{AppError, AppResult};
@@ -55,11 +56,11 @@ fn dto(a: agents::Model, u: &users::Model, open: i64) -> AgentDto {
     }
 }
 
-fn new_row(u: &users::Model, tenant: Uuid) -> agents::ActiveModel {
+fn new_row(u: &users::Model, tenant: TenantId) -> agents::ActiveModel {
     let now = crate::db::now();
     agents::ActiveModel {
         id: Set(crate::db::new_id()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.0),
         user_id: Set(u.id),
         display_name: Set(u.name.clone()),
         status: Set(AgentStatus::Offline),
@@ -72,9 +73,8 @@ fn new_row(u: &users::Model, tenant: Uuid) -> agents::ActiveModel {
 }
 
 /// Active users of the tenant who work the inbox.
-async fn inbox_users<C: ConnectionTrait>(db: &C, tenant: Uuid) -> Result<Vec<users::Model>, DbErr> {
-    users::Entity::find()
-        .filter(users::Column::TenantId.eq(tenant))
+async fn inbox_users<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<Vec<users::Model>, DbErr> {
+    users::Entity::of(tenant)
         .filter(users::Column::Active.eq(true))
         .filter(users::Column::Role.is_in(INBOX_ROLES))
         .all(db)
@@ -82,7 +82,7 @@ async fn inbox_users<C: ConnectionTrait>(db: &C, tenant: Uuid) -> Result<Vec<use
 }
 
 /// Creates the missing agent rows of the given users (a concurrent creation is harmless).
-async fn insert_missing<C: ConnectionTrait>(db: &C, tenant: Uuid, missing: &[&users::Model]) -> Result<(), DbErr> {
+async fn insert_missing<C: ConnectionTrait>(db: &C, tenant: TenantId, missing: &[&users::Model]) -> Result<(), DbErr> {
     if missing.is_empty() {
         return Ok(());
     }
@@ -94,12 +94,11 @@ async fn insert_missing<C: ConnectionTrait>(db: &C, tenant: Uuid, missing: &[&us
 }
 
 /// Open conversations per assignee in the tenant.
-async fn open_counts<C: ConnectionTrait>(db: &C, tenant: Uuid) -> Result<HashMap<Uuid, i64>, DbErr> {
-    let rows: Vec<(Option<Uuid>, i64)> = conversations::Entity::find()
+async fn open_counts<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<HashMap<Uuid, i64>, DbErr> {
+    let rows: Vec<(Option<Uuid>, i64)> = conversations::Entity::of(tenant)
         .select_only()
         .column(conversations::Column::AssigneeId)
         .column_as(conversations::Column::Id.count(), "n")
-        .filter(conversations::Column::TenantId.eq(tenant))
         .filter(conversations::Column::AssigneeId.is_not_null())
         .filter(conversations::Column::Status.ne(ConversationStatus::Resolved))
         .group_by(conversations::Column::AssigneeId)
@@ -111,14 +110,14 @@ async fn open_counts<C: ConnectionTrait>(db: &C, tenant: Uuid) -> Result<HashMap
 
 /// The tenant's agents (TENANT_ADMIN and AGENT users), creating rows missing for any of them.
 pub async fn list(state: &AppState, tenant: TenantId) -> AppResult<Vec<AgentDto>> {
-    let us = inbox_users(&state.db, tenant.0).await?;
-    let mut rows = agents::Entity::find().filter(agents::Column::TenantId.eq(tenant.0)).all(&state.db).await?;
+    let us = inbox_users(&state.db, tenant).await?;
+    let mut rows = agents::Entity::of(tenant).all(&state.db).await?;
     let missing: Vec<&users::Model> = us.iter().filter(|u| !rows.iter().any(|a| a.user_id == u.id)).collect();
     if !missing.is_empty() {
-        insert_missing(state.writer(), tenant.0, &missing).await?;
-        rows = agents::Entity::find().filter(agents::Column::TenantId.eq(tenant.0)).all(state.writer()).await?;
+        insert_missing(state.writer(), tenant, &missing).await?;
+        rows = agents::Entity::of(tenant).all(state.writer()).await?;
     }
-    let counts = open_counts(&state.db, tenant.0).await?;
+    let counts = open_counts(&state.db, tenant).await?;
     let by_id: HashMap<Uuid, &users::Model> = us.iter().map(|u| (u.id, u)).collect();
     let mut out: Vec<AgentDto> = rows
         .into_iter()
@@ -150,11 +149,10 @@ pub enum Target {
 /// Changes an agent; a status change publishes `agent.status`.
 pub async fn update(state: &AppState, tenant: TenantId, target: Target, ch: AgentChanges) -> AppResult<AgentDto> {
     let txn = state.writer().begin().await?;
-    let find = agents::Entity::find().filter(agents::Column::TenantId.eq(tenant.0));
+    let find = agents::Entity::of(tenant);
     let (current, user) = match target {
         Target::User(u) => {
-            let user = users::Entity::find_by_id(u.0)
-                .filter(users::Column::TenantId.eq(tenant.0))
+            let user = users::Entity::by_id(tenant, u.0)
                 .filter(users::Column::Active.eq(true))
                 .filter(users::Column::Role.is_in(INBOX_ROLES))
                 .one(&txn)
@@ -164,7 +162,7 @@ pub async fn update(state: &AppState, tenant: TenantId, target: Target, ch: Agen
             let a = match by_user.clone().one(&txn).await? {
                 Some(a) => a,
                 None => {
-                    insert_missing(&txn, tenant.0, &[&user]).await?;
+                    insert_missing(&txn, tenant, &[&user]).await?;
                     by_user.one(&txn).await?.ok_or_else(|| AppError::not_found("agent"))?
                 }
             };
@@ -173,9 +171,7 @@ pub async fn update(state: &AppState, tenant: TenantId, target: Target, ch: Agen
         Target::Agent(id) => {
             let a =
                 find.filter(agents::Column::Id.eq(id)).one(&txn).await?.ok_or_else(|| AppError::not_found("agent"))?;
-            let user = users::Entity::find_by_id(a.user_id)
-                .filter(users::Column::TenantId.eq(tenant.0))
-                .one(&txn)
+            let user = users::Entity::secure_find(&txn, tenant, a.user_id)
                 .await?
                 .ok_or_else(|| AppError::not_found("agent"))?;
             (a, user)
@@ -193,7 +189,7 @@ pub async fn update(state: &AppState, tenant: TenantId, target: Target, ch: Agen
     }
     am.updated_at = Set(now);
     let updated = am.update(&txn).await?;
-    let open = open_counts(&txn, tenant.0).await?.get(&updated.user_id).copied().unwrap_or(0);
+    let open = open_counts(&txn, tenant).await?.get(&updated.user_id).copied().unwrap_or(0);
     txn.commit().await?;
     if let Some(s) = status_change {
         state.events.publish(DomainEvent::new(
@@ -222,16 +218,15 @@ pub async fn sync_display_name<C: ConnectionTrait>(db: &C, user: &users::Model) 
     Ok(())
 }
 
-pub async fn pick_round_robin<C: ConnectionTrait>(db: &C, tenant: Uuid) -> Result<Option<Uuid>, DbErr> {
+pub async fn pick_round_robin<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<Option<Uuid>, DbErr> {
     let inbox_user_ids = Query::select()
         .column(users::Column::Id)
         .from(users::Entity)
-        .and_where(users::Column::TenantId.eq(tenant))
+        .and_where(users::Column::TenantId.eq(tenant.0))
         .and_where(users::Column::Active.eq(true))
         .and_where(users::Column::Role.is_in(INBOX_ROLES))
         .to_owned();
-    let candidates = agents::Entity::find()
-        .filter(agents::Column::TenantId.eq(tenant))
+    let candidates = agents::Entity::of(tenant)
         .filter(agents::Column::Status.eq(AgentStatus::Online))
         .filter(agents::Column::UserId.in_subquery(inbox_user_ids))
         .order_by_with_nulls(agents::Column::LastAssignedAt, Order::Asc, NullOrdering::First)
@@ -253,10 +248,9 @@ pub async fn pick_round_robin<C: ConnectionTrait>(db: &C, tenant: Uuid) -> Resul
             Some(t) => Condition::all().add(agents::Column::LastAssignedAt.eq(t)),
             None => Condition::all().add(agents::Column::LastAssignedAt.is_null()),
         };
-        let res = agents::Entity::update_many()
+        let res = agents::Entity::update_of(tenant)
             .col_expr(agents::Column::LastAssignedAt, Expr::value(now))
             .filter(agents::Column::Id.eq(a.id))
-            .filter(agents::Column::TenantId.eq(tenant))
             .filter(agents::Column::Status.eq(AgentStatus::Online))
             .filter(same_turn)
             .exec(db)

@@ -13,11 +13,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::enums::{Direction, MessageStatus, Role};
 use crate::entities::{conversations, messages, users};
 use crate::error::AppResult;
@@ -103,18 +104,17 @@ struct Opened {
 
 async fn opened<C: ConnectionTrait>(
     db: &C,
-    tenant: Uuid,
+    tenant: TenantId,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> AppResult<Vec<Opened>> {
     type Row = (Uuid, Option<Uuid>, DateTime<Utc>, Option<DateTime<Utc>>);
-    let rows: Vec<Row> = conversations::Entity::find()
+    let rows: Vec<Row> = conversations::Entity::of(tenant)
         .select_only()
         .column(conversations::Column::Id)
         .column(conversations::Column::AssigneeId)
         .column(conversations::Column::CreatedAt)
         .column(conversations::Column::FirstResponseAt)
-        .filter(conversations::Column::TenantId.eq(tenant))
         .filter(conversations::Column::CreatedAt.gte(start))
         .filter(conversations::Column::CreatedAt.lt(end))
         .limit(MAX_ROWS)
@@ -122,11 +122,10 @@ async fn opened<C: ConnectionTrait>(
         .all(db)
         .await?;
     // First inbound message per conversation (conversations opened in the range start no earlier).
-    let firsts: Vec<(Uuid, Option<DateTime<Utc>>)> = messages::Entity::find()
+    let firsts: Vec<(Uuid, Option<DateTime<Utc>>)> = messages::Entity::of(tenant)
         .select_only()
         .column(messages::Column::ConversationId)
         .column_as(messages::Column::CreatedAt.min(), "first_at")
-        .filter(messages::Column::TenantId.eq(tenant))
         .filter(messages::Column::Direction.eq(Direction::Inbound))
         .filter(messages::Column::CreatedAt.gte(start))
         .group_by(messages::Column::ConversationId)
@@ -156,13 +155,11 @@ pub async fn summary<C: ConnectionTrait>(
     to: NaiveDate,
 ) -> AppResult<Summary> {
     let (start, end) = bounds(from, to);
-    let t = tenant.0;
-    let by_status: Vec<(Direction, MessageStatus, i64)> = messages::Entity::find()
+    let by_status: Vec<(Direction, MessageStatus, i64)> = messages::Entity::of(tenant)
         .select_only()
         .column(messages::Column::Direction)
         .column(messages::Column::Status)
         .column_as(messages::Column::Id.count(), "n")
-        .filter(messages::Column::TenantId.eq(t))
         .filter(messages::Column::CreatedAt.gte(start))
         .filter(messages::Column::CreatedAt.lt(end))
         .group_by(messages::Column::Direction)
@@ -192,10 +189,9 @@ pub async fn summary<C: ConnectionTrait>(
             }
         }
     }
-    let failed_after_send: Vec<i64> = messages::Entity::find()
+    let failed_after_send: Vec<i64> = messages::Entity::of(tenant)
         .select_only()
         .column_as(messages::Column::Id.count(), "n")
-        .filter(messages::Column::TenantId.eq(t))
         .filter(messages::Column::Direction.eq(Direction::Outbound))
         .filter(messages::Column::Status.eq(MessageStatus::Failed))
         .filter(messages::Column::SentAt.is_not_null())
@@ -206,11 +202,10 @@ pub async fn summary<C: ConnectionTrait>(
         .await?;
     sent += failed_after_send.first().copied().unwrap_or(0);
 
-    let failures: Vec<(Option<i32>, i64)> = messages::Entity::find()
+    let failures: Vec<(Option<i32>, i64)> = messages::Entity::of(tenant)
         .select_only()
         .column(messages::Column::ErrorCode)
         .column_as(messages::Column::Id.count(), "n")
-        .filter(messages::Column::TenantId.eq(t))
         .filter(messages::Column::Direction.eq(Direction::Outbound))
         .filter(messages::Column::Status.eq(MessageStatus::Failed))
         .filter(messages::Column::CreatedAt.gte(start))
@@ -223,14 +218,13 @@ pub async fn summary<C: ConnectionTrait>(
         failures.into_iter().map(|(error_code, count)| FailureCount { error_code, count }).collect();
     failures.sort_by(|a, b| b.count.cmp(&a.count).then(a.error_code.cmp(&b.error_code)));
 
-    let opened = opened(db, t, start, end).await?;
+    let opened = opened(db, tenant, start, end).await?;
     let first = sorted(opened.iter().filter_map(|o| o.first_response).collect());
 
-    let resolved: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = conversations::Entity::find()
+    let resolved: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = conversations::Entity::of(tenant)
         .select_only()
         .column(conversations::Column::CreatedAt)
         .column(conversations::Column::ResolvedAt)
-        .filter(conversations::Column::TenantId.eq(t))
         .filter(conversations::Column::ResolvedAt.gte(start))
         .filter(conversations::Column::ResolvedAt.lt(end))
         .limit(MAX_ROWS)
@@ -267,12 +261,10 @@ pub async fn agents<C: ConnectionTrait>(
     to: NaiveDate,
 ) -> AppResult<Vec<AgentFigures>> {
     let (start, end) = bounds(from, to);
-    let t = tenant.0;
-    let sent: Vec<(Option<Uuid>, i64)> = messages::Entity::find()
+    let sent: Vec<(Option<Uuid>, i64)> = messages::Entity::of(tenant)
         .select_only()
         .column(messages::Column::SenderUserId)
         .column_as(messages::Column::Id.count(), "n")
-        .filter(messages::Column::TenantId.eq(t))
         .filter(messages::Column::Direction.eq(Direction::Outbound))
         .filter(messages::Column::SenderUserId.is_not_null())
         .filter(messages::Column::CreatedAt.gte(start))
@@ -283,14 +275,14 @@ pub async fn agents<C: ConnectionTrait>(
         .await?;
     let sent: HashMap<Uuid, i64> = sent.into_iter().filter_map(|(u, n)| u.map(|u| (u, n))).collect();
     let mut handled: HashMap<Uuid, (i64, Vec<f64>)> = HashMap::new();
-    for o in opened(db, t, start, end).await? {
+    for o in opened(db, tenant, start, end).await? {
         if let Some(a) = o.assignee {
             let e = handled.entry(a).or_default();
             e.0 += 1;
             e.1.extend(o.first_response);
         }
     }
-    let people = users::Entity::find().filter(users::Column::TenantId.eq(t)).all(db).await?;
+    let people = users::Entity::of(tenant).all(db).await?;
     let people: Vec<users::Model> = people
         .into_iter()
         .filter(|u| {

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::{KEY_PREFIX, KeyScope};
 use crate::audit;
 use crate::auth::principal::Principal;
+use crate::db::Scoped;
 use crate::entities::api_keys;
 use crate::entities::enums::{Role, TenantStatus};
 use crate::error::{AppError, AppResult};
@@ -109,22 +110,14 @@ pub async fn create(
 }
 
 pub async fn list(state: &AppState, tenant: TenantId) -> AppResult<Vec<ApiKeyDto>> {
-    let rows = api_keys::Entity::find()
-        .filter(api_keys::Column::TenantId.eq(tenant.0))
-        .order_by_desc(api_keys::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
+    let rows = api_keys::Entity::of(tenant).order_by_desc(api_keys::Column::CreatedAt).all(&state.db).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
 /// Revokes a key of the tenant (another tenant's key is a 404). Revoking twice is harmless.
 pub async fn revoke(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid, ip: &str) -> AppResult<()> {
     let txn = state.writer().begin().await?;
-    let key = api_keys::Entity::find_by_id(id)
-        .filter(api_keys::Column::TenantId.eq(tenant.0))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::not_found("API key"))?;
+    let key = api_keys::Entity::secure_find(&txn, tenant, id).await?.ok_or_else(|| AppError::not_found("API key"))?;
     if key.revoked_at.is_none() {
         let hash = key.key_hash.clone();
         let mut am: api_keys::ActiveModel = key.into();
@@ -161,8 +154,7 @@ pub async fn revoke_created_by<C: sea_orm::ConnectionTrait>(
     reason: &str,
     ip: &str,
 ) -> AppResult<Vec<String>> {
-    let keys = api_keys::Entity::find()
-        .filter(api_keys::Column::TenantId.eq(tenant.0))
+    let keys = api_keys::Entity::of(tenant)
         .filter(api_keys::Column::CreatedBy.eq(creator))
         .filter(api_keys::Column::RevokedAt.is_null())
         .all(db)

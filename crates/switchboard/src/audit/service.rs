@@ -10,6 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::db::{Scoped, TenantOwned};
 use crate::entities::{audit_log, users};
 use crate::error::AppResult;
 use crate::ids::TenantId;
@@ -66,13 +67,12 @@ pub async fn list<C: ConnectionTrait>(
     cursor: Option<(DateTime<Utc>, Uuid)>,
     limit: u64,
 ) -> AppResult<(Vec<AuditRow>, Option<String>)> {
-    let mut q = audit_log::Entity::find();
-    match f.scope {
-        Scope::Tenant(t) => q = q.filter(audit_log::Column::TenantId.eq(t.0)),
-        Scope::AdminTenant(t) => q = q.filter(audit_log::Column::TenantId.eq(t)),
-        Scope::AdminPlatform => q = q.filter(audit_log::Column::TenantId.is_null()),
-        Scope::AdminAll => {}
-    }
+    let mut q = match f.scope {
+        Scope::Tenant(t) => audit_log::Entity::of(t),
+        Scope::AdminTenant(t) => audit_log::Entity::of(TenantId(t)),
+        Scope::AdminPlatform => audit_log::Entity::find().filter(audit_log::Column::TenantId.is_null()),
+        Scope::AdminAll => audit_log::Entity::find(),
+    };
     match f.action {
         Some(a) if a.ends_with('.') => q = q.filter(audit_log::Column::Action.starts_with(a)),
         Some(a) => q = q.filter(audit_log::Column::Action.eq(a)),
@@ -102,7 +102,7 @@ pub async fn list<C: ConnectionTrait>(
             .filter(users::Column::Id.is_in(actor_ids));
         // A tenant's log names only its own users (not the operator who changed its plan).
         if let Scope::Tenant(t) = f.scope {
-            uq = uq.filter(users::Column::TenantId.eq(t.0));
+            uq = uq.filter(users::Entity::tenant_is(t));
         }
         uq.into_tuple::<(Uuid, String)>().all(db).await?.into_iter().collect()
     };

@@ -2,11 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::canned_responses;
 use crate::error::{AppError, AppResult};
 use crate::ids::{TenantId, UserId};
@@ -78,7 +79,7 @@ pub async fn list<C: ConnectionTrait>(
     tenant: TenantId,
     search: Option<&str>,
 ) -> AppResult<Vec<canned_responses::Model>> {
-    let mut q = canned_responses::Entity::find().filter(canned_responses::Column::TenantId.eq(tenant.0));
+    let mut q = canned_responses::Entity::of(tenant);
     if let Some(s) = search {
         let mut escaped = String::new();
         for c in s.to_lowercase().chars() {
@@ -101,11 +102,7 @@ pub async fn list<C: ConnectionTrait>(
 
 /// The tenant's canned response, or 404 (also for another tenant's id).
 pub async fn get<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<canned_responses::Model> {
-    canned_responses::Entity::find_by_id(id)
-        .filter(canned_responses::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::not_found("canned response"))
+    canned_responses::Entity::secure_find(db, tenant, id).await?.ok_or_else(|| AppError::not_found("canned response"))
 }
 
 /// Parsed input of a new canned response.
@@ -170,8 +167,7 @@ pub async fn update(
 }
 
 pub async fn delete(state: &AppState, tenant: TenantId, id: Uuid) -> AppResult<()> {
-    let res = canned_responses::Entity::delete_many()
-        .filter(canned_responses::Column::TenantId.eq(tenant.0))
+    let res = canned_responses::Entity::delete_of(tenant)
         .filter(canned_responses::Column::Id.eq(id))
         .exec(state.writer())
         .await?;

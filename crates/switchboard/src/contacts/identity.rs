@@ -29,13 +29,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::{contact_identity_changes, contacts};
+use crate::ids::TenantId;
 
 /// Rows per `IN (…)` list or multi-row insert.
 const CHUNK: usize = 200;
@@ -198,8 +200,7 @@ async fn attempt(
         let mut found = Vec::new();
         for chunk in wa_ids.chunks(CHUNK) {
             found.extend(
-                contacts::Entity::find()
-                    .filter(contacts::Column::TenantId.eq(tenant))
+                contacts::Entity::of(TenantId(tenant))
                     .filter(contacts::Column::WaId.is_in(chunk.iter().copied()))
                     .all(txn)
                     .await?,
@@ -207,8 +208,7 @@ async fn attempt(
         }
         for chunk in user_ids.chunks(CHUNK) {
             found.extend(
-                contacts::Entity::find()
-                    .filter(contacts::Column::TenantId.eq(tenant))
+                contacts::Entity::of(TenantId(tenant))
                     .filter(contacts::Column::UserId.is_in(chunk.iter().copied()))
                     .all(txn)
                     .await?,
@@ -411,12 +411,11 @@ fn ignore_none(r: Result<u64, DbErr>) -> Result<u64, DbErr> {
 /// A contact's identity changes, newest first.
 pub async fn history<C: ConnectionTrait>(
     db: &C,
-    tenant: Uuid,
+    tenant: TenantId,
     contact: Uuid,
 ) -> Result<Vec<contact_identity_changes::Model>, DbErr> {
     use sea_orm::QueryOrder;
-    contact_identity_changes::Entity::find()
-        .filter(Condition::all().add(contact_identity_changes::Column::TenantId.eq(tenant)))
+    contact_identity_changes::Entity::of(tenant)
         .filter(contact_identity_changes::Column::ContactId.eq(contact))
         .order_by_desc(contact_identity_changes::Column::CreatedAt)
         .all(db)

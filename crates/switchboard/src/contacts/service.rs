@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::csv::{self, ImportRow};
 use crate::audit;
+use crate::db::Scoped;
 use crate::entities::contacts;
 use crate::error::{AppError, AppResult};
 use crate::events::DomainEvent;
@@ -71,7 +72,7 @@ pub async fn list<C: ConnectionTrait>(
     tenant: TenantId,
     q: &ListQuery,
 ) -> AppResult<(Vec<contacts::Model>, Option<Cursor>)> {
-    let mut base = contacts::Entity::find().filter(contacts::Column::TenantId.eq(tenant.0));
+    let mut base = contacts::Entity::of(tenant);
     if let Some(s) = q.search.as_deref() {
         let lower = s.to_lowercase();
         let phone: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '+')).collect();
@@ -133,11 +134,7 @@ pub async fn list<C: ConnectionTrait>(
 
 /// The tenant's contact, or 404 (also for another tenant's id).
 pub async fn get<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<contacts::Model> {
-    contacts::Entity::find_by_id(id)
-        .filter(contacts::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::not_found("contact"))
+    contacts::Entity::secure_find(db, tenant, id).await?.ok_or_else(|| AppError::not_found("contact"))
 }
 
 /// Parsed changes to a contact.
@@ -247,16 +244,10 @@ pub async fn opted_out_by_meta<C: ConnectionTrait>(
     message_id: Uuid,
 ) -> Result<Option<contacts::Model>, sea_orm::DbErr> {
     use crate::entities::conversations;
-    let Some(conv) = conversations::Entity::find_by_id(conversation_id)
-        .filter(conversations::Column::TenantId.eq(tenant))
-        .one(db)
-        .await?
-    else {
+    let Some(conv) = conversations::Entity::secure_find(db, TenantId(tenant), conversation_id).await? else {
         return Ok(None);
     };
-    let Some(c) =
-        contacts::Entity::find_by_id(conv.contact_id).filter(contacts::Column::TenantId.eq(tenant)).one(db).await?
-    else {
+    let Some(c) = contacts::Entity::secure_find(db, TenantId(tenant), conv.contact_id).await? else {
         return Ok(None);
     };
     let changed = set_marketing_opt_out(db, &c, true, "meta_131050", json!({ "messageId": message_id })).await?;
@@ -340,8 +331,7 @@ pub async fn import(
     let now = crate::db::now();
     let mut existing: HashMap<String, contacts::Model> = HashMap::new();
     for chunk in rows.chunks(500) {
-        let found = contacts::Entity::find()
-            .filter(contacts::Column::TenantId.eq(tenant.0))
+        let found = contacts::Entity::of(tenant)
             .filter(contacts::Column::WaId.is_in(chunk.iter().map(|r| r.wa_id.clone())))
             .all(&txn)
             .await?;

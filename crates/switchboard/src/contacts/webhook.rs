@@ -4,16 +4,16 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::identity::{self, Sighting, Source};
 use crate::events::{DomainEvent, Event};
+use crate::ids::TenantId;
 
 /// `user_preferences`: a customer stopped or resumed marketing messages.
 pub async fn apply_user_preferences(
     txn: &DatabaseTransaction,
     events: &mut Vec<DomainEvent>,
-    tenant: Uuid,
+    tenant: TenantId,
     value: &Value,
 ) -> Result<(), DbErr> {
     for p in value.get("user_preferences").and_then(Value::as_array).into_iter().flatten() {
@@ -27,7 +27,7 @@ pub async fn apply_user_preferences(
             continue;
         }
         let who =
-            Sighting::new(tenant, p.get("wa_id").and_then(Value::as_str), p.get("user_id").and_then(Value::as_str));
+            Sighting::new(tenant.0, p.get("wa_id").and_then(Value::as_str), p.get("user_id").and_then(Value::as_str));
         if !who.identifies() {
             continue;
         }
@@ -46,7 +46,7 @@ pub async fn apply_user_preferences(
 pub async fn apply_app_state_sync(
     txn: &DatabaseTransaction,
     events: &mut Vec<DomainEvent>,
-    tenant: Uuid,
+    tenant: TenantId,
     value: &Value,
 ) -> Result<(), DbErr> {
     for item in value.get("state_sync").and_then(Value::as_array).into_iter().flatten() {
@@ -57,7 +57,7 @@ pub async fn apply_app_state_sync(
         }
         let Some(c) = item.get("contact") else { continue };
         let phone = c.get("phone_number").and_then(Value::as_str).map(|p| p.trim_start_matches('+'));
-        let who = Sighting::new(tenant, phone, c.get("user_id").and_then(Value::as_str))
+        let who = Sighting::new(tenant.0, phone, c.get("user_id").and_then(Value::as_str))
             .profile(None, c.get("username").and_then(Value::as_str))
             .source(Source::AppStateSync);
         if !who.identifies() {
@@ -77,7 +77,7 @@ pub async fn apply_app_state_sync(
                 .exec(txn)
                 .await?;
         }
-        events.push(DomainEvent::new(tenant, Event::ContactUpdated(now.into())));
+        events.push(DomainEvent::new(tenant.0, Event::ContactUpdated(now.into())));
     }
     Ok(())
 }

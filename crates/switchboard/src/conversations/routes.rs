@@ -13,6 +13,7 @@ use crate::auth::extract::{Authed, InboxRole};
 use crate::entities::enums::ConversationStatus;
 use crate::entities::{contacts, tenants, whatsapp_accounts};
 use crate::error::{AppError, AppResult, ErrorBody, Validator};
+use crate::ids::TenantId;
 use crate::json::ApiJson;
 use crate::messages::MessageDto;
 use crate::messages::outbound::{self, SendMessageRequest};
@@ -186,7 +187,7 @@ async fn list_messages(
     let c = service::get_visible(&state.db, &auth.principal, id).await?;
     let cursor = p.cursor.as_deref().map(crate::pagination::decode).transpose()?;
     let limit = crate::pagination::limit(p.limit, 50, 200);
-    let rows = service::messages_page(&state.db, c.tenant_id, c.id, cursor, limit).await?;
+    let rows = service::messages_page(&state.db, TenantId(c.tenant_id), c.id, cursor, limit).await?;
     let next_cursor = (rows.len() as u64 == limit)
         .then(|| rows.last().map(|m| crate::pagination::encode(m.created_at, m.id)))
         .flatten();
@@ -226,7 +227,7 @@ async fn send_message(
     let c = service::get_visible(&state.db, &auth.principal, id).await?;
     let client_id = client_message_id(&headers, req.client_message_id.as_deref())?;
     // A retry of an accepted send returns it, whatever the rules say now.
-    if let Some(existing) = outbound::existing(&state.db, c.tenant_id, client_id.as_deref()).await? {
+    if let Some(existing) = outbound::existing(&state.db, TenantId(c.tenant_id), client_id.as_deref()).await? {
         if existing.conversation_id != c.id {
             return Err(AppError::conflict(
                 "idempotency_conflict",
@@ -245,7 +246,7 @@ async fn send_message(
         .one(&state.db)
         .await?
         .ok_or_else(|| AppError::not_found("contact"))?;
-    let composed = outbound::compose(&state.db, c.tenant_id, &account, Some(c.id), &req).await?;
+    let composed = outbound::compose(&state.db, TenantId(c.tenant_id), &account, Some(c.id), &req).await?;
     outbound::check_rules(&state.db, &tenant, &account, Some(&c), &contact, &composed).await?;
     let (msg, created) = outbound::enqueue(&state, &c, composed, client_id, Some(auth.user_id().0)).await?;
     let replayed = if created { "false" } else { "true" };

@@ -4,6 +4,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
+use crate::db::Scoped;
 use crate::entities::conversations;
 use crate::entities::enums::Role;
 use crate::error::{AppError, AppResult};
@@ -11,11 +12,7 @@ use crate::ids::TenantId;
 
 /// The tenant's conversation, or 404 (also for another tenant's id).
 pub async fn get<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<conversations::Model> {
-    conversations::Entity::find_by_id(id)
-        .filter(conversations::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::not_found("conversation"))
+    conversations::Entity::secure_find(db, tenant, id).await?.ok_or_else(|| AppError::not_found("conversation"))
 }
 
 /// True when `who` may see `c`: admins always; agents when it is theirs or unassigned.
@@ -157,7 +154,7 @@ pub struct ListFilter {
 /// Latest activity first, keyset-paginated on (last_message_at, id).
 pub async fn list<C: ConnectionTrait>(db: &C, who: &Principal, f: ListFilter) -> AppResult<Vec<conversations::Model>> {
     let tenant = who.tenant()?.0;
-    let mut q = conversations::Entity::find().filter(conversations::Column::TenantId.eq(tenant));
+    let mut q = conversations::Entity::of(TenantId(tenant));
     if let Some(s) = f.status {
         q = q.filter(conversations::Column::Status.eq(s));
     }
@@ -223,11 +220,7 @@ pub async fn update(state: &AppState, who: &Principal, id: Uuid, ch: Changes) ->
     let txn = state.writer().begin().await?;
     let c = get_visible(&txn, who, id).await?;
     if let Some(Some(a)) = ch.assignee {
-        let u = users::Entity::find_by_id(a)
-            .filter(users::Column::TenantId.eq(tenant.0))
-            .filter(users::Column::Active.eq(true))
-            .one(&txn)
-            .await?;
+        let u = users::Entity::by_id(tenant, a).filter(users::Column::Active.eq(true)).one(&txn).await?;
         if !u.is_some_and(|u| matches!(u.role, Role::Agent | Role::TenantAdmin)) {
             return Err(AppError::field("assigneeId", "is not an active agent or admin of this workspace"));
         }
@@ -268,8 +261,7 @@ pub async fn mark_read(state: &AppState, who: &Principal, id: Uuid) -> AppResult
         .filter(conversations::Column::Id.eq(c.id))
         .exec(&txn)
         .await?;
-    let last_inbound = messages::Entity::find()
-        .filter(messages::Column::TenantId.eq(c.tenant_id))
+    let last_inbound = messages::Entity::of(TenantId(c.tenant_id))
         .filter(messages::Column::ConversationId.eq(c.id))
         .filter(messages::Column::Direction.eq(crate::entities::enums::Direction::Inbound))
         .order_by_desc(messages::Column::CreatedAt)
@@ -297,14 +289,12 @@ pub async fn mark_read(state: &AppState, who: &Principal, id: Uuid) -> AppResult
 /// Messages of a conversation, newest first, keyset-paginated on (created_at, id).
 pub async fn messages_page<C: ConnectionTrait>(
     db: &C,
-    tenant: Uuid,
+    tenant: TenantId,
     conversation: Uuid,
     cursor: Option<(DateTime<Utc>, Uuid)>,
     limit: u64,
 ) -> AppResult<Vec<messages::Model>> {
-    let mut q = messages::Entity::find()
-        .filter(messages::Column::TenantId.eq(tenant))
-        .filter(messages::Column::ConversationId.eq(conversation));
+    let mut q = messages::Entity::of(tenant).filter(messages::Column::ConversationId.eq(conversation));
     if let Some((ts, id)) = cursor {
         q = q.filter(crate::pagination::before(
             (messages::Entity, messages::Column::CreatedAt),
@@ -360,7 +350,7 @@ pub async fn customer_wrote<C: ConnectionTrait>(
     }
     if assign
         && c.assignee_id.is_none()
-        && let Some(agent) = crate::agents::service::pick_round_robin(db, c.tenant_id).await?
+        && let Some(agent) = crate::agents::service::pick_round_robin(db, TenantId(c.tenant_id)).await?
     {
         conversations::Entity::update_many()
             .col_expr(conversations::Column::AssigneeId, Expr::value(agent))
@@ -377,13 +367,12 @@ pub async fn customer_wrote<C: ConnectionTrait>(
 /// whether it was opened (for usage).
 pub async fn open<C: ConnectionTrait>(
     db: &C,
-    tenant: Uuid,
+    tenant: TenantId,
     contact: Uuid,
     account: Uuid,
 ) -> Result<(conversations::Model, bool), sea_orm::DbErr> {
     let find = || async {
-        conversations::Entity::find()
-            .filter(conversations::Column::TenantId.eq(tenant))
+        conversations::Entity::of(tenant)
             .filter(conversations::Column::ContactId.eq(contact))
             .filter(conversations::Column::WhatsappAccountId.eq(account))
             .one(db)
@@ -393,7 +382,7 @@ pub async fn open<C: ConnectionTrait>(
         let resolved = c.status == crate::entities::enums::ConversationStatus::Resolved;
         return Ok((customer_wrote(db, c, resolved, false).await?, resolved));
     }
-    let inserted = conversations::Entity::insert(new_row(tenant, contact, account, crate::db::now()))
+    let inserted = conversations::Entity::insert(new_row(tenant.0, contact, account, crate::db::now()))
         .on_conflict_do_nothing()
         .exec(db)
         .await?;

@@ -7,8 +7,10 @@ use sea_orm_migration::MigratorTrait;
 
 pub mod group;
 pub mod migrations;
+pub mod scoped;
 
 pub use migrations::Migrator;
+pub use scoped::{Scoped, TenantOwned};
 
 /// Options for opening the database.
 #[derive(Debug, Clone)]

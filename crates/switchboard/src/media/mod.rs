@@ -14,8 +14,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::Value;
 
+use crate::db::Scoped;
 use crate::entities::{media, messages, whatsapp_accounts};
 use crate::error::{AppError, AppResult};
+use crate::ids::TenantId;
 use crate::jobs::Outcome;
 use crate::jobs::runner::Handler;
 use crate::state::AppState;
@@ -67,8 +69,7 @@ async fn download(state: &AppState, p: crate::jobs::payloads::DownloadMedia) -> 
         (p.tenant_id, p.message_id, p.account_id, p.media_id, p.url);
 
     // Already stored (a retried job after a crash between the write and the commit)?
-    if media::Entity::find()
-        .filter(media::Column::TenantId.eq(tenant))
+    if media::Entity::of(TenantId(tenant))
         .filter(media::Column::MessageId.eq(message_id))
         .one(&state.db)
         .await
@@ -77,9 +78,7 @@ async fn download(state: &AppState, p: crate::jobs::payloads::DownloadMedia) -> 
     {
         return Ok(());
     }
-    let acct = whatsapp_accounts::Entity::find_by_id(account_id)
-        .filter(whatsapp_accounts::Column::TenantId.eq(tenant))
-        .one(&state.db)
+    let acct = whatsapp_accounts::Entity::secure_find(&state.db, TenantId(tenant), account_id)
         .await
         .map_err(db_err)?
         .ok_or_else(|| Outcome::Dead { error: "account not found".into() })?;

@@ -3,12 +3,12 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::sniff;
 use crate::auth::extract::{Authed, InboxRole};
+use crate::db::Scoped;
 use crate::entities::media;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::state::AppState;
@@ -26,11 +26,8 @@ async fn get_media(
     auth: Authed<InboxRole>,
     Path(id): Path<Uuid>,
 ) -> AppResult<impl IntoResponse> {
-    let m = media::Entity::find_by_id(id)
-        .filter(media::Column::TenantId.eq(auth.tenant()?.0))
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| AppError::not_found("media"))?;
+    let m =
+        media::Entity::secure_find(&state.db, auth.tenant()?, id).await?.ok_or_else(|| AppError::not_found("media"))?;
     let path = state.config.media_dir.join(&m.path);
     let bytes = tokio::fs::read(&path)
         .await

@@ -13,10 +13,12 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::enums::{AccountStatus, Direction, MessageStatus, TenantStatus};
 use crate::entities::{contacts, conversations, messages, templates, tenants, whatsapp_accounts};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::events::DomainEvent;
+use crate::ids::TenantId;
 use crate::jobs::queues;
 use crate::state::AppState;
 
@@ -74,7 +76,7 @@ fn field(name: &str, message: impl Into<String>) -> AppError {
 /// Parses and validates a send against Meta's rules, without storing anything.
 pub async fn compose<C: ConnectionTrait>(
     db: &C,
-    tenant: Uuid,
+    tenant: TenantId,
     account: &whatsapp_accounts::Model,
     conversation_id: Option<Uuid>,
     req: &SendMessageRequest,
@@ -132,8 +134,7 @@ pub async fn compose<C: ConnectionTrait>(
                 Value::Object(o) => o.get("code").and_then(Value::as_str).unwrap_or_default().to_string(),
                 _ => String::new(),
             };
-            let tpl = templates::Entity::find()
-                .filter(templates::Column::TenantId.eq(tenant))
+            let tpl = templates::Entity::of(tenant)
                 .filter(templates::Column::WhatsappAccountId.eq(account.id))
                 .filter(templates::Column::Name.eq(input.name.as_str()))
                 .filter(templates::Column::Language.eq(lang.as_str()))
@@ -171,11 +172,7 @@ pub async fn compose<C: ConnectionTrait>(
                 .and_then(Value::as_str)
             {
                 let known = match local.parse::<Uuid>() {
-                    Ok(id) => crate::entities::media::Entity::find_by_id(id)
-                        .filter(crate::entities::media::Column::TenantId.eq(tenant))
-                        .one(db)
-                        .await?
-                        .is_some(),
+                    Ok(id) => crate::entities::media::Entity::secure_find(db, tenant, id).await?.is_some(),
                     Err(_) => false,
                 };
                 if !known {
@@ -191,9 +188,7 @@ pub async fn compose<C: ConnectionTrait>(
                     .as_str()
                     .and_then(|s| s.parse().ok())
                     .ok_or_else(|| field(&format!("{t}.localMediaId"), "must be an uploaded media id"))?;
-                crate::entities::media::Entity::find_by_id(id)
-                    .filter(crate::entities::media::Column::TenantId.eq(tenant))
-                    .one(db)
+                crate::entities::media::Entity::secure_find(db, tenant, id)
                     .await?
                     .ok_or_else(|| field(&format!("{t}.localMediaId"), "no such uploaded media"))?;
             }
@@ -222,11 +217,11 @@ pub async fn compose<C: ConnectionTrait>(
 
 async fn find_message<C: ConnectionTrait>(
     db: &C,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
     conversation: Option<Uuid>,
 ) -> AppResult<Option<messages::Model>> {
-    let mut q = messages::Entity::find_by_id(id).filter(messages::Column::TenantId.eq(tenant));
+    let mut q = messages::Entity::by_id(tenant, id);
     if let Some(c) = conversation {
         q = q.filter(messages::Column::ConversationId.eq(c));
     }
@@ -279,7 +274,7 @@ pub async fn check_rules<C: ConnectionTrait>(
             }
         }
     }
-    let used = crate::usage::month_to_date_out(db, tenant.id).await?;
+    let used = crate::usage::month_to_date_out(db, TenantId(tenant.id)).await?;
     if used >= tenant.limit_monthly_messages {
         let mut e = AppError::too_many(
             "quota_exceeded",
@@ -339,8 +334,7 @@ pub async fn enqueue(
         .await?;
     if !matches!(inserted, TryInsertResult::Inserted(_)) {
         txn.rollback().await?;
-        let existing = messages::Entity::find()
-            .filter(messages::Column::TenantId.eq(conv.tenant_id))
+        let existing = messages::Entity::of(TenantId(conv.tenant_id))
             .filter(messages::Column::ClientMessageId.eq(client_message_id))
             .one(&state.db)
             .await?
@@ -408,13 +402,9 @@ pub fn window(conv: &conversations::Model) -> (bool, Option<chrono::DateTime<Utc
 /// The message already sent with this client message id, if any.
 pub async fn existing<C: ConnectionTrait>(
     db: &C,
-    tenant: Uuid,
+    tenant: TenantId,
     client_id: Option<&str>,
 ) -> AppResult<Option<messages::Model>> {
     let Some(k) = client_id else { return Ok(None) };
-    Ok(messages::Entity::find()
-        .filter(messages::Column::TenantId.eq(tenant))
-        .filter(messages::Column::ClientMessageId.eq(k))
-        .one(db)
-        .await?)
+    Ok(messages::Entity::of(tenant).filter(messages::Column::ClientMessageId.eq(k)).one(db).await?)
 }

@@ -66,12 +66,12 @@ async fn start_conversation(
     let account = crate::accounts::service::get(&state.db, tenant_id, req.whatsapp_account_id).await?;
     let client_id =
         crate::conversations::routes::client_message_id(&headers, req.message.client_message_id.as_deref())?;
-    if let Some(existing) = outbound::existing(&state.db, tenant_id.0, client_id.as_deref()).await? {
+    if let Some(existing) = outbound::existing(&state.db, tenant_id, client_id.as_deref()).await? {
         return Ok((StatusCode::ACCEPTED, axum::Json(MessageDto::from(existing))));
     }
     let tenant =
         tenants::Entity::find_by_id(tenant_id.0).one(&state.db).await?.ok_or_else(|| AppError::not_found("tenant"))?;
-    let composed = outbound::compose(&state.db, tenant_id.0, &account, None, &req.message).await?;
+    let composed = outbound::compose(&state.db, tenant_id, &account, None, &req.message).await?;
 
     let txn = state.writer().begin().await?;
     let who = crate::contacts::identity::Sighting::new(tenant_id.0, Some(&to), None)
@@ -82,7 +82,7 @@ async fn start_conversation(
         .pop()
         .flatten()
         .ok_or_else(|| AppError::not_found("contact"))?;
-    let (conv, opened) = crate::conversations::service::open(&txn, tenant_id.0, contact.id, account.id).await?;
+    let (conv, opened) = crate::conversations::service::open(&txn, tenant_id, contact.id, account.id).await?;
     if opened {
         crate::usage::add(
             &txn,

@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
+use crate::db::Scoped;
 use crate::entities::enums::MessageStatus as S;
 use crate::entities::messages;
+use crate::ids::TenantId;
 
 /// The statuses from which `incoming` may be reached. `failed` only replaces queued or sent (a
 /// message already delivered did not fail); `read` and `played` prove delivery, so they win even
@@ -58,7 +60,7 @@ pub async fn apply<C: ConnectionTrait>(
 ) -> Result<bool, DbErr> {
     let preds: Vec<&str> = predecessors(incoming).iter().map(|s| s.as_str()).collect();
     let moves = Expr::col(messages::Column::Status).is_in(preds.clone());
-    let mut q = messages::Entity::update_many()
+    let mut q = messages::Entity::update_of(TenantId(tenant_id))
         .col_expr(
             messages::Column::Status,
             CaseStatement::new()
@@ -80,8 +82,7 @@ pub async fn apply<C: ConnectionTrait>(
             .col_expr(messages::Column::ErrorTitle, when(Expr::val(f.title), messages::Column::ErrorTitle))
             .col_expr(messages::Column::ErrorDetails, when(Expr::val(f.details), messages::Column::ErrorDetails));
     }
-    let r =
-        q.filter(messages::Column::Id.eq(message_id)).filter(messages::Column::TenantId.eq(tenant_id)).exec(db).await?;
+    let r = q.filter(messages::Column::Id.eq(message_id)).exec(db).await?;
     Ok(r.rows_affected > 0)
 }
 
@@ -192,8 +193,7 @@ pub async fn apply_pending_statuses<C: ConnectionTrait>(
     let Some(wamid) = &msg.wa_message_id else {
         return Ok(());
     };
-    let pending = pending_statuses::Entity::find()
-        .filter(pending_statuses::Column::TenantId.eq(msg.tenant_id))
+    let pending = pending_statuses::Entity::of(TenantId(msg.tenant_id))
         .filter(pending_statuses::Column::WaMessageId.eq(wamid.as_str()))
         .order_by_asc(pending_statuses::Column::ReceivedAt)
         .all(db)
@@ -217,14 +217,13 @@ pub async fn apply_pending_statuses<C: ConnectionTrait>(
 /// the wamid, and undo the `outcome_unknown` failure so that the status applies.
 pub async fn reconcile_by_callback(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     s: &mw::MessageStatus,
 ) -> Result<Option<messages::Model>, DbErr> {
     let Some(id) = s.biz_opaque_callback_data.as_deref().and_then(|c| c.parse::<Uuid>().ok()) else {
         return Ok(None);
     };
-    let Some(m) = messages::Entity::find_by_id(id)
-        .filter(messages::Column::TenantId.eq(tenant))
+    let Some(m) = messages::Entity::by_id(tenant, id)
         .filter(messages::Column::WaMessageId.is_null())
         .filter(messages::Column::Direction.eq(Direction::Outbound))
         .one(txn)

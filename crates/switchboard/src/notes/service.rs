@@ -2,16 +2,16 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
 use crate::conversations::service::get_visible;
+use crate::db::Scoped;
 use crate::entities::{conversation_notes, users};
 use crate::error::AppResult;
 use crate::events::DomainEvent;
+use crate::ids::TenantId;
 use crate::state::AppState;
 
 pub use crate::events::NoteDto;
@@ -30,8 +30,7 @@ pub fn parse_body(raw: &str) -> Result<String, String> {
 /// The conversation's notes, oldest first; 404 when the caller may not see the conversation.
 pub async fn list<C: ConnectionTrait>(db: &C, who: &Principal, conversation: Uuid) -> AppResult<Vec<NoteDto>> {
     let c = get_visible(db, who, conversation).await?;
-    let notes = conversation_notes::Entity::find()
-        .filter(conversation_notes::Column::TenantId.eq(c.tenant_id))
+    let notes = conversation_notes::Entity::of(TenantId(c.tenant_id))
         .filter(conversation_notes::Column::ConversationId.eq(c.id))
         .order_by_asc(conversation_notes::Column::CreatedAt)
         .order_by_asc(conversation_notes::Column::Id)
@@ -43,8 +42,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, who: &Principal, conversation: Uui
     let names: HashMap<Uuid, String> = if author_ids.is_empty() {
         HashMap::new()
     } else {
-        users::Entity::find()
-            .filter(users::Column::TenantId.eq(c.tenant_id))
+        users::Entity::of(TenantId(c.tenant_id))
             .filter(users::Column::Id.is_in(author_ids))
             .all(db)
             .await?
@@ -75,11 +73,7 @@ pub async fn create(state: &AppState, who: &Principal, conversation: Uuid, body:
     }
     .insert(&txn)
     .await?;
-    let author = users::Entity::find_by_id(who.user_id.0)
-        .filter(users::Column::TenantId.eq(c.tenant_id))
-        .one(&txn)
-        .await?
-        .map(|u| u.name);
+    let author = users::Entity::secure_find(&txn, TenantId(c.tenant_id), who.user_id.0).await?.map(|u| u.name);
     txn.commit().await?;
     let dto = NoteDto::new(note, author);
     state.events.publish(DomainEvent::new(c.tenant_id, crate::events::Event::NoteCreated(dto.clone())));

@@ -11,8 +11,10 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::{jobs, webhook_deliveries, webhook_endpoints};
 use crate::events::DomainEvent;
+use crate::ids::TenantId;
 use crate::jobs::runner::Handler;
 use crate::jobs::{NewJob, Outcome};
 use crate::state::AppState;
@@ -67,24 +69,23 @@ fn endpoint_cache() -> &'static std::sync::Mutex<std::collections::HashMap<Uuid,
 }
 
 /// Forgets the cached endpoints of a tenant (after a change on this node).
-pub fn invalidate(tenant: Uuid) {
-    endpoint_cache().lock().unwrap_or_else(|e| e.into_inner()).remove(&tenant);
+pub fn invalidate(tenant: TenantId) {
+    endpoint_cache().lock().unwrap_or_else(|e| e.into_inner()).remove(&tenant.0);
 }
 
 /// The tenant's enabled endpoints and their filters, cached briefly: most events belong to tenants
 /// without endpoints, and the dispatcher should not query for each of them.
-async fn enabled_endpoints(state: &AppState, tenant: Uuid) -> Result<EndpointFilters, sea_orm::DbErr> {
+async fn enabled_endpoints(state: &AppState, tenant: TenantId) -> Result<EndpointFilters, sea_orm::DbErr> {
     let now = Instant::now();
-    if let Some((at, v)) = endpoint_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&tenant)
+    if let Some((at, v)) = endpoint_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&tenant.0)
         && now.duration_since(*at) < ENDPOINT_CACHE_TTL
     {
         return Ok(v.clone());
     }
-    let rows: Vec<(Uuid, Value)> = webhook_endpoints::Entity::find()
+    let rows: Vec<(Uuid, Value)> = webhook_endpoints::Entity::of(tenant)
         .select_only()
         .column(webhook_endpoints::Column::Id)
         .column(webhook_endpoints::Column::Events)
-        .filter(webhook_endpoints::Column::TenantId.eq(tenant))
         .filter(webhook_endpoints::Column::Enabled.eq(true))
         .into_tuple()
         .all(&state.db)
@@ -94,7 +95,7 @@ async fn enabled_endpoints(state: &AppState, tenant: Uuid) -> Result<EndpointFil
     if g.len() > 10_000 {
         g.clear();
     }
-    g.insert(tenant, (now, v.clone()));
+    g.insert(tenant.0, (now, v.clone()));
     Ok(v)
 }
 
@@ -103,7 +104,7 @@ pub async fn dispatch(state: &AppState, ev: &DomainEvent) -> Result<u64, sea_orm
     let Some(event_type) = ev.event.public_type() else {
         return Ok(0);
     };
-    let endpoints = enabled_endpoints(state, ev.tenant_id).await?;
+    let endpoints = enabled_endpoints(state, TenantId(ev.tenant_id)).await?;
     let targets: Vec<&(Uuid, Value)> = endpoints.iter().filter(|(_, events)| wants(events, event_type)).collect();
     if targets.is_empty() {
         return Ok(0);
@@ -335,7 +336,7 @@ async fn record_final_failure(state: &AppState, e: &webhook_endpoints::Model) ->
     }
     txn.commit().await?;
     if disable {
-        invalidate(tenant);
+        invalidate(TenantId(tenant));
         tracing::warn!(endpoint = %e.id, %url, "webhook endpoint disabled after repeated failures");
         state.events.publish(DomainEvent::new(
             tenant,

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit;
+use crate::db::Scoped;
 use crate::entities::{webhook_deliveries, webhook_endpoints};
 use crate::error::{AppError, AppResult};
 use crate::ids::{TenantId, UserId};
@@ -110,9 +111,7 @@ pub struct EndpointChanges {
 }
 
 async fn find(state: &AppState, tenant: TenantId, id: Uuid) -> AppResult<webhook_endpoints::Model> {
-    webhook_endpoints::Entity::find_by_id(id)
-        .filter(webhook_endpoints::Column::TenantId.eq(tenant.0))
-        .one(&state.db)
+    webhook_endpoints::Entity::secure_find(&state.db, tenant, id)
         .await?
         .ok_or_else(|| AppError::not_found("webhook endpoint"))
 }
@@ -166,16 +165,13 @@ pub async fn create(
     let details = json!({ "url": e.url, "events": e.events });
     audit::record(&txn, entry(tenant, actor, "webhook_endpoint.create", id, details, ip)).await?;
     txn.commit().await?;
-    super::deliver::invalidate(tenant.0);
+    super::deliver::invalidate(tenant);
     Ok(WithSecret { endpoint: e.into(), secret })
 }
 
 pub async fn list(state: &AppState, tenant: TenantId) -> AppResult<Vec<EndpointDto>> {
-    let rows = webhook_endpoints::Entity::find()
-        .filter(webhook_endpoints::Column::TenantId.eq(tenant.0))
-        .order_by_asc(webhook_endpoints::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
+    let rows =
+        webhook_endpoints::Entity::of(tenant).order_by_asc(webhook_endpoints::Column::CreatedAt).all(&state.db).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
@@ -218,7 +214,7 @@ pub async fn update(
     let details = json!({ "url": e.url, "events": e.events, "enabled": e.enabled });
     audit::record(&txn, entry(tenant, actor, "webhook_endpoint.update", id, details, ip)).await?;
     txn.commit().await?;
-    super::deliver::invalidate(tenant.0);
+    super::deliver::invalidate(tenant);
     Ok(e.into())
 }
 
@@ -228,7 +224,7 @@ pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid,
     webhook_endpoints::Entity::delete_by_id(e.id).exec(&txn).await?;
     audit::record(&txn, entry(tenant, actor, "webhook_endpoint.delete", id, json!({ "url": e.url }), ip)).await?;
     txn.commit().await?;
-    super::deliver::invalidate(tenant.0);
+    super::deliver::invalidate(tenant);
     Ok(())
 }
 
@@ -249,16 +245,15 @@ pub async fn rotate_secret(
     let e = am.update(&txn).await?;
     audit::record(&txn, entry(tenant, actor, "webhook_endpoint.rotate_secret", id, json!({}), ip)).await?;
     txn.commit().await?;
-    super::deliver::invalidate(tenant.0);
+    super::deliver::invalidate(tenant);
     Ok(WithSecret { endpoint: e.into(), secret })
 }
 
 /// The newest delivery attempts of an endpoint.
 pub async fn deliveries(state: &AppState, tenant: TenantId, id: Uuid, limit: u64) -> AppResult<Vec<DeliveryDto>> {
     let e = find(state, tenant, id).await?;
-    let rows = webhook_deliveries::Entity::find()
+    let rows = webhook_deliveries::Entity::of(tenant)
         .filter(webhook_deliveries::Column::EndpointId.eq(e.id))
-        .filter(webhook_deliveries::Column::TenantId.eq(tenant.0))
         .order_by_desc(webhook_deliveries::Column::CreatedAt)
         .order_by_desc(webhook_deliveries::Column::Attempt)
         .limit(limit)

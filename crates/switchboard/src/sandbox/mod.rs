@@ -7,12 +7,13 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::enums::Direction;
 use crate::entities::{contacts, conversations, messages, templates, whatsapp_accounts};
 use crate::error::{AppError, AppResult};
@@ -102,25 +103,19 @@ pub async fn customer_view(
     let mut items = Vec::new();
 
     // What the customer wrote, as this tenant stored it.
-    let contact = contacts::Entity::find()
-        .filter(contacts::Column::TenantId.eq(tenant.0))
-        .filter(contacts::Column::WaId.eq(wa_id))
-        .one(&state.db)
-        .await?;
+    let contact = contacts::Entity::of(tenant).filter(contacts::Column::WaId.eq(wa_id)).one(&state.db).await?;
     let mut convs: Vec<Uuid> = vec![];
     if let Some(c) = contact {
-        convs = conversations::Entity::find()
+        convs = conversations::Entity::of(tenant)
             .select_only()
             .column(conversations::Column::Id)
-            .filter(conversations::Column::TenantId.eq(tenant.0))
             .filter(conversations::Column::WhatsappAccountId.eq(a.id))
             .filter(conversations::Column::ContactId.eq(c.id))
             .into_tuple()
             .all(&state.db)
             .await?;
         if !convs.is_empty() {
-            let mut rows = messages::Entity::find()
-                .filter(messages::Column::TenantId.eq(tenant.0))
+            let mut rows = messages::Entity::of(tenant)
                 .filter(messages::Column::ConversationId.is_in(convs.clone()))
                 .filter(messages::Column::Direction.eq(Direction::Inbound))
                 .order_by_desc(messages::Column::CreatedAt)
@@ -165,8 +160,7 @@ pub async fn customer_view(
         .collect();
     if !convs.is_empty() {
         let known: HashSet<String> = sent.iter().map(|s| s.wamid.clone()).collect();
-        let rows = messages::Entity::find()
-            .filter(messages::Column::TenantId.eq(tenant.0))
+        let rows = messages::Entity::of(tenant)
             .filter(messages::Column::ConversationId.is_in(convs))
             .filter(messages::Column::Direction.eq(Direction::Outbound))
             .filter(messages::Column::WaMessageId.is_not_null())
@@ -197,8 +191,7 @@ pub async fn customer_view(
             let lang = part.pointer("/language/code").and_then(Value::as_str).unwrap_or_default().to_string();
             let key = (name.clone(), lang.clone());
             if !tpl_cache.contains_key(&key) {
-                let t = templates::Entity::find()
-                    .filter(templates::Column::TenantId.eq(tenant.0))
+                let t = templates::Entity::of(tenant)
                     .filter(templates::Column::WhatsappAccountId.eq(a.id))
                     .filter(templates::Column::Name.eq(name.as_str()))
                     .filter(templates::Column::Language.eq(lang.as_str()))
@@ -437,20 +430,16 @@ async fn restore_windows(
     account: &crate::entities::whatsapp_accounts::Model,
 ) -> anyhow::Result<()> {
     use crate::entities::{contacts, conversations};
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, QueryFilter};
     let since = crate::db::now() - chrono::Duration::hours(24);
-    let open = conversations::Entity::find()
-        .filter(conversations::Column::TenantId.eq(account.tenant_id))
+    let open = conversations::Entity::of(TenantId(account.tenant_id))
         .filter(conversations::Column::WhatsappAccountId.eq(account.id))
         .filter(conversations::Column::LastInboundAt.gt(since))
         .all(&state.db)
         .await?;
     for c in open {
         let Some(at) = c.last_inbound_at else { continue };
-        let contact = contacts::Entity::find_by_id(c.contact_id)
-            .filter(contacts::Column::TenantId.eq(account.tenant_id))
-            .one(&state.db)
-            .await?;
+        let contact = contacts::Entity::secure_find(&state.db, TenantId(account.tenant_id), c.contact_id).await?;
         if let Some(wa_id) = contact.and_then(|k| k.wa_id) {
             let ago = (crate::db::now() - at).to_std().unwrap_or_default();
             sim.sim.restore_inbound(&account.phone_number_id, &wa_id, ago);

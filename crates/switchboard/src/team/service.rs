@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::domain::{Email, NewPassword};
 use crate::auth::service::Session;
+use crate::db::Scoped;
 use crate::entities::enums::{AgentStatus, ConversationStatus, Role, TenantStatus};
 use crate::entities::{agents, conversations, invitations, refresh_tokens, tenants, users};
 use crate::error::{AppError, AppResult};
@@ -77,17 +78,12 @@ fn member(u: users::Model, invite: Option<&invitations::Model>) -> MemberDto {
 
 /// The tenant's users, oldest first.
 pub async fn list<C: ConnectionTrait>(db: &C, tenant: TenantId) -> AppResult<Vec<MemberDto>> {
-    let us = users::Entity::find()
-        .filter(users::Column::TenantId.eq(tenant.0))
+    let us = users::Entity::of(tenant)
         .order_by_asc(users::Column::CreatedAt)
         .order_by_asc(users::Column::Id)
         .all(db)
         .await?;
-    let invites = invitations::Entity::find()
-        .filter(invitations::Column::TenantId.eq(tenant.0))
-        .filter(invitations::Column::AcceptedAt.is_null())
-        .all(db)
-        .await?;
+    let invites = invitations::Entity::of(tenant).filter(invitations::Column::AcceptedAt.is_null()).all(db).await?;
     Ok(us
         .into_iter()
         .map(|u| {
@@ -103,11 +99,7 @@ async fn lock_tenant(txn: &DatabaseTransaction, tenant: TenantId) -> AppResult<t
 }
 
 async fn find_user<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<users::Model> {
-    users::Entity::find_by_id(id)
-        .filter(users::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))
+    users::Entity::secure_find(db, tenant, id).await?.ok_or_else(|| AppError::not_found("user"))
 }
 
 async fn open_invitation<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<Option<invitations::Model>> {
@@ -120,17 +112,15 @@ async fn open_invitation<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<Op
 
 /// Seats taken against the plan's agents: active TENANT_ADMIN and AGENT users plus invited ones
 /// whose invitation is still open.
-pub async fn seats_used<C: ConnectionTrait>(db: &C, tenant: Uuid) -> AppResult<i64> {
-    let active = users::Entity::find()
-        .filter(users::Column::TenantId.eq(tenant))
+pub async fn seats_used<C: ConnectionTrait>(db: &C, tenant: TenantId) -> AppResult<i64> {
+    let active = users::Entity::of(tenant)
         .filter(users::Column::Active.eq(true))
         .filter(users::Column::Role.is_in(INBOX_ROLES))
         .count(db)
         .await?;
-    let pending: Vec<Uuid> = invitations::Entity::find()
+    let pending: Vec<Uuid> = invitations::Entity::of(tenant)
         .select_only()
         .column(invitations::Column::UserId)
-        .filter(invitations::Column::TenantId.eq(tenant))
         .filter(invitations::Column::AcceptedAt.is_null())
         .filter(invitations::Column::ExpiresAt.gt(crate::db::now()))
         .into_tuple()
@@ -139,8 +129,7 @@ pub async fn seats_used<C: ConnectionTrait>(db: &C, tenant: Uuid) -> AppResult<i
     let invited = if pending.is_empty() {
         0
     } else {
-        users::Entity::find()
-            .filter(users::Column::TenantId.eq(tenant))
+        users::Entity::of(tenant)
             .filter(users::Column::Active.eq(false))
             .filter(users::Column::Role.is_in(INBOX_ROLES))
             .filter(users::Column::Id.is_in(pending))
@@ -163,7 +152,7 @@ fn plan_limit(t: &tenants::Model) -> AppError {
 }
 
 async fn check_seat_available(txn: &DatabaseTransaction, t: &tenants::Model) -> AppResult<()> {
-    if seats_used(txn, t.id).await? >= t.limit_max_agents as i64 {
+    if seats_used(txn, TenantId(t.id)).await? >= t.limit_max_agents as i64 {
         return Err(plan_limit(t));
     }
     Ok(())
@@ -171,8 +160,7 @@ async fn check_seat_available(txn: &DatabaseTransaction, t: &tenants::Model) -> 
 
 /// 409 `last_admin` unless another active TENANT_ADMIN remains besides `user`.
 async fn check_not_last_admin(txn: &DatabaseTransaction, tenant: TenantId, user: Uuid) -> AppResult<()> {
-    let others = users::Entity::find()
-        .filter(users::Column::TenantId.eq(tenant.0))
+    let others = users::Entity::of(tenant)
         .filter(users::Column::Active.eq(true))
         .filter(users::Column::Role.eq(Role::TenantAdmin))
         .filter(users::Column::Id.ne(user))
@@ -188,11 +176,11 @@ async fn check_not_last_admin(txn: &DatabaseTransaction, tenant: TenantId, user:
 }
 
 /// Creates the user's agent row when missing.
-async fn ensure_agent_row<C: ConnectionTrait>(db: &C, tenant: Uuid, u: &users::Model) -> AppResult<()> {
+async fn ensure_agent_row<C: ConnectionTrait>(db: &C, tenant: TenantId, u: &users::Model) -> AppResult<()> {
     let now = crate::db::now();
     agents::Entity::insert(agents::ActiveModel {
         id: Set(crate::db::new_id()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.0),
         user_id: Set(u.id),
         display_name: Set(u.name.clone()),
         status: Set(AgentStatus::Offline),
@@ -210,21 +198,19 @@ async fn ensure_agent_row<C: ConnectionTrait>(db: &C, tenant: Uuid, u: &users::M
 
 /// A user who no longer works the inbox: their open conversations go back to the unassigned queue
 /// and their presence goes offline.
-async fn leave_inbox<C: ConnectionTrait>(db: &C, tenant: Uuid, user: Uuid) -> AppResult<u64> {
+async fn leave_inbox<C: ConnectionTrait>(db: &C, tenant: TenantId, user: Uuid) -> AppResult<u64> {
     let now = crate::db::now();
-    let res = conversations::Entity::update_many()
+    let res = conversations::Entity::update_of(tenant)
         .col_expr(conversations::Column::AssigneeId, Expr::value(Option::<Uuid>::None))
         .col_expr(conversations::Column::UpdatedAt, Expr::value(now))
-        .filter(conversations::Column::TenantId.eq(tenant))
         .filter(conversations::Column::AssigneeId.eq(user))
         .filter(conversations::Column::Status.ne(ConversationStatus::Resolved))
         .exec(db)
         .await?;
-    agents::Entity::update_many()
+    agents::Entity::update_of(tenant)
         .col_expr(agents::Column::Status, Expr::value(AgentStatus::Offline.as_str()))
         .col_expr(agents::Column::StatusChangedAt, Expr::value(now))
         .col_expr(agents::Column::UpdatedAt, Expr::value(now))
-        .filter(agents::Column::TenantId.eq(tenant))
         .filter(agents::Column::UserId.eq(user))
         .filter(agents::Column::Status.ne(AgentStatus::Offline.as_str()))
         .exec(db)
@@ -307,7 +293,7 @@ pub async fn invite(
     if INBOX_ROLES.contains(&user.role) {
         // Counted before this invitation exists (a replaced one is already gone).
         check_seat_available(&txn, &t).await?;
-        ensure_agent_row(&txn, tenant.0, &user).await?;
+        ensure_agent_row(&txn, tenant, &user).await?;
     }
     let inv = invitations::ActiveModel {
         id: Set(crate::db::new_id()),
@@ -386,11 +372,7 @@ pub async fn accept(
     if claimed.rows_affected != 1 {
         return Err(unknown());
     }
-    let user = users::Entity::find_by_id(inv.user_id)
-        .filter(users::Column::TenantId.eq(inv.tenant_id))
-        .one(&txn)
-        .await?
-        .ok_or_else(unknown)?;
+    let user = users::Entity::secure_find(&txn, TenantId(inv.tenant_id), inv.user_id).await?.ok_or_else(unknown)?;
     let mut am: users::ActiveModel = user.into();
     am.password_hash = Set(password_hash);
     am.active = Set(true);
@@ -400,7 +382,7 @@ pub async fn accept(
     am.updated_at = Set(crate::db::now());
     let user = am.update(&txn).await?;
     if INBOX_ROLES.contains(&user.role) {
-        ensure_agent_row(&txn, inv.tenant_id, &user).await?;
+        ensure_agent_row(&txn, TenantId(inv.tenant_id), &user).await?;
         crate::agents::service::sync_display_name(&txn, &user).await?;
     }
     audit::record(
@@ -468,10 +450,10 @@ pub async fn update(
     am.updated_at = Set(crate::db::now());
     let updated = am.update(&txn).await?;
     if INBOX_ROLES.contains(&role) {
-        ensure_agent_row(&txn, tenant.0, &updated).await?;
+        ensure_agent_row(&txn, tenant, &updated).await?;
     }
     if was_in_inbox && !(INBOX_ROLES.contains(&role) && active) {
-        leave_inbox(&txn, tenant.0, u.id).await?;
+        leave_inbox(&txn, tenant, u.id).await?;
     }
     let mut revoked_keys = Vec::new();
     if active_changed && !active {
@@ -517,16 +499,12 @@ pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid,
     if u.active && u.role == Role::TenantAdmin {
         check_not_last_admin(&txn, tenant, u.id).await?;
     }
-    leave_inbox(&txn, tenant.0, u.id).await?;
+    leave_inbox(&txn, tenant, u.id).await?;
     let revoked_keys = revoke_grants(&txn, tenant, u.id, actor, "creator_removed", ip).await?;
     agents::Entity::delete_many().filter(agents::Column::UserId.eq(u.id)).exec(&txn).await?;
     refresh_tokens::Entity::delete_many().filter(refresh_tokens::Column::UserId.eq(u.id)).exec(&txn).await?;
     invitations::Entity::delete_many().filter(invitations::Column::UserId.eq(u.id)).exec(&txn).await?;
-    users::Entity::delete_many()
-        .filter(users::Column::Id.eq(u.id))
-        .filter(users::Column::TenantId.eq(tenant.0))
-        .exec(&txn)
-        .await?;
+    users::Entity::delete_of(tenant).filter(users::Column::Id.eq(u.id)).exec(&txn).await?;
     audit::record(
         &txn,
         audit::Entry {
@@ -560,8 +538,7 @@ async fn revoke_grants<C: ConnectionTrait>(
 ) -> AppResult<Vec<String>> {
     let hashes = crate::apikeys::service::revoke_created_by(db, tenant, user, actor, reason, ip).await?;
     let now = crate::db::now();
-    let pending = invitations::Entity::find()
-        .filter(invitations::Column::TenantId.eq(tenant.0))
+    let pending = invitations::Entity::of(tenant)
         .filter(invitations::Column::InvitedBy.eq(user))
         .filter(invitations::Column::AcceptedAt.is_null())
         .filter(invitations::Column::ExpiresAt.gt(now))

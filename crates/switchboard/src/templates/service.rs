@@ -20,6 +20,7 @@ use super::params::Spec;
 pub use super::params::{Preview, Variables, build_components, preview};
 use super::validate::Definition;
 use crate::audit;
+use crate::db::Scoped;
 use crate::entities::enums::AccountStatus;
 use crate::entities::{templates, whatsapp_accounts};
 use crate::error::{AppError, AppResult};
@@ -114,7 +115,7 @@ pub struct Filter {
 }
 
 pub async fn list<C: ConnectionTrait>(db: &C, tenant: TenantId, f: &Filter) -> AppResult<Vec<templates::Model>> {
-    let mut q = templates::Entity::find().filter(templates::Column::TenantId.eq(tenant.0));
+    let mut q = templates::Entity::of(tenant);
     if let Some(s) = &f.status {
         q = q.filter(templates::Column::Status.eq(s.to_ascii_uppercase()));
     }
@@ -137,11 +138,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, tenant: TenantId, f: &Filter) -> A
 
 /// The tenant's template, or 404 (also for another tenant's id).
 pub async fn get<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<templates::Model> {
-    templates::Entity::find_by_id(id)
-        .filter(templates::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::not_found("template"))
+    templates::Entity::secure_find(db, tenant, id).await?.ok_or_else(|| AppError::not_found("template"))
 }
 
 /// Takes one management call from the WABA's hourly budget, or says how long to wait.
@@ -197,8 +194,8 @@ pub fn graph_error(e: GraphError) -> AppError {
     }
 }
 
-fn publish(state: &AppState, tenant: Uuid, ev: crate::events::TemplateUpdated) {
-    state.events.publish(DomainEvent::new(tenant, crate::events::Event::TemplateUpdated(ev)));
+fn publish(state: &AppState, tenant: TenantId, ev: crate::events::TemplateUpdated) {
+    state.events.publish(DomainEvent::new(tenant.0, crate::events::Event::TemplateUpdated(ev)));
 }
 
 /// Validates nothing (the routes did): stores the template as PENDING, submits it to Meta, and
@@ -234,8 +231,7 @@ pub async fn create(
     };
     {
         let txn = state.writer().begin().await?;
-        let existing = templates::Entity::find()
-            .filter(templates::Column::TenantId.eq(tenant.0))
+        let existing = templates::Entity::of(tenant)
             .filter(templates::Column::WhatsappAccountId.eq(account.id))
             .filter(templates::Column::Name.eq(def.name.as_str()))
             .filter(templates::Column::Language.eq(def.language.as_str()))
@@ -325,7 +321,7 @@ pub async fn create(
     txn.commit().await?;
     publish(
         state,
-        tenant.0,
+        tenant,
         crate::events::TemplateUpdated {
             whatsapp_account_id: Some(model.whatsapp_account_id),
             template_ids: vec![id],
@@ -371,8 +367,7 @@ pub async fn delete(
             .and_where(Expr::col(whatsapp_accounts::Column::TenantId).eq(tenant.0))
             .and_where(Expr::col(whatsapp_accounts::Column::WabaId).eq(account.waba_id.as_str()))
             .to_owned();
-        templates::Entity::find()
-            .filter(templates::Column::TenantId.eq(tenant.0))
+        templates::Entity::of(tenant)
             .filter(templates::Column::Name.eq(t.name.as_str()))
             .filter(templates::Column::WhatsappAccountId.in_subquery(same_waba))
             .all(&txn)
@@ -381,11 +376,7 @@ pub async fn delete(
         vec![t.clone()]
     };
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    templates::Entity::delete_many()
-        .filter(templates::Column::TenantId.eq(tenant.0))
-        .filter(templates::Column::Id.is_in(ids.clone()))
-        .exec(&txn)
-        .await?;
+    templates::Entity::delete_of(tenant).filter(templates::Column::Id.is_in(ids.clone())).exec(&txn).await?;
     audit::record(
         &txn,
         audit::Entry {
@@ -402,7 +393,7 @@ pub async fn delete(
     txn.commit().await?;
     publish(
         state,
-        tenant.0,
+        tenant,
         crate::events::TemplateUpdated {
             whatsapp_account_id: None,
             template_ids: ids.clone(),
@@ -493,8 +484,7 @@ pub async fn sync_account(state: &AppState, account: &whatsapp_accounts::Model) 
     }
     let mut report = SyncReport { whatsapp_account_id: account.id, total: remote.len(), ..Default::default() };
     let txn = state.writer().begin().await?;
-    let local = templates::Entity::find()
-        .filter(templates::Column::TenantId.eq(account.tenant_id))
+    let local = templates::Entity::of(TenantId(account.tenant_id))
         .filter(templates::Column::WhatsappAccountId.eq(account.id))
         .all(&txn)
         .await?;
@@ -586,7 +576,7 @@ pub async fn sync_account(state: &AppState, account: &whatsapp_accounts::Model) 
     if report.added + report.updated + report.deleted > 0 {
         publish(
             state,
-            account.tenant_id,
+            TenantId(account.tenant_id),
             crate::events::TemplateUpdated {
                 whatsapp_account_id: Some(account.id),
                 template_ids: Vec::new(),
@@ -613,7 +603,7 @@ pub async fn sync(state: &AppState, tenant: TenantId, account: Option<Uuid>) -> 
     for a in &accounts {
         out.push(sync_account(state, a).await?);
         // Keep the hourly job alive for numbers created before it existed.
-        schedule_sync(state.writer(), a.tenant_id, a.id, crate::db::now() + SYNC_EVERY).await?;
+        schedule_sync(state.writer(), TenantId(a.tenant_id), a.id, crate::db::now() + SYNC_EVERY).await?;
     }
     Ok(out)
 }
@@ -621,11 +611,11 @@ pub async fn sync(state: &AppState, tenant: TenantId, account: Option<Uuid>) -> 
 /// Enqueues the number's sync to run at `at` (`SyncTemplates::at`: one per number and hour).
 pub async fn schedule_sync<C: ConnectionTrait>(
     db: &C,
-    tenant: Uuid,
+    tenant: TenantId,
     account: Uuid,
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    crate::jobs::enqueue(db, crate::jobs::payloads::SyncTemplates::at(tenant, account, at)).await
+    crate::jobs::enqueue(db, crate::jobs::payloads::SyncTemplates::at(tenant.0, account, at)).await
 }
 
 /// Makes sure every number has its hourly sync scheduled (numbers connected before the job
@@ -633,7 +623,7 @@ pub async fn schedule_sync<C: ConnectionTrait>(
 pub async fn arm_sync(state: &AppState) -> Result<(), DbErr> {
     let at = crate::db::now() + SYNC_EVERY;
     for a in whatsapp_accounts::Entity::find().all(&state.db).await? {
-        schedule_sync(state.writer(), a.tenant_id, a.id, at).await?;
+        schedule_sync(state.writer(), TenantId(a.tenant_id), a.id, at).await?;
     }
     Ok(())
 }
@@ -649,7 +639,7 @@ pub fn sync_handler() -> Handler {
             let Some(account) = whatsapp_accounts::Entity::find_by_id(id).one(&state.db).await.map_err(retry)? else {
                 return Ok(()); // the number was removed: its chain ends here
             };
-            schedule_sync(state.writer(), account.tenant_id, account.id, crate::db::now() + SYNC_EVERY)
+            schedule_sync(state.writer(), TenantId(account.tenant_id), account.id, crate::db::now() + SYNC_EVERY)
                 .await
                 .map_err(retry)?;
             if account.status != AccountStatus::Active {
@@ -687,15 +677,15 @@ pub fn sync_handler() -> Handler {
 
 /// Status webhooks name a template by Meta's id; one that arrives before the create recorded that
 /// id is matched by name and language on the WABA's numbers instead (see the webhook processor).
-pub fn adopt_condition(tenant: Uuid, waba_id: &str, name: &str, language: &str) -> Condition {
+pub fn adopt_condition(tenant: TenantId, waba_id: &str, name: &str, language: &str) -> Condition {
     let same_waba = Query::select()
         .column(whatsapp_accounts::Column::Id)
         .from(whatsapp_accounts::Entity)
-        .and_where(Expr::col(whatsapp_accounts::Column::TenantId).eq(tenant))
+        .and_where(Expr::col(whatsapp_accounts::Column::TenantId).eq(tenant.0))
         .and_where(Expr::col(whatsapp_accounts::Column::WabaId).eq(waba_id))
         .to_owned();
     Condition::all()
-        .add(templates::Column::TenantId.eq(tenant))
+        .add(templates::Column::TenantId.eq(tenant.0))
         .add(templates::Column::MetaTemplateId.is_null())
         .add(templates::Column::Name.eq(name))
         .add(templates::Column::Language.eq(language.replace('-', "_")))

@@ -8,8 +8,10 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter}
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::templates;
 use crate::events::{DomainEvent, Event};
+use crate::ids::TenantId;
 
 /// The number a template webhook is for.
 pub struct Account<'a> {
@@ -42,7 +44,7 @@ pub async fn apply(
             ) {
                 templates::Entity::update_many()
                     .col_expr(templates::Column::MetaTemplateId, Expr::value(id.to_string()))
-                    .filter(super::service::adopt_condition(acct.tenant, acct.waba_id, name, lang))
+                    .filter(super::service::adopt_condition(TenantId(acct.tenant), acct.waba_id, name, lang))
                     .exec(txn)
                     .await?;
             }
@@ -83,7 +85,8 @@ async fn update_(
     let Some(meta_id) = meta_id else {
         return Ok(());
     };
-    let mut q = templates::Entity::update_many().col_expr(templates::Column::UpdatedAt, Expr::value(crate::db::now()));
+    let mut q = templates::Entity::update_of(TenantId(acct.tenant))
+        .col_expr(templates::Column::UpdatedAt, Expr::value(crate::db::now()));
     for (col, v) in changes {
         q = match col {
             // The JSON column takes the value itself (null clears it).
@@ -91,10 +94,7 @@ async fn update_(
             _ => q.col_expr(col, Expr::value(v.as_str().map(str::to_string))),
         };
     }
-    q.filter(templates::Column::TenantId.eq(acct.tenant))
-        .filter(templates::Column::MetaTemplateId.eq(meta_id.to_string()))
-        .exec(txn)
-        .await?;
+    q.filter(templates::Column::MetaTemplateId.eq(meta_id.to_string())).exec(txn).await?;
     events.push(DomainEvent::new(
         acct.tenant,
         Event::TemplateUpdated(crate::events::TemplateUpdated {

@@ -10,7 +10,9 @@ use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
+use crate::db::Scoped;
 use crate::entities::daily_usage;
+use crate::ids::TenantId;
 
 /// Amounts to add to a day's row.
 #[derive(Debug, Default, Clone, Copy)]
@@ -101,13 +103,12 @@ pub async fn add<C: ConnectionTrait>(db: &C, tenant_id: Uuid, day: NaiveDate, d:
 }
 
 /// Messages sent so far this month (counted when queued): the monthly plan limit's measure.
-pub async fn month_to_date_out<C: ConnectionTrait>(db: &C, tenant: Uuid) -> Result<i64, DbErr> {
+pub async fn month_to_date_out<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<i64, DbErr> {
     let today = Utc::now().date_naive();
     let first = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap_or(today);
-    let sum: Option<Option<i64>> = daily_usage::Entity::find()
+    let sum: Option<Option<i64>> = daily_usage::Entity::of(tenant)
         .select_only()
         .expr_as(Func::cast_as(Func::sum(Expr::col(daily_usage::Column::MessagesOut)), "bigint"), "s")
-        .filter(daily_usage::Column::TenantId.eq(tenant))
         .filter(daily_usage::Column::Day.gte(first))
         .into_tuple()
         .one(db)

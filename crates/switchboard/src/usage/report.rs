@@ -4,10 +4,11 @@ use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, FromQueryResult, QueryFilter, QueryOrder};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::db::Scoped;
 use crate::entities::enums::Direction;
 use crate::entities::{daily_usage, messages, tenants};
 use crate::error::{AppError, AppResult, Validator};
@@ -156,8 +157,7 @@ pub async fn daily<C: ConnectionTrait>(
     from: NaiveDate,
     to: NaiveDate,
 ) -> AppResult<Vec<UsageDay>> {
-    let rows = daily_usage::Entity::find()
-        .filter(daily_usage::Column::TenantId.eq(tenant.0))
+    let rows = daily_usage::Entity::of(tenant)
         .filter(daily_usage::Column::Day.gte(from))
         .filter(daily_usage::Column::Day.lte(to))
         .order_by_asc(daily_usage::Column::Day)
@@ -217,7 +217,7 @@ pub fn percent(used: i64, limit: i64) -> f64 {
 }
 
 pub async fn month_to_date<C: ConnectionTrait>(db: &C, t: &tenants::Model) -> AppResult<MonthToDate> {
-    let used = super::month_to_date_out(db, t.id).await?;
+    let used = super::month_to_date_out(db, TenantId(t.id)).await?;
     Ok(MonthToDate {
         messages_out: used,
         limit: t.limit_monthly_messages,

@@ -13,16 +13,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::layout::{Shell, WebUser, app_error_page, render, urlencode};
 use crate::conversations::service::{self as convs, ConversationDto, ListFilter};
+use crate::db::Scoped;
 use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, Role};
 use crate::entities::{messages, templates, users};
 use crate::error::AppError;
+use crate::ids::TenantId;
 use crate::state::AppState;
 
 const INBOX_ROLES: &[Role] = &[Role::TenantAdmin, Role::Agent];
@@ -190,14 +192,8 @@ fn conv_item(
 }
 
 /// Display names of the tenant's inbox users (agents and admins).
-async fn user_names(state: &AppState, tenant: Uuid) -> Result<HashMap<Uuid, String>, AppError> {
-    Ok(users::Entity::find()
-        .filter(users::Column::TenantId.eq(tenant))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.name))
-        .collect())
+async fn user_names(state: &AppState, tenant: TenantId) -> Result<HashMap<Uuid, String>, AppError> {
+    Ok(users::Entity::of(tenant).all(&state.db).await?.into_iter().map(|u| (u.id, u.name)).collect())
 }
 
 // ---------------------------------------------------------------------------------- message bubbles
@@ -470,7 +466,11 @@ pub fn message_view(
 }
 
 /// Bubbles for messages, with their quotes and senders loaded.
-async fn message_views(state: &AppState, tenant: Uuid, rows: &[messages::Model]) -> Result<Vec<MessageView>, AppError> {
+async fn message_views(
+    state: &AppState,
+    tenant: TenantId,
+    rows: &[messages::Model],
+) -> Result<Vec<MessageView>, AppError> {
     let mut quotes: HashMap<Uuid, String> = rows.iter().map(|m| (m.id, quote_preview(m))).collect();
     let missing: Vec<Uuid> = rows
         .iter()
@@ -480,12 +480,7 @@ async fn message_views(state: &AppState, tenant: Uuid, rows: &[messages::Model])
         .into_iter()
         .collect();
     if !missing.is_empty() {
-        for q in messages::Entity::find()
-            .filter(messages::Column::TenantId.eq(tenant))
-            .filter(messages::Column::Id.is_in(missing))
-            .all(&state.db)
-            .await?
-        {
+        for q in messages::Entity::of(tenant).filter(messages::Column::Id.is_in(missing)).all(&state.db).await? {
             quotes.insert(q.id, quote_preview(&q));
         }
     }
@@ -494,8 +489,7 @@ async fn message_views(state: &AppState, tenant: Uuid, rows: &[messages::Model])
     let mut reactions: HashMap<Uuid, [Option<String>; 2]> = HashMap::new();
     let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
     if !ids.is_empty() {
-        let found = messages::Entity::find()
-            .filter(messages::Column::TenantId.eq(tenant))
+        let found = messages::Entity::of(tenant)
             .filter(messages::Column::MsgType.eq("reaction"))
             .filter(messages::Column::ReplyToId.is_in(ids))
             .order_by_asc(messages::Column::CreatedAt)
@@ -512,11 +506,7 @@ async fn message_views(state: &AppState, tenant: Uuid, rows: &[messages::Model])
     let sent_templates: Vec<&messages::Model> = rows.iter().filter(|m| m.msg_type == "template").collect();
     if !sent_templates.is_empty() {
         let names: HashSet<String> = sent_templates.iter().filter_map(|m| sv(&m.content, "/name")).collect();
-        let defs = templates::Entity::find()
-            .filter(templates::Column::TenantId.eq(tenant))
-            .filter(templates::Column::Name.is_in(names))
-            .all(&state.db)
-            .await?;
+        let defs = templates::Entity::of(tenant).filter(templates::Column::Name.is_in(names)).all(&state.db).await?;
         for m in sent_templates {
             let lang = sv(&m.content, "/language/code").or_else(|| sv(&m.content, "/language"));
             let def = defs.iter().find(|t| {
@@ -633,12 +623,12 @@ fn attributes_text(v: &Value) -> String {
 async fn thread_view(state: &AppState, user: &WebUser, c: &ConversationDto) -> Result<ThreadView, AppError> {
     let tenant = user.principal.tenant()?;
     let me = user.principal.user_id.0;
-    let mut rows = convs::messages_page(&state.db, tenant.0, c.id, None, THREAD_SIZE).await?;
+    let mut rows = convs::messages_page(&state.db, tenant, c.id, None, THREAD_SIZE).await?;
     let older = (rows.len() as u64 == THREAD_SIZE)
         .then(|| rows.last().map(|m| crate::pagination::encode(m.created_at, m.id)))
         .flatten();
     rows.reverse();
-    let messages = message_views(state, tenant.0, &rows).await?;
+    let messages = message_views(state, tenant, &rows).await?;
     let contact = crate::contacts::service::get(&state.db, tenant, c.contact.id).await?;
     let notes = crate::notes::service::list(&state.db, &user.principal, c.id).await?;
     let agents = crate::agents::service::list(state, tenant).await?;
@@ -782,7 +772,7 @@ async fn list_items(
             format!("/inbox?{}{}cursor={}", q, if q.is_empty() { "" } else { "&" }, urlencode(&c))
         });
     let dtos = convs::with_contacts(&state.db, rows).await?;
-    let names = user_names(state, tenant.0).await?;
+    let names = user_names(state, tenant).await?;
     Ok((dtos.iter().map(|c| conv_item(c, me, &names, active, f)).collect(), next))
 }
 
@@ -882,12 +872,12 @@ pub async fn older_messages(
     let load = async {
         let c = convs::get_visible(&state.db, &user.principal, id).await?;
         let cursor = q.before.as_deref().map(crate::pagination::decode).transpose()?;
-        let mut rows = convs::messages_page(&state.db, c.tenant_id, c.id, cursor, THREAD_SIZE).await?;
+        let mut rows = convs::messages_page(&state.db, TenantId(c.tenant_id), c.id, cursor, THREAD_SIZE).await?;
         let next = (rows.len() as u64 == THREAD_SIZE)
             .then(|| rows.last().map(|m| crate::pagination::encode(m.created_at, m.id)))
             .flatten();
         rows.reverse();
-        Ok::<_, AppError>((message_views(&state, c.tenant_id, &rows).await?, next))
+        Ok::<_, AppError>((message_views(&state, TenantId(c.tenant_id), &rows).await?, next))
     };
     match load.await {
         Ok((messages, next)) => {
@@ -928,7 +918,7 @@ pub async fn conversation_fragment(
         let c = convs::get_visible(&state.db, &user.principal, id).await?;
         let c_tenant = c.tenant_id;
         let dto = convs::with_contacts(&state.db, vec![c]).await?.remove(0);
-        let names = user_names(&state, c_tenant).await?;
+        let names = user_names(&state, TenantId(c_tenant)).await?;
         Ok::<_, AppError>((dto, names))
     };
     match load.await {
@@ -952,13 +942,12 @@ pub async fn message_fragment(
     };
     let load = async {
         let c = convs::get_visible(&state.db, &user.principal, id).await?;
-        let m = messages::Entity::find_by_id(message_id)
-            .filter(messages::Column::TenantId.eq(c.tenant_id))
+        let m = messages::Entity::by_id(TenantId(c.tenant_id), message_id)
             .filter(messages::Column::ConversationId.eq(c.id))
             .one(&state.db)
             .await?
             .ok_or_else(|| AppError::not_found("message"))?;
-        let mut v = message_views(&state, c.tenant_id, std::slice::from_ref(&m)).await?;
+        let mut v = message_views(&state, TenantId(c.tenant_id), std::slice::from_ref(&m)).await?;
         Ok::<_, AppError>(v.remove(0))
     };
     match load.await {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::{Shell, WebUser, app_error_page, render};
+use crate::db::Scoped;
 use crate::entities::enums::Role;
 use crate::error::AppError;
 use crate::ids::TenantId;
@@ -112,11 +113,10 @@ pub async fn sandbox_page(State(state): State<AppState>, user: WebUser, Query(q)
 /// The latest customers of a number, to pick from.
 async fn known_customers(state: &AppState, tenant: TenantId, account: Uuid) -> Result<Vec<(String, String)>, AppError> {
     use crate::entities::{contacts, conversations};
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-    let ids: Vec<Uuid> = conversations::Entity::find()
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let ids: Vec<Uuid> = conversations::Entity::of(tenant)
         .select_only()
         .column(conversations::Column::ContactId)
-        .filter(conversations::Column::TenantId.eq(tenant.0))
         .filter(conversations::Column::WhatsappAccountId.eq(account))
         .order_by_desc(conversations::Column::LastMessageAt)
         .limit(20)
@@ -126,11 +126,7 @@ async fn known_customers(state: &AppState, tenant: TenantId, account: Uuid) -> R
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let found = contacts::Entity::find()
-        .filter(contacts::Column::TenantId.eq(tenant.0))
-        .filter(contacts::Column::Id.is_in(ids.clone()))
-        .all(&state.db)
-        .await?;
+    let found = contacts::Entity::of(tenant).filter(contacts::Column::Id.is_in(ids.clone())).all(&state.db).await?;
     let mut out = vec![];
     for id in ids {
         if let Some(c) = found.iter().find(|c| c.id == id)

@@ -240,7 +240,7 @@ struct TeamPage {
 pub async fn team(State(state): State<AppState>, user: WebUser) -> Response {
     let (tenant, nav) = enter!(user, "team");
     let list = try_page!(user, crate::team::service::list(&state.db, tenant).await);
-    let seats_used = try_page!(user, crate::team::service::seats_used(&state.db, tenant.0).await);
+    let seats_used = try_page!(user, crate::team::service::seats_used(&state.db, tenant).await);
     let agents = try_page!(user, crate::agents::service::list(&state, tenant).await);
     let members = list
         .into_iter()
@@ -409,7 +409,7 @@ pub async fn plan(State(state): State<AppState>, user: WebUser) -> Response {
     let from = NaiveDate::from_ymd_opt(to.year(), to.month(), 1).unwrap_or(to);
     let mtd = try_page!(user, crate::usage::report::month_to_date(&state.db, &t).await);
     let days = try_page!(user, crate::usage::report::daily(&state.db, tenant, from, to).await);
-    let seats = try_page!(user, crate::team::service::seats_used(&state.db, tenant.0).await);
+    let seats = try_page!(user, crate::team::service::seats_used(&state.db, tenant).await);
     let numbers = try_page!(user, crate::accounts::service::list(&state.db, tenant).await).len() as i64;
     let usage = vec![
         usage_row("messages", "Messages sent this month", mtd.messages_out, mtd.limit),

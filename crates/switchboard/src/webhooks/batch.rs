@@ -32,9 +32,11 @@ use uuid::Uuid;
 use super::processor::{self, Ctx};
 use crate::accounts::directory::RoutedAccount;
 use crate::contacts::identity::{self, Sighting};
+use crate::db::Scoped;
 use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, WebhookState};
 use crate::entities::{contacts, conversations, jobs, messages, pending_statuses, webhook_events};
 use crate::events::DomainEvent;
+use crate::ids::TenantId;
 use crate::jobs::payloads::ProcessWebhook;
 use crate::jobs::runner::{BatchHandler, Done, QueueSpec};
 use crate::jobs::{Outcome, queues};
@@ -807,11 +809,10 @@ async fn inbound_messages(
         .collect();
     for (tenant, wamids) in group_by_tenant(&q_keys) {
         for chunk in wamids.chunks(CHUNK) {
-            let found: Vec<(Uuid, Option<String>)> = messages::Entity::find()
+            let found: Vec<(Uuid, Option<String>)> = messages::Entity::of(TenantId(tenant))
                 .select_only()
                 .column(messages::Column::Id)
                 .column(messages::Column::WaMessageId)
-                .filter(messages::Column::TenantId.eq(tenant))
                 .filter(messages::Column::WaMessageId.is_in(chunk.iter().copied()))
                 .into_tuple()
                 .all(txn)
@@ -1020,8 +1021,7 @@ async fn apply_statuses(
     let mut known: HashMap<(Uuid, String), messages::Model> = HashMap::new();
     for (tenant, wamids) in group_by_tenant(&keys) {
         for chunk in wamids.chunks(CHUNK) {
-            let found = messages::Entity::find()
-                .filter(messages::Column::TenantId.eq(tenant))
+            let found = messages::Entity::of(TenantId(tenant))
                 .filter(messages::Column::WaMessageId.is_in(chunk.iter().copied()))
                 .all(txn)
                 .await?;
@@ -1041,7 +1041,7 @@ async fn apply_statuses(
         let msg = match known.get(&key) {
             Some(m) => Some(m.clone()),
             None => {
-                let m = crate::messages::status::reconcile_by_callback(txn, *tenant, s).await?;
+                let m = crate::messages::status::reconcile_by_callback(txn, TenantId(*tenant), s).await?;
                 if let Some(m) = &m {
                     known.insert(key, m.clone());
                 }
@@ -1085,8 +1085,7 @@ async fn find_conversations(
     for (tenant, contact_ids) in group_by_tenant(keys) {
         let contact_ids: Vec<Uuid> = contact_ids.into_iter().collect::<HashSet<_>>().into_iter().collect();
         for chunk in contact_ids.chunks(CHUNK) {
-            let found = conversations::Entity::find()
-                .filter(conversations::Column::TenantId.eq(tenant))
+            let found = conversations::Entity::of(TenantId(tenant))
                 .filter(conversations::Column::ContactId.is_in(chunk.iter().copied()))
                 .all(txn)
                 .await?;

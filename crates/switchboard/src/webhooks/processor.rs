@@ -16,6 +16,7 @@ use crate::accounts::directory::RoutedAccount;
 use crate::entities::enums::WebhookState;
 use crate::entities::{conversations, messages, tenants, webhook_events};
 use crate::events::{DomainEvent, Event};
+use crate::ids::TenantId;
 use crate::jobs::runner::Handler;
 use crate::jobs::{NewJob, Outcome};
 use crate::settings::service::SettingsDto;
@@ -168,13 +169,13 @@ pub(crate) async fn apply(
             let events = &mut ctx.events;
             match field {
                 "user_preferences" => {
-                    crate::contacts::webhook::apply_user_preferences(txn, events, acct.tenant_id, value).await
+                    crate::contacts::webhook::apply_user_preferences(txn, events, TenantId(acct.tenant_id), value).await
                 }
                 "phone_number_quality_update" | "business_capability_update" => {
                     crate::accounts::service::apply_limits(txn, events, acct, field, value).await
                 }
                 "smb_app_state_sync" => {
-                    crate::contacts::webhook::apply_app_state_sync(txn, events, acct.tenant_id, value).await
+                    crate::contacts::webhook::apply_app_state_sync(txn, events, TenantId(acct.tenant_id), value).await
                 }
                 _ => Ok(()),
             }

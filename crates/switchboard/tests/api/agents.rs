@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 use switchboard::agents::service::pick_round_robin;
 use switchboard::entities::enums::{ConversationStatus, Role};
 use switchboard::entities::{agents, conversations};
+use switchboard::ids::TenantId;
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
@@ -151,7 +152,7 @@ async fn another_tenant_neither_sees_nor_changes_agents() {
     let again = list(&app, &a.access).await;
     assert_eq!(again[0]["status"], "offline");
     assert_eq!(again[0]["maxConcurrent"], 10);
-    let a_tenant: Uuid = a.tenant_id.parse().unwrap();
+    let a_tenant = TenantId(a.tenant_id.parse().unwrap());
     assert_eq!(pick_round_robin(&app.state.db, a_tenant).await.unwrap(), None);
 }
 
@@ -161,7 +162,7 @@ async fn round_robin_takes_turns_and_respects_capacity() {
         spawn_app_with(&[("SWITCHBOARD_META_APP_SECRET", SECRET), ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1")])
             .await;
     let a = app.register("A", "a@a.test").await;
-    let tenant: Uuid = a.tenant_id.parse().unwrap();
+    let tenant = TenantId(a.tenant_id.parse().unwrap());
     let x = app.user_with_role(&a.tenant_id, "x@a.test", Role::Agent).await;
     let y = app.user_with_role(&a.tenant_id, "y@a.test", Role::Agent).await;
     let (xid, yid) = (user_id(&app, &x).await, user_id(&app, &y).await);
@@ -244,7 +245,7 @@ async fn round_robin_takes_turns_and_respects_capacity() {
         }
     }
     let rows = agents::Entity::find()
-        .filter(agents::Column::TenantId.eq(tenant))
+        .filter(agents::Column::TenantId.eq(tenant.0))
         .filter(agents::Column::LastAssignedAt.is_not_null())
         .all(db)
         .await

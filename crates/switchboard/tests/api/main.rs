@@ -31,6 +31,7 @@ mod profile;
 mod queue;
 mod revocation;
 mod sandbox_restart;
+mod scoped;
 mod settings;
 mod signup;
 mod statistics;
