@@ -155,7 +155,7 @@ impl Ctx<'_> {
             serde_json::json!({"name": self.template.name, "language": self.template.language, "parameters": params}),
         );
         let req = SendMessageRequest { msg_type: "template".into(), client_message_id: None, reply_to: None, body };
-        let composed = match outbound::compose(&self.state.db, c.tenant_id, self.account, None, &req).await {
+        let composed = match outbound::compose(&self.state.db, TenantId(c.tenant_id), self.account, None, &req).await {
             Ok(x) => x,
             Err(e) => return self.refused(r, e).await,
         };

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Audience, Variables};
+use crate::db::scoped::Scoped;
 use crate::entities::enums::{CampaignState, RecipientState};
 use crate::entities::{campaign_recipients, campaigns, contacts, messages, templates};
 use crate::error::{AppError, AppResult};
@@ -65,9 +66,7 @@ pub async fn create(
 }
 
 async fn template_of<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<templates::Model> {
-    templates::Entity::find_by_id(id)
-        .filter(templates::Column::TenantId.eq(tenant.0))
-        .one(db)
+    templates::Entity::secure_find(db, tenant, id)
         .await?
         .ok_or_else(|| AppError::field("templateId", "no such template"))
 }
@@ -101,21 +100,12 @@ async fn check_contacts(db: &DatabaseConnection, tenant: TenantId, a: &Audience)
 
 /// The tenant's campaign (404 for another tenant's).
 pub async fn get<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<campaigns::Model> {
-    campaigns::Entity::find_by_id(id)
-        .filter(campaigns::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::not_found("campaign"))
+    campaigns::Entity::secure_find(db, tenant, id).await?.ok_or_else(|| AppError::not_found("campaign"))
 }
 
 /// The tenant's campaigns, newest first.
 pub async fn list(db: &DatabaseConnection, tenant: TenantId, limit: u64) -> AppResult<Vec<campaigns::Model>> {
-    Ok(campaigns::Entity::find()
-        .filter(campaigns::Column::TenantId.eq(tenant.0))
-        .order_by_desc(campaigns::Column::CreatedAt)
-        .limit(limit)
-        .all(db)
-        .await?)
+    Ok(campaigns::Entity::of(tenant).order_by_desc(campaigns::Column::CreatedAt).limit(limit).all(db).await?)
 }
 
 /// What may be done to a campaign in each state.

@@ -100,6 +100,8 @@ tenant_owned!(
     agents,
     api_keys,
     audit_log,
+    campaign_recipients,
+    campaigns,
     canned_responses,
     contact_identity_changes,
     contacts,
