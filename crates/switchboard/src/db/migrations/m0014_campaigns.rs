@@ -33,6 +33,8 @@ impl MigrationTrait for Migration {
                 .col(uuid("tenant_id"))
                 .col(string("name"))
                 .col(uuid("whatsapp_account_id"))
+                // No foreign key: deleting a template must not delete the campaigns that sent it
+                // (their history); a run whose template is gone fails with that reason.
                 .col(uuid("template_id"))
                 .col(json("variables"))
                 .col(json("audience"))
@@ -48,7 +50,6 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone("updated_at"))
                 .foreign_key(&mut fk("campaigns", "tenant_id", "tenants"))
                 .foreign_key(&mut fk("campaigns", "whatsapp_account_id", "whatsapp_accounts"))
-                .foreign_key(&mut fk("campaigns", "template_id", "templates"))
                 .take(),
         )
         .await?;
