@@ -425,3 +425,54 @@ pub async fn for_bulk_send<C: ConnectionTrait>(
     }
     find().await?.ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation after upsert".into()))
 }
+
+/// Messages a customer by phone number on one of the tenant's numbers (`POST /api/messages`):
+/// the contact is found or created (`contacts::identity`), their conversation opened, the rules
+/// checked, the message enqueued — once per client message id. An agent may not write into a
+/// conversation assigned to someone else.
+pub async fn start_with_message(
+    state: &AppState,
+    who: &crate::auth::principal::Principal,
+    account_id: Uuid,
+    to: &str,
+    message: &crate::messages::outbound::SendMessageRequest,
+    client_id: Option<String>,
+) -> crate::error::AppResult<crate::entities::messages::Model> {
+    let tenant_id = who.tenant()?;
+    let account = crate::accounts::service::get(&state.db, tenant_id, account_id).await?;
+    if let Some(existing) = crate::messages::outbound::existing(&state.db, tenant_id, client_id.as_deref()).await? {
+        return Ok(existing);
+    }
+    let tenant = crate::entities::tenants::Entity::find_by_id(tenant_id.0)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("tenant"))?;
+    let composed = crate::messages::outbound::compose(&state.db, tenant_id, &account, None, message).await?;
+
+    let txn = state.writer().begin().await?;
+    let sighting = crate::contacts::identity::Sighting::new(tenant_id.0, Some(to), None)
+        .source(crate::contacts::identity::Source::Api);
+    let contact = crate::contacts::identity::resolve(&txn, None, &[sighting])
+        .await?
+        .contacts
+        .pop()
+        .flatten()
+        .ok_or_else(|| AppError::not_found("contact"))?;
+    let (conv, opened) = open(&txn, tenant_id, contact.id, account.id).await?;
+    if opened {
+        crate::usage::add(
+            &txn,
+            tenant_id.0,
+            crate::db::now().date_naive(),
+            crate::usage::Delta { conversations_opened: 1, ..Default::default() },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    if who.role == crate::entities::enums::Role::Agent && !visible_to(who, &conv) {
+        return Err(AppError::forbidden("this customer's conversation is assigned to another agent"));
+    }
+    crate::messages::outbound::check_rules(&state.db, &tenant, &account, Some(&conv), &contact, &composed).await?;
+    let (msg, _) = crate::messages::outbound::enqueue(state, &conv, composed, client_id, Some(who.user_id.0)).await?;
+    Ok(msg)
+}

@@ -22,6 +22,63 @@ use crate::jobs::Outcome;
 use crate::jobs::runner::Handler;
 use crate::state::AppState;
 
+/// The types WhatsApp accepts for media messages.
+pub const ALLOWED: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "video/mp4",
+    "video/3gpp",
+    "audio/aac",
+    "audio/mp4",
+    "audio/mpeg",
+    "audio/amr",
+    "audio/ogg",
+    "text/plain",
+    "application/pdf",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+];
+
+/// Stores an uploaded file of the tenant (checked with [`check_upload`]) under the media
+/// directory and records it; its id is what a media message names as `localMediaId`.
+pub async fn store_upload(
+    db: &sea_orm::DatabaseConnection,
+    media_dir: &std::path::Path,
+    tenant: crate::ids::TenantId,
+    mime: &str,
+    filename: Option<String>,
+    bytes: &[u8],
+) -> AppResult<media::Model> {
+    use sea_orm::ActiveModelTrait;
+    check_upload(mime, bytes)?;
+    let id = crate::db::new_id();
+    let rel = format!("{}/{id}", tenant.0);
+    let full = media_dir.join(&rel);
+    if let Some(dir) = full.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(AppError::internal)?;
+    }
+    tokio::fs::write(&full, bytes).await.map_err(AppError::internal)?;
+    Ok(media::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant.0),
+        message_id: Set(None),
+        meta_media_id: Set(None),
+        mime_type: Set(mime.to_string()),
+        filename: Set(filename),
+        size_bytes: Set(bytes.len() as i64),
+        sha256: Set(switchboard_crypto::token::sha256_hex(bytes)),
+        path: Set(rel),
+        created_at: Set(crate::db::now()),
+    }
+    .insert(db)
+    .await?)
+}
+
 /// Checks an upload against Meta's size limit for its declared type (413 `media_too_large`), then
 /// its bytes against that type (422 `media_type_mismatch`: HTML declared `image/png` is refused).
 pub fn check_upload(mime: &str, bytes: &[u8]) -> AppResult<()> {

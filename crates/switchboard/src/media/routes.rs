@@ -1,8 +1,10 @@
-//! `GET /api/media/{id}`.
+//! `POST /api/media` (upload a file to send) and `GET /api/media/{id}`.
 
-use axum::extract::{Path, State};
-use axum::http::header;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -14,8 +16,14 @@ use crate::error::{AppError, AppResult, ErrorBody};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_media))
+    OpenApiRouter::new()
+        .routes(routes!(get_media))
+        .routes(routes!(upload_media))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD + 64 * 1024))
 }
+
+/// Meta's largest media (documents).
+const MAX_UPLOAD: usize = 100 * 1024 * 1024;
 
 /// A stored media file of the caller's tenant.
 #[utoipa::path(get, path = "/api/media/{id}", tag = "media", params(("id" = Uuid, Path)), security(("bearer" = [])),
@@ -51,4 +59,61 @@ async fn get_media(
         ],
         bytes,
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadedMedia {
+    /// Use as `localMediaId` in a media message.
+    pub id: Uuid,
+    pub mime_type: String,
+    pub filename: Option<String>,
+    pub size_bytes: i64,
+}
+
+/// Upload a file (multipart field `file`) to send as a media message.
+#[utoipa::path(post, path = "/api/media", tag = "media", security(("bearer" = [])),
+    request_body(content_type = "multipart/form-data", description = "field `file`"),
+    responses((status = 201, body = UploadedMedia),
+              (status = 413, body = ErrorBody, description = "`media_too_large`: over Meta's limit for the type"),
+              (status = 422, body = ErrorBody, description = "`validation_failed`, or `media_type_mismatch`: the bytes are not the declared type")))]
+async fn upload_media(
+    State(state): State<AppState>,
+    auth: Authed<InboxRole>,
+    mut form: Multipart,
+) -> AppResult<impl IntoResponse> {
+    let tenant = auth.tenant()?;
+    let bad = |m: String| AppError::field("file", m);
+    while let Some(part) = form.next_field().await.map_err(|e| bad(e.body_text()))? {
+        if part.name() != Some("file") {
+            continue;
+        }
+        let filename = part.file_name().map(|f| f.chars().take(200).collect::<String>());
+        let mime = part
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_lowercase();
+        if !super::ALLOWED.contains(&mime.as_str()) {
+            return Err(bad(format!("type {mime} is not accepted by WhatsApp")));
+        }
+        let bytes = part.bytes().await.map_err(|e| bad(e.body_text()))?;
+        if bytes.is_empty() {
+            return Err(bad("is empty".into()));
+        }
+        let m = super::store_upload(state.writer(), &state.config.media_dir, tenant, &mime, filename, &bytes).await?;
+        return Ok((
+            StatusCode::CREATED,
+            axum::Json(UploadedMedia {
+                id: m.id,
+                mime_type: m.mime_type,
+                filename: m.filename,
+                size_bytes: m.size_bytes,
+            }),
+        ));
+    }
+    Err(bad("is required (multipart field `file`)".into()))
 }

@@ -13,6 +13,7 @@ pub use crate::events::{MessageDto, MessageError};
 
 pub mod outbound;
 pub mod routes;
+pub mod thread;
 
 use meta_cloud::webhook::{self as mw, MessageKind};
 use serde_json::json;

@@ -448,6 +448,37 @@ async fn restore_windows(
     Ok(())
 }
 
+/// The latest customers of a number, to pick from (the sandbox page): `(wa_id, name)`.
+pub async fn known_customers(
+    db: &sea_orm::DatabaseConnection,
+    tenant: TenantId,
+    account: Uuid,
+) -> Result<Vec<(String, String)>, AppError> {
+    let ids: Vec<Uuid> = conversations::Entity::of(tenant)
+        .select_only()
+        .column(conversations::Column::ContactId)
+        .filter(conversations::Column::WhatsappAccountId.eq(account))
+        .order_by_desc(conversations::Column::LastMessageAt)
+        .limit(20)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let found = contacts::Entity::of(tenant).filter(contacts::Column::Id.is_in(ids.clone())).all(db).await?;
+    let mut out = vec![];
+    for id in ids {
+        if let Some(c) = found.iter().find(|c| c.id == id)
+            && let Some(w) = &c.wa_id
+            && !out.iter().any(|(x, _): &(String, String)| x == w)
+        {
+            out.push((w.clone(), c.profile_name.clone().or(c.name.clone()).unwrap_or_default()));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -608,6 +608,15 @@ pub async fn sync(state: &AppState, tenant: TenantId, account: Option<Uuid>) -> 
     Ok(out)
 }
 
+/// The tenant's templates with these names (every language and number).
+pub async fn by_names<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    names: impl IntoIterator<Item = String>,
+) -> Result<Vec<templates::Model>, DbErr> {
+    templates::Entity::of(tenant).filter(templates::Column::Name.is_in(names)).all(db).await
+}
+
 /// Enqueues the number's sync to run at `at` (`SyncTemplates::at`: one per number and hour).
 pub async fn schedule_sync<C: ConnectionTrait>(
     db: &C,

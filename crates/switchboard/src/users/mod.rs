@@ -47,3 +47,12 @@ pub async fn find_by_email<C: ConnectionTrait>(db: &C, email: &str) -> AppResult
 pub async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<Option<users::Model>> {
     Ok(users::Entity::find_by_id(id).one(db).await?)
 }
+
+/// The display name of each of the tenant's users (agents and admins, for the inbox).
+pub async fn display_names<C: ConnectionTrait>(
+    db: &C,
+    tenant: crate::ids::TenantId,
+) -> AppResult<std::collections::HashMap<Uuid, String>> {
+    use crate::db::Scoped;
+    Ok(users::Entity::of(tenant).all(db).await?.into_iter().map(|u| (u.id, u.name)).collect())
+}

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -22,7 +22,7 @@ use super::layout::{Shell, WebUser, app_error_page, render, urlencode};
 use crate::conversations::service::{self as convs, ConversationDto, ListFilter};
 use crate::db::Scoped;
 use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, Role};
-use crate::entities::{messages, templates, users};
+use crate::entities::messages;
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::state::AppState;
@@ -193,7 +193,7 @@ fn conv_item(
 
 /// Display names of the tenant's inbox users (agents and admins).
 async fn user_names(state: &AppState, tenant: TenantId) -> Result<HashMap<Uuid, String>, AppError> {
-    Ok(users::Entity::of(tenant).all(&state.db).await?.into_iter().map(|u| (u.id, u.name)).collect())
+    Ok(crate::users::display_names(&state.db, tenant).await?)
 }
 
 // ---------------------------------------------------------------------------------- message bubbles
@@ -480,7 +480,7 @@ async fn message_views(
         .into_iter()
         .collect();
     if !missing.is_empty() {
-        for q in messages::Entity::of(tenant).filter(messages::Column::Id.is_in(missing)).all(&state.db).await? {
+        for q in crate::messages::thread::by_ids(&state.db, tenant, missing).await? {
             quotes.insert(q.id, quote_preview(&q));
         }
     }
@@ -489,13 +489,7 @@ async fn message_views(
     let mut reactions: HashMap<Uuid, [Option<String>; 2]> = HashMap::new();
     let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
     if !ids.is_empty() {
-        let found = messages::Entity::of(tenant)
-            .filter(messages::Column::MsgType.eq("reaction"))
-            .filter(messages::Column::ReplyToId.is_in(ids))
-            .order_by_asc(messages::Column::CreatedAt)
-            .order_by_asc(messages::Column::Id)
-            .all(&state.db)
-            .await?;
+        let found = crate::messages::thread::reactions_to(&state.db, tenant, ids).await?;
         for r in found {
             let Some(target) = r.reply_to_id else { continue };
             let side = usize::from(r.direction == Direction::Outbound);
@@ -506,7 +500,7 @@ async fn message_views(
     let sent_templates: Vec<&messages::Model> = rows.iter().filter(|m| m.msg_type == "template").collect();
     if !sent_templates.is_empty() {
         let names: HashSet<String> = sent_templates.iter().filter_map(|m| sv(&m.content, "/name")).collect();
-        let defs = templates::Entity::of(tenant).filter(templates::Column::Name.is_in(names)).all(&state.db).await?;
+        let defs = crate::templates::service::by_names(&state.db, tenant, names).await?;
         for m in sent_templates {
             let lang = sv(&m.content, "/language/code").or_else(|| sv(&m.content, "/language"));
             let def = defs.iter().find(|t| {

@@ -8,10 +8,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::{Shell, WebUser, app_error_page, render};
-use crate::db::Scoped;
 use crate::entities::enums::Role;
 use crate::error::AppError;
-use crate::ids::TenantId;
 use crate::sandbox::{SimChatItem, customer_view, parse_wa_id};
 use crate::state::AppState;
 
@@ -89,7 +87,7 @@ pub async fn sandbox_page(State(state): State<AppState>, user: WebUser, Query(q)
             _ => vec![],
         };
         let known = match selected {
-            Some(acct) => known_customers(&state, tenant, acct).await?,
+            Some(acct) => crate::sandbox::known_customers(&state.db, tenant, acct).await?,
             None => vec![],
         };
         Ok::<_, AppError>((numbers, selected, from, items, known))
@@ -108,35 +106,6 @@ pub async fn sandbox_page(State(state): State<AppState>, user: WebUser, Query(q)
         }),
         Err(e) => app_error_page(&user, e),
     }
-}
-
-/// The latest customers of a number, to pick from.
-async fn known_customers(state: &AppState, tenant: TenantId, account: Uuid) -> Result<Vec<(String, String)>, AppError> {
-    use crate::entities::{contacts, conversations};
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
-    let ids: Vec<Uuid> = conversations::Entity::of(tenant)
-        .select_only()
-        .column(conversations::Column::ContactId)
-        .filter(conversations::Column::WhatsappAccountId.eq(account))
-        .order_by_desc(conversations::Column::LastMessageAt)
-        .limit(20)
-        .into_tuple()
-        .all(&state.db)
-        .await?;
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    let found = contacts::Entity::of(tenant).filter(contacts::Column::Id.is_in(ids.clone())).all(&state.db).await?;
-    let mut out = vec![];
-    for id in ids {
-        if let Some(c) = found.iter().find(|c| c.id == id)
-            && let Some(w) = &c.wa_id
-            && !out.iter().any(|(x, _): &(String, String)| x == w)
-        {
-            out.push((w.clone(), c.profile_name.clone().or(c.name.clone()).unwrap_or_default()));
-        }
-    }
-    Ok(out)
 }
 
 /// `GET /sandbox/thread?account=…&from=…`: the customer's chat (the same partial as the page).
