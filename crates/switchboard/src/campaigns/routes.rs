@@ -184,7 +184,7 @@ async fn act(
     reason: Option<String>,
 ) -> AppResult<axum::Json<CampaignDto>> {
     let reason = reason.map(|r| r.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
-    let c = service::act(&state.db, auth.tenant()?, id, a, reason).await?;
+    let c = service::act(&state.db, &state.events, auth.tenant()?, id, a, reason).await?;
     if matches!(c.state, CampaignState::Running) {
         state.jobs_wakeup.wake(crate::jobs::queues::CAMPAIGN_RUN);
     }

@@ -60,19 +60,26 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
                 return Ok(());
             }
             c.state = CampaignState::Running;
+            service::announce(&state.events, &c);
         }
         _ => return Ok(()), // paused, cancelled, completed: this run is over
     }
     let tenant = TenantId(c.tenant_id);
     let Some(template) = templates::Entity::find_by_id(c.template_id).one(&state.db).await.map_err(retry)? else {
-        service::settle(state.writer(), &c, CampaignState::Failed, Some("the template was deleted".into()))
-            .await
-            .map_err(retry)?;
+        service::settle(
+            state.writer(),
+            &state.events,
+            &c,
+            CampaignState::Failed,
+            Some("the template was deleted".into()),
+        )
+        .await
+        .map_err(retry)?;
         return Ok(());
     };
     if !template.status.eq_ignore_ascii_case("APPROVED") {
         let why = format!("held by Meta: the template is {}", template.status);
-        service::settle(state.writer(), &c, CampaignState::Paused, Some(why)).await.map_err(retry)?;
+        service::settle(state.writer(), &state.events, &c, CampaignState::Paused, Some(why)).await.map_err(retry)?;
         return Ok(());
     }
     if !c.planned {
@@ -81,7 +88,9 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
     let account = match crate::accounts::service::get(&state.db, tenant, c.whatsapp_account_id).await {
         Ok(a) => a,
         Err(e) => {
-            service::settle(state.writer(), &c, CampaignState::Failed, Some(e.message)).await.map_err(retry)?;
+            service::settle(state.writer(), &state.events, &c, CampaignState::Failed, Some(e.message))
+                .await
+                .map_err(retry)?;
             return Ok(());
         }
     };
@@ -92,7 +101,7 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
     }
     let batch = service::pending(&state.db, &c, (window - flying).min(ROUND)).await.map_err(retry)?;
     if batch.is_empty() {
-        service::settle(state.writer(), &c, CampaignState::Completed, None).await.map_err(retry)?;
+        service::settle(state.writer(), &state.events, &c, CampaignState::Completed, None).await.map_err(retry)?;
         return Ok(());
     }
     let Some(tenant_row) = tenants::Entity::find_by_id(c.tenant_id).one(&state.db).await.map_err(retry)? else {
@@ -103,7 +112,9 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
     for r in batch {
         if let Some(why) = ctx.send_one(&r).await? {
             // A rule that stops every send (suspended, disabled, quota): the campaign waits.
-            service::settle(state.writer(), &c, CampaignState::Paused, Some(why)).await.map_err(retry)?;
+            service::settle(state.writer(), &state.events, &c, CampaignState::Paused, Some(why))
+                .await
+                .map_err(retry)?;
             return Ok(());
         }
     }

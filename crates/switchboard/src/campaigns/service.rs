@@ -134,6 +134,7 @@ impl Action {
 /// Starting or resuming enqueues the run job in the same transaction.
 pub async fn act(
     db: &DatabaseConnection,
+    events: &crate::events::EventBus,
     tenant: TenantId,
     id: Uuid,
     action: Action,
@@ -199,6 +200,7 @@ pub async fn act(
         enqueue_run(&txn, &c, at).await?;
     }
     txn.commit().await?;
+    announce(events, &c);
     Ok(c)
 }
 
@@ -230,11 +232,13 @@ pub async fn enqueue_run<C: ConnectionTrait>(
 /// still running in the same generation.
 pub async fn settle<C: ConnectionTrait>(
     db: &C,
+    events: &crate::events::EventBus,
     c: &campaigns::Model,
     to: CampaignState,
     reason: Option<String>,
 ) -> Result<bool, sea_orm::DbErr> {
     let now = crate::db::now();
+    let announced = campaigns::Model { state: to, state_reason: reason.clone(), updated_at: now, ..c.clone() };
     let mut q = campaigns::Entity::update_many()
         .col_expr(campaigns::Column::State, Expr::value(to.as_str()))
         .col_expr(campaigns::Column::StateReason, Expr::value(reason))
@@ -245,7 +249,17 @@ pub async fn settle<C: ConnectionTrait>(
     if to == CampaignState::Completed {
         q = q.col_expr(campaigns::Column::CompletedAt, Expr::value(Some(now)));
     }
-    Ok(q.exec(db).await?.rows_affected == 1)
+    let changed = q.exec(db).await?.rows_affected == 1;
+    if changed {
+        announce(events, &announced);
+    }
+    Ok(changed)
+}
+
+/// `campaign.updated` for realtime clients and outgoing webhooks.
+pub fn announce(events: &crate::events::EventBus, c: &campaigns::Model) {
+    use crate::events::{DomainEvent, Event};
+    events.publish(DomainEvent::new(c.tenant_id, Event::CampaignUpdated(c.into())));
 }
 
 /// The audience's contacts, `(id, admitted)` in id order, a page at a time from `after`.

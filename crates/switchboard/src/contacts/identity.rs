@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -197,11 +197,17 @@ async fn attempt(
     for tenant in tenants {
         let wa_ids: Vec<&str> = wa.get(&tenant).map(|s| s.iter().copied().collect()).unwrap_or_default();
         let user_ids: Vec<&str> = users.get(&tenant).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        // Locked (`FOR UPDATE` on PostgreSQL; SQLite has one writer): a concurrent batch that
+        // changes one of these contacts commits before this one reads it, so neither writes
+        // back a stale number or user id over the other's (a customer's number change and a
+        // recycled number arriving at once once left the contact without its new number).
         let mut found = Vec::new();
         for chunk in wa_ids.chunks(CHUNK) {
             found.extend(
                 contacts::Entity::of(TenantId(tenant))
                     .filter(contacts::Column::WaId.is_in(chunk.iter().copied()))
+                    .order_by_asc(contacts::Column::Id)
+                    .lock_exclusive()
                     .all(txn)
                     .await?,
             );
@@ -210,6 +216,8 @@ async fn attempt(
             found.extend(
                 contacts::Entity::of(TenantId(tenant))
                     .filter(contacts::Column::UserId.is_in(chunk.iter().copied()))
+                    .order_by_asc(contacts::Column::Id)
+                    .lock_exclusive()
                     .all(txn)
                     .await?,
             );

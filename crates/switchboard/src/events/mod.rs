@@ -43,6 +43,8 @@ pub enum Event {
     TemplateUpdated(TemplateUpdated),
     #[serde(rename = "webhook_endpoint.disabled")]
     WebhookEndpointDisabled(WebhookEndpointDisabled),
+    #[serde(rename = "campaign.updated")]
+    CampaignUpdated(CampaignUpdated),
 }
 
 /// Every kind with its payload's schema name (for the OpenAPI document and the tests).
@@ -59,6 +61,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("account.event", "AccountEvent"),
     ("template.updated", "TemplateUpdated"),
     ("webhook_endpoint.disabled", "WebhookEndpointDisabled"),
+    ("campaign.updated", "CampaignUpdated"),
 ];
 
 impl Event {
@@ -77,6 +80,7 @@ impl Event {
             Event::AccountEvent(_) => "account.event",
             Event::TemplateUpdated(_) => "template.updated",
             Event::WebhookEndpointDisabled(_) => "webhook_endpoint.disabled",
+            Event::CampaignUpdated(_) => "campaign.updated",
         }
     }
 
@@ -110,6 +114,7 @@ impl Event {
             Event::TemplateUpdated(_) => "template.updated",
             Event::NoteCreated(_) => "note.created",
             Event::AgentStatus(_) => "agent.status",
+            Event::CampaignUpdated(_) => "campaign.updated",
             _ => return None,
         })
     }
@@ -257,6 +262,7 @@ impl utoipa::Modify for EventSchemas {
         add::<AccountEvent>(c);
         add::<TemplateUpdated>(c);
         add::<WebhookEndpointDisabled>(c);
+        add::<CampaignUpdated>(c);
     }
 }
 
@@ -270,6 +276,7 @@ pub const PUBLIC_TYPES: &[(&str, &str)] = &[
     ("template.updated", "template.updated"),
     ("note.created", "note.created"),
     ("agent.status", "agent.status"),
+    ("campaign.updated", "campaign.updated"),
 ];
 
 /// The OpenAPI 3.1 `webhooks` section (outgoing webhooks, one per public type: the envelope

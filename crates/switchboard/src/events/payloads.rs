@@ -311,6 +311,24 @@ pub struct TemplateUpdated {
     pub deleted: bool,
 }
 
+/// `campaign.updated`: a campaign changed state (started, scheduled, paused — by a person or by a
+/// rule, with the reason —, resumed, completed, cancelled, failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignUpdated {
+    pub id: Uuid,
+    pub name: String,
+    pub state: crate::entities::enums::CampaignState,
+    /// Why it is paused, failed or cancelled.
+    pub state_reason: Option<String>,
+}
+
+impl From<&crate::entities::campaigns::Model> for CampaignUpdated {
+    fn from(c: &crate::entities::campaigns::Model) -> Self {
+        Self { id: c.id, name: c.name.clone(), state: c.state, state_reason: c.state_reason.clone() }
+    }
+}
+
 /// `webhook_endpoint.disabled`: an outgoing webhook endpoint kept failing and was disabled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -36,6 +36,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "template.updated",
     "note.created",
     "agent.status",
+    "campaign.updated",
 ];
 
 /// Final failures in a row that disable an endpoint.

@@ -235,8 +235,12 @@ async fn states_change_safely_and_other_tenants_see_nothing() {
     let at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let c = s.create(json!({}), json!({"scheduledAt": at})).await;
     let id = c["id"].as_str().unwrap().to_string();
+    let mut stream = s.app.subscribe(&s.admin.access, None).await;
     let started: Value = s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.json().await.unwrap();
     assert_eq!(started["state"], "scheduled");
+    // Realtime (and outgoing webhooks): campaign.updated with the state.
+    let e = stream.expect("campaign.updated", |d| d["state"] == "scheduled").await;
+    assert_eq!(e.data["id"], id.as_str());
     assert!(s.sends().is_empty(), "not before its time");
     let res = s.post(&format!("/api/campaigns/{id}/pause?reason=checking%20the%20copy"), json!({})).await;
     let paused: Value = res.json().await.unwrap();
@@ -246,6 +250,7 @@ async fn states_change_safely_and_other_tenants_see_nothing() {
         assert_eq!(s.post(&format!("/api/campaigns/{id}/resume"), json!({})).await.status(), StatusCode::OK);
     }
     s.wait_state(&id, "completed").await;
+    stream.expect("campaign.updated", |d| d["state"] == "completed").await;
     let sends = wait_for("4 sends", || async {
         let m = s.sends();
         (m.values().sum::<usize>() >= 4).then_some(m)

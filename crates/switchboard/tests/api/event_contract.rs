@@ -128,6 +128,12 @@ fn samples() -> Vec<Event> {
             url: "https://x.test".into(),
             reason: "r".into(),
         }));
+        out.push(Event::CampaignUpdated(CampaignUpdated {
+            id,
+            name: "Spring sale".into(),
+            state: switchboard::entities::enums::CampaignState::Paused,
+            state_reason: full.then(|| "held by Meta: the template is PAUSED".into()),
+        }));
     }
     out
 }
