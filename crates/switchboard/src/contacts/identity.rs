@@ -197,17 +197,19 @@ async fn attempt(
     for tenant in tenants {
         let wa_ids: Vec<&str> = wa.get(&tenant).map(|s| s.iter().copied().collect()).unwrap_or_default();
         let user_ids: Vec<&str> = users.get(&tenant).map(|s| s.iter().copied().collect()).unwrap_or_default();
-        // Locked (`FOR UPDATE` on PostgreSQL; SQLite has one writer): a concurrent batch that
-        // changes one of these contacts commits before this one reads it, so neither writes
+        // Locked (`FOR NO KEY UPDATE` on PostgreSQL; SQLite has one writer): a concurrent batch
+        // that changes one of these contacts commits before this one reads it, so neither writes
         // back a stale number or user id over the other's (a customer's number change and a
-        // recycled number arriving at once once left the contact without its new number).
+        // recycled number arriving at once once left the contact without its new number). Not
+        // `FOR UPDATE`: that would also block the foreign-key checks of the conversations this
+        // batch inserts on its second connection (a wait on itself).
         let mut found = Vec::new();
         for chunk in wa_ids.chunks(CHUNK) {
             found.extend(
                 contacts::Entity::of(TenantId(tenant))
                     .filter(contacts::Column::WaId.is_in(chunk.iter().copied()))
                     .order_by_asc(contacts::Column::Id)
-                    .lock_exclusive()
+                    .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
                     .all(txn)
                     .await?,
             );
@@ -217,7 +219,7 @@ async fn attempt(
                 contacts::Entity::of(TenantId(tenant))
                     .filter(contacts::Column::UserId.is_in(chunk.iter().copied()))
                     .order_by_asc(contacts::Column::Id)
-                    .lock_exclusive()
+                    .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
                     .all(txn)
                     .await?,
             );
