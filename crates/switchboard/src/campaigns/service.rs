@@ -473,9 +473,7 @@ pub async fn recipients(
 
 /// Messages created for the campaign and not yet handed to Meta (its pacing window).
 pub async fn in_flight<C: ConnectionTrait>(db: &C, c: &campaigns::Model) -> Result<u64, sea_orm::DbErr> {
-    let ids: Vec<Uuid> = campaign_recipients::Entity::find()
-        .select_only()
-        .column(campaign_recipients::Column::MessageId)
+    campaign_recipients::Entity::find()
         .filter(campaign_recipients::Column::TenantId.eq(c.tenant_id))
         .filter(campaign_recipients::Column::CampaignId.eq(c.id))
         .filter(campaign_recipients::Column::State.eq(RecipientState::Queued))
@@ -490,13 +488,8 @@ pub async fn in_flight<C: ConnectionTrait>(db: &C, c: &campaigns::Model) -> Resu
                     .to_owned(),
             ),
         )
-        .into_tuple::<Option<Uuid>>()
-        .all(db)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
-    Ok(ids.len() as u64)
+        .count(db)
+        .await
 }
 
 /// Marks a recipient, only while it is `pending` (a second run finds it done and moves on).
@@ -534,14 +527,5 @@ pub async fn pending<C: ConnectionTrait>(
         .order_by_asc(campaign_recipients::Column::Id)
         .limit(limit)
         .all(db)
-        .await
-}
-
-/// Recipients of a campaign (any state): for the tests' and operators' counts.
-pub async fn count(db: &DatabaseConnection, c: &campaigns::Model) -> Result<u64, sea_orm::DbErr> {
-    campaign_recipients::Entity::find()
-        .filter(campaign_recipients::Column::TenantId.eq(c.tenant_id))
-        .filter(campaign_recipients::Column::CampaignId.eq(c.id))
-        .count(db)
         .await
 }
