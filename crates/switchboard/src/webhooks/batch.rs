@@ -188,7 +188,8 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
             }
         }
         let budget = match (sqlite, state.ingest.waiting() > 0) {
-            (false, _) => usize::MAX,
+            // PostgreSQL: slices of one budget, so the fair-share hand-back below runs between them.
+            (false, _) => EVENT_BUDGET,
             (true, true) => SQLITE_SLICE_BUSY,
             (true, false) => SQLITE_SLICE_IDLE,
         };
