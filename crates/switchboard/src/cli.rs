@@ -4,9 +4,9 @@ use std::io::Read;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::domain::{Email, NewPassword, parse_name};
 use crate::config::Config;
 use crate::db::DbOptions;
+use crate::domain::{Email, NewPassword, parse_name};
 
 #[derive(Parser)]
 #[command(name = "switchboard", version, about = "Self-hostable multi-tenant WhatsApp Business Platform")]

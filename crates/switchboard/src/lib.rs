@@ -4,6 +4,7 @@
 //! queries; shared machinery (`db`, `config`, `error`, `secrets`) sits beside them.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod agents;
@@ -18,6 +19,8 @@ pub mod config;
 pub mod contacts;
 pub mod conversations;
 pub mod db;
+pub mod directory;
+pub mod domain;
 pub mod entities;
 pub mod error;
 pub mod events;
@@ -63,7 +66,7 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
     let state = startup::build_state(config, true, db::DbOptions::default()).await?;
     tracing::info!(db = db::backend_name(&state.db), "worker started");
     let cancel = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(startup::runner(&state).run(cancel.clone()));
+    let run = tokio::spawn(startup::runner(&state, &startup::ingestor(&state)).run(cancel.clone()));
     let dispatcher = outhooks::deliver::start_dispatcher(&state, cancel.clone());
     startup::shutdown_signal().await;
     cancel.cancel();

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::db::DbOptions;
 use crate::error::AppError;
 use crate::state::{AppState, Inner};
+use crate::webhooks::ingest::Ingestor;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -70,13 +71,12 @@ pub async fn build_state_with_db(
     } else {
         (None, None)
     };
-    let writers = if config.is_postgres() { config.ingest_writers } else { 1 };
     let limiter = match &redis {
         Some(conn) => crate::ratelimit::Limiter::Redis(conn.clone()),
         None => crate::ratelimit::Limiter::Local(Default::default()),
     };
     let public_url = std::sync::RwLock::new(config.public_url.clone());
-    let directory = crate::accounts::directory::Directory::new(db.clone(), config.encryption_keys.clone());
+    let directory = crate::directory::Directory::new(db.clone(), config.encryption_keys.clone());
     let state = AppState::new(Inner {
         db,
         writer,
@@ -92,12 +92,10 @@ pub async fn build_state_with_db(
         sandbox,
         sandbox_graph,
         directory,
-        ingest: Default::default(),
         metrics: Default::default(),
         limiter,
         public_url,
     });
-    crate::webhooks::ingest::Ingestor::start(&state, writers);
     if let Some(url) = &state.config.redis_url {
         let client = redis::Client::open(url.expose()).map_err(|e| anyhow::anyhow!("SWITCHBOARD_REDIS_URL: {e}"))?;
         crate::realtime::start_redis_fanout(state.clone(), client)
@@ -107,13 +105,31 @@ pub async fn build_state_with_db(
     Ok(state)
 }
 
+/// This node's writer of acknowledged webhooks (1 writer task on SQLite: one writer connection;
+/// `SWITCHBOARD_INGEST_WRITERS` on PostgreSQL). Processing reads its pressure, so a node's
+/// route and workers share one.
+pub fn ingestor(state: &AppState) -> Ingestor {
+    let writers = if state.config.is_postgres() { state.config.ingest_writers } else { 1 };
+    Ingestor::start(state.writer().clone(), state.jobs_wakeup.get(crate::jobs::queues::WEBHOOK_PROCESSOR), writers)
+}
+
+/// What the job runner itself uses, out of the application's handles.
+pub fn job_handles(state: &AppState) -> crate::jobs::runner::Handles {
+    crate::jobs::runner::Handles {
+        writer: state.writer().clone(),
+        wakeup: state.jobs_wakeup.clone(),
+        metrics: state.metrics.clone(),
+        retention: state.config.job_retention,
+    }
+}
+
 /// The job queues this process works on.
-pub fn runner(state: &AppState) -> crate::jobs::runner::Runner {
+pub fn runner(state: &AppState, ingest: &Ingestor) -> crate::jobs::runner::Runner<AppState> {
     use crate::jobs::queues;
     use crate::jobs::runner::{QueueSpec, Runner};
     let pg = state.config.is_postgres();
-    Runner::new(state.clone())
-        .register_batch(crate::webhooks::batch::spec(&state.config), crate::webhooks::batch::handler())
+    Runner::new(state.clone(), job_handles(state))
+        .register_batch(crate::webhooks::batch::spec(&state.config), crate::webhooks::batch::handler(ingest.clone()))
         .register(QueueSpec::new(queues::MEDIA_DOWNLOAD, 4), crate::media::download_handler())
         .register_batch(
             QueueSpec::new(queues::MESSAGE_SEND, crate::sender::WORKERS)
@@ -136,19 +152,19 @@ pub async fn restore_sandbox(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// The whole HTTP surface: API, OpenAPI document and Swagger UI.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, ingest: Ingestor) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(crate::auth::routes::router())
         .merge(crate::health::router())
         .merge(crate::admin::router())
         .merge(crate::jobs::routes::router())
         .merge(crate::accounts::routes::router())
-        .merge(crate::webhooks::routes::router())
+        .merge(crate::sandbox::routes::router())
+        .merge(crate::webhooks::routes::router(ingest))
         .merge(crate::webhooks::admin::router())
         .merge(crate::media::router())
         .merge(crate::realtime::router())
         .merge(crate::conversations::routes::router())
-        .merge(crate::messages::routes::router())
         .merge(crate::contacts::routes::router())
         .merge(crate::canned::routes::router())
         .merge(crate::campaigns::routes::router())
@@ -205,6 +221,7 @@ async fn method_not_allowed() -> AppError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    ingest: Ingestor,
 }
 
 impl Application {
@@ -230,7 +247,8 @@ impl Application {
         if let Err(e) = crate::templates::service::arm_sync(&state).await {
             tracing::warn!(error = %e, "could not schedule template syncs");
         }
-        Ok(Self { listener, state })
+        let ingest = ingestor(&state);
+        Ok(Self { listener, state, ingest })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -241,11 +259,16 @@ impl Application {
         &self.state
     }
 
+    pub fn ingest(&self) -> &Ingestor {
+        &self.ingest
+    }
+
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let app = router(self.state.clone());
+        let app = router(self.state.clone(), self.ingest.clone());
         let cancel = tokio_util::sync::CancellationToken::new();
-        let workers = self.state.config.run_workers.then(|| tokio::spawn(runner(&self.state).run(cancel.clone())));
+        let workers =
+            self.state.config.run_workers.then(|| tokio::spawn(runner(&self.state, &self.ingest).run(cancel.clone())));
         // Every node turns the events it sees into webhook deliveries (the queue dedupes them).
         let dispatcher = crate::outhooks::deliver::start_dispatcher(&self.state, cancel.clone());
         tracing::info!(addr = %self.local_addr(), db = crate::db::backend_name(&self.state.db), "switchboard listening");

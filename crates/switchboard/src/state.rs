@@ -1,13 +1,14 @@
 //! Shared application state, cheap to clone into every handler and worker.
 
+use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 use switchboard_crypto::jwt::JwtKeys;
 
-use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
+use crate::ratelimit::throttle::LoginThrottle;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -18,7 +19,7 @@ pub struct Inner {
     /// Transactions. On SQLite a one-connection pool, so write transactions queue in-process
     /// instead of failing with SQLITE_BUSY; on PostgreSQL the same pool as `db`.
     pub writer: DatabaseConnection,
-    pub jobs_wakeup: crate::jobs::runner::Wakeup,
+    pub jobs_wakeup: Wakeup,
     pub events: crate::events::EventBus,
     pub config: Config,
     pub jwt: JwtKeys,
@@ -33,9 +34,8 @@ pub struct Inner {
     /// The built-in Meta simulator behind sandbox numbers, and a client pointed at it.
     pub sandbox: Option<meta_sim::RunningSim>,
     pub sandbox_graph: Option<meta_cloud::client::GraphClient>,
-    pub directory: crate::accounts::directory::Directory,
-    pub ingest: crate::webhooks::ingest::Ingestor,
-    pub metrics: crate::metrics::Metrics,
+    pub directory: crate::directory::Directory,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Send pacing (in-process, or shared through Redis).
     pub limiter: crate::ratelimit::Limiter,
     /// The externally reachable base URL (known only after binding when listening on port 0).
@@ -69,5 +69,21 @@ impl Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+/// Wakes idle workers when this process enqueues work (other nodes are seen at the next poll).
+/// Clones share the wake-ups.
+#[derive(Default, Clone)]
+pub struct Wakeup {
+    notifies: Arc<std::sync::Mutex<HashMap<&'static str, Arc<tokio::sync::Notify>>>>,
+}
+
+impl Wakeup {
+    pub fn get(&self, queue: &'static str) -> Arc<tokio::sync::Notify> {
+        self.notifies.lock().unwrap_or_else(|e| e.into_inner()).entry(queue).or_default().clone()
+    }
+    pub fn wake(&self, queue: &'static str) {
+        self.get(queue).notify_one();
     }
 }

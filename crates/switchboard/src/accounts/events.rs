@@ -78,7 +78,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseTransaction, DbErr, Set};
 use sha2::{Digest, Sha256};
 
-use super::directory::RoutedAccount;
+use crate::directory::RoutedAccount;
 use crate::events::{DomainEvent, Event};
 
 /// Meta's own ids for a change, where it has them (calls): the deduplication key.

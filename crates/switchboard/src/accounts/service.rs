@@ -375,7 +375,7 @@ pub async fn create_sandbox(state: &AppState, tenant: TenantId, actor: UserId) -
 pub async fn apply_limits(
     txn: &sea_orm::DatabaseTransaction,
     events: &mut Vec<crate::events::DomainEvent>,
-    acct: &super::directory::RoutedAccount,
+    acct: &crate::directory::RoutedAccount,
     field: &str,
     value: &serde_json::Value,
 ) -> Result<(), sea_orm::DbErr> {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::service;
 use super::service::{AdminTenantDto, LimitChanges, PlatformStats, TenantChanges};
-use crate::auth::extract::{Authed, ClientIp, SystemAdminRole};
+use crate::access::extract::{Authed, ClientIp, SystemAdminRole};
 use crate::entities::enums::TenantStatus;
 use crate::error::{AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;

@@ -229,8 +229,8 @@ pub async fn update(
     txn.commit().await?;
     if status_changed {
         // Its users' live tokens and its API keys are refused from the next request on.
-        crate::auth::access::forget_tenant(id);
-        crate::apikeys::service::forget_tenant(id);
+        crate::access::standing::forget_tenant(id);
+        crate::access::keys::forget_tenant(id);
     }
     get(&state.db, id).await
 }

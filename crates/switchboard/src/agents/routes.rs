@@ -7,7 +7,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::service::{self, AgentChanges, AgentDto, Target};
-use crate::auth::extract::{Authed, InboxRole, TenantAdminRole};
+use crate::access::extract::{Authed, InboxRole, TenantAdminRole};
 use crate::entities::enums::AgentStatus;
 use crate::error::{AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;

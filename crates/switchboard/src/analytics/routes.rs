@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, AgentFigures, Summary};
-use crate::auth::extract::{Authed, BillingRole};
+use crate::access::extract::{Authed, BillingRole};
 use crate::error::{AppResult, ErrorBody};
 use crate::state::AppState;
 use crate::usage::report::parse_range;

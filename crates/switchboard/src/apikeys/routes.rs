@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::KeyScope;
 use super::service::{self, ApiKeyDto};
-use crate::auth::extract::{Authed, ClientIp, TenantAdminRole};
+use crate::access::extract::{Authed, ClientIp, TenantAdminRole};
 use crate::error::{AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
 use crate::state::AppState;

@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::service::{self, AuditEntryDto, ListFilter, Scope};
-use crate::auth::extract::{Authed, SystemAdminRole, TenantAdminRole};
+use crate::access::extract::{Authed, SystemAdminRole, TenantAdminRole};
 use crate::error::{AppResult, ErrorBody, Validator};
 use crate::state::AppState;
 

@@ -1,10 +1,5 @@
-//! Authentication and authorisation: sign-up, sign-in, rotating refresh tokens, role extractors.
+//! Signing up, signing in, rotating refresh tokens, password changes. Who a request is (tokens,
+//! extractors, API keys) is `crate::access`, below the features.
 
-pub mod access;
-pub mod cookies;
-pub mod domain;
-pub mod extract;
-pub mod principal;
 pub mod routes;
 pub mod service;
-pub mod throttle;

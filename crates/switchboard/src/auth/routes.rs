@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::domain::{Email, NewPassword, parse_name};
-use super::extract::{ACCESS_TTL_SECS, AnyRole, Authed, ClientIp};
 use super::service::{self, Session};
+use crate::access::extract::{ACCESS_TTL_SECS, AnyRole, Authed, ClientIp};
+use crate::domain::{Email, NewPassword, parse_name};
 use crate::error::{AppError, AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
 use crate::state::AppState;

@@ -7,9 +7,9 @@ use serde_json::json;
 use switchboard_crypto::token::{random_token, sha256_hex};
 use uuid::Uuid;
 
-use super::domain::{Email, NewPassword};
-use super::principal::{ACCESS_TTL_SECS, ACCESS_TYP, AUDIENCE, AccessClaims};
+use crate::access::principal::{ACCESS_TTL_SECS, ACCESS_TYP, AUDIENCE, AccessClaims};
 use crate::audit;
+use crate::domain::{Email, NewPassword};
 use crate::entities::enums::{AgentStatus, Role, TenantStatus};
 use crate::entities::{agents, refresh_tokens, tenants, users};
 use crate::error::{AppError, AppResult};
@@ -99,7 +99,7 @@ pub async fn register(state: &AppState, r: Registration, ip: &str) -> AppResult<
         .await?;
         return Ok(Registered::EmailTaken);
     }
-    let base = super::domain::slugify(&r.tenant_name);
+    let base = crate::domain::slugify(&r.tenant_name);
     let mut slug = base.clone();
     while tenants::Entity::find().filter(tenants::Column::Slug.eq(&slug)).one(&txn).await?.is_some() {
         slug = format!("{base}-{}", &Uuid::new_v4().simple().to_string()[..6]);

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::service::{self, Action, Funnel, NewCampaign};
 use super::{Audience, Variables};
-use crate::auth::extract::{Authed, TenantAdminRole, TenantMember};
+use crate::access::extract::{Authed, TenantAdminRole, TenantMember};
 use crate::entities::enums::{CampaignState, RecipientState};
 use crate::entities::{campaign_recipients, campaigns};
 use crate::error::{AppError, AppResult, ErrorBody, Validator};
@@ -132,7 +132,7 @@ async fn create_campaign(
     ApiJson(req): ApiJson<CreateCampaignRequest>,
 ) -> AppResult<impl IntoResponse> {
     let mut v = Validator::new();
-    let name = v.check("name", crate::auth::domain::parse_name(req.name.as_deref().unwrap_or(""), 100));
+    let name = v.check("name", crate::domain::parse_name(req.name.as_deref().unwrap_or(""), 100));
     let account = v.check("whatsappAccountId", req.whatsapp_account_id.ok_or_else(|| "required".to_string()));
     let template = v.check("templateId", req.template_id.ok_or_else(|| "required".to_string()));
     let variables: Option<Variables> = v.check(

@@ -27,7 +27,7 @@ const ROUND: u64 = 200;
 /// The pause between rounds while sends are in flight.
 const BETWEEN_ROUNDS: Duration = Duration::from_millis(200);
 
-pub fn handler() -> Handler {
+pub fn handler() -> Handler<AppState> {
     Arc::new(|state, job| Box::pin(async move { run(&state, &job).await }))
 }
 

@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::service::{self, CannedChanges, CannedDto, NewCanned};
-use crate::auth::extract::{Authed, InboxRole, TenantAdminRole};
+use crate::access::extract::{Authed, InboxRole, TenantAdminRole};
 use crate::error::{AppError, AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
 use crate::state::AppState;
@@ -53,7 +53,7 @@ pub struct UpdateCannedRequest {
 }
 
 fn title(raw: &str) -> Result<String, String> {
-    crate::auth::domain::parse_name(raw, 100)
+    crate::domain::parse_name(raw, 100)
 }
 
 /// The tenant's canned responses, by shortcut.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::csv;
 use super::service::{self, ContactChanges, ContactDto, Cursor, ImportReport, ListQuery};
-use crate::auth::extract::{Authed, InboxRole};
+use crate::access::extract::{Authed, InboxRole};
 use crate::error::{AppError, AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
 use crate::state::AppState;
@@ -128,7 +128,7 @@ async fn update_contact(
         None => None,
         Some(None) => Some(None),
         Some(Some(n)) if n.trim().is_empty() => Some(None),
-        Some(Some(n)) => v.check("name", crate::auth::domain::parse_name(&n, csv::MAX_NAME_CHARS)).map(Some),
+        Some(Some(n)) => v.check("name", crate::domain::parse_name(&n, csv::MAX_NAME_CHARS)).map(Some),
     };
     let tags = req.tags.and_then(|t| v.check("tags", csv::clean_tags(t)));
     let attributes = req.attributes.and_then(|a| v.check("attributes", csv::check_attributes(&a).map(|_| a)));

@@ -3,7 +3,7 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::auth::principal::Principal;
+use crate::access::principal::Principal;
 use crate::db::Scoped;
 use crate::entities::conversations;
 use crate::entities::enums::Role;
@@ -432,7 +432,7 @@ pub async fn for_bulk_send<C: ConnectionTrait>(
 /// conversation assigned to someone else.
 pub async fn start_with_message(
     state: &AppState,
-    who: &crate::auth::principal::Principal,
+    who: &crate::access::principal::Principal,
     account_id: Uuid,
     to: &str,
     message: &crate::messages::outbound::SendMessageRequest,

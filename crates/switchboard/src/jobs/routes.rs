@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::auth::extract::{Authed, SystemAdminRole};
+use crate::access::extract::{Authed, SystemAdminRole};
 use crate::entities::enums::JobState;
 use crate::entities::jobs;
 use crate::error::{AppError, AppResult, ErrorBody};

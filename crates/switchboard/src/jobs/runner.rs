@@ -1,16 +1,17 @@
 //! Runs queue handlers: per-queue concurrency, leases, timeouts, retries, graceful shutdown.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::Outcome;
 use crate::entities::jobs;
-use crate::state::AppState;
+use crate::metrics::Metrics;
+use crate::state::Wakeup;
 
 /// A queue's settings. The retry schedule lives here, not in handlers.
 #[derive(Debug, Clone)]
@@ -129,7 +130,7 @@ pub fn job_finished() {
 }
 
 /// A job handler: `Ok` completes the job; `Err(outcome)` retries, defers or kills it.
-pub type Handler = Arc<dyn Fn(AppState, jobs::Model) -> BoxFuture<'static, Result<(), Outcome>> + Send + Sync>;
+pub type Handler<C> = Arc<dyn Fn(C, jobs::Model) -> BoxFuture<'static, Result<(), Outcome>> + Send + Sync>;
 
 /// What a batch handler reports per job: `Ok(Done::Recorded)` when it already marked the job done
 /// in its own transaction (with [`super::complete_many`]), `Ok(Done::Pending)` when the runner
@@ -142,36 +143,40 @@ pub enum Done {
 
 /// A handler that takes several claimed jobs at once (`jobs`, and the lease owner it must use to
 /// complete them), returning one result per job, in any order.
-pub type BatchHandler = Arc<
-    dyn Fn(AppState, Vec<jobs::Model>, String) -> BoxFuture<'static, Vec<(jobs::Model, Result<Done, Outcome>)>>
-        + Send
-        + Sync,
+pub type BatchHandler<C> = Arc<
+    dyn Fn(C, Vec<jobs::Model>, String) -> BoxFuture<'static, Vec<(jobs::Model, Result<Done, Outcome>)>> + Send + Sync,
 >;
 
-enum Work {
-    One(Handler),
-    Batch(BatchHandler),
+/// What the handlers are given with each job (the application's handles, in `serve` and
+/// `worker`).
+pub trait Context: Clone + Send + Sync + 'static {}
+impl<T: Clone + Send + Sync + 'static> Context for T {}
+
+enum Work<C> {
+    One(Handler<C>),
+    Batch(BatchHandler<C>),
 }
 
-/// Wakes idle workers when this process enqueues work (other nodes are seen at the next poll).
-#[derive(Default)]
-pub struct Wakeup {
-    notifies: std::sync::Mutex<HashMap<&'static str, Arc<tokio::sync::Notify>>>,
+/// What the runner itself needs: the connection it claims, completes and cleans up with, the
+/// queues' wake-ups, the dead-job counter and how long finished jobs are kept.
+#[derive(Clone)]
+pub struct Handles {
+    pub writer: DatabaseConnection,
+    pub wakeup: Wakeup,
+    pub metrics: Arc<Metrics>,
+    pub retention: Duration,
 }
 
-impl Wakeup {
-    pub fn get(&self, queue: &'static str) -> Arc<tokio::sync::Notify> {
-        self.notifies.lock().unwrap_or_else(|e| e.into_inner()).entry(queue).or_default().clone()
-    }
-    pub fn wake(&self, queue: &'static str) {
-        self.get(queue).notify_one();
-    }
+struct Env<C> {
+    /// Handed to every handler call.
+    ctx: C,
+    h: Handles,
 }
 
 /// The set of queues this process works on.
-pub struct Runner {
-    state: AppState,
-    queues: Vec<(QueueSpec, Work)>,
+pub struct Runner<C> {
+    env: Arc<Env<C>>,
+    queues: Vec<(QueueSpec, Work<C>)>,
     owner: String,
 }
 
@@ -180,20 +185,21 @@ const MAX_REFILL_BATCHES: usize = 4;
 const MAX_IDLE_POLL: Duration = Duration::from_millis(500);
 const MIN_IDLE_POLL: Duration = Duration::from_millis(5);
 
-impl Runner {
-    pub fn new(state: AppState) -> Self {
+impl<C: Context> Runner<C> {
+    /// `ctx` is given to the handlers; `handles` is what the runner itself uses.
+    pub fn new(ctx: C, handles: Handles) -> Self {
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
-        Self { state, queues: Vec::new(), owner }
+        Self { env: Arc::new(Env { ctx, h: handles }), queues: Vec::new(), owner }
     }
 
-    pub fn register(mut self, spec: QueueSpec, handler: Handler) -> Self {
+    pub fn register(mut self, spec: QueueSpec, handler: Handler<C>) -> Self {
         self.queues.push((spec, Work::One(handler)));
         self
     }
 
     /// A queue whose handler takes up to `spec.batch` jobs per call; `spec.concurrency` batches
     /// run at once.
-    pub fn register_batch(mut self, spec: QueueSpec, handler: BatchHandler) -> Self {
+    pub fn register_batch(mut self, spec: QueueSpec, handler: BatchHandler<C>) -> Self {
         self.queues.push((spec, Work::Batch(handler)));
         self
     }
@@ -202,7 +208,7 @@ impl Runner {
     pub async fn run(self, cancel: CancellationToken) {
         let mut tasks = Vec::new();
         for (spec, work) in self.queues {
-            let state = self.state.clone();
+            let state = self.env.clone();
             let owner = self.owner.clone();
             let cancel = cancel.clone();
             match work {
@@ -219,7 +225,7 @@ impl Runner {
                 }
             }
         }
-        let maint = tokio::spawn(maintenance(self.state.clone(), cancel.clone()));
+        let maint = tokio::spawn(maintenance(self.env.h.clone(), cancel.clone()));
         for t in tasks {
             let _ = t.await;
         }
@@ -231,7 +237,13 @@ fn hostname() -> String {
     std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "node".into())
 }
 
-async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: String, cancel: CancellationToken) {
+async fn run_queue<C: Context>(
+    state: Arc<Env<C>>,
+    spec: QueueSpec,
+    handler: Handler<C>,
+    owner: String,
+    cancel: CancellationToken,
+) {
     let permits = Arc::new(Semaphore::new(spec.concurrency));
     let mut claimer = Claimer::new(&state, &spec, true);
     tracing::debug!(queue = spec.name, concurrency = spec.concurrency, "queue worker started");
@@ -266,8 +278,8 @@ async fn run_queue(state: AppState, spec: QueueSpec, handler: Handler, owner: St
 }
 
 /// Puts jobs whose lease expired (their worker died) back in the queue.
-async fn recover(state: &AppState, queue: &'static str) {
-    match super::recover_expired(state.writer(), queue).await {
+async fn recover<C: Context>(state: &Env<C>, queue: &'static str) {
+    match super::recover_expired(&state.h.writer, queue).await {
         Ok(n) if n > 0 => tracing::warn!(queue, jobs = n, "re-queued jobs whose lease expired"),
         Ok(_) => {}
         Err(e) => tracing::warn!(queue, error = %e, "recovering expired leases failed"),
@@ -276,10 +288,10 @@ async fn recover(state: &AppState, queue: &'static str) {
 
 /// One batch worker: claims up to `spec.batch` due jobs, hands them to the handler together, and
 /// records what the handler did not record itself. Several of these run per queue (concurrency).
-async fn run_batches(
-    state: AppState,
+async fn run_batches<C: Context>(
+    state: Arc<Env<C>>,
     spec: QueueSpec,
-    handler: BatchHandler,
+    handler: BatchHandler<C>,
     owner: String,
     cancel: CancellationToken,
     recovers: bool,
@@ -301,17 +313,17 @@ async fn run_batches(
 
 /// Runs one claimed batch through the handler (bounded by the lease) and records what the handler
 /// did not record itself. `slots`: the refill slots the batch holds, visible to the handler.
-async fn run_batch(
-    state: &AppState,
+async fn run_batch<C: Context>(
+    state: &Env<C>,
     spec: &QueueSpec,
-    handler: &BatchHandler,
+    handler: &BatchHandler<C>,
     owner: &str,
     batch: Vec<jobs::Model>,
     slots: Option<Arc<Slots>>,
 ) {
     let budget = spec.lease * MAX_LEASES;
     let span = tracing::info_span!("jobs", queue = spec.name, n = batch.len());
-    let fut = tracing::Instrument::instrument(handler(state.clone(), batch.clone(), owner.to_string()), span);
+    let fut = tracing::Instrument::instrument(handler(state.ctx.clone(), batch.clone(), owner.to_string()), span);
     let task = match slots {
         Some(slots) => tokio::spawn(SLOTS.scope(slots, fut)),
         None => tokio::spawn(fut),
@@ -337,7 +349,7 @@ async fn run_batch(
         }
     }
     if !done.is_empty()
-        && let Err(e) = super::complete_many(state.writer(), &done, owner).await
+        && let Err(e) = super::complete_many(&state.h.writer, &done, owner).await
     {
         tracing::warn!(queue = spec.name, error = %e, "could not record the jobs' outcome");
     }
@@ -347,7 +359,13 @@ async fn run_batch(
 /// jobs in flight. It claims (every free slot, up to [`MAX_REFILL_BATCHES`] batches) whenever at least half a batch of slots is free,
 /// and runs each claimed batch as its own task; a job's slot frees when the handler reports it
 /// finished ([`job_finished`]) or its batch returns.
-async fn run_refill(state: AppState, spec: QueueSpec, handler: BatchHandler, owner: String, cancel: CancellationToken) {
+async fn run_refill<C: Context>(
+    state: Arc<Env<C>>,
+    spec: QueueSpec,
+    handler: BatchHandler<C>,
+    owner: String,
+    cancel: CancellationToken,
+) {
     let cap = spec.concurrency * spec.batch;
     let sem = Arc::new(Semaphore::new(cap));
     let low = (spec.batch / 2).clamp(1, cap);
@@ -397,10 +415,10 @@ struct Claimer {
 }
 
 impl Claimer {
-    fn new(state: &AppState, spec: &QueueSpec, recovers: bool) -> Self {
+    fn new<C>(state: &Env<C>, spec: &QueueSpec, recovers: bool) -> Self {
         Self {
             spec: spec.clone(),
-            wake: state.jobs_wakeup.get(spec.name),
+            wake: state.h.wakeup.get(spec.name),
             idle: MIN_IDLE_POLL,
             recovers,
             last_recovery: std::time::Instant::now() - Duration::from_secs(60),
@@ -409,9 +427,9 @@ impl Claimer {
 
     /// Claimed jobs (never empty), or `None` after waiting: the caller checks for shutdown and
     /// loops.
-    async fn next(
+    async fn next<C: Context>(
         &mut self,
-        state: &AppState,
+        state: &Env<C>,
         owner: &str,
         n: usize,
         cancel: &CancellationToken,
@@ -421,7 +439,7 @@ impl Claimer {
             self.last_recovery = std::time::Instant::now();
             recover(state, spec.name).await;
         }
-        match super::claim_ahead(state.writer(), spec.name, owner, n as u64, spec.lease, spec.lookahead).await {
+        match super::claim_ahead(&state.h.writer, spec.name, owner, n as u64, spec.lease, spec.lookahead).await {
             Ok(batch) if !batch.is_empty() => {
                 self.idle = MIN_IDLE_POLL;
                 Some(batch)
@@ -446,11 +464,11 @@ impl Claimer {
     }
 }
 
-async fn run_one(state: &AppState, spec: &QueueSpec, handler: &Handler, owner: &str, job: jobs::Model) {
+async fn run_one<C: Context>(state: &Env<C>, spec: &QueueSpec, handler: &Handler<C>, owner: &str, job: jobs::Model) {
     let id = job.id;
     let span = tracing::info_span!("job", queue = spec.name, id, attempt = job.attempts);
     let budget = spec.lease * MAX_LEASES;
-    let fut = tracing::Instrument::instrument(handler(state.clone(), job.clone()), span);
+    let fut = tracing::Instrument::instrument(handler(state.ctx.clone(), job.clone()), span);
     let result = match tokio::time::timeout(budget, heartbeat(state, spec, owner, &[id], tokio::spawn(fut))).await {
         Ok(Ok(r)) => r,
         Ok(Err(join)) => Err(Outcome::Retry { error: format!("handler panicked: {join}"), after: None }),
@@ -466,8 +484,8 @@ const MAX_LEASES: u32 = 10;
 /// Awaits `task` while extending its jobs' leases every third of a lease, so that a long batch
 /// (a backlog, a slow database) is not taken for a dead worker's and run twice. A process that
 /// dies stops beating, and its leases run out as before.
-async fn heartbeat<T>(
-    state: &AppState,
+async fn heartbeat<C, T>(
+    state: &Env<C>,
     spec: &QueueSpec,
     owner: &str,
     ids: &[i64],
@@ -479,7 +497,7 @@ async fn heartbeat<T>(
         tokio::select! {
             r = &mut task => return r,
             _ = tokio::time::sleep(every) => {
-                match super::extend_leases(state.writer(), ids, owner, spec.lease).await {
+                match super::extend_leases(&state.h.writer, ids, owner, spec.lease).await {
                     Ok(n) => tracing::debug!(queue = spec.name, jobs = n, "leases extended"),
                     Err(e) => tracing::warn!(queue = spec.name, error = %e, "could not extend leases"),
                 }
@@ -489,9 +507,15 @@ async fn heartbeat<T>(
 }
 
 /// Records a job's outcome, if this owner still holds it.
-async fn record(state: &AppState, spec: &QueueSpec, owner: &str, job: &jobs::Model, result: Result<(), Outcome>) {
+async fn record<C: Context>(
+    state: &Env<C>,
+    spec: &QueueSpec,
+    owner: &str,
+    job: &jobs::Model,
+    result: Result<(), Outcome>,
+) {
     let id = job.id;
-    let db = state.writer();
+    let db = &state.h.writer;
     let res = match result {
         Ok(()) => super::complete(db, id, owner).await.map(|_| ()),
         Err(outcome) => {
@@ -502,7 +526,7 @@ async fn record(state: &AppState, spec: &QueueSpec, owner: &str, job: &jobs::Mod
             };
             record_failure(db, spec, owner, job, outcome, &error).await.map(|dead| {
                 if dead {
-                    crate::metrics::inc(&state.metrics.jobs_dead_total);
+                    crate::metrics::inc(&state.h.metrics.jobs_dead_total);
                     tracing::error!(queue = spec.name, id, "job is dead: {describe}");
                 } else {
                     tracing::debug!(queue = spec.name, id, "job not done: {describe}");
@@ -538,20 +562,20 @@ async fn record_failure(
 }
 
 /// Periodic clean-up of finished jobs.
-async fn maintenance(state: AppState, cancel: CancellationToken) {
-    let retention = state.config.job_retention;
+async fn maintenance(h: Handles, cancel: CancellationToken) {
+    let retention = h.retention;
     let mut last_cleanup: Option<std::time::Instant> = None;
     loop {
         if last_cleanup.is_none_or(|t| t.elapsed() >= Duration::from_secs(300)) {
             last_cleanup = Some(std::time::Instant::now());
-            match super::cleanup(state.writer(), retention).await {
+            match super::cleanup(&h.writer, retention).await {
                 Ok(n) if n > 0 => tracing::debug!(deleted = n, "cleaned up finished jobs"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "job clean-up failed"),
             }
         }
         // Fresh planner statistics, so a backlog or an import does not collapse processing.
-        match crate::db::refresh_statistics(state.writer()).await {
+        match crate::db::refresh_statistics(&h.writer).await {
             Ok(t) if !t.is_empty() => tracing::info!(tables = ?t, "analysed tables whose statistics were stale"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "refreshing planner statistics failed"),

@@ -111,7 +111,7 @@ pub fn check_upload(mime: &str, bytes: &[u8]) -> AppResult<()> {
 }
 
 /// The `media-download` job handler.
-pub fn download_handler() -> Handler {
+pub fn download_handler() -> Handler<AppState> {
     Arc::new(|state, job| {
         Box::pin(async move {
             let p = <crate::jobs::payloads::DownloadMedia as crate::jobs::Job>::of(&job)?;

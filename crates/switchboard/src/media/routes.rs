@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::sniff;
-use crate::auth::extract::{Authed, InboxRole};
+use crate::access::extract::{Authed, InboxRole};
 use crate::db::Scoped;
 use crate::entities::media;
 use crate::error::{AppError, AppResult, ErrorBody};

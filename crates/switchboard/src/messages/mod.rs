@@ -12,7 +12,6 @@ use crate::entities::messages;
 pub use crate::events::{MessageDto, MessageError};
 
 pub mod outbound;
-pub mod routes;
 pub mod thread;
 
 use meta_cloud::webhook::{self as mw, MessageKind};

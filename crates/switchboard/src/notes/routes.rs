@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::service::{self, NoteDto};
-use crate::auth::extract::{Authed, InboxRole};
+use crate::access::extract::{Authed, InboxRole};
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::json::ApiJson;
 use crate::state::AppState;

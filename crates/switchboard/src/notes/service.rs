@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
 use uuid::Uuid;
 
-use crate::auth::principal::Principal;
+use crate::access::principal::Principal;
 use crate::conversations::service::get_visible;
 use crate::db::Scoped;
 use crate::entities::{conversation_notes, users};

@@ -159,7 +159,7 @@ fn client(allow_private: bool) -> &'static reqwest::Client {
 }
 
 /// The job handler of `webhook-delivery`.
-pub fn handler() -> Handler {
+pub fn handler() -> Handler<AppState> {
     Arc::new(|state, job| async move { run(&state, &job).await }.boxed())
 }
 

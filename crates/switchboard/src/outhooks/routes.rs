@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::service::{self, DeliveryDto, EndpointChanges, EndpointDto, NewEndpoint, WithSecret};
-use crate::auth::extract::{Authed, ClientIp, TenantAdminRole};
+use crate::access::extract::{Authed, ClientIp, TenantAdminRole};
 use crate::error::{AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
 use crate::state::AppState;

@@ -2,6 +2,8 @@
 //! In-process by default; in Redis when `SWITCHBOARD_REDIS_URL` is set, so every node draws on one
 //! budget (the script runs atomically and reads Redis's clock, so node clocks do not matter).
 
+pub mod throttle;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

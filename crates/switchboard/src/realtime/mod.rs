@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use futures_util::stream::StreamExt;
 
-use crate::auth::principal::Principal;
+use crate::access::principal::Principal;
 use crate::entities::enums::Role;
 use crate::events::Sequenced;
 use crate::state::AppState;

@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::Gate;
-use crate::auth::extract::{Authed, InboxRole};
+use crate::access::extract::{Authed, InboxRole};
 use crate::error::{AppResult, ErrorBody};
 use crate::events::Sequenced;
 use crate::state::AppState;

@@ -4,6 +4,8 @@
 //! number), in time order. Read by `GET /api/whatsapp-accounts/{id}/sandbox/messages` and the
 //! sandbox page.
 
+pub mod routes;
+
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};

@@ -121,7 +121,7 @@ const MAX_INLINE_WAIT: Duration = Duration::from_secs(10);
 /// The `message-send` batch handler. Its grouped writes ([`Writes`]) are shared by all batches of
 /// the process (started with the first batch), so that sends of overlapping batches that are ready
 /// at the same moment share one statement.
-pub fn batch_handler() -> BatchHandler {
+pub fn batch_handler() -> BatchHandler<AppState> {
     let writes: Arc<OnceLock<Arc<Writes>>> = Arc::default();
     Arc::new(move |state, jobs, owner| {
         let writes = writes.get_or_init(|| Arc::new(Writes::start(&state, &owner))).clone();

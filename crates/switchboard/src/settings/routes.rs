@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, BusinessHours, SettingsChanges, SettingsDto};
-use crate::auth::domain::{Email, parse_name};
-use crate::auth::extract::{Authed, ClientIp, TenantAdminRole, TenantMember};
+use crate::access::extract::{Authed, ClientIp, TenantAdminRole, TenantMember};
+use crate::domain::{Email, parse_name};
 use crate::error::{AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
 use crate::state::AppState;

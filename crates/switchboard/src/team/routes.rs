@@ -10,9 +10,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::service::{self, MemberChanges, MemberDto, NewInvite};
-use crate::auth::domain::{Email, NewPassword, parse_name};
-use crate::auth::extract::{Authed, ClientIp, TenantAdminRole};
+use crate::access::extract::{Authed, ClientIp, TenantAdminRole};
 use crate::auth::routes::AuthResponse;
+use crate::domain::{Email, NewPassword, parse_name};
 use crate::error::{AppError, AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
 use crate::state::AppState;

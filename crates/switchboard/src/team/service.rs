@@ -15,9 +15,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::domain::{Email, NewPassword};
 use crate::auth::service::Session;
 use crate::db::Scoped;
+use crate::domain::{Email, NewPassword};
 use crate::entities::enums::{AgentStatus, ConversationStatus, Role, TenantStatus};
 use crate::entities::{agents, conversations, invitations, refresh_tokens, tenants, users};
 use crate::error::{AppError, AppResult};
@@ -458,7 +458,7 @@ pub async fn update(
     let mut revoked_keys = Vec::new();
     if active_changed && !active {
         crate::auth::service::revoke_sessions(&txn, u.id).await?;
-        // Its access tokens stay dead after a reactivation too (`auth::access`).
+        // Its access tokens stay dead after a reactivation too (`access::standing`).
         users::Entity::update_many()
             .col_expr(users::Column::SessionsRevokedAt, sea_orm::sea_query::Expr::value(crate::db::now()))
             .filter(users::Column::Id.eq(u.id))
@@ -484,8 +484,8 @@ pub async fn update(
     }
     txn.commit().await?;
     if active_changed {
-        crate::auth::access::forget_user(u.id);
-        crate::apikeys::service::forget(&revoked_keys);
+        crate::access::standing::forget_user(u.id);
+        crate::access::keys::forget(&revoked_keys);
     }
     Ok(member(updated, invite.as_ref()))
 }
@@ -519,8 +519,8 @@ pub async fn delete(state: &AppState, tenant: TenantId, actor: UserId, id: Uuid,
     )
     .await?;
     txn.commit().await?;
-    crate::auth::access::forget_user(u.id);
-    crate::apikeys::service::forget(&revoked_keys);
+    crate::access::standing::forget_user(u.id);
+    crate::access::keys::forget(&revoked_keys);
     Ok(())
 }
 

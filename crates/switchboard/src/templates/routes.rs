@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::service::{self, Filter, Preview, SyncReport, TemplateDto};
-use crate::auth::extract::{Authed, InboxRole, TenantAdminRole};
+use crate::access::extract::{Authed, InboxRole, TenantAdminRole};
 use crate::error::{AppError, AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
 use crate::state::AppState;

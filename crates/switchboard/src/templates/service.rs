@@ -640,7 +640,7 @@ pub async fn arm_sync(state: &AppState) -> Result<(), DbErr> {
 /// The `template-sync` job: syncs one number, and schedules its next run an hour later (first, so
 /// that a failure or a dead job does not end the hourly chain). Throttling by Meta (4, 80007)
 /// backs off; our own budget defers without spending an attempt.
-pub fn sync_handler() -> Handler {
+pub fn sync_handler() -> Handler<AppState> {
     Arc::new(|state, job| {
         Box::pin(async move {
             let id = <crate::jobs::payloads::SyncTemplates as crate::jobs::Job>::of(&job)?.account_id;

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::report::{self, UsageReport};
-use crate::auth::extract::{AnyRole, Authed, BillingRole};
+use crate::access::extract::{AnyRole, Authed, BillingRole};
 use crate::error::{AppResult, ErrorBody};
 use crate::state::AppState;
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::layout::{FormUser, WebUser, render_status};
 use super::session;
-use crate::auth::domain::{Email, NewPassword, parse_name};
-use crate::auth::extract::ClientIp;
+use crate::access::extract::ClientIp;
+use crate::domain::{Email, NewPassword, parse_name};
 use crate::entities::enums::Role;
 use crate::state::AppState;
 

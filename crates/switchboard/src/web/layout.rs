@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use crate::auth::extract::Principal;
+use crate::access::extract::Principal;
 use crate::entities::enums::Role;
 use crate::entities::{tenants, users};
 use crate::ids::TenantId;
@@ -96,7 +96,8 @@ impl WebUser {
             Some(n) => Redirect::to(&format!("/login?next={}", urlencode(n))).into_response(),
             None => Redirect::to("/login").into_response(),
         };
-        let principal = crate::auth::extract::authenticate(parts, state, header_csrf).await.map_err(|_| to_login())?;
+        let principal =
+            crate::access::extract::authenticate(parts, state, header_csrf).await.map_err(|_| to_login())?;
         let user = crate::users::find(&state.db, principal.user_id.0).await.ok().flatten().filter(|u| u.active);
         let Some(user) = user else { return Err(to_login()) };
         let tenant = match principal.tenant_id {

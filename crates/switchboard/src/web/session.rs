@@ -22,11 +22,11 @@ use axum::response::Response;
 use switchboard_crypto::jwt::Validation;
 use switchboard_crypto::token::{random_token, sha256_hex};
 
-use crate::auth::extract::{ACCESS_TTL_SECS, ACCESS_TYP, AUDIENCE, AccessClaims};
+use crate::access::extract::{ACCESS_TTL_SECS, ACCESS_TYP, AUDIENCE, AccessClaims};
 use crate::auth::service::{REFRESH_TTL_DAYS, Session};
 use crate::state::AppState;
 
-pub use crate::auth::cookies::{
+pub use crate::access::cookies::{
     ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, access_from_cookies, check_csrf, cookie, csrf_matches,
 };
 
@@ -131,7 +131,7 @@ pub async fn refresh_layer(State(state): State<AppState>, mut req: Request, next
     if cookie(headers, ACCESS_COOKIE).is_some_and(|a| access_fresh(&state, a)) {
         return next.run(req).await;
     }
-    let ip = crate::auth::extract::client_ip(req.headers(), req.extensions(), &state.config.trusted_proxies);
+    let ip = crate::access::extract::client_ip(req.headers(), req.extensions(), &state.config.trusted_proxies);
     let set = match rotate(&state, &refresh, &ip).await {
         Some((access, new_refresh)) => {
             // The handler sees the new access token as if the browser had sent it.

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::charts;
 use super::layout::{self, FormUser, Shell, WebUser};
-use crate::auth::domain::{NewPassword, parse_name};
-use crate::auth::extract::ClientIp;
+use crate::access::extract::ClientIp;
+use crate::domain::{NewPassword, parse_name};
 use crate::entities::enums::{AccountStatus, Role};
 use crate::ids::TenantId;
 use crate::state::AppState;

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::layout::render_status;
 use super::session;
-use crate::auth::domain::{NewPassword, parse_name};
-use crate::auth::extract::ClientIp;
+use crate::access::extract::ClientIp;
+use crate::domain::{NewPassword, parse_name};
 use crate::state::AppState;
 
 #[derive(Template)]

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::auth::extract::{Authed, SystemAdminRole};
+use crate::access::extract::{Authed, SystemAdminRole};
 use crate::entities::enums::WebhookState;
 use crate::entities::webhook_events;
 use crate::error::{AppError, AppResult, ErrorBody};

@@ -29,10 +29,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::ingest::Ingestor;
 use super::processor::{self, Ctx};
-use crate::accounts::directory::RoutedAccount;
 use crate::contacts::identity::{self, Sighting};
 use crate::db::Scoped;
+use crate::directory::RoutedAccount;
 use crate::entities::enums::{ConversationStatus, Direction, MessageStatus, WebhookState};
 use crate::entities::{contacts, conversations, jobs, messages, pending_statuses, webhook_events};
 use crate::events::DomainEvent;
@@ -83,8 +84,12 @@ pub fn dead_job(job: &jobs::Model, error: &str) -> Option<sea_orm::sea_query::Up
 }
 
 /// The batch handler for `webhook-processor`.
-pub fn handler() -> BatchHandler {
-    Arc::new(|state, claimed, owner| Box::pin(async move { process_jobs(&state, claimed, &owner).await }))
+/// `ingest` is the acknowledgement path's writer on this node: processing yields to it.
+pub fn handler(ingest: Ingestor) -> BatchHandler<AppState> {
+    Arc::new(move |state, claimed, owner| {
+        let ingest = ingest.clone();
+        Box::pin(async move { process_jobs(&state, &ingest, claimed, &owner).await })
+    })
 }
 
 type JobResult = (jobs::Model, Result<Done, Outcome>);
@@ -96,11 +101,16 @@ struct Item {
 }
 
 /// Processes claimed `webhook-processor` jobs as one batch (see the module documentation).
-pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &str) -> Vec<JobResult> {
+pub async fn process_jobs(
+    state: &AppState,
+    ingest: &Ingestor,
+    claimed: Vec<jobs::Model>,
+    owner: &str,
+) -> Vec<JobResult> {
     let started = std::time::Instant::now();
     let n_claimed = claimed.len();
     if let Some(head) = claimed.iter().map(|j| j.run_at).min() {
-        state.ingest.served(head);
+        ingest.served(head);
     }
     let mut results: Vec<JobResult> = Vec::with_capacity(claimed.len());
     let mut wanted = Vec::with_capacity(claimed.len());
@@ -187,7 +197,7 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
                 break;
             }
         }
-        let budget = match (sqlite, state.ingest.waiting() > 0) {
+        let budget = match (sqlite, ingest.waiting() > 0) {
             // PostgreSQL: slices of one budget, so the fair-share hand-back below runs between them.
             (false, _) => EVENT_BUDGET,
             (true, true) => SQLITE_SLICE_BUSY,
@@ -202,10 +212,10 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
         let tail = rest.split_off(n);
         let slice = std::mem::replace(&mut rest, tail);
         let done = std::mem::take(&mut finished);
-        let overloaded = behind && state.ingest.saturated_within(std::time::Duration::from_secs(1));
-        let turn = if overloaded { Some(state.ingest.overload_turn().await) } else { None };
+        let overloaded = behind && ingest.saturated_within(std::time::Duration::from_secs(1));
+        let turn = if overloaded { Some(ingest.overload_turn().await) } else { None };
         let slice_started = std::time::Instant::now();
-        let saturation = state.ingest.saturation();
+        let saturation = ingest.saturation();
         let mut applied = apply_batch(state, &slice, &done, owner, &mut fresh).await;
         if let Err(e) = &applied
             && is_deadlock(e)
@@ -233,7 +243,7 @@ pub async fn process_jobs(state: &AppState, claimed: Vec<jobs::Model>, owner: &s
             }
         }
         // POSTs waited for a writer during this transaction, or wait now.
-        let acks_waited = state.ingest.waiting() > 0 || state.ingest.saturation() > saturation;
+        let acks_waited = ingest.waiting() > 0 || ingest.saturation() > saturation;
         if behind && acks_waited {
             let pause = (slice_started.elapsed() * YIELD_FACTOR).min(MAX_YIELD);
             crate::metrics::add(&state.metrics.webhook_processing_yield_ms_total, pause.as_millis() as u64);

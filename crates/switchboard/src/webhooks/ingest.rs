@@ -12,11 +12,11 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::accounts::directory::RoutedAccount;
 use crate::db::group::{Closed, GroupCommit};
+use crate::directory::RoutedAccount;
 use crate::entities::enums::WebhookState;
 use crate::entities::webhook_events;
-use crate::jobs::{self, NewJob, queues};
+use crate::jobs::{self, NewJob};
 use crate::state::AppState;
 
 /// Only the ids needed to pick a signing secret and a tenant; the rest is the worker's business.
@@ -125,7 +125,12 @@ struct Item {
 
 /// Batches concurrent webhook writes into shared transactions (group commit, `db::group`): each
 /// event and its job still commit together, and each POST is answered only after its commit.
-pub struct Ingestor {
+/// Cheap to clone: one per node, shared by the webhook route (which stores) and processing
+/// (which reads its pressure and fair clock).
+#[derive(Clone)]
+pub struct Ingestor(Arc<Shared>);
+
+struct Shared {
     commit: GroupCommit<Item, Result<(), String>>,
     /// Held by the one processing batch allowed to run while processing is behind (overload).
     overload_turn: Mutex<()>,
@@ -136,33 +141,35 @@ pub struct Ingestor {
 const MAX_BATCH: usize = 256;
 
 impl Ingestor {
-    pub fn new() -> Self {
-        Self { commit: GroupCommit::new(8192, MAX_BATCH), overload_turn: Mutex::new(()), fair: Default::default() }
+    fn new() -> Self {
+        Self(Arc::new(Shared {
+            commit: GroupCommit::new(8192, MAX_BATCH),
+            overload_turn: Mutex::new(()),
+            fair: Default::default(),
+        }))
     }
 
     /// POSTs had to wait for a writer within the last `window`.
     pub fn saturated_within(&self, window: Duration) -> bool {
-        self.commit.saturated_within(window)
+        self.0.commit.saturated_within(window)
     }
 
     /// A counter that grows each time POSTs had to wait because every writer was busy.
     pub fn saturation(&self) -> u64 {
-        self.commit.saturation()
+        self.0.commit.saturation()
     }
 
     /// While processing is behind, batches take turns (one at a time, across workers), so that
     /// processing's share of the CPUs and connections stays bounded and POSTs are acknowledged.
     pub async fn overload_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.overload_turn.lock().await
+        self.0.overload_turn.lock().await
     }
 
     /// Starts `writers` writer tasks (1 on SQLite: one writer connection; several on PostgreSQL).
-    pub fn start(state: &AppState, writers: usize) {
-        // The writers hold what they need: the writer connection and the processing queue's
-        // wake-up (not the application state).
-        let db = state.writer().clone();
-        let wake = state.jobs_wakeup.get(queues::WEBHOOK_PROCESSOR);
-        state.ingest.commit.spawn_writers(writers, move |batch: Vec<Item>| {
+    /// `db` is the writer connection; `wake` the processing queue's wake-up.
+    pub fn start(db: sea_orm::DatabaseConnection, wake: Arc<tokio::sync::Notify>, writers: usize) -> Self {
+        let ingest = Self::new();
+        ingest.0.commit.spawn_writers(writers, move |batch: Vec<Item>| {
             let (db, wake) = (db.clone(), wake.clone());
             async move {
                 let result = write_batch(&db, &batch).await;
@@ -172,23 +179,24 @@ impl Ingestor {
                 result
             }
         });
+        ingest
     }
 
     /// POSTs waiting for a writer to take them into a group commit.
     pub fn waiting(&self) -> usize {
-        self.commit.waiting()
+        self.0.commit.waiting()
     }
 
     /// Processing claimed webhook jobs whose earliest `run_at` is `head` (`webhooks::fair`).
     pub fn served(&self, head: chrono::DateTime<chrono::Utc>) {
-        self.fair.served(head);
+        self.0.fair.served(head);
     }
 
     /// Stores one raw webhook and its job; resolves after the commit.
     pub async fn store(&self, body: Bytes, headers: Value, verified: Verified) -> Result<Uuid, String> {
         let id = crate::db::new_id();
         let now = crate::db::now();
-        let run_at = verified.tenant_id.map(|t| self.fair.schedule(t, super::fair::cost(body.len()), now));
+        let run_at = verified.tenant_id.map(|t| self.0.fair.schedule(t, super::fair::cost(body.len()), now));
         let event = webhook_events::ActiveModel {
             id: Set(id),
             received_at: Set(now),
@@ -202,18 +210,12 @@ impl Ingestor {
             processed_at: Set(None),
         };
         let item = Item { event, id, tenant_id: verified.tenant_id, run_at };
-        match tokio::time::timeout(Duration::from_secs(10), self.commit.submit(item)).await {
+        match tokio::time::timeout(Duration::from_secs(10), self.0.commit.submit(item)).await {
             Ok(Ok(Ok(()))) => Ok(id),
             Ok(Ok(Err(e))) => Err(e),
             Ok(Err(Closed)) => Err("ingest writer stopped".into()),
             Err(_) => Err("timed out waiting for the database".into()),
         }
-    }
-}
-
-impl Default for Ingestor {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTr
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::accounts::directory::RoutedAccount;
+use crate::directory::RoutedAccount;
 use crate::entities::enums::WebhookState;
 use crate::entities::{conversations, messages, tenants, webhook_events};
 use crate::events::{DomainEvent, Event};
@@ -25,7 +25,7 @@ use crate::templates::webhook::Change as TChange;
 use crate::usage;
 
 /// The job handler for `webhook-processor` one job at a time (the queue normally runs batches).
-pub fn handler() -> Handler {
+pub fn handler() -> Handler<AppState> {
     Arc::new(|state, job| {
         Box::pin(async move {
             let p = <crate::jobs::payloads::ProcessWebhook as crate::jobs::Job>::of(&job)?;

@@ -1,5 +1,6 @@
 //! `GET/POST /api/webhooks/whatsapp`: Meta's verification handshake and event delivery.
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -9,6 +10,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::ingest::Ingestor;
 use crate::error::{AppError, ErrorBody};
 use crate::metrics::inc;
 use crate::state::AppState;
@@ -16,8 +18,9 @@ use crate::state::AppState;
 /// Meta's documented maximum payload.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(verify, receive)).layer(DefaultBodyLimit::disable())
+/// `ingest`: this node's writer of acknowledged events.
+pub fn router(ingest: Ingestor) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(verify, receive)).layer(DefaultBodyLimit::disable()).layer(Extension(ingest))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -59,7 +62,12 @@ async fn verify(State(state): State<AppState>, Query(p): Query<VerifyParams>) ->
     request_body(content = String, description = "Meta's webhook JSON, signed with X-Hub-Signature-256", content_type = "application/json"),
     responses((status = 200, description = "stored"), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 503, body = ErrorBody, description = "not stored: Meta will retry")))]
-async fn receive(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Body) -> Response {
+async fn receive(
+    State(state): State<AppState>,
+    Extension(ingest): Extension<Ingestor>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
     let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -87,7 +95,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: axum::
         "user-agent": header("user-agent"),
         "x-request-id": header("x-request-id"),
     });
-    match state.ingest.store(body, kept, verified).await {
+    match ingest.store(body, kept, verified).await {
         Ok(_) => {
             inc(&state.metrics.webhooks_accepted_total);
             StatusCode::OK.into_response()

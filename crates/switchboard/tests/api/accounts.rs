@@ -245,7 +245,7 @@ async fn media_is_downloaded_with_a_fresh_url_when_the_webhook_url_expired() {
     // Let the URL in the webhook expire before any worker runs.
     tokio::time::sleep(std::time::Duration::from_millis(450)).await;
     let cancel = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(switchboard::startup::runner(&app.state).run(cancel.clone()));
+    let run = tokio::spawn(switchboard::startup::runner(&app.state, &app.ingest).run(cancel.clone()));
     let media = wait_for("media row", || async {
         switchboard::entities::media::Entity::find().one(&app.state.db).await.unwrap()
     })

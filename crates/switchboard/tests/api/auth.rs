@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard::auth::extract::AccessClaims;
+use switchboard::access::extract::AccessClaims;
 use switchboard::entities::enums::Role;
 
 use crate::helpers::{PASSWORD, assert_error, spawn_app};

@@ -12,6 +12,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// This node's webhook writer (processing reads its pressure).
+    pub ingest: switchboard::webhooks::ingest::Ingestor,
     pub config: Config,
     pub _dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -73,11 +75,12 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
 pub async fn start(state: AppState, config: Config, dir: tempfile::TempDir) -> TestApp {
     let app = Application::with_state(state.clone(), config.listen).await.expect("bind");
     let base = format!("http://{}", app.local_addr());
+    let ingest = app.ingest().clone();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    TestApp { base, client: reqwest::Client::new(), state, config, _dir: dir, shutdown: Some(tx) }
+    TestApp { base, client: reqwest::Client::new(), state, ingest, config, _dir: dir, shutdown: Some(tx) }
 }
 
 /// A signed-in user of a fresh tenant.
@@ -142,8 +145,8 @@ impl TestApp {
 
     /// Creates a SYSTEM_ADMIN through the same code path as the CLI and signs in.
     pub async fn system_admin(&self) -> String {
-        let email = switchboard::auth::domain::Email::parse("root@platform.test").unwrap();
-        let pw = switchboard::auth::domain::NewPassword::parse(PASSWORD).unwrap();
+        let email = switchboard::domain::Email::parse("root@platform.test").unwrap();
+        let pw = switchboard::domain::NewPassword::parse(PASSWORD).unwrap();
         switchboard::auth::service::create_system_admin(&self.state, &email, "Root", &pw).await.unwrap();
         let res =
             self.post("/api/auth/login", &json!({"email": "root@platform.test", "password": PASSWORD}), None).await;
@@ -448,5 +451,5 @@ pub async fn run_one_batch(
     )
     .await
     .unwrap();
-    switchboard::webhooks::batch::process_jobs(&app.state, jobs, "test-owner").await
+    switchboard::webhooks::batch::process_jobs(&app.state, &app.ingest, jobs, "test-owner").await
 }

@@ -780,7 +780,7 @@ async fn processing_that_is_behind_yields_to_acknowledgements_and_loses_nothing(
     let yielded = || app.state.metrics.webhook_processing_yield_ms_total.load(Relaxed);
     assert_eq!(yielded(), 0);
     let cancel = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(switchboard::startup::runner(&app.state).run(cancel.clone()));
+    let run = tokio::spawn(switchboard::startup::runner(&app.state, &app.ingest).run(cancel.clone()));
     // Webhooks keep arriving from 32 connections until processing has paused for them.
     let next = Arc::new(AtomicU64::new(400));
     let stop = Arc::new(AtomicBool::new(false));

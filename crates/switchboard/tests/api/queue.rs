@@ -93,7 +93,7 @@ async fn failures_back_off_then_die_and_an_operator_can_retry() {
     let app = app().await;
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
-    let handler: switchboard::jobs::runner::Handler = Arc::new(move |_state, job| {
+    let handler: switchboard::jobs::runner::Handler<switchboard::state::AppState> = Arc::new(move |_state, job| {
         let c = c.clone();
         Box::pin(async move {
             c.fetch_add(1, Ordering::SeqCst);
@@ -108,7 +108,7 @@ async fn failures_back_off_then_die_and_an_operator_can_retry() {
     spec.backoff_base = Duration::from_millis(5);
     spec.backoff_cap = Duration::from_millis(20);
     let cancel = tokio_util::sync::CancellationToken::new();
-    let runner = Runner::new(app.state.clone()).register(spec, handler);
+    let runner = Runner::new(app.state.clone(), switchboard::startup::job_handles(&app.state)).register(spec, handler);
     let run = tokio::spawn(runner.run(cancel.clone()));
 
     q::enqueue(app.state.writer(), NewJob::new(TEST_QUEUE, json!({"ok": false})).attempts(3)).await.unwrap();
@@ -161,7 +161,7 @@ async fn deferral_does_not_spend_attempts_and_shutdown_waits_for_running_jobs() 
     let app = app().await;
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
-    let handler: switchboard::jobs::runner::Handler = Arc::new(move |_state, _job| {
+    let handler: switchboard::jobs::runner::Handler<switchboard::state::AppState> = Arc::new(move |_state, _job| {
         let c = c.clone();
         Box::pin(async move {
             let n = c.fetch_add(1, Ordering::SeqCst);
@@ -174,7 +174,9 @@ async fn deferral_does_not_spend_attempts_and_shutdown_waits_for_running_jobs() 
     });
     let cancel = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(
-        Runner::new(app.state.clone()).register(QueueSpec::new(TEST_QUEUE, 1), handler).run(cancel.clone()),
+        Runner::new(app.state.clone(), switchboard::startup::job_handles(&app.state))
+            .register(QueueSpec::new(TEST_QUEUE, 1), handler)
+            .run(cancel.clone()),
     );
     q::enqueue(app.state.writer(), NewJob::new(TEST_QUEUE, json!({})).attempts(2)).await.unwrap();
     app.state.jobs_wakeup.wake(TEST_QUEUE);
@@ -254,7 +256,7 @@ async fn a_queue_never_runs_more_jobs_at_once_than_its_concurrency() {
     let app = app().await;
     let flight = Arc::new(InFlight::default());
     let f = flight.clone();
-    let handler: switchboard::jobs::runner::Handler = Arc::new(move |_state, _job| {
+    let handler: switchboard::jobs::runner::Handler<switchboard::state::AppState> = Arc::new(move |_state, _job| {
         let f = f.clone();
         Box::pin(async move {
             f.enter(1);
@@ -269,7 +271,9 @@ async fn a_queue_never_runs_more_jobs_at_once_than_its_concurrency() {
         .unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(
-        Runner::new(app.state.clone()).register(QueueSpec::new(TEST_QUEUE, CONCURRENCY), handler).run(cancel.clone()),
+        Runner::new(app.state.clone(), switchboard::startup::job_handles(&app.state))
+            .register(QueueSpec::new(TEST_QUEUE, CONCURRENCY), handler)
+            .run(cancel.clone()),
     );
     // The database agrees: never more than CONCURRENCY leased at once.
     let mut max_leased = 0;
@@ -296,30 +300,32 @@ async fn batch_queues_run_at_most_concurrency_batches_and_refill_queues_concurre
     let biggest_batch = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let refill_jobs = Arc::new(InFlight::default());
     let (c, j, b) = (calls.clone(), batch_jobs.clone(), biggest_batch.clone());
-    let batches: switchboard::jobs::runner::BatchHandler = Arc::new(move |_state, claimed, _owner| {
-        let (c, j, b) = (c.clone(), j.clone(), b.clone());
-        Box::pin(async move {
-            let n = claimed.len();
-            c.enter(1);
-            j.enter(n);
-            b.fetch_max(n, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            j.leave(n);
-            c.leave(1);
-            claimed.into_iter().map(|job| (job, Ok(Done::Pending))).collect()
-        })
-    });
+    let batches: switchboard::jobs::runner::BatchHandler<switchboard::state::AppState> =
+        Arc::new(move |_state, claimed, _owner| {
+            let (c, j, b) = (c.clone(), j.clone(), b.clone());
+            Box::pin(async move {
+                let n = claimed.len();
+                c.enter(1);
+                j.enter(n);
+                b.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                j.leave(n);
+                c.leave(1);
+                claimed.into_iter().map(|job| (job, Ok(Done::Pending))).collect()
+            })
+        });
     let r = refill_jobs.clone();
-    let refill: switchboard::jobs::runner::BatchHandler = Arc::new(move |_state, claimed, _owner| {
-        let r = r.clone();
-        Box::pin(async move {
-            let n = claimed.len();
-            r.enter(n);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            r.leave(n);
-            claimed.into_iter().map(|job| (job, Ok(Done::Pending))).collect()
-        })
-    });
+    let refill: switchboard::jobs::runner::BatchHandler<switchboard::state::AppState> =
+        Arc::new(move |_state, claimed, _owner| {
+            let r = r.clone();
+            Box::pin(async move {
+                let n = claimed.len();
+                r.enter(n);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                r.leave(n);
+                claimed.into_iter().map(|job| (job, Ok(Done::Pending))).collect()
+            })
+        });
     for queue in [BATCHES, REFILL] {
         q::enqueue_many(app.state.writer(), (0..JOBS).map(|i| NewJob::new(queue, json!({ "i": i }))).collect())
             .await
@@ -327,7 +333,7 @@ async fn batch_queues_run_at_most_concurrency_batches_and_refill_queues_concurre
     }
     let cancel = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(
-        Runner::new(app.state.clone())
+        Runner::new(app.state.clone(), switchboard::startup::job_handles(&app.state))
             .register_batch(QueueSpec::new(BATCHES, 2).batch(3), batches)
             .register_batch(QueueSpec::new(REFILL, 2).batch(2).refill(), refill)
             .run(cancel.clone()),
@@ -366,7 +372,7 @@ async fn a_job_scheduled_for_later_is_claimed_only_once_it_is_due() {
     // Through the runner, woken at once: it waits for the job's time.
     let ran_at = Arc::new(std::sync::Mutex::new(None));
     let r = ran_at.clone();
-    let handler: switchboard::jobs::runner::Handler = Arc::new(move |_state, _job| {
+    let handler: switchboard::jobs::runner::Handler<switchboard::state::AppState> = Arc::new(move |_state, _job| {
         let r = r.clone();
         Box::pin(async move {
             r.lock().unwrap().get_or_insert(chrono::Utc::now());
@@ -375,7 +381,9 @@ async fn a_job_scheduled_for_later_is_claimed_only_once_it_is_due() {
     });
     let cancel = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(
-        Runner::new(app.state.clone()).register(QueueSpec::new(TEST_QUEUE, 2), handler).run(cancel.clone()),
+        Runner::new(app.state.clone(), switchboard::startup::job_handles(&app.state))
+            .register(QueueSpec::new(TEST_QUEUE, 2), handler)
+            .run(cancel.clone()),
     );
     let due = switchboard::db::now() + chrono::Duration::milliseconds(2000);
     q::enqueue(db, NewJob::new(TEST_QUEUE, json!({"n": 2})).at(due)).await.unwrap();
@@ -441,7 +449,7 @@ async fn the_runner_runs_a_crashed_workers_job_once_its_lease_expired() {
     let id = claimed[0].id;
 
     let cancel = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(switchboard::startup::runner(&app.state).run(cancel.clone()));
+    let run = tokio::spawn(switchboard::startup::runner(&app.state, &app.ingest).run(cancel.clone()));
     let message = || async {
         use sea_orm::{ColumnTrait, QueryFilter};
         switchboard::entities::messages::Entity::find()
@@ -546,7 +554,7 @@ async fn a_long_job_keeps_its_lease_while_its_worker_is_alive() {
     let app = app().await;
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
-    let handler: switchboard::jobs::runner::Handler = Arc::new(move |_state, _job| {
+    let handler: switchboard::jobs::runner::Handler<switchboard::state::AppState> = Arc::new(move |_state, _job| {
         let c = c.clone();
         Box::pin(async move {
             c.fetch_add(1, Ordering::SeqCst);
@@ -557,7 +565,11 @@ async fn a_long_job_keeps_its_lease_while_its_worker_is_alive() {
     let mut spec = QueueSpec::new(TEST_QUEUE, 1);
     spec.lease = Duration::from_millis(500);
     let cancel = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(Runner::new(app.state.clone()).register(spec, handler).run(cancel.clone()));
+    let run = tokio::spawn(
+        Runner::new(app.state.clone(), switchboard::startup::job_handles(&app.state))
+            .register(spec, handler)
+            .run(cancel.clone()),
+    );
     q::enqueue(app.state.writer(), NewJob::new(TEST_QUEUE, json!({}))).await.unwrap();
     app.state.jobs_wakeup.wake(TEST_QUEUE);
     wait_for("the job started", || async { (calls.load(Ordering::SeqCst) == 1).then_some(()) }).await;

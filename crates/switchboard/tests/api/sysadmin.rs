@@ -232,7 +232,7 @@ async fn a_send_queued_before_the_suspension_is_not_sent() {
 
     // The customer writes first (the 24-hour window opens); workers process it, then stop.
     let cancel = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(switchboard::startup::runner(&app.state).run(cancel.clone()));
+    let run = tokio::spawn(switchboard::startup::runner(&app.state, &app.ingest).run(cancel.clone()));
     let res = app
         .post(
             &format!("/api/whatsapp-accounts/{account_id}/sandbox/messages"),
@@ -269,7 +269,7 @@ async fn a_send_queued_before_the_suspension_is_not_sent() {
     assert_eq!(res.status(), StatusCode::OK);
 
     let cancel = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(switchboard::startup::runner(&app.state).run(cancel.clone()));
+    let run = tokio::spawn(switchboard::startup::runner(&app.state, &app.ingest).run(cancel.clone()));
     let failed = wait_for("the queued send failed", || async {
         let m = messages::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
         (m.status == switchboard::entities::enums::MessageStatus::Failed).then_some(m)

@@ -335,14 +335,14 @@ async fn a_refresh_cookie_renews_a_missing_or_expired_access_cookie() {
 }
 
 /// The claims of `access`, moved 16 minutes into the past.
-fn expired_claims(app: &TestApp, access: &str) -> switchboard::auth::extract::AccessClaims {
+fn expired_claims(app: &TestApp, access: &str) -> switchboard::access::extract::AccessClaims {
     let validation = switchboard_crypto::jwt::Validation {
-        audience: switchboard::auth::extract::AUDIENCE.into(),
-        typ: switchboard::auth::extract::ACCESS_TYP.into(),
+        audience: switchboard::access::extract::AUDIENCE.into(),
+        typ: switchboard::access::extract::ACCESS_TYP.into(),
         now: chrono::Utc::now().timestamp(),
         leeway_secs: 0,
     };
-    let mut c: switchboard::auth::extract::AccessClaims = app.state.jwt.decode(access, &validation).unwrap();
+    let mut c: switchboard::access::extract::AccessClaims = app.state.jwt.decode(access, &validation).unwrap();
     c.iat -= 16 * 60;
     c.exp -= 16 * 60;
     c

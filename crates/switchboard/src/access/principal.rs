@@ -1,6 +1,6 @@
 //! Who the caller is, independent of how the request carried it: the access token's claims and
 //! format, the authenticated principal, and an API key's scope. The HTTP extractors
-//! (`auth::extract`) produce these; services take them.
+//! (`access::extract`) produce these; services take them.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

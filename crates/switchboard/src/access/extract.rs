@@ -30,12 +30,12 @@ pub async fn authenticate(parts: &mut Parts, state: &AppState, header_csrf: bool
             cookie_token.as_str()
         }
     };
-    if token.starts_with(crate::apikeys::KEY_PREFIX) {
+    if token.starts_with(crate::access::keys::KEY_PREFIX) {
         let path = match parts.extensions.get::<axum::extract::OriginalUri>() {
             Some(o) => o.0.path().to_string(),
             None => parts.uri.path().to_string(),
         };
-        return crate::apikeys::service::authenticate(state, token, &parts.method, &path).await;
+        return crate::access::keys::authenticate(state, token, &parts.method, &path).await;
     }
     let validation = Validation {
         audience: AUDIENCE.into(),
@@ -51,7 +51,7 @@ pub async fn authenticate(parts: &mut Parts, state: &AppState, header_csrf: bool
     }
     // The token is genuine; its user must still be allowed in (not removed, deactivated or
     // suspended since it was issued).
-    super::access::check(state, claims.sub, claims.iat).await?;
+    super::standing::check(state, claims.sub, claims.iat).await?;
     Ok(Principal {
         user_id: UserId(claims.sub),
         tenant_id: claims.tenant.map(TenantId),

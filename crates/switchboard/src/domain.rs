@@ -1,4 +1,5 @@
-//! Parsed sign-up and sign-in input: code behind these types never re-validates.
+//! Parsed input shared by the features (emails, passwords, display names): code behind these
+//! types never re-validates. Machinery: it imports nothing of the crate.
 
 /// A syntactically plausible, normalised (trimmed, lower-cased) email address.
 #[derive(Debug, Clone, PartialEq, Eq)]

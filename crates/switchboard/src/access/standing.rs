@@ -115,7 +115,7 @@ pub fn forget_user(user: Uuid) {
     cache().lock().unwrap_or_else(|e| e.into_inner()).remove(&user);
 }
 
-/// Call after committing a change to the tenant's status (with `apikeys::service::forget_tenant`
+/// Call after committing a change to the tenant's status (with `access::keys::forget_tenant`
 /// for its keys).
 pub fn forget_tenant(tenant: Uuid) {
     GENERATION.fetch_add(1, Ordering::SeqCst);
