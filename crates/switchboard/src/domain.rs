@@ -100,6 +100,66 @@ pub fn slugify(name: &str) -> String {
     if s.is_empty() { "tenant".into() } else { s }
 }
 
+/// A phone number as WhatsApp ids are written: E.164 digits without `+`, parsed with
+/// libphonenumber's metadata (`phonenumber`). Spaces, dashes, dots, slashes and parentheses are
+/// ignored. A number with `+` (or, without a default country, any number: its digits start with
+/// the country code) is international; with a default country, a number without `+` is read as
+/// that country's national or international-dialling format (`030 1234567` or `0049 30 1234567`
+/// in DE both give `49301234567`). Validity against the number plan is not required — ranges
+/// change and Meta decides — but the result has 8 to 15 digits.
+pub fn parse_phone(raw: &str, default_country: Option<Country>) -> Result<String, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("phone is required".into());
+    }
+    let body = s.strip_prefix('+').unwrap_or(s);
+    if !body.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '/' | '(' | ')')) {
+        return Err("phone must contain only digits (with an optional leading +)".into());
+    }
+    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+    let international = s.starts_with('+') || default_country.is_none();
+    if international {
+        if digits.starts_with('0') {
+            return Err("phone must start with the country code, not 0 (or name a default country)".into());
+        }
+        if !(8..=15).contains(&digits.len()) {
+            return Err("phone must have 8 to 15 digits (E.164 with country code)".into());
+        }
+    }
+    let parsed = if international {
+        phonenumber::parse(None, format!("+{digits}"))
+    } else {
+        phonenumber::parse(default_country.map(|c| c.0), &digits)
+    }
+    .map_err(|e| format!("phone is not a phone number ({e})"))?;
+    let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+    let out = e164.trim_start_matches('+').to_string();
+    if !(8..=15).contains(&out.len()) {
+        return Err("phone must have 8 to 15 digits (E.164 with country code)".into());
+    }
+    Ok(out)
+}
+
+/// A country, ISO 3166 alpha-2 (`DE`), as libphonenumber knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Country(pub phonenumber::country::Id);
+
+impl Country {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        raw.trim()
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .map(Country)
+            .map_err(|_| format!("\"{}\" is not a country code (ISO 3166 alpha-2, e.g. DE)", raw.trim()))
+    }
+
+    /// The country of a WhatsApp id (international digits) by libphonenumber's number plan
+    /// (`+1 212…` is US, `+1 416…` CA); `None` when it maps to no single country.
+    pub fn of_wa_id(wa_id: &str) -> Option<Self> {
+        phonenumber::parse(None, format!("+{wa_id}")).ok()?.country().id().map(Country)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +194,21 @@ mod tests {
         assert_eq!(slugify("Acme Coffee, Ltd."), "acme-coffee-ltd");
         assert_eq!(slugify("!!!"), "tenant");
         assert_eq!(slugify("Café Zürich"), "caf-z-rich");
+    }
+
+    #[test]
+    fn phones_become_e164_digits() {
+        let de = Some(Country::parse("de").unwrap());
+        assert_eq!(parse_phone("+1 555-123-4567", None).unwrap(), "15551234567");
+        assert_eq!(parse_phone("447700900123", None).unwrap(), "447700900123");
+        assert_eq!(parse_phone("+49 (30) 1234.567", de).unwrap(), "49301234567");
+        assert_eq!(parse_phone("030 1234567", de).unwrap(), "49301234567");
+        assert_eq!(parse_phone("0049 30 1234567", de).unwrap(), "49301234567");
+        assert_eq!(parse_phone("0151 12345678", de).unwrap(), "4915112345678");
+        assert_eq!(parse_phone("+44 7700 900123", de).unwrap(), "447700900123");
+        for bad in ["", "abc", "+12", "030 1234567", "+1234567890123456", "12a45678"] {
+            assert!(parse_phone(bad, None).is_err(), "{bad}");
+        }
+        assert!(Country::parse("XX").is_err());
     }
 }

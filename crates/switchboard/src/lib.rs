@@ -40,6 +40,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod sandbox;
 pub mod secrets;
+pub mod segments;
 pub mod sender;
 pub mod settings;
 pub mod startup;

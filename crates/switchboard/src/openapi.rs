@@ -32,6 +32,7 @@ use crate::events::EventSchemas;
         (name = "contacts", description = "Contacts: search, edit, CSV import"),
         (name = "canned-responses", description = "Saved replies"),
         (name = "campaigns", description = "Bulk template sends to an audience, exactly once per recipient"),
+        (name = "segments", description = "Saved rules over contacts: tags, attributes, country, activity, conversation status"),
         (name = "notes", description = "Internal notes on conversations"),
         (name = "agents", description = "Agents' presence, capacity and round-robin"),
         (name = "templates", description = "Message templates: create, review status, sync, preview"),

@@ -168,6 +168,7 @@ pub fn router(state: AppState, ingest: Ingestor) -> Router {
         .merge(crate::contacts::routes::router())
         .merge(crate::canned::routes::router())
         .merge(crate::campaigns::routes::router())
+        .merge(crate::segments::routes::router())
         .merge(crate::notes::routes::router())
         .merge(crate::agents::routes::router())
         .merge(crate::templates::routes::router())

@@ -29,13 +29,13 @@ use uuid::Uuid;
 
 use crate::entities::contacts;
 
-/// Who receives a campaign: the given contacts, or every contact matching the tag rules (all
-/// contacts when none is given). Opted-out contacts are kept in the audience and skipped at send
-/// time for marketing templates, with the reason.
+/// Who receives a campaign: the given contacts, or every contact matching the tag rules and the
+/// segment (all contacts when neither is given). Opted-out contacts are kept in the audience and
+/// skipped at send time for marketing templates, with the reason.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Audience {
-    /// Exactly these contacts (of the caller's tenant), instead of the tag rules.
+    /// Exactly these contacts (of the caller's tenant), instead of the tag rules and segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_ids: Option<Vec<Uuid>>,
     /// At least one of these tags.
@@ -47,16 +47,50 @@ pub struct Audience {
     /// None of these tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags_none: Vec<String>,
+    /// A segment: `{"all"|"any": [...]}`, `{"not": ...}` and conditions
+    /// `{"field", "op", "value"}` over tags, attributes, country, last inbound message,
+    /// conversation status, opt-out and creation date (docs/CAMPAIGNS.md, "Segments").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub rules: Option<crate::segments::Rule>,
+    /// A saved segment (`/api/segments`) instead of `rules`: the campaign keeps a copy of its
+    /// rules as they were when the campaign was created, and this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_id: Option<Uuid>,
 }
 
 impl Audience {
-    /// Whether a contact is in the audience (the tag rules; `contact_ids` is applied by the query).
-    pub fn admits(&self, c: &contacts::Model) -> bool {
+    /// Named contacts are instead of rules: both at once is refused, not silently narrowed.
+    pub fn check(&self) -> Result<(), String> {
+        let ruled = !self.tags_any.is_empty() || !self.tags_all.is_empty() || !self.tags_none.is_empty();
+        if self.contact_ids.is_some() && (ruled || self.rules.is_some() || self.segment_id.is_some()) {
+            return Err("contactIds is instead of tag rules and a segment; give one or the other".into());
+        }
+        if self.rules.is_some() && self.segment_id.is_some() {
+            return Err("give rules or a saved segment's segmentId, not both".into());
+        }
+        Ok(())
+    }
+
+    /// Whether the segment needs facts beyond the contact row ([`crate::segments::Facts`]).
+    pub fn needs_facts(&self) -> bool {
+        self.rules.as_ref().is_some_and(crate::segments::Rule::needs_facts)
+    }
+
+    /// Whether a contact is in the audience (tag rules and segment; `contact_ids` is applied by
+    /// the query).
+    pub fn admits(
+        &self,
+        c: &contacts::Model,
+        facts: &crate::segments::Facts,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
         let tags: Vec<&str> = c.tags.as_array().into_iter().flatten().filter_map(|t| t.as_str()).collect();
         let has = |t: &String| tags.iter().any(|x| x.eq_ignore_ascii_case(t));
         (self.tags_any.is_empty() || self.tags_any.iter().any(has))
             && self.tags_all.iter().all(has)
             && !self.tags_none.iter().any(has)
+            && self.rules.as_ref().is_none_or(|r| r.admits(c, facts, now))
     }
 }
 
@@ -151,13 +185,16 @@ mod tests {
             tags_any: any.iter().map(|s| s.to_string()).collect(),
             tags_all: all.iter().map(|s| s.to_string()).collect(),
             tags_none: none.iter().map(|s| s.to_string()).collect(),
+            rules: None,
+            segment_id: None,
         };
-        assert!(a(&[], &[], &[]).admits(&c));
-        assert!(a(&["vip", "x"], &[], &[]).admits(&c));
-        assert!(!a(&["x"], &[], &[]).admits(&c));
-        assert!(a(&[], &["vip", "Berlin"], &[]).admits(&c));
-        assert!(!a(&[], &["vip", "paris"], &[]).admits(&c));
-        assert!(!a(&[], &[], &["berlin"]).admits(&c));
+        let (f, now) = (crate::segments::Facts::default(), chrono::Utc::now());
+        assert!(a(&[], &[], &[]).admits(&c, &f, now));
+        assert!(a(&["vip", "x"], &[], &[]).admits(&c, &f, now));
+        assert!(!a(&["x"], &[], &[]).admits(&c, &f, now));
+        assert!(a(&[], &["vip", "Berlin"], &[]).admits(&c, &f, now));
+        assert!(!a(&[], &["vip", "paris"], &[]).admits(&c, &f, now));
+        assert!(!a(&[], &[], &["berlin"]).admits(&c, &f, now));
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub async fn create(
     if template.whatsapp_account_id != account.id {
         return Err(AppError::field("templateId", "this template belongs to another number"));
     }
-    check_contacts(db, tenant, &new.audience).await?;
+    let audience = resolve(db, tenant, new.audience).await?;
     let now = crate::db::now();
     let row = campaigns::ActiveModel {
         id: Set(crate::db::new_id()),
@@ -50,7 +50,7 @@ pub async fn create(
         whatsapp_account_id: Set(account.id),
         template_id: Set(template.id),
         variables: Set(serde_json::to_value(&new.variables).unwrap_or_default()),
-        audience: Set(serde_json::to_value(&new.audience).unwrap_or_default()),
+        audience: Set(serde_json::to_value(&audience).unwrap_or_default()),
         state: Set(CampaignState::Draft),
         state_reason: Set(None),
         run_generation: Set(0),
@@ -71,8 +71,26 @@ async fn template_of<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> 
         .ok_or_else(|| AppError::field("templateId", "no such template"))
 }
 
+/// Checks an audience and resolves a saved segment into a copy of its rules as they are now
+/// (what a campaign keeps).
+async fn resolve(db: &DatabaseConnection, tenant: TenantId, mut audience: Audience) -> AppResult<Audience> {
+    check_contacts(db, tenant, &audience).await?;
+    if let Some(id) = audience.segment_id {
+        let rules = crate::segments::service::rules_of(db, tenant, id).await.map_err(|e| {
+            if e.status == axum::http::StatusCode::NOT_FOUND {
+                AppError::field("audience.segmentId", "no such segment")
+            } else {
+                e
+            }
+        })?;
+        audience.rules = Some(rules);
+    }
+    Ok(audience)
+}
+
 /// Named contacts must all be the tenant's (a 422 naming the others, never a silent drop).
 async fn check_contacts(db: &DatabaseConnection, tenant: TenantId, a: &Audience) -> AppResult<()> {
+    a.check().map_err(|m| AppError::field("audience", m))?;
     let Some(ids) = &a.contact_ids else { return Ok(()) };
     if ids.len() > 100_000 {
         return Err(AppError::field("audience.contactIds", "at most 100,000 contacts; use tags for more"));
@@ -270,10 +288,6 @@ pub async fn audience_page(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<(Vec<contacts::Model>, Option<Uuid>), sea_orm::DbErr> {
-    let mut q = contacts::Entity::find().filter(contacts::Column::TenantId.eq(tenant.0));
-    if let Some(a) = after {
-        q = q.filter(contacts::Column::Id.gt(a));
-    }
     if let Some(ids) = &audience.contact_ids {
         // Named contacts: the page is the next `limit` of them.
         let mut ids: Vec<Uuid> = ids.iter().copied().filter(|i| after.is_none_or(|a| *i > a)).collect();
@@ -284,12 +298,17 @@ pub async fn audience_page(
         if ids.is_empty() {
             return Ok((Vec::new(), None));
         }
-        let rows = q.filter(contacts::Column::Id.is_in(ids)).order_by_asc(contacts::Column::Id).all(db).await?;
+        let rows = contacts::Entity::of(tenant)
+            .filter(contacts::Column::Id.is_in(ids))
+            .order_by_asc(contacts::Column::Id)
+            .all(db)
+            .await?;
         return Ok((rows, last));
     }
-    let rows = q.order_by_asc(contacts::Column::Id).limit(limit).all(db).await?;
-    let last = rows.last().map(|c| c.id);
-    Ok((rows.into_iter().filter(|c| audience.admits(c)).collect(), last))
+    crate::segments::service::scan_page(db, tenant, after, limit, audience.needs_facts(), |c, f, now| {
+        audience.admits(c, f, now)
+    })
+    .await
 }
 
 /// Writes the audience as recipient rows (`pending`), a page at a time; rows already there stay
@@ -351,7 +370,7 @@ pub async fn preview(
     tenant: TenantId,
     audience: &Audience,
 ) -> AppResult<(u64, Vec<contacts::Model>)> {
-    check_contacts(db, tenant, audience).await?;
+    let audience = &resolve(db, tenant, audience.clone()).await?;
     let (mut after, mut n, mut sample) = (None, 0u64, Vec::new());
     loop {
         let (page, last) = audience_page(db, tenant, audience, after, 2_000).await?;

@@ -1,7 +1,9 @@
 //! CSV reading for contact import (RFC 4180: quoted fields, doubled quotes, CRLF or LF) and the
-//! per-row rules: phone normalisation, tags, attributes.
+//! per-row rules: phone numbers (`domain::parse_phone`), tags, attributes.
 
 use serde_json::{Map, Value};
+
+use crate::domain::{Country, parse_phone};
 
 /// Files above this size are refused before parsing.
 pub const MAX_BYTES: usize = 5 * 1024 * 1024;
@@ -79,26 +81,6 @@ pub fn parse(text: &str) -> Result<Vec<Record>, String> {
         end_record(&mut fields, &mut field, quoted);
     }
     Ok(records)
-}
-
-/// A phone number as WhatsApp ids are written: E.164 digits without `+`. Spaces and dashes are
-/// ignored; 8 to 15 digits, not starting with 0.
-pub fn normalize_phone(raw: &str) -> Result<String, String> {
-    let s: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-    let digits = s.strip_prefix('+').unwrap_or(&s);
-    if digits.is_empty() {
-        return Err("phone is required".into());
-    }
-    if !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err("phone must contain only digits (with an optional leading +)".into());
-    }
-    if !(8..=15).contains(&digits.len()) {
-        return Err("phone must have 8 to 15 digits (E.164 with country code)".into());
-    }
-    if digits.starts_with('0') {
-        return Err("phone must start with the country code, not 0".into());
-    }
-    Ok(digits.to_string())
 }
 
 /// Trims, drops empty ones, deduplicates (first spelling kept) and checks the limits.
@@ -196,12 +178,14 @@ pub struct ImportRow {
 }
 
 /// Applies the row rules; `Err` is the reason the row is refused.
-pub fn row(h: &Header, r: &Record) -> Result<ImportRow, String> {
+/// One data row; a phone without `+` is read in `country`'s format when one is given
+/// (`domain::parse_phone`).
+pub fn row(h: &Header, r: &Record, country: Option<Country>) -> Result<ImportRow, String> {
     if r.fields.len() > h.width {
         return Err(format!("has {} fields but the header has {}", r.fields.len(), h.width));
     }
     let get = |i: usize| r.fields.get(i).map(|s| s.trim()).unwrap_or("");
-    let wa_id = normalize_phone(get(h.phone))?;
+    let wa_id = parse_phone(get(h.phone), country)?;
     let name = match h.name.map(get).filter(|n| !n.is_empty()) {
         None => None,
         Some(n) if n.chars().count() > MAX_NAME_CHARS => {
@@ -248,15 +232,6 @@ mod tests {
     }
 
     #[test]
-    fn phones_are_normalised_to_e164_digits() {
-        assert_eq!(normalize_phone("+1 555-123-4567").unwrap(), "15551234567");
-        assert_eq!(normalize_phone("447700900123").unwrap(), "447700900123");
-        for bad in ["", "+", "1234567", "1234567890123456", "0155512345", "1555abc4567", "+1 (555) 1234567"] {
-            assert!(normalize_phone(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn tags_are_trimmed_deduplicated_and_limited() {
         assert_eq!(clean_tags([" vip ", "", "vip", "new"]).unwrap(), ["vip", "new"]);
         assert!(clean_tags(["x".repeat(51)]).is_err());
@@ -269,6 +244,7 @@ mod tests {
         let r = row(
             &h,
             &Record { row: 2, fields: vec!["+15551234567".into(), " Ann ".into(), "a; b;a".into(), "Lisbon".into()] },
+            None,
         )
         .unwrap();
         assert_eq!(r.wa_id, "15551234567");

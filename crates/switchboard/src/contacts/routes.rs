@@ -138,14 +138,23 @@ async fn update_contact(
     Ok(axum::Json(c.into()))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportParams {
+    /// ISO 3166 country (`DE`) whose national format phones without `+` are written in. Without
+    /// it every phone must start with its country code.
+    pub default_country: Option<String>,
+}
+
 /// Import contacts from CSV (`Content-Type: text/csv`, at most 10,000 rows and 5 MB).
 ///
-/// The header row names the columns: `phone` (required; E.164, `+`, spaces and dashes allowed),
+/// The header row names the columns: `phone` (required; international with `+`, or — with
+/// `defaultCountry` — that country's national format; spaces, dashes, dots and parentheses allowed),
 /// `name`, `tags` (separated by `;`); any other column becomes an attribute. Contacts are matched
 /// by phone: new ones are created; existing ones get the row's name (when set), its tags added
 /// and its attributes merged. Rows that break a rule are refused and reported with the reason;
 /// the others are applied.
-#[utoipa::path(post, path = "/api/contacts/import", tag = "contacts",
+#[utoipa::path(post, path = "/api/contacts/import", tag = "contacts", params(ImportParams),
     request_body(content = String, content_type = "text/csv"), security(("bearer" = [])),
     responses((status = 200, body = ImportReport), (status = 403, body = ErrorBody),
               (status = 413, body = ErrorBody, description = "more than 5 MB or 10,000 rows"),
@@ -154,8 +163,13 @@ async fn import_contacts(
     State(state): State<AppState>,
     auth: Authed<InboxRole>,
     headers: HeaderMap,
+    Query(p): Query<ImportParams>,
     body: Result<axum::body::Bytes, BytesRejection>,
 ) -> AppResult<axum::Json<ImportReport>> {
+    let country = match p.default_country.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => Some(crate::domain::Country::parse(c).map_err(|m| AppError::field("defaultCountry", m))?),
+        None => None,
+    };
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if !matches!(mime.as_str(), "text/csv" | "application/csv") {
@@ -178,7 +192,7 @@ async fn import_contacts(
     })?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_csv", "the file is not UTF-8 text"))?;
-    let (rows, refused) = service::parse_import(text)?;
+    let (rows, refused) = service::parse_import(text, country)?;
     let report = service::import(&state, auth.tenant()?, auth.user_id(), rows, refused).await?;
     Ok(axum::Json(report))
 }

@@ -285,7 +285,11 @@ pub struct ImportReport {
 }
 
 /// Parses the file and applies the rules to every row; file-level problems are errors.
-pub fn parse_import(text: &str) -> AppResult<(Vec<ImportRow>, Vec<RefusedRow>)> {
+/// `country`: how phones without `+` are read (`domain::parse_phone`).
+pub fn parse_import(
+    text: &str,
+    country: Option<crate::domain::Country>,
+) -> AppResult<(Vec<ImportRow>, Vec<RefusedRow>)> {
     let invalid = |m: String| AppError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_csv", m);
     let records = csv::parse(text).map_err(invalid)?;
     let Some((head, rows)) = records.split_first() else {
@@ -303,7 +307,7 @@ pub fn parse_import(text: &str) -> AppResult<(Vec<ImportRow>, Vec<RefusedRow>)> 
     let mut refused = Vec::new();
     let mut first_row: HashMap<String, usize> = HashMap::new();
     for r in rows {
-        match csv::row(&header, r) {
+        match csv::row(&header, r, country) {
             Ok(row) => {
                 if let Some(first) = first_row.get(&row.wa_id) {
                     refused.push(RefusedRow { row: r.row, reason: format!("duplicate phone: same as row {first}") });

@@ -266,16 +266,6 @@ pub struct StartRequest {
     pub message: SendMessageRequest,
 }
 
-/// Parses a phone number into WhatsApp id digits (8 to 15).
-pub fn parse_phone(raw: &str) -> Result<String, String> {
-    let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '+' | '.')).collect();
-    if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
-        Ok(digits)
-    } else {
-        Err("must be a phone number in international format (8 to 15 digits)".into())
-    }
-}
-
 /// Message a customer who has no conversation yet (or whose window is closed): a template.
 #[utoipa::path(post, path = "/api/messages", tag = "conversations", request_body = StartRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
@@ -289,7 +279,7 @@ async fn start_conversation(
     headers: HeaderMap,
     ApiJson(req): ApiJson<StartRequest>,
 ) -> AppResult<impl IntoResponse> {
-    let to = parse_phone(&req.to).map_err(|m| AppError::field("to", m))?;
+    let to = crate::domain::parse_phone(&req.to, None).map_err(|m| AppError::field("to", m))?;
     let client_id = client_message_id(&headers, req.message.client_message_id.as_deref())?;
     let msg =
         service::start_with_message(&state, &auth.principal, req.whatsapp_account_id, &to, &req.message, client_id)

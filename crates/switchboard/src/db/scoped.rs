@@ -114,6 +114,7 @@ tenant_owned!(
     messages,
     pending_statuses,
     refresh_tokens,
+    segments,
     templates,
     users,
     webhook_deliveries,

@@ -19,6 +19,7 @@ pub mod media;
 pub mod messages;
 pub mod pending_statuses;
 pub mod refresh_tokens;
+pub mod segments;
 pub mod templates;
 pub mod tenants;
 pub mod users;

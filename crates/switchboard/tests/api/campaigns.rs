@@ -298,3 +298,208 @@ async fn states_change_safely_and_other_tenants_see_nothing() {
     let res = s.app.post("/api/campaigns/audience-preview", &json!({"contactIds": [mine]}), Some(&other.access)).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn segments_pick_contacts_by_attribute_country_activity_and_conversation() {
+    let s = setup().await;
+    // Four German numbers and three US ones, with a tier and points.
+    let csv = "phone,name,tags,tier,points\n\
+               +4915110000001,Anna,vip,gold,150\n\
+               +4915110000002,Ben,,silver,90\n\
+               +4915110000003,Clara,vip,gold,40\n\
+               +4915110000004,Dirk,,,\n\
+               +12125550101,Ed,vip,gold,500\n\
+               +12125550102,Fay,,silver,100\n\
+               +12125550103,Gus,,,\n";
+    let res = s.app.post_raw("/api/contacts/import", "text/csv", csv.to_string(), Some(&s.admin.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Anna and Ed write in (a conversation, an inbound message now); Ed's conversation is resolved.
+    for (wa, name) in [("4915110000001", "Anna"), ("12125550101", "Ed")] {
+        let res = s
+            .post(
+                &format!("/api/whatsapp-accounts/{}/sandbox/messages", s.account_id),
+                json!({"from": wa, "name": name, "message": {"type": "text", "body": "hello"}}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    let convs = wait_for("two conversations", || async {
+        let v: Value = s.app.get("/api/conversations?status=open", Some(&s.admin.access)).await.json().await.unwrap();
+        (v["data"].as_array().unwrap().len() == 2).then_some(v)
+    })
+    .await;
+    let ed = convs["data"].as_array().unwrap().iter().find(|c| c["contact"]["waId"] == "12125550101").unwrap();
+    let res = s
+        .app
+        .patch(
+            &format!("/api/conversations/{}", ed["id"].as_str().unwrap()),
+            &json!({"status": "resolved"}),
+            Some(&s.admin.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let count = |rules: Value| {
+        let s = &s;
+        async move {
+            let res = s.post("/api/campaigns/audience-preview", json!({"rules": rules})).await;
+            assert_eq!(res.status(), StatusCode::OK, "{rules}");
+            let v: Value = res.json().await.unwrap();
+            let mut names: Vec<String> =
+                v["sample"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+            names.sort();
+            (v["count"].as_u64().unwrap(), names)
+        }
+    };
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(count(json!({"field": "country", "op": "in", "value": ["DE"]})).await.0, 4);
+    assert_eq!(
+        count(json!({"all": [{"field": "country", "op": "in", "value": ["DE"]},
+                             {"field": "attribute", "name": "points", "op": "gte", "value": 90}]}))
+        .await,
+        (2, names(&["Anna", "Ben"]))
+    );
+    assert_eq!(
+        count(json!({"any": [{"field": "attribute", "name": "tier", "op": "equals", "value": "GOLD"},
+                             {"field": "attribute", "name": "points", "op": "exists"}]}))
+        .await
+        .0,
+        5
+    );
+    assert_eq!(
+        count(json!({"field": "lastInboundAt", "op": "withinDays", "value": 1})).await,
+        (2, names(&["Anna", "Ed"]))
+    );
+    assert_eq!(
+        count(json!({"field": "conversationStatus", "op": "in", "value": ["resolved"]})).await,
+        (1, names(&["Ed"]))
+    );
+    assert_eq!(count(json!({"field": "conversationStatus", "op": "in", "value": ["none"]})).await.0, 5);
+    assert_eq!(
+        count(json!({"all": [{"field": "tag", "op": "has", "value": "VIP"},
+                             {"not": {"field": "country", "op": "in", "value": ["US"]}}]}))
+        .await,
+        (2, names(&["Anna", "Clara"]))
+    );
+    // Tag rules and a segment together: both hold.
+    let res = s
+        .post(
+            "/api/campaigns/audience-preview",
+            json!({"tagsAny": ["vip"], "rules": {"field": "attribute", "name": "points", "op": "lt", "value": 100}}),
+        )
+        .await;
+    assert_eq!(res.json::<Value>().await.unwrap()["count"], 1);
+
+    // A wrong segment is a 422 that says where.
+    let res = s
+        .post(
+            "/api/campaigns/audience-preview",
+            json!({"rules": {"all": [{"field": "country", "op": "in", "value": ["DE"]},
+                                     {"field": "attribute", "name": "points", "op": "gte", "value": "many"}]}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let e: Value = res.json().await.unwrap();
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("all[1]: op \"gte\" needs a number"), "{e}");
+    // Named contacts are instead of rules, not beside them.
+    let anna = contact_id(&s, "4915110000001").await;
+    let res = s
+        .post(
+            "/api/campaigns/audience-preview",
+            json!({"contactIds": [anna], "rules": {"field": "optedOut", "op": "is", "value": false}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A campaign to a segment reaches exactly its members, and keeps the segment as written.
+    let rules = json!({"all": [{"field": "country", "op": "in", "value": ["DE"]},
+                               {"field": "attribute", "name": "points", "op": "gte", "value": 90}]});
+    let c = s.create(json!({"rules": rules}), json!({})).await;
+    assert_eq!(c["audience"]["rules"], rules);
+    let id = c["id"].as_str().unwrap().to_string();
+    let res = s.post(&format!("/api/campaigns/{id}/start"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let done = s.wait_state(&id, "completed").await;
+    assert_eq!(done["funnel"]["recipients"], 2, "{done}");
+    let sends = wait_for("2 sends", || async {
+        let m = s.sends();
+        (m.values().sum::<usize>() >= 2).then_some(m)
+    })
+    .await;
+    let mut to: Vec<&String> = sends.keys().collect();
+    to.sort();
+    assert_eq!(to, vec!["4915110000001", "4915110000002"]);
+}
+
+#[tokio::test]
+async fn saved_segments_are_the_tenants_and_a_campaign_keeps_a_copy_of_one() {
+    let s = setup().await;
+    import(&s, 1, 6, "").await;
+    let csv = "phone,name,tier\n+15550109001,Vera,gold\n+15550109002,Walt,gold\n";
+    let res = s.app.post_raw("/api/contacts/import", "text/csv", csv.to_string(), Some(&s.admin.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let gold = json!({"field": "attribute", "name": "tier", "op": "equals", "value": "gold"});
+    // A live count before saving.
+    let res = s.post("/api/segments/preview", json!({"rules": gold})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["count"], 2);
+    let res = s.post("/api/segments", json!({"name": "Gold", "rules": gold})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let seg: Value = res.json().await.unwrap();
+    let seg_id = seg["id"].as_str().unwrap().to_string();
+    assert_eq!(seg["rules"], gold);
+    // Names are unique in the workspace; bad rules are a 422 naming them.
+    let res = s.post("/api/segments", json!({"name": "gold", "rules": gold})).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "names compare exactly");
+    let res = s.post("/api/segments", json!({"name": "Gold", "rules": gold})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let res = s.post("/api/segments", json!({"name": "Bad", "rules": {"field": "tier"}})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["error"]["details"]["fields"][0]["field"], "rules", "{e}");
+    let list: Value = s.app.get("/api/segments", Some(&s.admin.access)).await.json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+
+    // A campaign from the saved segment keeps a copy: editing or deleting the segment afterwards
+    // changes nothing for it.
+    let c = s.create(json!({"segmentId": seg_id}), json!({})).await;
+    assert_eq!(c["audience"]["rules"], gold);
+    assert_eq!(c["audience"]["segmentId"], seg_id.as_str());
+    let everyone = json!({"field": "optedOut", "op": "is", "value": false});
+    let res = s.app.patch(&format!("/api/segments/{seg_id}"), &json!({"rules": everyone}), Some(&s.admin.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = s.post("/api/campaigns/audience-preview", json!({"segmentId": seg_id})).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["count"], 8, "a preview reads the segment as it is now");
+    let id = c["id"].as_str().unwrap().to_string();
+    let res = s.app.delete(&format!("/api/segments/{seg_id}"), Some(&s.admin.access)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = s.post(&format!("/api/campaigns/{id}/start"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let done = s.wait_state(&id, "completed").await;
+    assert_eq!(done["funnel"]["recipients"], 2, "{done}");
+    // A deleted or unknown segment cannot be used.
+    let res = s.post("/api/campaigns/audience-preview", json!({"segmentId": seg_id})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = s.post("/api/campaigns/audience-preview", json!({"segmentId": seg_id, "rules": gold})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Another tenant sees none of it.
+    let other = s.app.register("Other", "olga@other.test").await;
+    let second: Value = s.app.get("/api/segments", Some(&s.admin.access)).await.json().await.unwrap();
+    let second_id = second["data"][0]["id"].as_str().unwrap().to_string();
+    for res in [
+        s.app.get(&format!("/api/segments/{second_id}"), Some(&other.access)).await,
+        s.app.patch(&format!("/api/segments/{second_id}"), &json!({"name": "Mine"}), Some(&other.access)).await,
+        s.app.delete(&format!("/api/segments/{second_id}"), Some(&other.access)).await,
+    ] {
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+    let res =
+        s.app.post("/api/campaigns/audience-preview", &json!({"segmentId": second_id}), Some(&other.access)).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let list: Value = s.app.get("/api/segments", Some(&other.access)).await.json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 0);
+    let res = s.app.post("/api/segments/preview", &json!({"rules": gold}), Some(&other.access)).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["count"], 0);
+}

@@ -365,3 +365,34 @@ async fn roles_and_tenant_isolation() {
     let res = app.get(&format!("/api/contacts/{}", uuid::Uuid::now_v7()), Some(&a.access)).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+#[tokio::test]
+async fn national_numbers_are_read_in_the_default_country_and_stored_as_e164() {
+    let app = spawn_app().await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    let csv =
+        "phone,name\n030 1234567,Landline\n0049 151 12345678,Mobile\n+44 7700 900123,Abroad\n(0151) 1234-5679,Dashes\n";
+    let res =
+        app.post_raw("/api/contacts/import?defaultCountry=de", "text/csv", csv.to_string(), Some(&a.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let report: Value = res.json().await.unwrap();
+    assert_eq!(report["imported"], 4, "{report}");
+    let page = list(&app, &a.access, "").await;
+    let mut ids: Vec<&str> = page["data"].as_array().unwrap().iter().map(|c| c["waId"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["447700900123", "4915112345678", "4915112345679", "49301234567"]);
+    // The same number written another way is the same contact: a duplicate in the file.
+    let csv = "phone\n+49 30 1234567\n030/1234567\n";
+    let res =
+        app.post_raw("/api/contacts/import?defaultCountry=DE", "text/csv", csv.to_string(), Some(&a.access)).await;
+    let report: Value = res.json().await.unwrap();
+    assert_eq!(report["updated"], 1, "{report}");
+    assert!(report["refused"][0]["reason"].as_str().unwrap().contains("duplicate"), "{report}");
+    // Without a default country a national number is refused with the reason; a bad country is a 422.
+    let report = import(&app, &a.access, "phone\n030 1234567\n").await;
+    assert!(report["refused"][0]["reason"].as_str().unwrap().contains("country code"), "{report}");
+    let res = app
+        .post_raw("/api/contacts/import?defaultCountry=XX", "text/csv", "phone\n1\n".to_string(), Some(&a.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

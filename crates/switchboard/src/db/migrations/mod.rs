@@ -17,6 +17,7 @@ mod m0011_audit_platform;
 mod m0012_inbound_fidelity;
 mod m0013_sessions_revoked;
 mod m0014_campaigns;
+mod m0015_segments;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_inbound_fidelity::Migration),
             Box::new(m0013_sessions_revoked::Migration),
             Box::new(m0014_campaigns::Migration),
+            Box::new(m0015_segments::Migration),
         ]
     }
 }
