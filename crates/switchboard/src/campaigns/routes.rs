@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::service::{self, Action, Funnel, NewCampaign};
 use super::{Audience, Variables};
 use crate::access::extract::{Authed, TenantAdminRole, TenantMember};
+use crate::entities::campaigns;
 use crate::entities::enums::{CampaignState, RecipientState};
-use crate::entities::{campaign_recipients, campaigns};
 use crate::error::{AppError, AppResult, ErrorBody, Validator};
 use crate::json::ApiJson;
 use crate::state::AppState;
@@ -250,23 +250,43 @@ async fn cancel_campaign(
 pub struct RecipientDto {
     pub id: Uuid,
     pub contact_id: Uuid,
+    /// The contact (absent once deleted).
+    pub contact: Option<RecipientContact>,
     pub state: RecipientState,
     /// Why it was skipped or failed before sending.
     pub reason: Option<String>,
     pub detail: Option<String>,
-    /// Its message (`GET /api/conversations/…/messages` shows its status).
+    /// Its message (`GET /api/conversations/…/messages` shows it in its conversation).
     pub message_id: Option<Uuid>,
+    /// The message's status now: `queued`, `sent`, `delivered`, `read`, `played`, `failed`.
+    pub message_status: Option<String>,
+    /// Meta's error of a failed message: its code and title.
+    pub error_code: Option<i32>,
+    pub error_title: Option<String>,
 }
 
-impl From<campaign_recipients::Model> for RecipientDto {
-    fn from(r: campaign_recipients::Model) -> Self {
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientContact {
+    pub wa_id: Option<String>,
+    /// The saved name, else the WhatsApp profile name.
+    pub name: Option<String>,
+}
+
+impl From<service::Recipient> for RecipientDto {
+    fn from(r: service::Recipient) -> Self {
+        let (row, m) = (r.row, r.message);
         Self {
-            id: r.id,
-            contact_id: r.contact_id,
-            state: r.state,
-            reason: r.reason,
-            detail: r.detail,
-            message_id: r.message_id,
+            id: row.id,
+            contact_id: row.contact_id,
+            contact: r.contact.map(|c| RecipientContact { wa_id: c.wa_id, name: c.name.or(c.profile_name) }),
+            state: row.state,
+            reason: row.reason,
+            detail: row.detail,
+            message_id: row.message_id,
+            message_status: m.as_ref().map(|m| m.status.as_str().to_string()),
+            error_code: m.as_ref().and_then(|m| m.error_code),
+            error_title: m.and_then(|m| m.error_title),
         }
     }
 }
@@ -310,7 +330,7 @@ async fn list_recipients(
         ),
     };
     let rows = service::recipients(&state.db, auth.tenant()?, id, st, p.after, limit).await?;
-    let next = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    let next = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.row.id)).flatten();
     Ok(axum::Json(RecipientList { data: rows.into_iter().map(Into::into).collect(), next }))
 }
 

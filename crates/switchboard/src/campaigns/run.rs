@@ -5,11 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use phonenumber::country::Id::US;
+
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::service::{self, mark};
 use super::{Variables, client_message_id, values_for};
+use crate::domain::Country;
 use crate::entities::enums::{CampaignState, RecipientState};
 use crate::entities::{campaign_recipients, campaigns, contacts, templates, tenants};
 use crate::error::AppError;
@@ -108,17 +111,52 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
         return Ok(());
     };
     let vars: Variables = serde_json::from_value(c.variables.clone()).unwrap_or_default();
-    let ctx = Ctx { state, campaign: &c, account: &account, template: &template, tenant: &tenant_row, vars: &vars };
+    let marketing = template.category.eq_ignore_ascii_case("MARKETING");
+    // The marketing frequency cap: the round's contacts' recent marketing sends, in one query.
+    let cap = if marketing { crate::settings::service::dto(&tenant_row).marketing_cap } else { None };
+    let mut recent = match cap {
+        Some(cap) => {
+            let since = crate::db::now() - chrono::Duration::days(i64::from(cap.days));
+            let ids: Vec<uuid::Uuid> = batch.iter().map(|r| r.contact_id).collect();
+            service::recent_marketing(&state.db, tenant, &ids, since).await.map_err(retry)?
+        }
+        None => Default::default(),
+    };
+    let ctx = Ctx {
+        state,
+        campaign: &c,
+        account: &account,
+        template: &template,
+        tenant: &tenant_row,
+        vars: &vars,
+        marketing,
+        cap: cap.map(|c| (u64::from(c.messages), c.days)),
+    };
     for r in batch {
-        if let Some(why) = ctx.send_one(&r).await? {
-            // A rule that stops every send (suspended, disabled, quota): the campaign waits.
-            service::settle(state.writer(), &state.events, &c, CampaignState::Paused, Some(why))
-                .await
-                .map_err(retry)?;
-            return Ok(());
+        let sent_before = recent.get(&r.contact_id).copied().unwrap_or(0);
+        match ctx.send_one(&r, sent_before).await? {
+            Sent::Queued => *recent.entry(r.contact_id).or_default() += 1,
+            Sent::Not => {}
+            Sent::StopAll(why) => {
+                // A rule that stops every send (suspended, disabled, quota): the campaign waits.
+                service::settle(state.writer(), &state.events, &c, CampaignState::Paused, Some(why))
+                    .await
+                    .map_err(retry)?;
+                return Ok(());
+            }
         }
     }
     Err(Outcome::Defer { after: BETWEEN_ROUNDS, reason: "next round".into() })
+}
+
+/// What became of one recipient.
+enum Sent {
+    /// Its message was created.
+    Queued,
+    /// Skipped or failed, with the reason on the recipient row.
+    Not,
+    /// A rule that stops every send: the campaign must pause with this reason.
+    StopAll(String),
 }
 
 struct Ctx<'a> {
@@ -128,6 +166,10 @@ struct Ctx<'a> {
     template: &'a templates::Model,
     tenant: &'a tenants::Model,
     vars: &'a Variables,
+    /// The template is MARKETING.
+    marketing: bool,
+    /// The marketing frequency cap: (messages, days).
+    cap: Option<(u64, u32)>,
 }
 
 /// Codes of the rules that stop the whole campaign rather than one recipient.
@@ -135,8 +177,8 @@ const STOPS_ALL: &[&str] = &["tenant_suspended", "account_disabled", "quota_exce
 
 impl Ctx<'_> {
     /// Creates one recipient's message (or skips or fails the recipient with the reason).
-    /// `Some(reason)`: the campaign must pause.
-    async fn send_one(&self, r: &campaign_recipients::Model) -> Result<Option<String>, Outcome> {
+    /// `recent`: the contact's marketing campaign messages within the cap's days.
+    async fn send_one(&self, r: &campaign_recipients::Model, recent: u64) -> Result<Sent, Outcome> {
         let db = self.state.writer();
         let c = self.campaign;
         let contact = contacts::Entity::find_by_id(r.contact_id)
@@ -146,18 +188,30 @@ impl Ctx<'_> {
             .map_err(retry)?;
         let Some(contact) = contact else {
             mark(db, r.id, RecipientState::Failed, Some("contact_deleted"), None, None).await.map_err(retry)?;
-            return Ok(None);
+            return Ok(Sent::Not);
         };
         if contact.wa_id.is_none() && contact.user_id.is_none() {
             mark(db, r.id, RecipientState::Skipped, Some("no_phone_number"), None, None).await.map_err(retry)?;
-            return Ok(None);
+            return Ok(Sent::Not);
+        }
+        if self.marketing && contact.wa_id.as_deref().and_then(Country::of_wa_id) == Some(Country(US)) {
+            let detail = Some("Meta does not deliver marketing templates to US (+1) numbers".to_string());
+            mark(db, r.id, RecipientState::Skipped, Some("us_marketing"), detail, None).await.map_err(retry)?;
+            return Ok(Sent::Not);
+        }
+        if let Some((most, days)) = self.cap
+            && recent >= most
+        {
+            let detail = Some(format!("{recent} marketing messages in the last {days} days (the cap is {most})"));
+            mark(db, r.id, RecipientState::Skipped, Some("frequency_cap"), detail, None).await.map_err(retry)?;
+            return Ok(Sent::Not);
         }
         let params = match values_for(self.vars, &contact) {
             Ok(p) => p,
             Err(key) => {
                 let detail = Some(format!("no value for template parameter {key}"));
                 mark(db, r.id, RecipientState::Failed, Some("missing_variable"), detail, None).await.map_err(retry)?;
-                return Ok(None);
+                return Ok(Sent::Not);
             }
         };
         let mut body = serde_json::Map::new();
@@ -186,20 +240,20 @@ impl Ctx<'_> {
             .await
             .map_err(|e| Outcome::Retry { error: e.message.clone(), after: None })?;
         mark(db, r.id, RecipientState::Queued, None, None, Some(msg.id)).await.map_err(retry)?;
-        Ok(None)
+        Ok(Sent::Queued)
     }
 
     /// A send the rules refused: the recipient is skipped with the rule's code, or, for a rule
     /// that stops every send, the campaign pauses.
-    async fn refused(&self, r: &campaign_recipients::Model, e: AppError) -> Result<Option<String>, Outcome> {
+    async fn refused(&self, r: &campaign_recipients::Model, e: AppError) -> Result<Sent, Outcome> {
         if STOPS_ALL.contains(&e.code) {
-            return Ok(Some(e.message));
+            return Ok(Sent::StopAll(e.message));
         }
         if e.status.is_server_error() {
             return Err(Outcome::Retry { error: e.message, after: None });
         }
         let state = if e.code == "opted_out" { RecipientState::Skipped } else { RecipientState::Failed };
         mark(self.state.writer(), r.id, state, Some(e.code), Some(e.message), None).await.map_err(retry)?;
-        Ok(None)
+        Ok(Sent::Not)
     }
 }

@@ -311,6 +311,51 @@ pub async fn audience_page(
     .await
 }
 
+/// How many marketing campaign messages each of `contacts` was given since `since` (recipients
+/// marked `queued` then, of campaigns whose template is MARKETING), in one query.
+pub async fn recent_marketing<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    contacts: &[Uuid],
+    since: DateTime<Utc>,
+) -> Result<std::collections::HashMap<Uuid, u64>, sea_orm::DbErr> {
+    if contacts.is_empty() {
+        return Ok(Default::default());
+    }
+    let r = Alias::new("r");
+    let (c, t) = (Alias::new("c"), Alias::new("t"));
+    let q = Query::select()
+        .expr_as(Expr::col((r.clone(), campaign_recipients::Column::ContactId)), Alias::new("contact"))
+        .expr_as(Expr::col((r.clone(), campaign_recipients::Column::Id)).count(), Alias::new("n"))
+        .from_as(campaign_recipients::Entity, r.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            campaigns::Entity,
+            c.clone(),
+            Expr::col((c.clone(), campaigns::Column::Id)).equals((r.clone(), campaign_recipients::Column::CampaignId)),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            templates::Entity,
+            t.clone(),
+            Expr::col((t.clone(), templates::Column::Id)).equals((c.clone(), campaigns::Column::TemplateId)),
+        )
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::TenantId)).eq(tenant.0))
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::ContactId)).is_in(contacts.iter().copied()))
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::State)).eq(RecipientState::Queued.as_str()))
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::UpdatedAt)).gte(since))
+        .and_where(Expr::col((t.clone(), templates::Column::Category)).eq("MARKETING"))
+        .group_by_col((r.clone(), campaign_recipients::Column::ContactId))
+        .to_owned();
+    let mut out = std::collections::HashMap::new();
+    for row in db.query_all(&q).await? {
+        let id: Uuid = row.try_get("", "contact")?;
+        let n: i64 = row.try_get("", "n")?;
+        out.insert(id, u64::try_from(n).unwrap_or(0));
+    }
+    Ok(out)
+}
+
 /// Writes the audience as recipient rows (`pending`), a page at a time; rows already there stay
 /// as they are (unique per campaign and contact). Returns how many were added.
 pub async fn plan(db: &DatabaseConnection, c: &campaigns::Model) -> Result<u64, sea_orm::DbErr> {
@@ -371,17 +416,8 @@ pub async fn preview(
     audience: &Audience,
 ) -> AppResult<(u64, Vec<contacts::Model>)> {
     let audience = &resolve(db, tenant, audience.clone()).await?;
-    let (mut after, mut n, mut sample) = (None, 0u64, Vec::new());
-    loop {
-        let (page, last) = audience_page(db, tenant, audience, after, 2_000).await?;
-        n += page.len() as u64;
-        sample.extend(page.into_iter().take(10usize.saturating_sub(sample.len())));
-        match last {
-            Some(l) => after = Some(l),
-            None => break,
-        }
-    }
-    Ok((n, sample))
+    let pages = |after| audience_page(db, tenant, audience, after, crate::segments::service::PAGE);
+    Ok(crate::segments::service::count_and_sample(pages).await?)
 }
 
 /// A campaign's funnel: recipients by state, and the statuses of the messages created.
@@ -476,7 +512,7 @@ pub async fn recipients(
     state: Option<RecipientState>,
     after: Option<Uuid>,
     limit: u64,
-) -> AppResult<Vec<campaign_recipients::Model>> {
+) -> AppResult<Vec<Recipient>> {
     let c = get(db, tenant, campaign).await?;
     let mut q = campaign_recipients::Entity::find()
         .filter(campaign_recipients::Column::TenantId.eq(tenant.0))
@@ -487,7 +523,46 @@ pub async fn recipients(
     if let Some(a) = after {
         q = q.filter(campaign_recipients::Column::Id.gt(a));
     }
-    Ok(q.order_by_asc(campaign_recipients::Column::Id).limit(limit).all(db).await?)
+    let rows = q.order_by_asc(campaign_recipients::Column::Id).limit(limit).all(db).await?;
+    with_contacts_and_messages(db, tenant, rows).await
+}
+
+/// A recipient row with its contact and its message (when they exist).
+pub struct Recipient {
+    pub row: campaign_recipients::Model,
+    pub contact: Option<contacts::Model>,
+    pub message: Option<messages::Model>,
+}
+
+/// Loads the contacts and messages of a page of recipients, two queries.
+async fn with_contacts_and_messages(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    rows: Vec<campaign_recipients::Model>,
+) -> AppResult<Vec<Recipient>> {
+    use std::collections::HashMap;
+    let contact_ids: Vec<Uuid> = rows.iter().map(|r| r.contact_id).collect();
+    let message_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.message_id).collect();
+    let mut people: HashMap<Uuid, contacts::Model> = HashMap::new();
+    if !contact_ids.is_empty() {
+        for c in contacts::Entity::of(tenant).filter(contacts::Column::Id.is_in(contact_ids)).all(db).await? {
+            people.insert(c.id, c);
+        }
+    }
+    let mut sent: HashMap<Uuid, messages::Model> = HashMap::new();
+    if !message_ids.is_empty() {
+        for m in messages::Entity::of(tenant).filter(messages::Column::Id.is_in(message_ids)).all(db).await? {
+            sent.insert(m.id, m);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| Recipient {
+            contact: people.remove(&row.contact_id),
+            message: row.message_id.and_then(|m| sent.remove(&m)),
+            row,
+        })
+        .collect())
 }
 
 /// Messages created for the campaign and not yet handed to Meta (its pacing window).

@@ -106,18 +106,27 @@ pub async fn scan_page<C: ConnectionTrait>(
 
 /// How many of the tenant's contacts a rule admits now, and ten of them.
 pub async fn preview(db: &DatabaseConnection, tenant: TenantId, rule: &Rule) -> AppResult<(u64, Vec<contacts::Model>)> {
+    let pages = |after| scan_page(db, tenant, after, PAGE, rule.needs_facts(), |c, f, now| rule.admits(c, f, now));
+    Ok(count_and_sample(pages).await?)
+}
+
+/// Walks pages (`page(after)` → the kept contacts and the page's last id, `None` at the end) and
+/// counts them, keeping the first ten.
+pub async fn count_and_sample<F, Fut>(mut page: F) -> Result<(u64, Vec<contacts::Model>), sea_orm::DbErr>
+where
+    F: FnMut(Option<Uuid>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<contacts::Model>, Option<Uuid>), sea_orm::DbErr>>,
+{
     let (mut after, mut n, mut sample) = (None, 0u64, Vec::new());
     loop {
-        let (page, last) =
-            scan_page(db, tenant, after, PAGE, rule.needs_facts(), |c, f, now| rule.admits(c, f, now)).await?;
-        n += page.len() as u64;
-        sample.extend(page.into_iter().take(10usize.saturating_sub(sample.len())));
+        let (kept, last) = page(after).await?;
+        n += kept.len() as u64;
+        sample.extend(kept.into_iter().take(10usize.saturating_sub(sample.len())));
         match last {
             Some(l) => after = Some(l),
-            None => break,
+            None => return Ok((n, sample)),
         }
     }
-    Ok((n, sample))
 }
 
 fn name_taken(e: sea_orm::DbErr) -> AppError {

@@ -54,6 +54,11 @@ pub struct UpdateSettingsRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub billing_email: Option<Option<String>>,
+    /// `{"messages": 2, "days": 7}`: at most 2 marketing templates per contact in any 7 days,
+    /// across campaigns; `null` removes the cap.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<service::MarketingCap>)]
+    pub marketing_cap: Option<Option<Value>>,
 }
 
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -104,6 +109,11 @@ async fn update_settings(
     ch.opt_out_keywords =
         req.opt_out_keywords.as_deref().and_then(|k| v.check("optOutKeywords", service::parse_keywords(k)));
     ch.auto_assign = req.auto_assign;
+    ch.marketing_cap = match &req.marketing_cap {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(c)) => v.check("marketingCap", service::MarketingCap::parse(c)).map(Some),
+    };
     ch.default_language =
         req.default_language.as_deref().and_then(|l| v.check("defaultLanguage", service::parse_language(l)));
     ch.billing_email = match &req.billing_email {

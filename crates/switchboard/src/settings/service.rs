@@ -35,6 +35,28 @@ pub struct BusinessHours {
     pub sunday: Option<DayHours>,
 }
 
+/// At most `messages` marketing templates per contact in any `days` days, across campaigns; a
+/// campaign skips a contact at the cap (`frequency_cap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarketingCap {
+    /// 1 to 100.
+    pub messages: u32,
+    /// 1 to 90.
+    pub days: u32,
+}
+
+impl MarketingCap {
+    pub fn parse(v: &Value) -> Result<Self, String> {
+        let cap: MarketingCap = serde_json::from_value(v.clone())
+            .map_err(|_| "must be {\"messages\": 1-100, \"days\": 1-90} or null".to_string())?;
+        if !(1..=100).contains(&cap.messages) || !(1..=90).contains(&cap.days) {
+            return Err("messages must be 1 to 100 and days 1 to 90".into());
+        }
+        Ok(cap)
+    }
+}
+
 /// A tenant's settings as the API shows them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +74,8 @@ pub struct SettingsDto {
     /// Template language used when none is given, e.g. `en_US`.
     pub default_language: String,
     pub billing_email: Option<String>,
+    /// The marketing frequency cap per contact; `null`: none.
+    pub marketing_cap: Option<MarketingCap>,
 }
 
 /// Reads the settings of a tenant row, with defaults for missing keys.
@@ -69,6 +93,7 @@ pub fn dto(t: &tenants::Model) -> SettingsDto {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| "en_US".into()),
         billing_email: t.billing_email.clone(),
+        marketing_cap: t.settings.get("marketingCap").and_then(|v| MarketingCap::parse(v).ok()),
     }
 }
 
@@ -249,6 +274,7 @@ pub struct SettingsChanges {
     pub auto_assign: Option<bool>,
     pub default_language: Option<String>,
     pub billing_email: Option<Option<String>>,
+    pub marketing_cap: Option<Option<MarketingCap>>,
 }
 
 /// Applies the changes and records `settings.update` with the keys that changed.
@@ -301,6 +327,9 @@ pub async fn update(
     if let Some(l) = ch.default_language {
         settings["defaultLanguage"] = json!(l);
     }
+    if let Some(c) = ch.marketing_cap {
+        settings["marketingCap"] = serde_json::to_value(c).map_err(AppError::internal)?;
+    }
     am.settings = Set(settings);
     am.updated_at = Set(crate::db::now());
     let updated = am.update(&txn).await?;
@@ -315,6 +344,7 @@ pub async fn update(
         "autoAssign",
         "defaultLanguage",
         "billingEmail",
+        "marketingCap",
     ]
     .into_iter()
     .filter(|k| b.get(k) != a.get(k))

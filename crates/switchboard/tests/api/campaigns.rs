@@ -503,3 +503,86 @@ async fn saved_segments_are_the_tenants_and_a_campaign_keeps_a_copy_of_one() {
     let res = s.app.post("/api/segments/preview", &json!({"rules": gold}), Some(&other.access)).await;
     assert_eq!(res.json::<Value>().await.unwrap()["count"], 0);
 }
+
+#[tokio::test]
+async fn marketing_skips_us_numbers_and_contacts_at_the_frequency_cap() {
+    let s = setup().await;
+    let csv =
+        "phone,name\n+12125550101,Ann\n+13105550102,Bob\n+14165550103,Cat\n+4915110000001,Dan\n+4915110000002,Eve\n";
+    let res = s.app.post_raw("/api/contacts/import", "text/csv", csv.to_string(), Some(&s.admin.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // At most one marketing message per contact in any 7 days.
+    for bad in [json!({"messages": 0, "days": 7}), json!({"messages": 2}), json!("often")] {
+        let res = s.app.patch("/api/settings", &json!({"marketingCap": bad}), Some(&s.admin.access)).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    let res =
+        s.app.patch("/api/settings", &json!({"marketingCap": {"messages": 1, "days": 7}}), Some(&s.admin.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["marketingCap"], json!({"messages": 1, "days": 7}));
+
+    let run = |name: &'static str| {
+        let s = &s;
+        async move {
+            let c = s.create(json!({}), json!({"name": name})).await;
+            let id = c["id"].as_str().unwrap().to_string();
+            assert_eq!(s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.status(), StatusCode::OK);
+            let done = s.wait_state(&id, "completed").await;
+            let page: Value = s
+                .app
+                .get(&format!("/api/campaigns/{id}/recipients?limit=100"), Some(&s.admin.access))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let mut reasons: Vec<(String, String)> = page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["contact"]["waId"].as_str().unwrap_or("").to_string(),
+                        r["reason"].as_str().unwrap_or("-").to_string(),
+                    )
+                })
+                .collect();
+            reasons.sort();
+            (done["funnel"].clone(), reasons)
+        }
+    };
+    let (f, reasons) = run("First").await;
+    assert_eq!(f["recipients"], 5, "{f}");
+    assert_eq!(f["reasons"]["us_marketing"], 2, "the two US numbers; Canada's +1 is not the US: {f}");
+    let expect = |other: &str| {
+        vec![
+            ("12125550101".to_string(), "us_marketing".to_string()),
+            ("13105550102".to_string(), "us_marketing".to_string()),
+            ("14165550103".to_string(), other.to_string()),
+            ("4915110000001".to_string(), other.to_string()),
+            ("4915110000002".to_string(), other.to_string()),
+        ]
+    };
+    assert_eq!(reasons, expect("-"));
+    // A second marketing campaign within the week: everyone else is at the cap.
+    let (f, reasons) = run("Second").await;
+    assert_eq!(f["reasons"]["frequency_cap"], 3, "{f}");
+    assert_eq!(reasons, expect("frequency_cap"));
+    // meta-sim got one message for each of the three, none for the US numbers.
+    let sends = wait_for("3 sends", || async {
+        let m = s.sends();
+        (m.values().sum::<usize>() >= 3).then_some(m)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sends = if s.sends().values().sum::<usize>() > 3 { s.sends() } else { sends };
+    let mut to: Vec<&String> = sends.keys().collect();
+    to.sort();
+    assert_eq!(to, vec!["14165550103", "4915110000001", "4915110000002"]);
+    assert!(sends.values().all(|n| *n == 1), "{sends:?}");
+    // Without the cap, a third campaign reaches them again.
+    let res = s.app.patch("/api/settings", &json!({"marketingCap": null}), Some(&s.admin.access)).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["marketingCap"], Value::Null);
+    let (f, _) = run("Third").await;
+    assert_eq!(f["reasons"].get("frequency_cap"), None, "{f}");
+    assert_eq!(f["skipped"], 2, "{f}");
+}

@@ -1,4 +1,5 @@
-//! Saved segments (issue #17): named rules over a tenant's contacts, unique by name in the tenant.
+//! Saved segments (issue #17): named rules over a tenant's contacts, unique by name in the tenant;
+//! and the index the marketing frequency cap counts a contact's recent campaign sends by.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -42,6 +43,18 @@ impl MigrationTrait for Migration {
                 .col("tenant_id")
                 .col("name")
                 .unique()
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_campaign_recipients_contact_state")
+                .table("campaign_recipients")
+                .col("tenant_id")
+                .col("contact_id")
+                .col("state")
+                .col("updated_at")
                 .if_not_exists()
                 .take(),
         )
