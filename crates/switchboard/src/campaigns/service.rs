@@ -420,6 +420,14 @@ pub async fn preview(
     Ok(crate::segments::service::count_and_sample(pages).await?)
 }
 
+/// How many contacts a campaign's own audience (its copy of the rules) has now, and a few.
+pub async fn audience_now(db: &DatabaseConnection, c: &campaigns::Model) -> AppResult<(u64, Vec<contacts::Model>)> {
+    let audience: Audience = serde_json::from_value(c.audience.clone()).unwrap_or_default();
+    let tenant = TenantId(c.tenant_id);
+    let pages = |after| audience_page(db, tenant, &audience, after, crate::segments::service::PAGE);
+    Ok(crate::segments::service::count_and_sample(pages).await?)
+}
+
 /// A campaign's funnel: recipients by state, and the statuses of the messages created.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

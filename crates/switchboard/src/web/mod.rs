@@ -8,6 +8,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod campaigns_page;
 pub mod charts;
 pub mod dashboard;
 pub mod inbox;
@@ -42,6 +43,11 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(dashboard::page))
         .route("/templates", get(templates_page::list))
         .route("/templates/new", get(templates_page::new))
+        .route("/campaigns", get(campaigns_page::list))
+        .route("/campaigns/new", get(campaigns_page::new))
+        .route("/campaigns/segments", get(campaigns_page::segments))
+        .route("/campaigns/{id}", get(campaigns_page::detail))
+        .route("/campaigns/{id}/funnel", get(campaigns_page::funnel))
         .route("/settings", get(settings::index))
         .route("/settings/accounts", get(settings::accounts))
         .route("/settings/team", get(settings::team))

@@ -586,3 +586,41 @@ async fn marketing_skips_us_numbers_and_contacts_at_the_frequency_cap() {
     assert_eq!(f["reasons"].get("frequency_cap"), None, "{f}");
     assert_eq!(f["skipped"], 2, "{f}");
 }
+
+#[tokio::test]
+async fn the_campaign_pages_show_the_tenants_campaign_and_hide_it_from_others() {
+    let s = setup().await;
+    import(&s, 1, 3, "vip").await;
+    let c = s.create(json!({"tagsAny": ["vip"]}), json!({"name": "Page test"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let page = |path: String, access: String| {
+        let app = &s.app;
+        async move {
+            let res = reqwest::Client::new()
+                .get(app.url(&path))
+                .header(reqwest::header::COOKIE, format!("sb_access={access}; sb_csrf=x"))
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let (status, body) = page("/campaigns".into(), s.admin.access.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Page test") && body.contains(&id), "the list shows it");
+    let (status, body) = page(format!("/campaigns/{id}"), s.admin.access.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("data-testid=\"audience-count\">3<"), "a draft shows its audience now");
+    assert!(body.contains("campaign-start"), "and can be started");
+    let (status, body) = page(format!("/campaigns/{id}/funnel"), s.admin.access.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("data-testid=\"funnel-recipients\">0<"), "{body}");
+    let other = s.app.register("Other", "olga@other.test").await;
+    for path in [format!("/campaigns/{id}"), format!("/campaigns/{id}/funnel")] {
+        let (status, body) = page(path.clone(), other.access.clone()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!body.contains("Page test"));
+    }
+    let (_, body) = page("/campaigns".into(), other.access.clone()).await;
+    assert!(!body.contains("Page test"));
+}

@@ -214,3 +214,136 @@ async fn sandbox_customer_to_live_inbox_and_back_with_ticks_and_theme() {
     shot(&s, "11-inbox-phone").await;
     s.quit().await;
 }
+
+/// The element's value set by script, with the events a person's choice fires.
+async fn choose(s: &Session, css: &str, value: &str) {
+    let e = s.wait(css, 10).await;
+    s.script(
+        "arguments[0].value = arguments[1]; \
+         arguments[0].dispatchEvent(new Event('input', {bubbles: true})); \
+         arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
+        json!([e.arg(), value]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_segment_then_a_campaign_to_sandbox_customers_with_a_live_funnel_paused_and_resumed() {
+    let app = helpers::spawn_app().await;
+    let Some((_d, s)) = browser(1280, 900).await else { return };
+    let base = &app.base;
+    sign_up(&s, base, "Campaign Cafe", "ana@cafe.test").await;
+    s.click(&s.wait("[data-testid=\"add-sandbox\"]", 10).await).await;
+    s.wait("[data-testid=\"account-row\"]", 15).await;
+
+    // Through the API: a slow number (2 messages a second, so the campaign runs long enough to
+    // pause), an approved utility template and 60 customers, 50 of them gold.
+    let login =
+        app.post("/api/auth/login", &json!({"email": "ana@cafe.test", "password": helpers::PASSWORD}), None).await;
+    let token = login.json::<serde_json::Value>().await.unwrap()["accessToken"].as_str().unwrap().to_string();
+    let accounts: serde_json::Value = app.get("/api/whatsapp-accounts", Some(&token)).await.json().await.unwrap();
+    let account = accounts["data"][0].clone();
+    let account_id = account["id"].as_str().unwrap().to_string();
+    let res =
+        app.patch(&format!("/api/whatsapp-accounts/{account_id}"), &json!({"throughputMps": 2}), Some(&token)).await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let tpl = json!({
+        "whatsappAccountId": account_id, "name": "table_ready", "category": "UTILITY", "language": "en_US",
+        "components": [{"type": "BODY", "text": "Hi {{1}}, your table is ready.", "example": {"body_text": [["Ann"]]}}]
+    });
+    let res = app.post("/api/templates", &tpl, Some(&token)).await;
+    assert!(res.status().is_success());
+    let template_id = res.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    helpers::wait_for("the template approved", || async {
+        let t: serde_json::Value =
+            app.get(&format!("/api/templates/{template_id}"), Some(&token)).await.json().await.unwrap();
+        (t["status"] == "APPROVED").then_some(())
+    })
+    .await;
+    let mut csv = String::from("phone,name,tier\n");
+    for i in 0..60 {
+        csv.push_str(&format!("+491511000{i:04},Guest {i},{}\n", if i < 50 { "gold" } else { "silver" }));
+    }
+    let res = app.post_raw("/api/contacts/import", "text/csv", csv, Some(&token)).await;
+    assert!(res.status().is_success());
+
+    // A segment built in the page, counted before it is saved.
+    s.goto(&format!("{base}/campaigns")).await;
+    s.click(&s.wait("[data-testid=\"segments-link\"]", 10).await).await;
+    s.type_text(&s.wait("[data-testid=\"segment-name\"]", 10).await, "Gold guests").await;
+    choose(&s, ".seg-row [data-seg-field]", "attribute").await;
+    s.type_text(&s.wait(".seg-row [data-seg-name]", 5).await, "tier").await;
+    choose(&s, ".seg-row [data-seg-op]", "equals").await;
+    s.type_text(&s.wait(".seg-row [data-seg-value]", 5).await, "gold").await;
+    s.click(&s.wait("[data-testid=\"segment-preview\"]", 5).await).await;
+    s.wait_js(
+        "the live count",
+        "const o = document.querySelector('[data-testid=\"segment-count\"]'); return o && o.dataset.count === '50'",
+        10,
+    )
+    .await;
+    shot(&s, "12-segment-builder").await;
+    s.click(&s.wait("[data-testid=\"save-segment\"]", 5).await).await;
+    s.wait("[data-testid=\"segment-row\"]", 10).await;
+
+    // The campaign: template, values, the segment; the draft shows its audience before starting.
+    s.goto(&format!("{base}/campaigns/new")).await;
+    s.type_text(&s.wait("[data-testid=\"campaign-name\"]", 10).await, "Tables tonight").await;
+    choose(&s, "[data-testid=\"campaign-template\"]", &template_id).await;
+    let segment = s
+        .script(
+            "return document.querySelector('[data-testid=\"campaign-segment\"] option:last-child').value",
+            json!([]),
+        )
+        .await;
+    choose(&s, "[data-testid=\"campaign-segment\"]", segment.as_str().unwrap()).await;
+    shot(&s, "13-campaign-new").await;
+    s.click(&s.wait("[data-testid=\"create-campaign\"]", 5).await).await;
+    let count = s.wait("[data-testid=\"audience-count\"]", 15).await;
+    assert_eq!(s.text(&count).await, "50");
+    assert_eq!(s.text(&s.wait("[data-testid=\"campaign-state\"]", 5).await).await, "draft");
+
+    // Start, pause while it runs, resume; the funnel follows the statuses without a reload.
+    s.script("window.confirm = () => true", json!([])).await;
+    s.click(&s.wait("[data-testid=\"campaign-start\"]", 5).await).await;
+    s.wait_js(
+        "running",
+        "const b = document.querySelector('[data-testid=\"campaign-state\"]'); return b && b.textContent === 'running'",
+        15,
+    )
+    .await;
+    s.click(&s.wait("[data-testid=\"campaign-pause\"]", 5).await).await;
+    s.wait_js(
+        "paused",
+        "const b = document.querySelector('[data-testid=\"campaign-state\"]'); return b && b.textContent === 'paused'",
+        15,
+    )
+    .await;
+    let pending = s.text(&s.wait("[data-testid=\"funnel-pending\"]", 5).await).await;
+    assert!(pending.parse::<u64>().unwrap() > 0, "paused with recipients still pending: {pending}");
+    shot(&s, "14-campaign-paused").await;
+    s.click(&s.wait("[data-testid=\"campaign-resume\"]", 5).await).await;
+    s.wait_js(
+        "every gold guest's message read, live",
+        "const n = document.querySelector('[data-testid=\"funnel-read\"]'); return n && n.textContent.trim() === '50'",
+        90,
+    )
+    .await;
+    s.wait_js(
+        "completed",
+        "const b = document.querySelector('[data-testid=\"campaign-state\"]'); return b && b.textContent === 'completed'",
+        15,
+    )
+    .await;
+    shot(&s, "15-campaign-read").await;
+    // meta-sim got exactly one message for each of the 50, none for the silver guests.
+    let sim = &app.state.sandbox.as_ref().unwrap().sim;
+    let mut per: std::collections::HashMap<String, usize> = Default::default();
+    for m in sim.sent_messages(account["phoneNumberId"].as_str().unwrap()) {
+        *per.entry(m.wa_id.clone()).or_default() += 1;
+    }
+    assert_eq!(per.len(), 50, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+    assert!(per.keys().all(|w| w[9..].parse::<u32>().unwrap() < 50), "{per:?}");
+    s.quit().await;
+}

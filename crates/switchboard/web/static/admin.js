@@ -58,6 +58,137 @@
     });
   }
 
+  // ---- New campaign: the template's text and a starting point for its parameters; only the
+  // chosen number's templates are offered.
+  const campaignForm = $("[data-campaign-form]");
+  if (campaignForm) {
+    const account = $("[data-campaign-account]", campaignForm);
+    const template = $("[data-campaign-template]", campaignForm);
+    const vars = $("[data-campaign-variables]", campaignForm);
+    const body = $("[data-campaign-body]");
+    const showTemplate = () => {
+      const opt = template.selectedOptions[0];
+      if (!opt) return;
+      if (body) body.textContent = opt.dataset.body || "";
+      vars.value = opt.dataset.variables || "{}";
+    };
+    const onlyNumber = () => {
+      let first = null;
+      for (const opt of template.options) {
+        opt.hidden = opt.dataset.account !== account.value;
+        if (!opt.hidden && !first) first = opt;
+      }
+      if (template.selectedOptions[0] && template.selectedOptions[0].hidden && first) first.selected = true;
+      showTemplate();
+    };
+    account.addEventListener("change", onlyNumber);
+    template.addEventListener("change", showTemplate);
+    onlyNumber();
+  }
+
+  // ---- Campaign page: the funnel follows the messages' statuses; a state change reloads.
+  const live = $("[data-live-campaign]");
+  if (live && typeof EventSource !== "undefined") {
+    const id = live.closest("[data-campaign]").dataset.campaign;
+    const slot = $("[data-funnel-slot]");
+    let timer = null;
+    const refresh = () => {
+      if (timer) return;
+      timer = setTimeout(async () => {
+        timer = null;
+        const res = await fetch(`/campaigns/${id}/funnel`, { credentials: "same-origin" });
+        if (res.ok && slot) slot.innerHTML = await res.text();
+      }, 500);
+    };
+    SB.events({
+      "campaign.updated": (c) => { if (c && c.id === id) location.reload(); },
+      "message.status": refresh,
+      "message.created": refresh,
+      reset: refresh,
+    });
+  }
+
+  // ---- Segment builder: condition rows write the rules' JSON; "Count contacts" previews it.
+  const segForm = $("[data-segment-form]");
+  if (segForm) {
+    const rows = $("[data-seg-rows]", segForm);
+    const json = $("[data-seg-json]", segForm);
+    const join = $("[data-seg-join]", segForm);
+    const rowTpl = $("template[data-seg-row]");
+    const OPS = {
+      tag: [["has", "has"], ["notHas", "has not"]],
+      attribute: [["equals", "equals"], ["notEquals", "is not"], ["contains", "contains"], ["exists", "is set"],
+        ["notExists", "is not set"], ["gte", "≥"], ["gt", ">"], ["lte", "≤"], ["lt", "<"],
+        ["before", "before (date)"], ["after", "after (date)"], ["withinDays", "within the last N days"]],
+      country: [["in", "is one of"], ["notIn", "is none of"]],
+      lastInboundAt: [["withinDays", "within the last N days"], ["olderThanDays", "more than N days ago"],
+        ["exists", "ever"], ["notExists", "never"], ["before", "before (date)"], ["after", "after (date)"]],
+      createdAt: [["withinDays", "within the last N days"], ["olderThanDays", "more than N days ago"],
+        ["before", "before (date)"], ["after", "after (date)"]],
+      conversationStatus: [["in", "is one of (open, pending, resolved, none)"], ["notIn", "is none of"]],
+      optedOut: [["is", "is (true / false)"]],
+    };
+    const NO_VALUE = ["exists", "notExists"];
+    const condition = (li) => {
+      const field = $("[data-seg-field]", li).value;
+      const op = $("[data-seg-op]", li).value;
+      const raw = $("[data-seg-value]", li).value.trim();
+      const c = { field, op };
+      if (field === "attribute") c.name = $("[data-seg-name]", li).value.trim();
+      if (NO_VALUE.includes(op)) return c;
+      if (op === "in" || op === "notIn") c.value = raw.split(",").map((s) => s.trim()).filter(Boolean);
+      else if (["gt", "gte", "lt", "lte", "withinDays", "olderThanDays"].includes(op) && raw !== "" && !isNaN(Number(raw))) c.value = Number(raw);
+      else if (op === "is") c.value = raw === "true";
+      else c.value = raw;
+      return c;
+    };
+    const write = () => {
+      const conds = $$(".seg-row", rows).map(condition);
+      json.value = conds.length === 0 ? "" : JSON.stringify(conds.length === 1 ? conds[0] : { [join.value]: conds }, null, 1);
+    };
+    const setOps = (li) => {
+      const field = $("[data-seg-field]", li).value;
+      const op = $("[data-seg-op]", li);
+      op.innerHTML = "";
+      for (const [v, label] of OPS[field]) op.add(new Option(label, v));
+      $("[data-seg-name]", li).hidden = field !== "attribute";
+      $("[data-seg-value]", li).hidden = NO_VALUE.includes(op.value);
+    };
+    const add = () => {
+      const li = rowTpl.content.firstElementChild.cloneNode(true);
+      rows.append(li);
+      setOps(li);
+      write();
+    };
+    rows.addEventListener("change", (ev) => {
+      const li = ev.target.closest(".seg-row");
+      if (ev.target.matches("[data-seg-field]")) setOps(li);
+      if (ev.target.matches("[data-seg-op]")) $("[data-seg-value]", li).hidden = NO_VALUE.includes(ev.target.value);
+      write();
+    });
+    rows.addEventListener("input", write);
+    rows.addEventListener("click", (ev) => {
+      if (ev.target.closest("[data-seg-remove]")) { ev.target.closest(".seg-row").remove(); write(); }
+    });
+    join.addEventListener("change", write);
+    $("[data-seg-add]", segForm).addEventListener("click", add);
+    $("[data-seg-preview]", segForm).addEventListener("click", async () => {
+      const out = $("[data-seg-count]", segForm);
+      let rules;
+      try { rules = JSON.parse(json.value); } catch (_) { out.textContent = "The rules are not valid JSON."; return; }
+      try {
+        const r = await SB.api("POST", "/api/segments/preview", { rules });
+        const names = r.sample.map((c) => c.name || c.profileName || c.waId).filter(Boolean).slice(0, 5).join(", ");
+        out.textContent = `${r.count} contacts${names ? " — " + names + (r.count > 5 ? ", …" : "") : ""}`;
+        out.dataset.count = String(r.count);
+      } catch (err) {
+        out.textContent = err.message || String(err);
+        out.dataset.count = "";
+      }
+    });
+    add();
+  }
+
   // ---- Template editor: builds Meta's components, previews the message, maps errors to fields.
   const form = $("[data-template-form]");
   if (!form) return;
@@ -278,4 +409,5 @@
       submit.disabled = false;
     }
   });
+
 })();
