@@ -584,6 +584,32 @@ impl MetaSim {
         !changed.is_empty()
     }
 
+    /// Change a template's quality rating (`GREEN`, `YELLOW`, `RED`) and send the
+    /// `message_template_quality_update` webhook. Returns false if no such template.
+    pub fn set_template_quality(&self, waba_id: &str, name: &str, language: Option<&str>, quality: &str) -> bool {
+        let matching: Vec<Template> = lock(&self.inner.templates)
+            .get(waba_id)
+            .map(|list| {
+                list.iter().filter(|t| t.name == name && language.is_none_or(|l| l == t.language)).cloned().collect()
+            })
+            .unwrap_or_default();
+        for t in &matching {
+            let value = json!({
+                "previous_quality_score": "GREEN",
+                "new_quality_score": quality.to_ascii_uppercase(),
+                "message_template_id": t.id.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(t.id)),
+                "message_template_name": t.name,
+                "message_template_language": t.language,
+            });
+            bump(&self.inner.stats.template_updates_emitted);
+            self.schedule(
+                Instant::now(),
+                Item::Waba { waba_id: t.waba_id.clone(), field: "message_template_quality_update", value },
+            );
+        }
+        !matching.is_empty()
+    }
+
     /// What the business sent from this number, oldest first.
     pub fn sent_messages(&self, phone_number_id: &str) -> Vec<SentMessage> {
         self.number(phone_number_id).map(|n| lock(&n.sent).iter().cloned().collect()).unwrap_or_default()

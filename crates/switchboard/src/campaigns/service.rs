@@ -274,6 +274,58 @@ pub async fn settle<C: ConnectionTrait>(
     Ok(changed)
 }
 
+/// Meta held a template (a status other than approved, or a RED quality rating): its running and
+/// scheduled campaigns pause at once, "held by Meta", in the caller's transaction (the webhook's).
+/// Returns their `campaign.updated` events, for the caller to publish after its commit. A
+/// campaign's run job sees the pause at its next round and stops; resuming checks the template.
+pub async fn hold_for_template<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    meta_template_id: &str,
+    why: &str,
+) -> Result<Vec<crate::events::DomainEvent>, sea_orm::DbErr> {
+    use crate::events::{DomainEvent, Event};
+    let ids: Vec<Uuid> = templates::Entity::of(tenant)
+        .select_only()
+        .column(templates::Column::Id)
+        .filter(templates::Column::MetaTemplateId.eq(meta_template_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let held = [CampaignState::Running.as_str(), CampaignState::Scheduled.as_str()];
+    let affected = campaigns::Entity::of(tenant)
+        .filter(campaigns::Column::TemplateId.is_in(ids))
+        .filter(campaigns::Column::State.is_in(held))
+        .all(db)
+        .await?;
+    let reason = format!("held by Meta: {why}");
+    let now = crate::db::now();
+    let mut out = Vec::new();
+    for c in affected {
+        let r = campaigns::Entity::update_of(tenant)
+            .col_expr(campaigns::Column::State, Expr::value(CampaignState::Paused.as_str()))
+            .col_expr(campaigns::Column::StateReason, Expr::value(Some(reason.clone())))
+            .col_expr(campaigns::Column::UpdatedAt, Expr::value(now))
+            .filter(campaigns::Column::Id.eq(c.id))
+            .filter(campaigns::Column::State.is_in(held))
+            .exec(db)
+            .await?;
+        if r.rows_affected == 1 {
+            let paused = campaigns::Model {
+                state: CampaignState::Paused,
+                state_reason: Some(reason.clone()),
+                updated_at: now,
+                ..c
+            };
+            out.push(DomainEvent::new(tenant.0, Event::CampaignUpdated((&paused).into())));
+        }
+    }
+    Ok(out)
+}
+
 /// `campaign.updated` for realtime clients and outgoing webhooks.
 pub fn announce(events: &crate::events::EventBus, c: &campaigns::Model) {
     use crate::events::{DomainEvent, Event};

@@ -207,7 +207,34 @@ async fn templates_change(
     change: TChange<'_>,
 ) -> Result<(), DbErr> {
     let at = crate::templates::webhook::Account { tenant: acct.tenant_id, waba_id: &acct.waba_id, id: acct.id };
-    crate::templates::webhook::apply(txn, &mut ctx.events, &at, change).await
+    let held = held_by_meta(&change);
+    crate::templates::webhook::apply(txn, &mut ctx.events, &at, change).await?;
+    // A template Meta held stops its running campaigns now, not at their next round.
+    if let Some((meta_id, why)) = held {
+        let events =
+            crate::campaigns::service::hold_for_template(txn, TenantId(acct.tenant_id), &meta_id, &why).await?;
+        ctx.events.extend(events);
+    }
+    Ok(())
+}
+
+/// The template and the reason when a change means Meta will not send it: a status other than
+/// approved (paused, disabled, rejected, …; flagged templates still send), or a RED quality rating.
+fn held_by_meta(change: &TChange<'_>) -> Option<(String, String)> {
+    match change {
+        TChange::Status(u) => {
+            let status = u.event.to_ascii_uppercase();
+            let sends = ["APPROVED", "FLAGGED", "REINSTATED"].contains(&status.as_str());
+            let id = u.message_template_id?;
+            (!sends).then(|| (id.to_string(), format!("the template is {status}")))
+        }
+        TChange::Quality(u) => {
+            let q = u.new_quality_score.as_deref()?.to_ascii_uppercase();
+            let id = u.message_template_id?;
+            (q == "RED").then(|| (id.to_string(), "the template's quality is rated RED".to_string()))
+        }
+        TChange::Category(_) => None,
+    }
 }
 
 /// The tenant's settings, read once per transaction (typed: `settings::service::dto`).

@@ -624,3 +624,46 @@ async fn the_campaign_pages_show_the_tenants_campaign_and_hide_it_from_others() 
     let (_, body) = page("/campaigns".into(), other.access.clone()).await;
     assert!(!body.contains("Page test"));
 }
+
+#[tokio::test]
+async fn a_template_meta_pauses_or_rates_red_pauses_its_running_campaign_at_once() {
+    let s = setup().await;
+    // A slow number: the campaign is still running when Meta pauses the template.
+    let res = s
+        .app
+        .patch(&format!("/api/whatsapp-accounts/{}", s.account_id), &json!({"throughputMps": 1}), Some(&s.admin.access))
+        .await;
+    assert!(res.status().is_success());
+    import(&s, 1, 40, "vip").await;
+    let c = s.create(json!({"tagsAny": ["vip"]}), json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.status(), StatusCode::OK);
+    wait_for("some sends", || async { (s.sends().values().sum::<usize>() >= 2).then_some(()) }).await;
+    let acct: Value = s
+        .app
+        .get(&format!("/api/whatsapp-accounts/{}", s.account_id), Some(&s.admin.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let waba = acct["wabaId"].as_str().unwrap().to_string();
+    // Rated RED: the template still sends, but the campaign holds (its rounds check only the
+    // status, so this is the webhook's doing); a person may resume it.
+    assert!(s.sim().set_template_quality(&waba, "spring_sale", None, "RED"));
+    let held = s.wait_state(&id, "paused").await;
+    assert_eq!(held["stateReason"], "held by Meta: the template's quality is rated RED", "{held}");
+    assert_eq!(s.post(&format!("/api/campaigns/{id}/resume"), json!({})).await.status(), StatusCode::OK);
+    s.wait_state(&id, "running").await;
+    // Paused by Meta: the campaign pauses with the reason.
+    assert!(s.sim().set_template_status(&waba, "spring_sale", None, "PAUSED", Some("LOW_QUALITY")));
+    let paused = s.wait_state(&id, "paused").await;
+    assert_eq!(paused["stateReason"], "held by Meta: the template is PAUSED", "{paused}");
+    assert!(paused["funnel"]["pending"].as_u64().unwrap() > 0, "paused mid-run: {paused}");
+    // It stays paused (no new messages are created), and cannot resume while the template is held.
+    let before = paused["funnel"]["pending"].clone();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(s.campaign(&id).await["funnel"]["pending"], before);
+    let res = s.post(&format!("/api/campaigns/{id}/resume"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "template_not_approved");
+}
