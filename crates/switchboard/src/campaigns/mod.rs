@@ -17,6 +17,7 @@
 //!   approved, a suspended tenant, a disabled number or the month's quota pause the campaign with
 //!   the reason; a recipient whose parameters cannot be filled fails with the missing one.
 
+pub mod export;
 pub mod routes;
 pub mod run;
 pub mod service;

@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(resume_campaign))
         .routes(routes!(cancel_campaign))
         .routes(routes!(list_recipients))
+        .routes(routes!(export_recipients))
         .routes(routes!(preview_audience))
 }
 
@@ -332,6 +333,30 @@ async fn list_recipients(
     let rows = service::recipients(&state.db, auth.tenant()?, id, st, p.after, limit).await?;
     let next = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.row.id)).flatten();
     Ok(axum::Json(RecipientList { data: rows.into_iter().map(Into::into).collect(), next }))
+}
+
+/// Every recipient with their outcome as CSV (`text/csv`, header row first), streamed.
+#[utoipa::path(get, path = "/api/campaigns/{id}/recipients.csv", tag = "campaigns", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+async fn export_recipients(
+    State(state): State<AppState>,
+    auth: Authed<TenantMember>,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::response::Response> {
+    let tenant = auth.tenant()?;
+    let c = service::get(&state.db, tenant, id).await?;
+    let body = axum::body::Body::from_stream(super::export::stream(state.db.clone(), tenant, c.id));
+    let name: String = c.name.chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect();
+    let disposition = format!("attachment; filename=\"campaign-{name}-recipients.csv\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[derive(Serialize, ToSchema)]

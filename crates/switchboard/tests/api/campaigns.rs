@@ -154,6 +154,16 @@ async fn a_campaign_reaches_its_audience_once_each_with_their_own_values() {
     assert_eq!(sends.len(), 23, "{sends:?}");
     assert!(sends.values().all(|n| *n == 1), "{sends:?}");
     assert!(!sends.contains_key("15550100003") && !sends.contains_key("15550100007"), "opted out");
+    // The recipients as CSV, with their outcomes.
+    let res = s.app.get(&format!("/api/campaigns/{id}/recipients.csv"), Some(&s.admin.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = res.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 26, "header + 25: {text}");
+    assert!(lines[0].starts_with("contact_id,phone,name,state,reason"));
+    assert_eq!(lines.iter().filter(|l| l.contains(",skipped,opted_out,")).count(), 2, "{text}");
+    assert_eq!(lines.iter().filter(|l| l.contains(",queued,")).count(), 23, "{text}");
     assert!(!sends.contains_key("15550100026"), "not in the audience");
     // Each with its own name in the parameters.
     let sent = s.sim().sent_messages(&s.phone_number_id);
@@ -293,6 +303,8 @@ async fn states_change_safely_and_other_tenants_see_nothing() {
     }
     let list: Value = s.app.get("/api/campaigns", Some(&other.access)).await.json().await.unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
+    let res = s.app.get(&format!("/api/campaigns/{id}/recipients.csv"), Some(&other.access)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
     // Its contacts cannot be named in a campaign of the other tenant.
     let mine = contact_id(&s, "15550100001").await;
     let res = s.app.post("/api/campaigns/audience-preview", &json!({"contactIds": [mine]}), Some(&other.access)).await;
