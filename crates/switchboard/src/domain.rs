@@ -160,6 +160,23 @@ impl Country {
     }
 }
 
+/// An IANA time zone (`Europe/Madrid`, `UTC`), from the tz database bundled in the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+impl TimeZone {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        raw.trim()
+            .parse::<chrono_tz::Tz>()
+            .map(TimeZone)
+            .map_err(|_| "must be an IANA time zone name such as Europe/Madrid or UTC".to_string())
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +227,16 @@ mod tests {
             assert!(parse_phone(bad, None).is_err(), "{bad}");
         }
         assert!(Country::parse("XX").is_err());
+    }
+
+    #[test]
+    fn time_zones_come_from_the_tz_database() {
+        for ok in ["UTC", "Europe/Madrid", "America/Argentina/Buenos_Aires", "Etc/GMT+5", " Asia/Kolkata "] {
+            assert!(TimeZone::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["Mars/Base", "Europe", "Europe/", "Europe/Atlantis", "Europe/Ma drid", ""] {
+            assert!(TimeZone::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(TimeZone::parse("Europe/Berlin").unwrap().name(), "Europe/Berlin");
     }
 }

@@ -21,6 +21,7 @@ pub mod export;
 pub mod routes;
 pub mod run;
 pub mod service;
+pub mod window;
 
 use std::collections::BTreeMap;
 

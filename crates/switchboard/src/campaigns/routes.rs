@@ -11,6 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::service::{self, Action, Funnel, NewCampaign};
+use super::window::SendWindow;
 use super::{Audience, Variables};
 use crate::access::extract::{Authed, TenantAdminRole, TenantMember};
 use crate::entities::campaigns;
@@ -48,6 +49,8 @@ pub struct CampaignDto {
     #[schema(value_type = Object)]
     pub audience: serde_json::Value,
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// The daily send window on the workspace's clock, if any.
+    pub send_window: Option<SendWindow>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -67,6 +70,7 @@ impl CampaignDto {
             variables: c.variables,
             audience: c.audience,
             scheduled_at: c.scheduled_at,
+            send_window: c.send_window.and_then(|w| serde_json::from_value(w).ok()),
             started_at: c.started_at,
             completed_at: c.completed_at,
             created_at: c.created_at,
@@ -98,6 +102,16 @@ pub struct CreateCampaignRequest {
     pub audience: Option<Audience>,
     /// Start at this time instead of at once.
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// Send only between these times each day, on the workspace's clock (its time zone setting):
+    /// `{"start": "09:00", "end": "20:00"}`; `end` before `start` spans midnight.
+    pub send_window: Option<SendWindowRequest>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendWindowRequest {
+    pub start: String,
+    pub end: String,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -140,6 +154,7 @@ async fn create_campaign(
         "variables",
         serde_json::from_value(req.variables.unwrap_or_else(|| serde_json::json!({}))).map_err(|e| e.to_string()),
     );
+    let send_window = req.send_window.as_ref().and_then(|w| v.check("sendWindow", SendWindow::parse(&w.start, &w.end)));
     v.finish()?;
     let (Some(name), Some(whatsapp_account_id), Some(template_id), Some(variables)) =
         (name, account, template, variables)
@@ -153,6 +168,7 @@ async fn create_campaign(
         variables,
         audience: req.audience.unwrap_or_default(),
         scheduled_at: req.scheduled_at,
+        send_window,
     };
     let c = service::create(&state.db, auth.tenant()?, auth.user_id(), new).await?;
     Ok((StatusCode::CREATED, axum::Json(CampaignDto::of(c, Some(Funnel::default())))))

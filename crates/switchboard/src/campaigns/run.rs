@@ -11,8 +11,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::service::{self, mark};
+use super::window::SendWindow;
 use super::{Variables, client_message_id, values_for};
-use crate::domain::Country;
+use crate::domain::{Country, TimeZone};
 use crate::entities::enums::{CampaignState, RecipientState};
 use crate::entities::{campaign_recipients, campaigns, contacts, templates, tenants};
 use crate::error::AppError;
@@ -97,19 +98,22 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
             return Ok(());
         }
     };
-    let window = (account.throughput_mps.max(1) as u64 * WINDOW_SECS).max(20);
+    let Some(tenant_row) = tenants::Entity::find_by_id(c.tenant_id).one(&state.db).await.map_err(retry)? else {
+        return Ok(());
+    };
+    let pacing = (account.throughput_mps.max(1) as u64 * WINDOW_SECS).max(20);
     let flying = service::in_flight(&state.db, &c).await.map_err(retry)?;
-    if flying >= window {
+    if flying >= pacing {
         return Err(Outcome::Defer { after: BETWEEN_ROUNDS, reason: "pacing: the send window is full".into() });
     }
-    let batch = service::pending(&state.db, &c, (window - flying).min(ROUND)).await.map_err(retry)?;
+    let batch = service::pending(&state.db, &c, (pacing - flying).min(ROUND)).await.map_err(retry)?;
     if batch.is_empty() {
         service::settle(state.writer(), &state.events, &c, CampaignState::Completed, None).await.map_err(retry)?;
         return Ok(());
     }
-    let Some(tenant_row) = tenants::Entity::find_by_id(c.tenant_id).one(&state.db).await.map_err(retry)? else {
-        return Ok(());
-    };
+    if let Some(wait) = outside_send_window(state, &c, &tenant_row).await? {
+        return Err(wait);
+    }
     let vars: Variables = serde_json::from_value(c.variables.clone()).unwrap_or_default();
     let marketing = template.category.eq_ignore_ascii_case("MARKETING");
     // The marketing frequency cap: the round's contacts' recent marketing sends, in one query.
@@ -147,6 +151,59 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
         }
     }
     Err(Outcome::Defer { after: BETWEEN_ROUNDS, reason: "next round".into() })
+}
+
+/// The reason shown while a campaign waits for its send window (cleared when it opens).
+const WAITING: &str = "waiting for the send window";
+
+/// Outside the campaign's daily send window: the run waits (without spending an attempt) until it
+/// opens, and the campaign says so. Inside, a stale "waiting" reason is cleared.
+async fn outside_send_window(
+    state: &AppState,
+    c: &campaigns::Model,
+    tenant: &tenants::Model,
+) -> Result<Option<Outcome>, Outcome> {
+    let Some(w) = c.send_window.clone().and_then(|w| serde_json::from_value::<SendWindow>(w).ok()) else {
+        return Ok(None);
+    };
+    let settings = crate::settings::service::dto(tenant);
+    let tz = TimeZone::parse(&settings.time_zone).unwrap_or(TimeZone(chrono_tz::UTC));
+    let now = crate::db::now();
+    let reason = if w.contains(tz, now) {
+        None
+    } else {
+        let opens = w.next_open(tz, now);
+        Some((
+            opens,
+            format!(
+                "{WAITING} {}; it opens at {}",
+                w.describe(tz),
+                opens.with_timezone(&tz.0).format("%Y-%m-%d %H:%M")
+            ),
+        ))
+    };
+    let shown = c.state_reason.as_deref().unwrap_or("");
+    let want = reason.as_ref().map(|(_, r)| r.as_str());
+    let stale = shown.starts_with(WAITING) && want.is_none();
+    if want.is_some_and(|r| r != shown) || stale {
+        let r = campaigns::Entity::update_many()
+            .col_expr(campaigns::Column::StateReason, Expr::value(want.map(str::to_string)))
+            .col_expr(campaigns::Column::UpdatedAt, Expr::value(now))
+            .filter(campaigns::Column::Id.eq(c.id))
+            .filter(campaigns::Column::State.eq(CampaignState::Running))
+            .filter(campaigns::Column::RunGeneration.eq(c.run_generation))
+            .exec(state.writer())
+            .await
+            .map_err(retry)?;
+        if r.rows_affected == 1 {
+            let shown = campaigns::Model { state_reason: want.map(str::to_string), updated_at: now, ..c.clone() };
+            service::announce(&state.events, &shown);
+        }
+    }
+    Ok(reason.map(|(opens, why)| {
+        let after = (opens - now).to_std().unwrap_or(Duration::from_secs(60)).max(Duration::from_secs(1));
+        Outcome::Defer { after, reason: why }
+    }))
 }
 
 /// What became of one recipient.

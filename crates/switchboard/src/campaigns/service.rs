@@ -27,6 +27,7 @@ pub struct NewCampaign {
     pub variables: Variables,
     pub audience: Audience,
     pub scheduled_at: Option<DateTime<Utc>>,
+    pub send_window: Option<super::window::SendWindow>,
 }
 
 /// Creates a draft. The number and the template must be the tenant's, the template the number's.
@@ -56,6 +57,7 @@ pub async fn create(
         run_generation: Set(0),
         planned: Set(false),
         scheduled_at: Set(new.scheduled_at),
+        send_window: Set(new.send_window.as_ref().and_then(|w| serde_json::to_value(w).ok())),
         started_at: Set(None),
         completed_at: Set(None),
         created_by: Set(Some(by.0)),

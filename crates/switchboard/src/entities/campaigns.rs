@@ -24,6 +24,8 @@ pub struct Model {
     /// The audience was written into `campaign_recipients`.
     pub planned: bool,
     pub scheduled_at: Option<DateTimeUtc>,
+    /// The daily send window (`campaigns::window::SendWindow`), or none.
+    pub send_window: Option<Json>,
     pub started_at: Option<DateTimeUtc>,
     pub completed_at: Option<DateTimeUtc>,
     pub created_by: Option<Uuid>,

@@ -102,6 +102,7 @@ struct NewPage {
     templates: Vec<TemplateChoice>,
     segments: Vec<Choice>,
     first_variables: String,
+    time_zone: String,
 }
 
 /// A starting point for a template's parameters: the contact's name for the first, a constant
@@ -170,6 +171,11 @@ pub async fn new(State(state): State<AppState>, user: WebUser) -> Response {
         first_variables: templates.first().map(|t| t.variables.clone()).unwrap_or_else(|| "{}".into()),
         templates,
         segments: segments.into_iter().map(|s| Choice { value: s.id.to_string(), label: s.name }).collect(),
+        time_zone: user
+            .tenant
+            .as_ref()
+            .map(|t| crate::settings::service::dto(t).time_zone)
+            .unwrap_or_else(|| "UTC".into()),
     };
     layout::render(&page)
 }
@@ -242,6 +248,8 @@ struct DetailPage {
     template: String,
     account: String,
     audience: String,
+    /// The daily send window, in words, if any.
+    send_window: String,
     /// A draft's audience now: how many contacts, and a few names.
     audience_now: Option<AudienceNow>,
     funnel: FunnelFragment,
@@ -384,6 +392,16 @@ pub async fn detail(
         template: template.map(|t| format!("{} ({})", t.name, t.language)).unwrap_or_else(|| "(deleted)".into()),
         account: account.map(|a| format!("{} ({})", a.name, a.display_phone_number)).unwrap_or_default(),
         audience: describe(&audience, segment),
+        send_window: c
+            .send_window
+            .clone()
+            .and_then(|w| serde_json::from_value::<crate::campaigns::window::SendWindow>(w).ok())
+            .map(|w| {
+                let zone = user.tenant.as_ref().map(|t| crate::settings::service::dto(t).time_zone).unwrap_or_default();
+                let tz = crate::domain::TimeZone::parse(&zone).unwrap_or(crate::domain::TimeZone(chrono_tz::UTC));
+                w.describe(tz)
+            })
+            .unwrap_or_default(),
         audience_now,
         funnel: funnel_fragment(&funnel),
         buttons: if user.role() == Role::TenantAdmin { buttons(c.id, c.state) } else { Vec::new() },

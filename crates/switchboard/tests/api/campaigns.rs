@@ -679,3 +679,51 @@ async fn a_template_meta_pauses_or_rates_red_pauses_its_running_campaign_at_once
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "template_not_approved");
 }
+
+#[tokio::test]
+async fn outside_its_send_window_a_campaign_waits_and_says_until_when() {
+    use chrono::Timelike;
+    let s = setup().await;
+    import(&s, 1, 5, "vip").await;
+    let h = chrono::Utc::now().hour();
+    let at = |d: u32| format!("{:02}:00", (h + d) % 24);
+    // The workspace's clock is UTC (the default): a window two hours from now excludes now.
+    let later = json!({"start": at(2), "end": at(3)});
+    let c = s.create(json!({"tagsAny": ["vip"]}), json!({"name": "Later", "sendWindow": later})).await;
+    assert_eq!(c["sendWindow"], later);
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.status(), StatusCode::OK);
+    let waiting = wait_for("the waiting reason", || async {
+        let c = s.campaign(&id).await;
+        c["stateReason"].as_str().is_some_and(|r| r.starts_with("waiting for the send window")).then_some(c)
+    })
+    .await;
+    assert_eq!(waiting["state"], "running");
+    assert!(waiting["stateReason"].as_str().unwrap().contains(&format!("{}–{} (UTC)", at(2), at(3))), "{waiting}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(s.campaign(&id).await["funnel"]["pending"], 5, "nothing is sent outside the window");
+    assert_eq!(s.sends().len(), 0);
+    // A window around now sends at once.
+    let now = json!({"start": at(23), "end": at(2)});
+    let c = s.create(json!({"tagsAny": ["vip"]}), json!({"name": "Now", "sendWindow": now})).await;
+    let id2 = c["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/api/campaigns/{id2}/start"), json!({})).await.status(), StatusCode::OK);
+    let done = s.wait_state(&id2, "completed").await;
+    assert_eq!(
+        done["funnel"]["queued"].as_u64().unwrap()
+            + done["funnel"]["sent"].as_u64().unwrap()
+            + done["funnel"]["delivered"].as_u64().unwrap()
+            + done["funnel"]["read"].as_u64().unwrap(),
+        5,
+        "{done}"
+    );
+    // Bad windows are named.
+    for bad in [json!({"start": "9", "end": "20:00"}), json!({"start": "10:00", "end": "10:00"})] {
+        let body = json!({"name": "Bad", "whatsappAccountId": s.account_id, "templateId": s.template_id,
+                          "variables": {"1": {"from": "name", "fallback": "x"}, "2": {"from": "constant", "value": "1"}},
+                          "sendWindow": bad});
+        let res = s.post("/api/campaigns", body).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(res.json::<Value>().await.unwrap()["error"]["details"]["fields"][0]["field"], "sendWindow");
+    }
+}

@@ -18,6 +18,7 @@ mod m0012_inbound_fidelity;
 mod m0013_sessions_revoked;
 mod m0014_campaigns;
 mod m0015_segments;
+mod m0016_campaign_send_window;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_sessions_revoked::Migration),
             Box::new(m0014_campaigns::Migration),
             Box::new(m0015_segments::Migration),
+            Box::new(m0016_campaign_send_window::Migration),
         ]
     }
 }
