@@ -62,6 +62,13 @@ pub struct Config {
     /// PostgreSQL: connections storing acknowledged webhooks in group commits
     /// (`SWITCHBOARD_INGEST_WRITERS`, default 8; SQLite always one, its writer connection).
     pub ingest_writers: usize,
+    /// How long after a campaign completes its recipients Meta limited (131049, "healthy
+    /// ecosystem") are tried again (`SWITCHBOARD_CAMPAIGN_LIMITED_RETRY_SECS`, default 86,400:
+    /// Meta advises waiting at least a day).
+    pub campaign_limited_retry: std::time::Duration,
+    /// How many times such a recipient is tried again (`SWITCHBOARD_CAMPAIGN_LIMITED_RETRIES`,
+    /// default 1, at most 5; 0 turns retries off).
+    pub campaign_limited_retries: u32,
     /// Reverse proxies whose `X-Forwarded-For` is believed (`SWITCHBOARD_TRUSTED_PROXIES`, CIDRs;
     /// default none: the client address is the socket's).
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -187,6 +194,19 @@ impl Config {
             job_retention: std::time::Duration::from_secs(
                 parse_u64(get("SWITCHBOARD_JOB_RETENTION_HOURS"), 24, "SWITCHBOARD_JOB_RETENTION_HOURS")? * 3600,
             ),
+            campaign_limited_retry: std::time::Duration::from_secs(parse_u64(
+                get("SWITCHBOARD_CAMPAIGN_LIMITED_RETRY_SECS"),
+                86_400,
+                "SWITCHBOARD_CAMPAIGN_LIMITED_RETRY_SECS",
+            )?),
+            campaign_limited_retries: match parse_u64(
+                get("SWITCHBOARD_CAMPAIGN_LIMITED_RETRIES"),
+                1,
+                "SWITCHBOARD_CAMPAIGN_LIMITED_RETRIES",
+            )? {
+                n @ 0..=5 => n as u32,
+                _ => return Err(err("SWITCHBOARD_CAMPAIGN_LIMITED_RETRIES", "must be between 0 and 5")),
+            },
             webhooks_allow_private: parse_bool(
                 get("SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE"),
                 false,

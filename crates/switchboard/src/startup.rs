@@ -144,6 +144,7 @@ pub fn runner(state: &AppState, ingest: &Ingestor) -> crate::jobs::runner::Runne
             crate::outhooks::deliver::handler(),
         )
         .register(QueueSpec::new(queues::CAMPAIGN_RUN, 2), crate::campaigns::run::handler())
+        .register(QueueSpec::new(queues::CAMPAIGN_RETRY, 1), crate::campaigns::run::retry_handler())
 }
 
 /// Re-registers sandbox numbers in the (in-memory) simulator after a restart (`sandbox::restore`).

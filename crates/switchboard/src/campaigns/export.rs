@@ -115,6 +115,7 @@ mod tests {
                 reason: Some("opted_out".into()),
                 detail: Some("-1 \"quoted\", with comma".into()),
                 message_id: None,
+                attempt: 0,
                 created_at: now,
                 updated_at: now,
             },

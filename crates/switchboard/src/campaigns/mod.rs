@@ -149,9 +149,14 @@ pub fn values_for(vars: &Variables, c: &contacts::Model) -> Result<serde_json::M
     Ok(out)
 }
 
-/// The client message id of a recipient's message: what makes it exactly once.
-pub fn client_message_id(campaign: Uuid, contact: Uuid) -> String {
-    format!("campaign:{campaign}:{contact}")
+/// The client message id of a recipient's message: what makes it exactly once per attempt (a
+/// retry after Meta limited the message is the next attempt, with its own id).
+pub fn client_message_id(campaign: Uuid, contact: Uuid, attempt: i32) -> String {
+    if attempt == 0 {
+        format!("campaign:{campaign}:{contact}")
+    } else {
+        format!("campaign:{campaign}:{contact}:{attempt}")
+    }
 }
 
 #[cfg(test)]

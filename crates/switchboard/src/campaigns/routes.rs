@@ -275,6 +275,8 @@ pub struct RecipientDto {
     pub detail: Option<String>,
     /// Its message (`GET /api/conversations/…/messages` shows it in its conversation).
     pub message_id: Option<Uuid>,
+    /// 0 for the first message; one more for each retry after Meta limited it (131049).
+    pub attempt: i32,
     /// The message's status now: `queued`, `sent`, `delivered`, `read`, `played`, `failed`.
     pub message_status: Option<String>,
     /// Meta's error of a failed message: its code and title.
@@ -301,6 +303,7 @@ impl From<service::Recipient> for RecipientDto {
             reason: row.reason,
             detail: row.detail,
             message_id: row.message_id,
+            attempt: row.attempt,
             message_status: m.as_ref().map(|m| m.status.as_str().to_string()),
             error_code: m.as_ref().and_then(|m| m.error_code),
             error_title: m.and_then(|m| m.error_title),

@@ -19,7 +19,7 @@ use crate::entities::{campaign_recipients, campaigns, contacts, templates, tenan
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::jobs::Outcome;
-use crate::jobs::payloads::RunCampaign;
+use crate::jobs::payloads::{RetryLimited, RunCampaign};
 use crate::jobs::runner::Handler;
 use crate::messages::outbound::{self, SendMessageRequest};
 use crate::state::AppState;
@@ -108,7 +108,21 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
     }
     let batch = service::pending(&state.db, &c, (pacing - flying).min(ROUND)).await.map_err(retry)?;
     if batch.is_empty() {
-        service::settle(state.writer(), &state.events, &c, CampaignState::Completed, None).await.map_err(retry)?;
+        let completed =
+            service::settle(state.writer(), &state.events, &c, CampaignState::Completed, None).await.map_err(retry)?;
+        if completed && state.config.campaign_limited_retries > 0 {
+            // Recipients Meta limits (131049, reported as their statuses arrive) are tried again
+            // after the delay, by a job keyed by this run.
+            let at = crate::db::now()
+                + chrono::Duration::from_std(state.config.campaign_limited_retry).unwrap_or(chrono::Duration::days(1));
+            let p = RetryLimited { campaign_id: c.id, round: c.run_generation };
+            let job = crate::jobs::Job::job(&p)
+                .unique(format!("{}:{}", c.id, c.run_generation))
+                .tenant(c.tenant_id)
+                .attempts(20)
+                .at(at);
+            crate::jobs::enqueue(state.writer(), job).await.map_err(retry)?;
+        }
         return Ok(());
     }
     if let Some(wait) = outside_send_window(state, &c, &tenant_row).await? {
@@ -216,6 +230,78 @@ enum Sent {
     StopAll(String),
 }
 
+pub fn retry_handler() -> Handler<AppState> {
+    Arc::new(|state, job| Box::pin(async move { retry_limited(&state, &job).await }))
+}
+
+/// The `campaign-retry` job: puts the recipients Meta limited (131049) with attempts left back to
+/// pending, each on its next attempt, and runs the campaign again — in one transaction with the
+/// new run job. A campaign changed meanwhile (resumed, cancelled, run again) is left alone.
+async fn retry_limited(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(), Outcome> {
+    let p = <RetryLimited as crate::jobs::Job>::of(job)?;
+    let Some(c) = campaigns::Entity::find_by_id(p.campaign_id).one(&state.db).await.map_err(retry)? else {
+        return Ok(());
+    };
+    if c.state != CampaignState::Completed || c.run_generation != p.round {
+        return Ok(());
+    }
+    let max = state.config.campaign_limited_retries as i32;
+    let txn = state.writer().begin().await.map_err(retry)?;
+    let ids = service::limited_recipients(&txn, &c, max).await.map_err(retry)?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let now = crate::db::now();
+    campaign_recipients::Entity::update_many()
+        .col_expr(campaign_recipients::Column::State, Expr::value(RecipientState::Pending.as_str()))
+        .col_expr(
+            campaign_recipients::Column::Attempt,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(campaign_recipients::Column::Attempt), 1),
+        )
+        .col_expr(campaign_recipients::Column::MessageId, Expr::value(Option::<uuid::Uuid>::None))
+        .col_expr(campaign_recipients::Column::Reason, Expr::value(Option::<String>::None))
+        .col_expr(
+            campaign_recipients::Column::Detail,
+            Expr::value(Some("tried again after Meta limited it (131049)".to_string())),
+        )
+        .col_expr(campaign_recipients::Column::UpdatedAt, Expr::value(now))
+        .filter(campaign_recipients::Column::TenantId.eq(c.tenant_id))
+        .filter(campaign_recipients::Column::Id.is_in(ids.clone()))
+        .filter(campaign_recipients::Column::State.eq(RecipientState::Queued))
+        .exec(&txn)
+        .await
+        .map_err(retry)?;
+    let reason = format!("trying again {} recipients Meta limited (131049)", ids.len());
+    let again = campaigns::Model {
+        state: CampaignState::Running,
+        state_reason: Some(reason.clone()),
+        run_generation: c.run_generation + 1,
+        completed_at: None,
+        updated_at: now,
+        ..c.clone()
+    };
+    let r = campaigns::Entity::update_many()
+        .col_expr(campaigns::Column::State, Expr::value(CampaignState::Running.as_str()))
+        .col_expr(campaigns::Column::StateReason, Expr::value(Some(reason)))
+        .col_expr(campaigns::Column::RunGeneration, Expr::value(again.run_generation))
+        .col_expr(campaigns::Column::CompletedAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .col_expr(campaigns::Column::UpdatedAt, Expr::value(now))
+        .filter(campaigns::Column::Id.eq(c.id))
+        .filter(campaigns::Column::State.eq(CampaignState::Completed))
+        .filter(campaigns::Column::RunGeneration.eq(c.run_generation))
+        .exec(&txn)
+        .await
+        .map_err(retry)?;
+    if r.rows_affected == 0 {
+        return Ok(()); // changed meanwhile: the transaction rolls back
+    }
+    service::enqueue_run(&txn, &again, None).await.map_err(retry)?;
+    txn.commit().await.map_err(retry)?;
+    state.jobs_wakeup.wake(crate::jobs::queues::CAMPAIGN_RUN);
+    service::announce(&state.events, &again);
+    Ok(())
+}
+
 struct Ctx<'a> {
     state: &'a AppState,
     campaign: &'a campaigns::Model,
@@ -292,7 +378,7 @@ impl Ctx<'_> {
         {
             return self.refused(r, e).await;
         }
-        let client_id = client_message_id(c.id, contact.id);
+        let client_id = client_message_id(c.id, contact.id, r.attempt);
         let (msg, _) = outbound::enqueue(self.state, &conv, composed, Some(client_id), None)
             .await
             .map_err(|e| Outcome::Retry { error: e.message.clone(), after: None })?;

@@ -430,6 +430,7 @@ pub async fn plan(db: &DatabaseConnection, c: &campaigns::Model) -> Result<u64, 
                 reason: Set(None),
                 detail: Set(None),
                 message_id: Set(None),
+                attempt: Set(0),
                 created_at: Set(now),
                 updated_at: Set(now),
             })
@@ -482,6 +483,9 @@ pub async fn audience_now(db: &DatabaseConnection, c: &campaigns::Model) -> AppR
     Ok(crate::segments::service::count_and_sample(pages).await?)
 }
 
+/// Meta's code for a message held back "to maintain healthy ecosystem engagement".
+pub const LIMITED_BY_META: i32 = 131049;
+
 /// A campaign's funnel: recipients by state, and the statuses of the messages created.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -497,6 +501,9 @@ pub struct Funnel {
     pub delivered: u64,
     pub read: u64,
     pub failed: u64,
+    /// Held back by Meta (131049, a per-user marketing limit): tried again after the retry delay
+    /// while attempts are left (docs/CAMPAIGNS.md).
+    pub limited_by_meta: u64,
     /// Skips and failures by reason (`opted_out`, `missing_variable`, Meta's error codes).
     pub reasons: BTreeMap<String, u64>,
 }
@@ -557,7 +564,13 @@ pub async fn funnel<C: ConnectionTrait>(db: &C, c: &campaigns::Model) -> Result<
             "delivered" => f.delivered += n,
             "read" | "played" => f.read += n,
             _ => {
-                f.failed += n;
+                // 131049 is Meta holding the message back ("healthy ecosystem"), not a failure of
+                // the number or the recipient: its own figure, tried again later.
+                if code == Some(LIMITED_BY_META) {
+                    f.limited_by_meta += n;
+                } else {
+                    f.failed += n;
+                }
                 let key = code.map_or_else(|| "send_failed".to_string(), |c| c.to_string());
                 *f.reasons.entry(key).or_default() += n;
             }
@@ -668,6 +681,38 @@ pub async fn mark<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
+}
+
+/// Recipients whose message Meta limited (131049) and that have attempts left (`attempt < max`).
+pub async fn limited_recipients<C: ConnectionTrait>(
+    db: &C,
+    c: &campaigns::Model,
+    max: i32,
+) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+    let r = Alias::new("r");
+    let m = Alias::new("m");
+    let q = Query::select()
+        .expr_as(Expr::col((r.clone(), campaign_recipients::Column::Id)), Alias::new("id"))
+        .from_as(campaign_recipients::Entity, r.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            messages::Entity,
+            m.clone(),
+            Expr::col((m.clone(), messages::Column::Id)).equals((r.clone(), campaign_recipients::Column::MessageId)),
+        )
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::TenantId)).eq(c.tenant_id))
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::CampaignId)).eq(c.id))
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::State)).eq(RecipientState::Queued.as_str()))
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::Attempt)).lt(max))
+        .and_where(Expr::col((m.clone(), messages::Column::TenantId)).eq(c.tenant_id))
+        .and_where(Expr::col((m.clone(), messages::Column::Status)).eq("failed"))
+        .and_where(Expr::col((m, messages::Column::ErrorCode)).eq(LIMITED_BY_META))
+        .to_owned();
+    let mut out = Vec::new();
+    for row in db.query_all(&q).await? {
+        out.push(row.try_get("", "id")?);
+    }
+    Ok(out)
 }
 
 /// Pending recipients of a campaign, up to `limit`, in id order.

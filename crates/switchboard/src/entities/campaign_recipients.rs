@@ -17,6 +17,8 @@ pub struct Model {
     pub detail: Option<String>,
     /// Its message, once created.
     pub message_id: Option<Uuid>,
+    /// 0 for the first message; each retry after Meta limited it (131049) adds one.
+    pub attempt: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -33,6 +33,7 @@ pub mod queues {
     pub const TEMPLATE_SYNC: &str = "template-sync";
     pub const WEBHOOK_DELIVERY: &str = "webhook-delivery";
     pub const CAMPAIGN_RUN: &str = "campaign-run";
+    pub const CAMPAIGN_RETRY: &str = "campaign-retry";
 }
 
 /// A queue's job: its queue name and its payload type ([`payloads`]). Enqueue with

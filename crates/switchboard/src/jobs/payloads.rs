@@ -106,6 +106,19 @@ impl Job for RunCampaign {
     const QUEUE: &'static str = queues::CAMPAIGN_RUN;
 }
 
+/// `campaign-retry`: after a completed campaign's retry delay, send again to the recipients Meta
+/// limited (131049) that have attempts left; `round` counts the retries (its key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryLimited {
+    pub campaign_id: Uuid,
+    pub round: i32,
+}
+
+impl Job for RetryLimited {
+    const QUEUE: &'static str = queues::CAMPAIGN_RETRY;
+}
+
 /// `webhook-delivery`: deliver one signed event body to one outgoing webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

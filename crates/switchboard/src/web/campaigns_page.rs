@@ -204,6 +204,7 @@ fn funnel_fragment(f: &Funnel) -> FunnelFragment {
         ("Sent", "sent", f.sent),
         ("Delivered", "delivered", f.delivered),
         ("Read", "read", f.read),
+        ("Limited by Meta", "limited", f.limited_by_meta),
         ("Failed", "failed", f.failed + f.failed_before_send),
         ("Skipped", "skipped", f.skipped),
     ]

@@ -69,7 +69,11 @@ impl Setup {
 }
 
 async fn setup() -> Setup {
-    let app = spawn_app().await;
+    setup_with(&[]).await
+}
+
+async fn setup_with(extra: &[(&str, &str)]) -> Setup {
+    let app = crate::helpers::spawn_app_with(extra).await;
     let admin = app.register("Acme", "ana@acme.test").await;
     let res = app.post("/api/whatsapp-accounts/sandbox", &json!({}), Some(&admin.access)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -726,4 +730,44 @@ async fn outside_its_send_window_a_campaign_waits_and_says_until_when() {
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(res.json::<Value>().await.unwrap()["error"]["details"]["fields"][0]["field"], "sendWindow");
     }
+}
+
+#[tokio::test]
+async fn recipients_meta_limits_are_tried_again_once_after_the_delay() {
+    let s = setup_with(&[("SWITCHBOARD_CAMPAIGN_LIMITED_RETRY_SECS", "2")]).await;
+    import(&s, 1, 10, "vip").await;
+    // Meta accepts the next three sends, then reports them failed with 131049.
+    s.sim().inject_async_failures(&s.phone_number_id, 3, 131049);
+    let c = s.create(json!({"tagsAny": ["vip"]}), json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.status(), StatusCode::OK);
+    let first = wait_for("three limited by Meta, seven read", || async {
+        let c = s.campaign(&id).await;
+        let f = &c["funnel"];
+        (c["state"] == "completed" && f["limitedByMeta"] == 3 && f["read"] == 7).then_some(c)
+    })
+    .await;
+    assert_eq!(first["funnel"]["failed"], 0, "131049 is not a failure: {first}");
+    assert_eq!(first["funnel"]["reasons"]["131049"], 3);
+    // After the delay the campaign runs again for those three only, and completes with all read.
+    let again = wait_for("all ten read after the retry", || async {
+        let c = s.campaign(&id).await;
+        let f = &c["funnel"];
+        (c["state"] == "completed" && f["read"] == 10 && f["limitedByMeta"] == 0).then_some(c)
+    })
+    .await;
+    assert_eq!(again["funnel"]["recipients"], 10, "{again}");
+    let sends = s.sends();
+    assert_eq!(sends.len(), 10, "{sends:?}");
+    let mut counts: Vec<usize> = sends.values().copied().collect();
+    counts.sort();
+    assert_eq!(counts, [1, 1, 1, 1, 1, 1, 1, 2, 2, 2], "the three limited got one more message each");
+    let page: Value =
+        s.app.get(&format!("/api/campaigns/{id}/recipients"), Some(&s.admin.access)).await.json().await.unwrap();
+    let retried: Vec<&Value> = page["data"].as_array().unwrap().iter().filter(|r| r["attempt"] == 1).collect();
+    assert_eq!(retried.len(), 3, "{page}");
+    assert!(retried.iter().all(|r| r["messageStatus"] == "read"));
+    // One retry by default: no further run is scheduled for this campaign.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(s.sends().values().sum::<usize>(), 13);
 }

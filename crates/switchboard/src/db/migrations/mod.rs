@@ -19,6 +19,7 @@ mod m0013_sessions_revoked;
 mod m0014_campaigns;
 mod m0015_segments;
 mod m0016_campaign_send_window;
+mod m0017_recipient_attempt;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_campaigns::Migration),
             Box::new(m0015_segments::Migration),
             Box::new(m0016_campaign_send_window::Migration),
+            Box::new(m0017_recipient_attempt::Migration),
         ]
     }
 }
