@@ -69,6 +69,10 @@ pub struct Config {
     /// How many times such a recipient is tried again (`SWITCHBOARD_CAMPAIGN_LIMITED_RETRIES`,
     /// default 1, at most 5; 0 turns retries off).
     pub campaign_limited_retries: u32,
+    /// A running campaign pauses itself when more than this share (percent) of its last 200
+    /// decided sends of the current run failed (`SWITCHBOARD_CAMPAIGN_FAILURE_PAUSE_PERCENT`,
+    /// default 30; 0 turns it off).
+    pub campaign_failure_pause_percent: u32,
     /// Reverse proxies whose `X-Forwarded-For` is believed (`SWITCHBOARD_TRUSTED_PROXIES`, CIDRs;
     /// default none: the client address is the socket's).
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -206,6 +210,14 @@ impl Config {
             )? {
                 n @ 0..=5 => n as u32,
                 _ => return Err(err("SWITCHBOARD_CAMPAIGN_LIMITED_RETRIES", "must be between 0 and 5")),
+            },
+            campaign_failure_pause_percent: match parse_u64(
+                get("SWITCHBOARD_CAMPAIGN_FAILURE_PAUSE_PERCENT"),
+                30,
+                "SWITCHBOARD_CAMPAIGN_FAILURE_PAUSE_PERCENT",
+            )? {
+                n @ 0..=100 => n as u32,
+                _ => return Err(err("SWITCHBOARD_CAMPAIGN_FAILURE_PAUSE_PERCENT", "must be between 0 and 100")),
             },
             webhooks_allow_private: parse_bool(
                 get("SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE"),

@@ -101,6 +101,12 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
     let Some(tenant_row) = tenants::Entity::find_by_id(c.tenant_id).one(&state.db).await.map_err(retry)? else {
         return Ok(());
     };
+    // Too many of this run's sends failing (a broken template, a number in trouble): stop, with
+    // the reason, instead of failing the whole audience.
+    if let Some(why) = failing(state, &c, job.created_at).await? {
+        service::settle(state.writer(), &state.events, &c, CampaignState::Paused, Some(why)).await.map_err(retry)?;
+        return Ok(());
+    }
     let pacing = (account.throughput_mps.max(1) as u64 * WINDOW_SECS).max(20);
     let flying = service::in_flight(&state.db, &c).await.map_err(retry)?;
     if flying >= pacing {
@@ -165,6 +171,40 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
         }
     }
     Err(Outcome::Defer { after: BETWEEN_ROUNDS, reason: "next round".into() })
+}
+
+/// Sends considered by the failure-rate rule, and how many must be decided before it applies.
+const FAILURE_WINDOW: u64 = 200;
+const FAILURE_MIN_DECIDED: u64 = 20;
+
+/// `Some(reason)` when more than the configured share of this run's last 200 decided sends failed.
+/// Only sends since the run began count, so a person resuming after fixing the cause starts afresh.
+async fn failing(
+    state: &AppState,
+    c: &campaigns::Model,
+    run_began: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, Outcome> {
+    let limit = u64::from(state.config.campaign_failure_pause_percent);
+    if limit == 0 {
+        return Ok(None);
+    }
+    let (decided, failed, top) =
+        service::recent_outcomes(&state.db, c, run_began, FAILURE_WINDOW).await.map_err(retry)?;
+    if decided < FAILURE_MIN_DECIDED || failed * 100 <= decided * limit {
+        return Ok(None);
+    }
+    let most = top
+        .map(|code| {
+            format!(
+                ", most with {code} ({})",
+                meta_cloud::error::title(i64::from(code)).unwrap_or("see the recipients")
+            )
+        })
+        .unwrap_or_default();
+    Ok(Some(format!(
+        "paused: {failed} of the last {decided} sends failed ({}%, over the {limit}% limit){most}",
+        failed * 100 / decided
+    )))
 }
 
 /// The reason shown while a campaign waits for its send window (cleared when it opens).

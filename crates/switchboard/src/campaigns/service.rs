@@ -683,6 +683,54 @@ pub async fn mark<C: ConnectionTrait>(
     Ok(r.rows_affected == 1)
 }
 
+/// The outcomes of the campaign's last `n` messages created since `since` (its current run):
+/// how many Meta decided (sent, delivered, read or failed), how many of those failed (131049 is
+/// not a failure), and the most common failure code.
+pub async fn recent_outcomes<C: ConnectionTrait>(
+    db: &C,
+    c: &campaigns::Model,
+    since: DateTime<Utc>,
+    n: u64,
+) -> Result<(u64, u64, Option<i32>), sea_orm::DbErr> {
+    let r = Alias::new("r");
+    let m = Alias::new("m");
+    let q = Query::select()
+        .expr_as(Expr::col((m.clone(), messages::Column::Status)), Alias::new("status"))
+        .expr_as(Expr::col((m.clone(), messages::Column::ErrorCode)), Alias::new("code"))
+        .from_as(campaign_recipients::Entity, r.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            messages::Entity,
+            m.clone(),
+            Expr::col((m.clone(), messages::Column::Id)).equals((r.clone(), campaign_recipients::Column::MessageId)),
+        )
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::TenantId)).eq(c.tenant_id))
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::CampaignId)).eq(c.id))
+        .and_where(Expr::col((m.clone(), messages::Column::TenantId)).eq(c.tenant_id))
+        .and_where(Expr::col((m.clone(), messages::Column::CreatedAt)).gte(since))
+        .order_by((m, messages::Column::CreatedAt), sea_orm::Order::Desc)
+        .limit(n)
+        .to_owned();
+    let (mut decided, mut failed) = (0u64, 0u64);
+    let mut codes: BTreeMap<i32, u64> = BTreeMap::new();
+    for row in db.query_all(&q).await? {
+        let status: String = row.try_get("", "status")?;
+        let code: Option<i32> = row.try_get("", "code")?;
+        match status.as_str() {
+            "sent" | "delivered" | "read" | "played" => decided += 1,
+            "failed" if code == Some(LIMITED_BY_META) => decided += 1,
+            "failed" => {
+                decided += 1;
+                failed += 1;
+                *codes.entry(code.unwrap_or(0)).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    let top = codes.into_iter().max_by_key(|(_, n)| *n).map(|(c, _)| c).filter(|c| *c != 0);
+    Ok((decided, failed, top))
+}
+
 /// Recipients whose message Meta limited (131049) and that have attempts left (`attempt < max`).
 pub async fn limited_recipients<C: ConnectionTrait>(
     db: &C,

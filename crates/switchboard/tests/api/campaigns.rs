@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use switchboard::entities::{campaign_recipients, campaigns};
 
-use crate::helpers::{Account, TestApp, spawn_app, wait_for};
+use crate::helpers::{Account, TestApp, wait_for};
 
 struct Setup {
     app: TestApp,
@@ -770,4 +770,39 @@ async fn recipients_meta_limits_are_tried_again_once_after_the_delay() {
     // One retry by default: no further run is scheduled for this campaign.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(s.sends().values().sum::<usize>(), 13);
+}
+
+#[tokio::test]
+async fn a_campaign_whose_sends_keep_failing_pauses_itself_with_the_reason() {
+    let s = setup().await;
+    let res = s
+        .app
+        .patch(
+            &format!("/api/whatsapp-accounts/{}", s.account_id),
+            &json!({"throughputMps": 10}),
+            Some(&s.admin.access),
+        )
+        .await;
+    assert!(res.status().is_success());
+    import(&s, 1, 100, "vip").await;
+    // The first 25 sends are accepted, then fail: the recipient is not on WhatsApp (131026).
+    s.sim().inject_async_failures(&s.phone_number_id, 25, 131026);
+    let c = s.create(json!({"tagsAny": ["vip"]}), json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.status(), StatusCode::OK);
+    let paused = s.wait_state(&id, "paused").await;
+    let why = paused["stateReason"].as_str().unwrap();
+    assert!(why.starts_with("paused: ") && why.contains("sends failed") && why.contains("most with 131026"), "{why}");
+    assert!(paused["funnel"]["pending"].as_u64().unwrap() > 0, "the rest of the audience waits: {paused}");
+    // Resumed (the cause dealt with), only this run's sends count: it completes.
+    assert_eq!(s.post(&format!("/api/campaigns/{id}/resume"), json!({})).await.status(), StatusCode::OK);
+    let done = s.wait_state(&id, "completed").await;
+    assert_eq!(done["funnel"]["recipients"], 100);
+    let f = wait_for("every status in", || async {
+        let f = s.campaign(&id).await["funnel"].clone();
+        (f["read"].as_u64().unwrap() + f["failed"].as_u64().unwrap() == 100).then_some(f)
+    })
+    .await;
+    assert_eq!(f["failed"], 25, "{f}");
+    assert_eq!(f["reasons"]["131026"], 25);
 }
