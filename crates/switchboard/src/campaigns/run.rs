@@ -116,6 +116,9 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
     if batch.is_empty() {
         let completed =
             service::settle(state.writer(), &state.events, &c, CampaignState::Completed, None).await.map_err(retry)?;
+        if completed {
+            service::progress(&state.db, &state.events, &c, true).await.map_err(retry)?;
+        }
         if completed && state.config.campaign_limited_retries > 0 {
             // Recipients Meta limits (131049, reported as their statuses arrive) are tried again
             // after the delay, by a job keyed by this run.
@@ -170,6 +173,7 @@ async fn run(state: &AppState, job: &crate::entities::jobs::Model) -> Result<(),
             }
         }
     }
+    service::progress(&state.db, &state.events, &c, false).await.map_err(retry)?;
     Err(Outcome::Defer { after: BETWEEN_ROUNDS, reason: "next round".into() })
 }
 

@@ -328,6 +328,46 @@ pub async fn hold_for_template<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// `campaign.progress` with the funnel now, at most once a second per campaign on this node
+/// (`force`: regardless, e.g. at completion).
+pub async fn progress<C: ConnectionTrait>(
+    db: &C,
+    events: &crate::events::EventBus,
+    c: &campaigns::Model,
+    force: bool,
+) -> Result<(), sea_orm::DbErr> {
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+    static LAST: OnceLock<Mutex<std::collections::HashMap<Uuid, Instant>>> = OnceLock::new();
+    {
+        let mut last = LAST.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if !force && last.get(&c.id).is_some_and(|t| now.duration_since(*t) < Duration::from_secs(1)) {
+            return Ok(());
+        }
+        if last.len() > 10_000 {
+            last.retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
+        }
+        last.insert(c.id, now);
+    }
+    let f = funnel(db, c).await?;
+    let p = crate::events::CampaignProgress {
+        id: c.id,
+        recipients: f.recipients,
+        pending: f.pending,
+        skipped: f.skipped,
+        failed_before_send: f.failed_before_send,
+        queued: f.queued,
+        sent: f.sent,
+        delivered: f.delivered,
+        read: f.read,
+        failed: f.failed,
+        limited_by_meta: f.limited_by_meta,
+    };
+    events.publish(crate::events::DomainEvent::new(c.tenant_id, crate::events::Event::CampaignProgress(p)));
+    Ok(())
+}
+
 /// `campaign.updated` for realtime clients and outgoing webhooks.
 pub fn announce(events: &crate::events::EventBus, c: &campaigns::Model) {
     use crate::events::{DomainEvent, Event};

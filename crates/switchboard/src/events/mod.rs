@@ -45,6 +45,8 @@ pub enum Event {
     WebhookEndpointDisabled(WebhookEndpointDisabled),
     #[serde(rename = "campaign.updated")]
     CampaignUpdated(CampaignUpdated),
+    #[serde(rename = "campaign.progress")]
+    CampaignProgress(CampaignProgress),
 }
 
 /// Every kind with its payload's schema name (for the OpenAPI document and the tests).
@@ -62,6 +64,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("template.updated", "TemplateUpdated"),
     ("webhook_endpoint.disabled", "WebhookEndpointDisabled"),
     ("campaign.updated", "CampaignUpdated"),
+    ("campaign.progress", "CampaignProgress"),
 ];
 
 impl Event {
@@ -81,6 +84,7 @@ impl Event {
             Event::TemplateUpdated(_) => "template.updated",
             Event::WebhookEndpointDisabled(_) => "webhook_endpoint.disabled",
             Event::CampaignUpdated(_) => "campaign.updated",
+            Event::CampaignProgress(_) => "campaign.progress",
         }
     }
 
@@ -115,6 +119,7 @@ impl Event {
             Event::NoteCreated(_) => "note.created",
             Event::AgentStatus(_) => "agent.status",
             Event::CampaignUpdated(_) => "campaign.updated",
+            Event::CampaignProgress(_) => "campaign.progress",
             _ => return None,
         })
     }
@@ -263,6 +268,7 @@ impl utoipa::Modify for EventSchemas {
         add::<TemplateUpdated>(c);
         add::<WebhookEndpointDisabled>(c);
         add::<CampaignUpdated>(c);
+        add::<CampaignProgress>(c);
     }
 }
 
@@ -277,6 +283,7 @@ pub const PUBLIC_TYPES: &[(&str, &str)] = &[
     ("note.created", "note.created"),
     ("agent.status", "agent.status"),
     ("campaign.updated", "campaign.updated"),
+    ("campaign.progress", "campaign.progress"),
 ];
 
 /// The OpenAPI 3.1 `webhooks` section (outgoing webhooks, one per public type: the envelope

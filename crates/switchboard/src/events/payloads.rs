@@ -329,6 +329,24 @@ impl From<&crate::entities::campaigns::Model> for CampaignUpdated {
     }
 }
 
+/// `campaign.progress`: a running campaign's funnel, at most once a second per campaign while it
+/// creates messages, and once when it completes (later statuses arrive as `message.status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignProgress {
+    pub id: Uuid,
+    pub recipients: u64,
+    pub pending: u64,
+    pub skipped: u64,
+    pub failed_before_send: u64,
+    pub queued: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub read: u64,
+    pub failed: u64,
+    pub limited_by_meta: u64,
+}
+
 /// `webhook_endpoint.disabled`: an outgoing webhook endpoint kept failing and was disabled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -37,6 +37,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "note.created",
     "agent.status",
     "campaign.updated",
+    "campaign.progress",
 ];
 
 /// Final failures in a row that disable an endpoint.

@@ -38,7 +38,7 @@ pub struct EndpointRequest {
     pub url: Option<String>,
     /// Public event types (`message.received`, `message.sent`, `message.status`,
     /// `conversation.updated`, `contact.updated`, `template.updated`, `note.created`,
-    /// `agent.status`, `campaign.updated`) or `["*"]`.
+    /// `agent.status`, `campaign.updated`, `campaign.progress`) or `["*"]`.
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     /// Default true on create.

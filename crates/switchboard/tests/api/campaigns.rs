@@ -806,3 +806,46 @@ async fn a_campaign_whose_sends_keep_failing_pauses_itself_with_the_reason() {
     assert_eq!(f["failed"], 25, "{f}");
     assert_eq!(f["reasons"]["131026"], 25);
 }
+
+#[tokio::test]
+async fn progress_events_follow_the_funnel_while_a_campaign_runs() {
+    let s = setup().await;
+    let res = s
+        .app
+        .patch(
+            &format!("/api/whatsapp-accounts/{}", s.account_id),
+            &json!({"throughputMps": 10}),
+            Some(&s.admin.access),
+        )
+        .await;
+    assert!(res.status().is_success());
+    import(&s, 1, 60, "vip").await;
+    let mut rx = s.app.state.events.subscribe();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = seen.clone();
+    let listen = tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.event.kind() == "campaign.progress" => sink.lock().unwrap().push(e.event.data()),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let c = s.create(json!({"tagsAny": ["vip"]}), json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.status(), StatusCode::OK);
+    s.wait_state(&id, "completed").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    listen.abort();
+    let seen: Vec<Value> = seen.lock().unwrap().iter().filter(|d| d["id"] == id.as_str()).cloned().collect();
+    // Several while it ran (at most one a second, plus the last), the last with nobody pending.
+    assert!(seen.len() >= 2, "{seen:?}");
+    let last = seen.last().unwrap();
+    assert_eq!(last["recipients"], 60);
+    assert_eq!(last["pending"], 0, "{last}");
+    assert!(
+        seen.first().unwrap()["pending"].as_u64().unwrap() > 0,
+        "an early one while recipients were pending: {seen:?}"
+    );
+}

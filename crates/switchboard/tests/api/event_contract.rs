@@ -128,6 +128,19 @@ fn samples() -> Vec<Event> {
             url: "https://x.test".into(),
             reason: "r".into(),
         }));
+        out.push(Event::CampaignProgress(CampaignProgress {
+            id,
+            recipients: 25,
+            pending: if full { 0 } else { 5 },
+            skipped: 2,
+            failed_before_send: 0,
+            queued: 3,
+            sent: 5,
+            delivered: 5,
+            read: 5,
+            failed: 0,
+            limited_by_meta: 0,
+        }));
         out.push(Event::CampaignUpdated(CampaignUpdated {
             id,
             name: "Spring sale".into(),
