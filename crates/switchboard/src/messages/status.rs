@@ -223,14 +223,24 @@ pub async fn reconcile_by_callback(
     let Some(id) = s.biz_opaque_callback_data.as_deref().and_then(|c| c.parse::<Uuid>().ok()) else {
         return Ok(None);
     };
+    // The wamid may also have been recorded by the sender after this batch looked it up (a
+    // concurrent commit on PostgreSQL): then the message is the one, with that wamid, and the
+    // status applies now instead of waiting as a pending status nobody would apply.
     let Some(m) = messages::Entity::by_id(tenant, id)
-        .filter(messages::Column::WaMessageId.is_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(messages::Column::WaMessageId.is_null())
+                .add(messages::Column::WaMessageId.eq(s.id.as_str())),
+        )
         .filter(messages::Column::Direction.eq(Direction::Outbound))
         .one(txn)
         .await?
     else {
         return Ok(None);
     };
+    if m.wa_message_id.as_deref() == Some(s.id.as_str()) {
+        return Ok(Some(m));
+    }
     let mut q = messages::Entity::update_many()
         .col_expr(messages::Column::WaMessageId, Expr::value(s.id.clone()))
         .col_expr(messages::Column::UpdatedAt, Expr::value(crate::db::now()));

@@ -950,3 +950,44 @@ async fn conversations_created_by_a_failed_batch_are_opened_by_its_fallback() {
         assert_eq!(c.assignee_id.map(|u| u.to_string()), Some(a.user_id.clone()), "conversation {} not opened", c.id);
     }
 }
+
+#[tokio::test]
+async fn a_status_whose_wamid_the_sender_recorded_meanwhile_is_applied_not_parked() {
+    // The race on PostgreSQL: a status batch looks its wamid up (not there yet), the sender then
+    // commits the wamid, and the batch falls back to the callback data. The message must be found
+    // by its id with that wamid, not only while its wamid is still empty — else the status is
+    // parked as pending after the sender's one look at pending statuses, and never applies.
+    use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+    let app = app().await;
+    let a = app.register("Acme", "ana@acme.test").await;
+    app.create_account(&a.access, "1001", None).await;
+    app.inbound_conversation("1001", PLATFORM_SECRET, "15550000001", "wamid.race1").await;
+    // Stand-in for an outbound message the sender has just recorded with its wamid.
+    let m = message_by_wamid(&app, "wamid.race1").await.unwrap();
+    let mut am: messages::ActiveModel = m.clone().into();
+    am.direction = Set(switchboard::entities::enums::Direction::Outbound);
+    let m = am.update(&app.state.db).await.unwrap();
+    let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "waba", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": "1001"},
+        "statuses": [{"id": "wamid.race1", "status": "failed", "timestamp": "1", "recipient_id": "15550000001",
+                      "biz_opaque_callback_data": m.id.to_string(),
+                      "errors": [{"code": 131026, "title": "Message undeliverable"}]}]}}]}]});
+    let parsed = meta_cloud::webhook::WebhookPayload::from_value(payload).unwrap();
+    let status = parsed.statuses().next().unwrap().clone();
+    let txn = app.state.writer().begin().await.unwrap();
+    let found =
+        switchboard::messages::status::reconcile_by_callback(&txn, switchboard::ids::TenantId(m.tenant_id), &status)
+            .await
+            .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(found.map(|f| f.id), Some(m.id), "found by its id and the wamid already recorded");
+    // A callback naming another message with a different wamid is still not that message.
+    let mut other = status.clone();
+    other.id = "wamid.someone-else".into();
+    let txn = app.state.writer().begin().await.unwrap();
+    let found =
+        switchboard::messages::status::reconcile_by_callback(&txn, switchboard::ids::TenantId(m.tenant_id), &other)
+            .await
+            .unwrap();
+    assert!(found.is_none());
+}
