@@ -523,6 +523,30 @@ pub async fn audience_now(db: &DatabaseConnection, c: &campaigns::Model) -> AppR
     Ok(crate::segments::service::count_and_sample(pages).await?)
 }
 
+/// The alias of `campaign_recipients` in [`with_messages`].
+const RECIPIENTS: &str = "r";
+
+/// `FROM campaign_recipients r JOIN messages m ON m.id = r.message_id` for one campaign, both
+/// sides scoped to its tenant: the base of the queries over a campaign's messages. Returns the
+/// statement and the messages' alias.
+fn with_messages(c: &campaigns::Model) -> (sea_orm::sea_query::SelectStatement, Alias) {
+    let r = Alias::new(RECIPIENTS);
+    let m = Alias::new("m");
+    let q = Query::select()
+        .from_as(campaign_recipients::Entity, r.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            messages::Entity,
+            m.clone(),
+            Expr::col((m.clone(), messages::Column::Id)).equals((r.clone(), campaign_recipients::Column::MessageId)),
+        )
+        .and_where(Expr::col((r.clone(), campaign_recipients::Column::TenantId)).eq(c.tenant_id))
+        .and_where(Expr::col((r, campaign_recipients::Column::CampaignId)).eq(c.id))
+        .and_where(Expr::col((m.clone(), messages::Column::TenantId)).eq(c.tenant_id))
+        .to_owned();
+    (q, m)
+}
+
 /// Meta's code for a message held back "to maintain healthy ecosystem engagement".
 pub const LIMITED_BY_META: i32 = 131049;
 
@@ -575,21 +599,11 @@ pub async fn funnel<C: ConnectionTrait>(db: &C, c: &campaigns::Model) -> Result<
             *f.reasons.entry(r).or_default() += n;
         }
     }
-    let r = Alias::new("r");
-    let m = Alias::new("m");
-    let q = Query::select()
+    let (mut q, m) = with_messages(c);
+    let q = q
         .expr_as(Expr::col((m.clone(), messages::Column::Status)), Alias::new("status"))
         .expr_as(Expr::col((m.clone(), messages::Column::ErrorCode)), Alias::new("code"))
         .expr_as(Expr::col((m.clone(), messages::Column::Id)).count(), Alias::new("n"))
-        .from_as(campaign_recipients::Entity, r.clone())
-        .join_as(
-            JoinType::InnerJoin,
-            messages::Entity,
-            m.clone(),
-            Expr::col((m.clone(), messages::Column::Id)).equals((r.clone(), campaign_recipients::Column::MessageId)),
-        )
-        .and_where(Expr::col((r.clone(), campaign_recipients::Column::TenantId)).eq(c.tenant_id))
-        .and_where(Expr::col((r.clone(), campaign_recipients::Column::CampaignId)).eq(c.id))
         .add_group_by([Expr::col((m.clone(), messages::Column::Status)), Expr::col((m, messages::Column::ErrorCode))])
         .to_owned();
     let rows = db.query_all(&q).await?;
@@ -732,21 +746,10 @@ pub async fn recent_outcomes<C: ConnectionTrait>(
     since: DateTime<Utc>,
     n: u64,
 ) -> Result<(u64, u64, Option<i32>), sea_orm::DbErr> {
-    let r = Alias::new("r");
-    let m = Alias::new("m");
-    let q = Query::select()
+    let (mut q, m) = with_messages(c);
+    let q = q
         .expr_as(Expr::col((m.clone(), messages::Column::Status)), Alias::new("status"))
         .expr_as(Expr::col((m.clone(), messages::Column::ErrorCode)), Alias::new("code"))
-        .from_as(campaign_recipients::Entity, r.clone())
-        .join_as(
-            JoinType::InnerJoin,
-            messages::Entity,
-            m.clone(),
-            Expr::col((m.clone(), messages::Column::Id)).equals((r.clone(), campaign_recipients::Column::MessageId)),
-        )
-        .and_where(Expr::col((r.clone(), campaign_recipients::Column::TenantId)).eq(c.tenant_id))
-        .and_where(Expr::col((r.clone(), campaign_recipients::Column::CampaignId)).eq(c.id))
-        .and_where(Expr::col((m.clone(), messages::Column::TenantId)).eq(c.tenant_id))
         .and_where(Expr::col((m.clone(), messages::Column::CreatedAt)).gte(since))
         .order_by((m, messages::Column::CreatedAt), sea_orm::Order::Desc)
         .limit(n)
@@ -777,22 +780,12 @@ pub async fn limited_recipients<C: ConnectionTrait>(
     c: &campaigns::Model,
     max: i32,
 ) -> Result<Vec<Uuid>, sea_orm::DbErr> {
-    let r = Alias::new("r");
-    let m = Alias::new("m");
-    let q = Query::select()
+    let (mut q, m) = with_messages(c);
+    let r = Alias::new(RECIPIENTS);
+    let q = q
         .expr_as(Expr::col((r.clone(), campaign_recipients::Column::Id)), Alias::new("id"))
-        .from_as(campaign_recipients::Entity, r.clone())
-        .join_as(
-            JoinType::InnerJoin,
-            messages::Entity,
-            m.clone(),
-            Expr::col((m.clone(), messages::Column::Id)).equals((r.clone(), campaign_recipients::Column::MessageId)),
-        )
-        .and_where(Expr::col((r.clone(), campaign_recipients::Column::TenantId)).eq(c.tenant_id))
-        .and_where(Expr::col((r.clone(), campaign_recipients::Column::CampaignId)).eq(c.id))
         .and_where(Expr::col((r.clone(), campaign_recipients::Column::State)).eq(RecipientState::Queued.as_str()))
-        .and_where(Expr::col((r.clone(), campaign_recipients::Column::Attempt)).lt(max))
-        .and_where(Expr::col((m.clone(), messages::Column::TenantId)).eq(c.tenant_id))
+        .and_where(Expr::col((r, campaign_recipients::Column::Attempt)).lt(max))
         .and_where(Expr::col((m.clone(), messages::Column::Status)).eq("failed"))
         .and_where(Expr::col((m, messages::Column::ErrorCode)).eq(LIMITED_BY_META))
         .to_owned();

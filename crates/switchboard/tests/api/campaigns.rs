@@ -777,16 +777,12 @@ async fn a_campaign_whose_sends_keep_failing_pauses_itself_with_the_reason() {
     let s = setup().await;
     let res = s
         .app
-        .patch(
-            &format!("/api/whatsapp-accounts/{}", s.account_id),
-            &json!({"throughputMps": 10}),
-            Some(&s.admin.access),
-        )
+        .patch(&format!("/api/whatsapp-accounts/{}", s.account_id), &json!({"throughputMps": 5}), Some(&s.admin.access))
         .await;
     assert!(res.status().is_success());
-    import(&s, 1, 100, "vip").await;
-    // The first 25 sends are accepted, then fail: the recipient is not on WhatsApp (131026).
-    s.sim().inject_async_failures(&s.phone_number_id, 25, 131026);
+    import(&s, 1, 80, "vip").await;
+    // The first 20 sends are accepted, then fail: the recipient is not on WhatsApp (131026).
+    s.sim().inject_async_failures(&s.phone_number_id, 20, 131026);
     let c = s.create(json!({"tagsAny": ["vip"]}), json!({})).await;
     let id = c["id"].as_str().unwrap().to_string();
     assert_eq!(s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.status(), StatusCode::OK);
@@ -794,17 +790,32 @@ async fn a_campaign_whose_sends_keep_failing_pauses_itself_with_the_reason() {
     let why = paused["stateReason"].as_str().unwrap();
     assert!(why.starts_with("paused: ") && why.contains("sends failed") && why.contains("most with 131026"), "{why}");
     assert!(paused["funnel"]["pending"].as_u64().unwrap() > 0, "the rest of the audience waits: {paused}");
-    // Resumed (the cause dealt with), only this run's sends count: it completes.
+    // Resumed (the cause dealt with; the number back at full speed), only this run's sends count:
+    // it completes.
+    let res = s
+        .app
+        .patch(
+            &format!("/api/whatsapp-accounts/{}", s.account_id),
+            &json!({"throughputMps": 80}),
+            Some(&s.admin.access),
+        )
+        .await;
+    assert!(res.status().is_success());
     assert_eq!(s.post(&format!("/api/campaigns/{id}/resume"), json!({})).await.status(), StatusCode::OK);
     let done = s.wait_state(&id, "completed").await;
-    assert_eq!(done["funnel"]["recipients"], 100);
-    let f = wait_for("every status in", || async {
+    assert_eq!(done["funnel"]["recipients"], 80);
+    // Every status in (processing may trail the sends on a loaded machine: up to a minute).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let f = loop {
         let f = s.campaign(&id).await["funnel"].clone();
-        (f["read"].as_u64().unwrap() + f["failed"].as_u64().unwrap() == 100).then_some(f)
-    })
-    .await;
-    assert_eq!(f["failed"], 25, "{f}");
-    assert_eq!(f["reasons"]["131026"], 25);
+        if f["read"].as_u64().unwrap() + f["failed"].as_u64().unwrap() == 80 {
+            break f;
+        }
+        assert!(std::time::Instant::now() < deadline, "statuses still missing: {f}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(f["failed"], 20, "{f}");
+    assert_eq!(f["reasons"]["131026"], 20);
 }
 
 #[tokio::test]
