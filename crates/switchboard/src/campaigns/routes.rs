@@ -60,6 +60,7 @@ pub struct CampaignDto {
 
 impl CampaignDto {
     fn of(c: campaigns::Model, funnel: Option<Funnel>) -> Self {
+        let send_window = SendWindow::of(&c);
         Self {
             id: c.id,
             name: c.name,
@@ -70,7 +71,7 @@ impl CampaignDto {
             variables: c.variables,
             audience: c.audience,
             scheduled_at: c.scheduled_at,
-            send_window: c.send_window.and_then(|w| serde_json::from_value(w).ok()),
+            send_window,
             started_at: c.started_at,
             completed_at: c.completed_at,
             created_at: c.created_at,

@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait};
 use super::service::{self, mark};
 use super::window::SendWindow;
 use super::{Variables, client_message_id, values_for};
-use crate::domain::{Country, TimeZone};
+use crate::domain::Country;
 use crate::entities::enums::{CampaignState, RecipientState};
 use crate::entities::{campaign_recipients, campaigns, contacts, templates, tenants};
 use crate::error::AppError;
@@ -221,11 +221,10 @@ async fn outside_send_window(
     c: &campaigns::Model,
     tenant: &tenants::Model,
 ) -> Result<Option<Outcome>, Outcome> {
-    let Some(w) = c.send_window.clone().and_then(|w| serde_json::from_value::<SendWindow>(w).ok()) else {
+    let Some(w) = SendWindow::of(c) else {
         return Ok(None);
     };
-    let settings = crate::settings::service::dto(tenant);
-    let tz = TimeZone::parse(&settings.time_zone).unwrap_or(TimeZone(chrono_tz::UTC));
+    let tz = crate::settings::service::dto(tenant).zone();
     let now = crate::db::now();
     let reason = if w.contains(tz, now) {
         None

@@ -22,6 +22,11 @@ fn time(s: &str) -> Option<NaiveTime> {
 }
 
 impl SendWindow {
+    /// A campaign's window, as stored (`campaigns.send_window`).
+    pub fn of(c: &crate::entities::campaigns::Model) -> Option<Self> {
+        c.send_window.clone().and_then(|w| serde_json::from_value(w).ok())
+    }
+
     /// Checks the times: `HH:MM` each, not equal.
     pub fn parse(start: &str, end: &str) -> Result<Self, String> {
         let (Some(a), Some(b)) = (time(start), time(end)) else {

@@ -78,6 +78,13 @@ pub struct SettingsDto {
     pub marketing_cap: Option<MarketingCap>,
 }
 
+impl SettingsDto {
+    /// The workspace's clock (UTC when the stored name is not a known zone).
+    pub fn zone(&self) -> crate::domain::TimeZone {
+        crate::domain::TimeZone::parse(&self.time_zone).unwrap_or(crate::domain::TimeZone(chrono_tz::UTC))
+    }
+}
+
 /// Reads the settings of a tenant row, with defaults for missing keys.
 pub fn dto(t: &tenants::Model) -> SettingsDto {
     let defaults = crate::tenants::default_settings();

@@ -49,10 +49,7 @@ struct ListPage {
 }
 
 pub async fn list(State(state): State<AppState>, user: WebUser) -> Response {
-    if let Err(r) = user.require(READ_ROLES) {
-        return r;
-    }
-    let tenant = match user.tenant_id() {
+    let tenant = match user.tenant_with(READ_ROLES) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -121,10 +118,7 @@ fn default_variables(keys: &[String]) -> String {
 }
 
 pub async fn new(State(state): State<AppState>, user: WebUser) -> Response {
-    if let Err(r) = user.require(MANAGE_ROLES) {
-        return r;
-    }
-    let tenant = match user.tenant_id() {
+    let tenant = match user.tenant_with(MANAGE_ROLES) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -171,11 +165,7 @@ pub async fn new(State(state): State<AppState>, user: WebUser) -> Response {
         first_variables: templates.first().map(|t| t.variables.clone()).unwrap_or_else(|| "{}".into()),
         templates,
         segments: segments.into_iter().map(|s| Choice { value: s.id.to_string(), label: s.name }).collect(),
-        time_zone: user
-            .tenant
-            .as_ref()
-            .map(|t| crate::settings::service::dto(t).time_zone)
-            .unwrap_or_else(|| "UTC".into()),
+        time_zone: user.zone().name().to_string(),
     };
     layout::render(&page)
 }
@@ -323,10 +313,7 @@ pub async fn detail(
     Path(id): Path<Uuid>,
     Query(q): Query<DetailQuery>,
 ) -> Response {
-    if let Err(r) = user.require(READ_ROLES) {
-        return r;
-    }
-    let tenant = match user.tenant_id() {
+    let tenant = match user.tenant_with(READ_ROLES) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -393,16 +380,7 @@ pub async fn detail(
         template: template.map(|t| format!("{} ({})", t.name, t.language)).unwrap_or_else(|| "(deleted)".into()),
         account: account.map(|a| format!("{} ({})", a.name, a.display_phone_number)).unwrap_or_default(),
         audience: describe(&audience, segment),
-        send_window: c
-            .send_window
-            .clone()
-            .and_then(|w| serde_json::from_value::<crate::campaigns::window::SendWindow>(w).ok())
-            .map(|w| {
-                let zone = user.tenant.as_ref().map(|t| crate::settings::service::dto(t).time_zone).unwrap_or_default();
-                let tz = crate::domain::TimeZone::parse(&zone).unwrap_or(crate::domain::TimeZone(chrono_tz::UTC));
-                w.describe(tz)
-            })
-            .unwrap_or_default(),
+        send_window: crate::campaigns::window::SendWindow::of(&c).map(|w| w.describe(user.zone())).unwrap_or_default(),
         audience_now,
         funnel: funnel_fragment(&funnel),
         buttons: if user.role() == Role::TenantAdmin { buttons(c.id, c.state) } else { Vec::new() },
@@ -420,10 +398,7 @@ pub async fn detail(
 
 /// The funnel alone, for the detail page to swap in while status webhooks arrive.
 pub async fn funnel(State(state): State<AppState>, user: WebUser, Path(id): Path<Uuid>) -> Response {
-    if let Err(r) = user.require(READ_ROLES) {
-        return r;
-    }
-    let tenant = match user.tenant_id() {
+    let tenant = match user.tenant_with(READ_ROLES) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -453,10 +428,7 @@ struct SegmentsPage {
 
 /// `GET /campaigns/segments`: saved segments, and (TENANT_ADMIN) a builder with a live count.
 pub async fn segments(State(state): State<AppState>, user: WebUser) -> Response {
-    if let Err(r) = user.require(READ_ROLES) {
-        return r;
-    }
-    let tenant = match user.tenant_id() {
+    let tenant = match user.tenant_with(READ_ROLES) {
         Ok(t) => t,
         Err(r) => return r,
     };

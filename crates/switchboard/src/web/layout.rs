@@ -38,6 +38,20 @@ impl WebUser {
         if roles.contains(&self.role()) { Ok(()) } else { Err(self.forbidden("Your role cannot open this page.")) }
     }
 
+    /// The tenant, for a member whose role is one of `roles` (others see a 403 page).
+    pub fn tenant_with(&self, roles: &[Role]) -> Result<TenantId, Response> {
+        self.require(roles)?;
+        self.tenant_id()
+    }
+
+    /// The workspace's clock (`settings::service::SettingsDto::zone`; UTC without a tenant).
+    pub fn zone(&self) -> crate::domain::TimeZone {
+        match &self.tenant {
+            Some(t) => crate::settings::service::dto(t).zone(),
+            None => crate::domain::TimeZone(chrono_tz::UTC),
+        }
+    }
+
     pub fn shell(&self, active: &'static str) -> Shell {
         let (color, name, logo) = match &self.tenant {
             Some(t) => (safe_color(&t.theme_color), t.theme_name.clone(), t.theme_logo_url.clone()),
