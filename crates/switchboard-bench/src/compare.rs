@@ -157,17 +157,17 @@ struct Row {
 
 /// Processes started by the bench, stopped at the end (by their pid).
 #[derive(Default)]
-struct Procs(Vec<(String, Child)>);
+pub(crate) struct Procs(Vec<(String, Child)>);
 
 impl Procs {
-    fn spawn(&mut self, name: &str, cmd: &mut Command) -> anyhow::Result<u32> {
+    pub(crate) fn spawn(&mut self, name: &str, cmd: &mut Command) -> anyhow::Result<u32> {
         let child = cmd.spawn().with_context(|| format!("starting {name}"))?;
         let pid = child.id();
         self.0.push((name.to_string(), child));
         Ok(pid)
     }
 
-    fn exited(&mut self) -> Option<String> {
+    pub(crate) fn exited(&mut self) -> Option<String> {
         for (name, c) in &mut self.0 {
             if let Ok(Some(status)) = c.try_wait() {
                 return Some(format!("{name} exited ({status})"));
@@ -177,7 +177,7 @@ impl Procs {
     }
 
     /// SIGTERM, up to `wait` for each to exit, then SIGKILL.
-    fn stop_all(&mut self, wait: Duration) {
+    pub(crate) fn stop_all(&mut self, wait: Duration) {
         for (_, c) in &mut self.0 {
             signal(c.id(), "TERM");
         }
@@ -208,15 +208,15 @@ impl Drop for Procs {
     }
 }
 
-fn signal(pid: u32, sig: &str) {
+pub(crate) fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn sh(cmd: &mut Command, what: &str) -> anyhow::Result<String> {
+pub(crate) fn sh(cmd: &mut Command, what: &str) -> anyhow::Result<String> {
     let out = cmd.output().with_context(|| format!("running {what}"))?;
     if !out.status.success() {
         bail!("{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
@@ -224,14 +224,14 @@ fn sh(cmd: &mut Command, what: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
         .unwrap_or_else(|_| "?".into())
 }
 
 /// Resident set size of a process, kB (0 when it is gone).
-fn rss_kb(pid: u32) -> u64 {
+pub(crate) fn rss_kb(pid: u32) -> u64 {
     let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
         return 0;
     };
@@ -243,7 +243,7 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 /// CPU seconds (utime + stime) a process used so far (0 when it is gone).
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
@@ -269,7 +269,7 @@ fn clock_ticks() -> f64 {
     })
 }
 
-async fn count(db: &DatabaseConnection) -> anyhow::Result<i64> {
+pub(crate) async fn count(db: &DatabaseConnection) -> anyhow::Result<i64> {
     let row = db
         .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT count(*) AS n FROM messages"))
         .await?
@@ -277,7 +277,7 @@ async fn count(db: &DatabaseConnection) -> anyhow::Result<i64> {
     Ok(row.try_get("", "n")?)
 }
 
-async fn wait_http(url: &str, procs: &mut Procs, limit: Duration) -> anyhow::Result<()> {
+pub(crate) async fn wait_http(url: &str, procs: &mut Procs, limit: Duration) -> anyhow::Result<()> {
     let client = reqwest::Client::builder().no_proxy().build()?;
     let start = Instant::now();
     loop {
@@ -379,7 +379,7 @@ fn parse_mix(s: &str) -> anyhow::Result<ItemMix> {
 }
 
 /// PostgreSQL and Redis are on these machines but not always started.
-fn ensure_services(postgres: bool) -> anyhow::Result<()> {
+pub(crate) fn ensure_services(postgres: bool) -> anyhow::Result<()> {
     if postgres && !Command::new("pg_isready").args(["-h", "127.0.0.1", "-q"]).status().is_ok_and(|s| s.success()) {
         log("PostgreSQL is not running; starting it");
         let versions = sh(Command::new("ls").arg("/etc/postgresql"), "ls /etc/postgresql")?;
@@ -390,14 +390,14 @@ fn ensure_services(postgres: bool) -> anyhow::Result<()> {
 }
 
 #[derive(Debug)]
-struct AutovacuumRestore {
+pub(crate) struct AutovacuumRestore {
     previous: String,
     /// The previous value came from `ALTER SYSTEM` (postgresql.auto.conf): set it back; otherwise
     /// reset it, so the conf.d file's value applies again.
     from_auto_conf: bool,
 }
 
-async fn set_autovacuum(admin: &DatabaseConnection, on: bool) -> anyhow::Result<AutovacuumRestore> {
+pub(crate) async fn set_autovacuum(admin: &DatabaseConnection, on: bool) -> anyhow::Result<AutovacuumRestore> {
     let be = admin.get_database_backend();
     let row = admin
         .query_one_raw(Statement::from_string(
@@ -425,7 +425,7 @@ async fn set_autovacuum(admin: &DatabaseConnection, on: bool) -> anyhow::Result<
     bail!("autovacuum did not become {v} after pg_reload_conf()")
 }
 
-async fn restore_autovacuum(admin: &DatabaseConnection, r: &AutovacuumRestore) -> anyhow::Result<()> {
+pub(crate) async fn restore_autovacuum(admin: &DatabaseConnection, r: &AutovacuumRestore) -> anyhow::Result<()> {
     if r.from_auto_conf {
         admin.execute_unprepared(&format!("ALTER SYSTEM SET autovacuum = {}", r.previous)).await?;
     } else {
@@ -436,7 +436,7 @@ async fn restore_autovacuum(admin: &DatabaseConnection, r: &AutovacuumRestore) -
 }
 
 /// The same numbers `app::setup_tenant` connects, so one set of bodies fits every Switchboard run.
-fn numbers() -> Vec<Number> {
+pub(crate) fn numbers() -> Vec<Number> {
     (0..3)
         .map(|i| {
             let phone_number_id = format!("10654035224292{i}");
@@ -700,23 +700,8 @@ async fn start_system(env: &mut Env, kind: Kind, bin: &Path, procs: &mut Procs) 
             let url = db.url().to_string();
             env.databases.push(db);
             let (o, e) = log_file(env, &format!("switchboard-{}.log", kind.key()))?;
-            let mut cmd = Command::new(bin);
-            cmd.arg("serve");
-            for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
-                cmd.env_remove(k);
-            }
-            cmd.envs([
-                ("SWITCHBOARD_DATA_DIR", data.display().to_string()),
-                ("SWITCHBOARD_LISTEN", addr.to_string()),
-                ("SWITCHBOARD_DATABASE_URL", url.clone()),
-                ("SWITCHBOARD_SANDBOX", "false".into()),
-                ("SWITCHBOARD_META_APP_SECRET", SECRET.into()),
-                ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1".into()),
-                ("SWITCHBOARD_RUN_WORKERS", "true".into()),
-                ("SWITCHBOARD_LOG", "warn".into()),
-            ])
-            .stdout(o)
-            .stderr(e);
+            let mut cmd = serve_command(bin, &data, addr, &url, true);
+            cmd.stdout(o).stderr(e);
             let pid = procs.spawn("switchboard serve", &mut cmd)?;
             let base = format!("http://{addr}");
             wait_http(&format!("{base}/api/health/live"), procs, Duration::from_secs(120)).await?;
@@ -738,6 +723,28 @@ async fn start_system(env: &mut Env, kind: Kind, bin: &Path, procs: &mut Procs) 
             })
         }
     }
+}
+
+/// `switchboard serve` as the benchmarks run it: only the `SWITCHBOARD_*` variables set here (none
+/// inherited), no sandbox, the bench's platform app secret, a Graph API that refuses connections,
+/// warnings-only logs; job workers on or off.
+pub(crate) fn serve_command(bin: &Path, data: &Path, addr: SocketAddr, url: &str, workers: bool) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs([
+        ("SWITCHBOARD_DATA_DIR", data.display().to_string()),
+        ("SWITCHBOARD_LISTEN", addr.to_string()),
+        ("SWITCHBOARD_DATABASE_URL", url.to_string()),
+        ("SWITCHBOARD_SANDBOX", "false".into()),
+        ("SWITCHBOARD_META_APP_SECRET", SECRET.into()),
+        ("SWITCHBOARD_GRAPH_API_URL", "http://127.0.0.1:1".into()),
+        ("SWITCHBOARD_RUN_WORKERS", workers.to_string()),
+        ("SWITCHBOARD_LOG", "warn".into()),
+    ]);
+    cmd
 }
 
 /// Polls until the stored count reaches `expected`, stalls for `stall`, or `limit` passes.
@@ -856,26 +863,7 @@ async fn measure(args: &CompareArgs, sys: &Running, load_idx: usize, l: &Load, p
 
 fn start_perf(env: &Env, pid: u32, kind: Kind, c: usize, procs: &mut Procs) -> anyhow::Result<(u32, PathBuf)> {
     let data = env.out.join(format!("compare-{}-{}-{c}.perf.data", env.stamp, kind.key()));
-    let (o, e) = log_file(env, "perf-record.log")?;
-    let perf = procs.spawn(
-        "perf record",
-        Command::new("perf")
-            .args([
-                "record",
-                "-g",
-                "-F",
-                env.args.profile_hz.to_string().as_str(),
-                "-p",
-                pid.to_string().as_str(),
-                "-o",
-            ])
-            .arg(&data)
-            .stdout(o)
-            .stderr(e),
-    )?;
-    // perf needs a moment to attach to every thread.
-    std::thread::sleep(Duration::from_millis(500));
-    log(format!("perf record -g -p {pid} → {}", data.display()));
+    let perf = start_perf_on(pid, env.args.profile_hz, &data, &env.work.path().join("perf-record.log"), procs)?;
     Ok((perf, data))
 }
 
@@ -888,6 +876,43 @@ fn finish_perf(
     sys: &Running,
     row: &Row,
 ) -> anyhow::Result<PathBuf> {
+    stop_perf(perf, procs)?;
+    let header = format!(
+        "perf record -g -F {} -p <switchboard serve pid> during the {} run at c={} (load + drain, {:.1} s; \
+         the server used {:.1} CPU seconds, {:.2} cores); self time (--no-children); PostgreSQL's own \
+         processes are not in it\n",
+        env.args.profile_hz,
+        sys.kind.label(),
+        row.step.concurrency,
+        row.window_s,
+        row.cpu_s,
+        row.cpu_s / row.window_s.max(1e-9),
+    );
+    let path = env.out.join(format!("compare-{}-perf-{}-{}.txt", env.stamp, sys.kind.key(), row.step.concurrency));
+    std::fs::write(&path, perf_report(data, &header))?;
+    log(format!("wrote {}", path.display()));
+    Ok(path)
+}
+
+/// Starts `perf record -g` on `pid`, writing to `data` (its log to `log`).
+pub(crate) fn start_perf_on(pid: u32, hz: u32, data: &Path, log_path: &Path, procs: &mut Procs) -> anyhow::Result<u32> {
+    let f = std::fs::File::create(log_path)?;
+    let perf = procs.spawn(
+        "perf record",
+        Command::new("perf")
+            .args(["record", "-g", "-F", hz.to_string().as_str(), "-p", pid.to_string().as_str(), "-o"])
+            .arg(data)
+            .stdout(Stdio::from(f.try_clone()?))
+            .stderr(Stdio::from(f)),
+    )?;
+    // perf needs a moment to attach to every thread.
+    std::thread::sleep(Duration::from_millis(500));
+    log(format!("perf record -g -p {pid} → {}", data.display()));
+    Ok(perf)
+}
+
+/// Stops a `perf record` started by [`Procs::spawn`] (SIGINT, so it writes its file).
+pub(crate) fn stop_perf(perf: u32, procs: &mut Procs) -> anyhow::Result<()> {
     signal(perf, "INT");
     let deadline = Instant::now() + Duration::from_secs(60);
     if let Some(pos) = procs.0.iter().position(|(_, c)| c.id() == perf) {
@@ -904,6 +929,12 @@ fn finish_perf(
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+    Ok(())
+}
+
+/// The `perf report --stdio` summary of a recording: by thread, by shared object, by component,
+/// top symbols and their callers, after `header`.
+pub(crate) fn perf_report(data: &Path, header: &str) -> String {
     let report = |extra: &[&str]| -> String {
         let mut cmd = Command::new("perf");
         cmd.args(["report", "--stdio", "--no-children", "-i"]).arg(data).args(extra);
@@ -913,18 +944,7 @@ fn finish_perf(
         }
     };
     let mut txt = String::new();
-    let _ = writeln!(
-        txt,
-        "perf record -g -F {} -p <switchboard serve pid> during the {} run at c={} (load + drain, {:.1} s; \
-         the server used {:.1} CPU seconds, {:.2} cores); self time (--no-children); PostgreSQL's own \
-         processes are not in it\n",
-        env.args.profile_hz,
-        sys.kind.label(),
-        row.step.concurrency,
-        row.window_s,
-        row.cpu_s,
-        row.cpu_s / row.window_s.max(1e-9),
-    );
+    let _ = writeln!(txt, "{header}");
     let _ = writeln!(txt, "## By thread (comm)\n");
     txt.push_str(&strip_comments(&report(&["-g", "none", "--sort", "comm", "--percent-limit", "0.5"])));
     let _ = writeln!(txt, "\n## By shared object\n");
@@ -936,10 +956,7 @@ fn finish_perf(
     let _ = writeln!(txt, "\n## Callers of the top symbols (call graph from frame pointers; may be partial)\n");
     let callers = report(&["-g", "caller,2,callee,function,percent", "--sort", "sym", "--percent-limit", "2"]);
     txt.push_str(&strip_comments(&callers.lines().take(400).collect::<Vec<_>>().join("\n")));
-    let path = env.out.join(format!("compare-{}-perf-{}-{}.txt", env.stamp, sys.kind.key(), row.step.concurrency));
-    std::fs::write(&path, txt)?;
-    log(format!("wrote {}", path.display()));
-    Ok(path)
+    txt
 }
 
 /// Groups `perf report --sort sym` lines (`  1.23%  [.] name`) by what the symbol belongs to.
@@ -1045,7 +1062,7 @@ fn lag(v: Option<f64>, kind: Kind) -> String {
     }
 }
 
-fn thousands(v: f64) -> String {
+pub(crate) fn thousands(v: f64) -> String {
     let n = v.round() as i64;
     let s = n.abs().to_string();
     let mut out = String::new();

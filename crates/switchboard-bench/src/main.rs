@@ -11,6 +11,7 @@
 
 mod app;
 mod bodies;
+mod backlog;
 mod compare;
 mod inbox;
 mod load;
@@ -47,6 +48,9 @@ enum Command {
     /// Side by side with the seed design (Node peer) on the same bodies: acks, storage rate,
     /// drain, RSS, and a perf profile of Switchboard (issue 16).
     Compare(Box<compare::CompareArgs>),
+    /// A backlog of 100,000 webhooks (1–20 messages each, 200,000 contacts) drained after a
+    /// kill -9 and restart: drain rate per 10 s window, lease expiries, RSS (issue 16).
+    Backlog(Box<backlog::BacklogArgs>),
 }
 
 #[derive(clap::Args, Clone)]
@@ -126,6 +130,7 @@ fn main() -> std::process::ExitCode {
         Command::Send(args) => rt.block_on(send::run(args)),
         Command::Inbox(args) => rt.block_on(inbox::run(args)),
         Command::Compare(args) => rt.block_on(compare::run(*args)),
+        Command::Backlog(args) => rt.block_on(backlog::run(*args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

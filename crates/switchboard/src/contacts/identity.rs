@@ -197,19 +197,15 @@ async fn attempt(
     for tenant in tenants {
         let wa_ids: Vec<&str> = wa.get(&tenant).map(|s| s.iter().copied().collect()).unwrap_or_default();
         let user_ids: Vec<&str> = users.get(&tenant).map(|s| s.iter().copied().collect()).unwrap_or_default();
-        // Locked (`FOR NO KEY UPDATE` on PostgreSQL; SQLite has one writer): a concurrent batch
-        // that changes one of these contacts commits before this one reads it, so neither writes
-        // back a stale number or user id over the other's (a customer's number change and a
-        // recycled number arriving at once once left the contact without its new number). Not
-        // `FOR UPDATE`: that would also block the foreign-key checks of the conversations this
-        // batch inserts on its second connection (a wait on itself).
+        // Read without locks: most contacts a batch reads it does not change, and locking them all
+        // made concurrent batches that share customers wait for each other's whole transaction
+        // (a convoy: PostgreSQL processing fell from ~5,600 to ~1,300 messages/s at c = 128).
+        // The rows it does change are locked and checked below.
         let mut found = Vec::new();
         for chunk in wa_ids.chunks(CHUNK) {
             found.extend(
                 contacts::Entity::of(TenantId(tenant))
                     .filter(contacts::Column::WaId.is_in(chunk.iter().copied()))
-                    .order_by_asc(contacts::Column::Id)
-                    .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
                     .all(txn)
                     .await?,
             );
@@ -218,8 +214,6 @@ async fn attempt(
             found.extend(
                 contacts::Entity::of(TenantId(tenant))
                     .filter(contacts::Column::UserId.is_in(chunk.iter().copied()))
-                    .order_by_asc(contacts::Column::Id)
-                    .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
                     .all(txn)
                     .await?,
             );
@@ -330,6 +324,27 @@ async fn attempt(
     let mut changed: Vec<&Work> =
         work.values().filter(|w| w.original.as_ref().is_some_and(|o| *o != w.model)).collect();
     changed.sort_by_key(|w| w.model.id); // rows locked in id order
+    // The rows this changes are locked (`FOR NO KEY UPDATE` on PostgreSQL; SQLite has one writer)
+    // and must still be as they were read: otherwise a concurrent batch changed one in between,
+    // and writing ours would put back a stale number or user id over its change (a customer's
+    // number change and a recycled number arriving at once once left the contact without its
+    // new number), so everything is read again. Not `FOR UPDATE`: that would also block the
+    // foreign-key checks of the conversations this batch inserts on its second connection (a
+    // wait on itself).
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres && !changed.is_empty() {
+        let ids: Vec<Uuid> = changed.iter().map(|w| w.model.id).collect();
+        for chunk in ids.chunks(CHUNK) {
+            let now: Vec<contacts::Model> = contacts::Entity::find()
+                .filter(contacts::Column::Id.is_in(chunk.iter().copied()))
+                .order_by_asc(contacts::Column::Id)
+                .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
+                .all(txn)
+                .await?;
+            if now.len() != chunk.len() || now.iter().any(|c| work[&c.id].original.as_ref() != Some(c)) {
+                return Ok(None);
+            }
+        }
+    }
     for w in &changed {
         let o = w.original.as_ref().expect("existing");
         let mut q = contacts::Entity::update_many().filter(contacts::Column::Id.eq(w.model.id));

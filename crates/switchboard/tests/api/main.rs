@@ -11,6 +11,7 @@ mod campaigns;
 mod canned;
 mod cli;
 mod contacts;
+mod contention;
 mod encryption;
 mod event_contract;
 mod fidelity;
