@@ -40,27 +40,46 @@ async fn batches_sharing_a_customer_wait_only_to_change_it_and_lose_no_change() 
     t2.commit().await.unwrap();
     t1.commit().await.unwrap();
 
-    // Two batches changing it: the second waits for the first, reads the row again and keeps the
-    // first one's change.
+    // Two batches naming it at once (its profile name, its username): each writes only what it
+    // changed, so both changes are kept.
     let t1 = db.begin().await.unwrap();
     resolve(&t1, None, &[Sighting::new(tenant, Some(wa), None).profile(Some("Ana"), None)]).await.unwrap();
     let second = {
         let db = db.clone();
         tokio::spawn(async move {
             let t2 = db.begin().await.unwrap();
-            let r = resolve(&t2, None, &[Sighting::new(tenant, Some(wa), None).profile(None, Some("ana.b"))])
-                .await
-                .unwrap();
+            resolve(&t2, None, &[Sighting::new(tenant, Some(wa), None).profile(None, Some("ana.b"))]).await.unwrap();
+            t2.commit().await.unwrap();
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    t1.commit().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), second).await.expect("not deadlocked").unwrap();
+    let row = contacts::Entity::find_by_id(id).one(&db).await.unwrap().unwrap();
+    assert_eq!(row.profile_name.as_deref(), Some("Ana"), "the first batch's name survives the second");
+    assert_eq!(row.username.as_deref(), Some("ana.b"));
+
+    // Two batches changing its identifiers: the customer changes number in one while the other
+    // (which read the old row) gives the old number a user id. The second waits for the first,
+    // reads again, and never writes the old number back over the change.
+    let wa2 = "15550002222";
+    let t1 = db.begin().await.unwrap();
+    resolve(&t1, None, &[Sighting::new(tenant, Some(wa), None).changes_to(Some(wa2), None)]).await.unwrap();
+    let second = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let t2 = db.begin().await.unwrap();
+            let r = resolve(&t2, None, &[Sighting::new(tenant, Some(wa), Some("US.42"))]).await.unwrap();
             t2.commit().await.unwrap();
             r.contacts[0].clone().unwrap()
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!second.is_finished(), "the second change waits for the first batch's lock");
     t1.commit().await.unwrap();
-    let seen = tokio::time::timeout(Duration::from_secs(10), second).await.expect("not deadlocked").unwrap();
-    assert_eq!(seen.profile_name.as_deref(), Some("Ana"));
+    let other = tokio::time::timeout(Duration::from_secs(10), second).await.expect("not deadlocked").unwrap();
     let row = contacts::Entity::find_by_id(id).one(&db).await.unwrap().unwrap();
-    assert_eq!(row.profile_name.as_deref(), Some("Ana"), "the first batch's change survives the second");
-    assert_eq!(row.username.as_deref(), Some("ana.b"));
+    assert_eq!(row.wa_id.as_deref(), Some(wa2), "the number change survives the other batch");
+    assert_ne!(other.id, id, "the old number, seen after the change, belongs to someone new");
+    assert_eq!(other.wa_id.as_deref(), Some(wa));
+    assert_eq!(other.user_id.as_deref(), Some("US.42"));
 }
