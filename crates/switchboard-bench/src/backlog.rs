@@ -171,9 +171,12 @@ pub async fn run(args: BacklogArgs) -> anyhow::Result<()> {
 
     let admin = if runs.iter().any(|r| *r != Run::Sqlite) {
         Some(
-            switchboard::db::connect(&args.database_url, &switchboard::db::DbOptions { max_connections: 1, lazy: false })
-                .await
-                .context("connecting to --database-url")?,
+            switchboard::db::connect(
+                &args.database_url,
+                &switchboard::db::DbOptions { max_connections: 1, lazy: false },
+            )
+            .await
+            .context("connecting to --database-url")?,
         )
     } else {
         None
@@ -396,12 +399,12 @@ async fn one_run(
             anyhow::Ok(row.try_get::<i64>("", "n")?)
         }
     };
-    let lease_expired = one(
-        "SELECT count(*) AS n FROM jobs WHERE queue = 'webhook-processor' AND last_error LIKE 'lease expired%'",
-    )
-    .await?;
+    let lease_expired =
+        one("SELECT count(*) AS n FROM jobs WHERE queue = 'webhook-processor' AND last_error LIKE 'lease expired%'")
+            .await?;
     let attempted_twice = one("SELECT count(*) AS n FROM webhook_events WHERE attempts > 1").await?;
-    let unfinished = one("SELECT count(*) AS n FROM webhook_events WHERE state NOT IN ('processed', 'unroutable')").await?;
+    let unfinished =
+        one("SELECT count(*) AS n FROM webhook_events WHERE state NOT IN ('processed', 'unroutable')").await?;
     let stats = statistics(&conn, r).await.unwrap_or_else(|e| format!("statistics not read: {e:#}"));
     conn.close().await.ok();
     procs.stop_all(Duration::from_secs(30));
@@ -455,9 +458,7 @@ async fn load_contacts(db: &DatabaseConnection, tenant: uuid::Uuid, n: u64) -> a
             }
             let end = (next + 1_000).min(n);
             let rows: Vec<contacts::ActiveModel> = (next..end)
-                .map(|i| {
-                    switchboard::contacts::identity::new_row(tenant, Some((15_550_000_000 + i).to_string()), None)
-                })
+                .map(|i| switchboard::contacts::identity::new_row(tenant, Some((15_550_000_000 + i).to_string()), None))
                 .collect();
             contacts::Entity::insert_many(rows).exec_without_returning(&txn).await?;
             next = end;

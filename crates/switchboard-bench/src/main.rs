@@ -10,8 +10,8 @@
 //! PostgreSQL) side by side on the same bodies. See docs/BENCHMARKS.md.
 
 mod app;
-mod bodies;
 mod backlog;
+mod bodies;
 mod compare;
 mod inbox;
 mod load;

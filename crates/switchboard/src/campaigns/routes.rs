@@ -2,7 +2,7 @@
 //! roles and billing admins read them and their funnels.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_campaigns, create_campaign))
         .routes(routes!(get_campaign))
         .routes(routes!(start_campaign))
+        .routes(routes!(duplicate_campaign))
+        .routes(routes!(retry_failed))
+        .routes(routes!(test_send))
         .routes(routes!(pause_campaign))
         .routes(routes!(resume_campaign))
         .routes(routes!(cancel_campaign))
@@ -138,15 +141,19 @@ async fn list_campaigns(
 }
 
 /// Create a draft campaign.
+/// With an `Idempotency-Key`, a retry returns the campaign the first request created (200).
 #[utoipa::path(post, path = "/api/campaigns", tag = "campaigns", request_body = CreateCampaignRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe (1 to 128 characters)")),
     security(("bearer" = [])),
-    responses((status = 201, body = CampaignDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CampaignDto), (status = 200, body = CampaignDto, description = "created before with this Idempotency-Key"),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_campaign(
     State(state): State<AppState>,
     auth: Authed<TenantAdminRole>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<CreateCampaignRequest>,
 ) -> AppResult<impl IntoResponse> {
+    let key = idempotency_key(&headers)?;
     let mut v = Validator::new();
     let name = v.check("name", crate::domain::parse_name(req.name.as_deref().unwrap_or(""), 100));
     let account = v.check("whatsappAccountId", req.whatsapp_account_id.ok_or_else(|| "required".to_string()));
@@ -171,8 +178,23 @@ async fn create_campaign(
         scheduled_at: req.scheduled_at,
         send_window,
     };
-    let c = service::create(&state.db, auth.tenant()?, auth.user_id(), new).await?;
-    Ok((StatusCode::CREATED, axum::Json(CampaignDto::of(c, Some(Funnel::default())))))
+    let (c, created) = service::create(&state.db, auth.tenant()?, auth.user_id(), new, key).await?;
+    if created {
+        return Ok((StatusCode::CREATED, axum::Json(CampaignDto::of(c, Some(Funnel::default())))));
+    }
+    let f = service::funnel(&state.db, &c).await?;
+    Ok((StatusCode::OK, axum::Json(CampaignDto::of(c, Some(f)))))
+}
+
+/// The `Idempotency-Key` header: 1 to 128 characters, or none.
+fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<String>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => match v.to_str().map(str::trim) {
+            Ok(k) if !k.is_empty() && k.len() <= 128 => Ok(Some(k.to_string())),
+            _ => Err(AppError::field("Idempotency-Key", "must be 1 to 128 visible ASCII characters")),
+        },
+    }
 }
 
 /// One campaign with its live funnel.
@@ -200,9 +222,10 @@ async fn act(
     id: Uuid,
     a: Action,
     reason: Option<String>,
+    key: Option<String>,
 ) -> AppResult<axum::Json<CampaignDto>> {
     let reason = reason.map(|r| r.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
-    let c = service::act(&state.db, &state.events, auth.tenant()?, id, a, reason).await?;
+    let c = service::act(&state.db, &state.events, auth.tenant()?, id, a, reason, key).await?;
     if matches!(c.state, CampaignState::Running) {
         state.jobs_wakeup.wake(crate::jobs::queues::CAMPAIGN_RUN);
     }
@@ -211,8 +234,10 @@ async fn act(
 }
 
 /// Start a draft: at once, or at its `scheduledAt`. Starting twice is harmless (200 with the
-/// campaign as it is).
-#[utoipa::path(post, path = "/api/campaigns/{id}/start", tag = "campaigns", params(("id" = Uuid, Path)),
+/// campaign as it is); with the `Idempotency-Key` of the start that went through, a retry gets
+/// the campaign as it is even once it has completed.
+#[utoipa::path(post, path = "/api/campaigns/{id}/start", tag = "campaigns",
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
     security(("bearer" = [])),
     responses((status = 200, body = CampaignDto), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "campaign_state, template_not_approved")))]
@@ -220,8 +245,95 @@ async fn start_campaign(
     State(state): State<AppState>,
     auth: Authed<TenantAdminRole>,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
 ) -> AppResult<axum::Json<CampaignDto>> {
-    act(&state, &auth, id, Action::Start, None).await
+    let key = idempotency_key(&headers)?;
+    act(&state, &auth, id, Action::Start, None, key).await
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DuplicateRequest {
+    /// 1 to 100 characters (default: the original's name with " (copy)").
+    pub name: Option<String>,
+}
+
+/// A new draft with the campaign's number, template, values, audience and send window (not its
+/// schedule, state or recipients).
+#[utoipa::path(post, path = "/api/campaigns/{id}/duplicate", tag = "campaigns", params(("id" = Uuid, Path)),
+    request_body(content = DuplicateRequest, description = "optional"), security(("bearer" = [])),
+    responses((status = 201, body = CampaignDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn duplicate_campaign(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    Path(id): Path<Uuid>,
+    body: Option<ApiJson<DuplicateRequest>>,
+) -> AppResult<impl IntoResponse> {
+    let req = body.map(|ApiJson(r)| r).unwrap_or_default();
+    let name = match req.name.as_deref() {
+        None => None,
+        Some(n) => Some(crate::domain::parse_name(n, 100).map_err(|m| AppError::field("name", m))?),
+    };
+    let c = service::duplicate(&state.db, auth.tenant()?, auth.user_id(), id, name).await?;
+    Ok((StatusCode::CREATED, axum::Json(CampaignDto::of(c, Some(Funnel::default())))))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryFailedResult {
+    /// Recipients sent again (0 when none failed for a retryable reason).
+    pub retried: u64,
+    pub campaign: CampaignDto,
+}
+
+/// Retry failed recipients whose failure sending again can fix: Meta's retry-later errors
+/// (throttling, a transient error on its side) and sends that never got Meta's answer. Each is
+/// sent once more as its next attempt; a completed campaign runs again, a paused one sends them
+/// when resumed. 131049 has its own retry, and other failures would fail again as they are.
+#[utoipa::path(post, path = "/api/campaigns/{id}/retry-failed", tag = "campaigns", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = RetryFailedResult), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "campaign_state, template_not_approved")))]
+async fn retry_failed(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<RetryFailedResult>> {
+    let (c, retried) = service::retry_failed(&state.db, &state.events, auth.tenant()?, id).await?;
+    if c.state == CampaignState::Running {
+        state.jobs_wakeup.wake(crate::jobs::queues::CAMPAIGN_RUN);
+    }
+    let f = service::funnel(&state.db, &c).await?;
+    Ok(axum::Json(RetryFailedResult { retried, campaign: CampaignDto::of(c, Some(f)) }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestSendRequest {
+    /// The contact to send the test to (its own values fill the template).
+    pub contact_id: Option<Uuid>,
+}
+
+/// Send the campaign's message to one contact now, to check how it looks: the template with that
+/// contact's values, through the usual rules (opt-out, the number's state, plan limits); in any
+/// state of the campaign, never counted as a recipient. With an `Idempotency-Key`, a retry
+/// returns the same message.
+#[utoipa::path(post, path = "/api/campaigns/{id}/test", tag = "campaigns",
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    request_body = TestSendRequest, security(("bearer" = [])),
+    responses((status = 202, body = crate::messages::MessageDto, description = "queued to the sender"),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn test_send(
+    State(state): State<AppState>,
+    auth: Authed<TenantAdminRole>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<TestSendRequest>,
+) -> AppResult<impl IntoResponse> {
+    let key = idempotency_key(&headers)?;
+    let contact = req.contact_id.ok_or_else(|| AppError::field("contactId", "required"))?;
+    let m = super::run::test_send(&state, auth.tenant()?, id, contact, key).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(crate::messages::MessageDto::from(m))))
 }
 
 /// Pause a running or scheduled campaign: no new message is created; those already queued (at
@@ -235,7 +347,7 @@ async fn pause_campaign(
     Path(id): Path<Uuid>,
     Query(p): Query<ReasonParams>,
 ) -> AppResult<axum::Json<CampaignDto>> {
-    act(&state, &auth, id, Action::Pause, p.reason).await
+    act(&state, &auth, id, Action::Pause, p.reason, None).await
 }
 
 /// Resume a paused campaign where it stopped (nobody is sent twice).
@@ -247,7 +359,7 @@ async fn resume_campaign(
     auth: Authed<TenantAdminRole>,
     Path(id): Path<Uuid>,
 ) -> AppResult<axum::Json<CampaignDto>> {
-    act(&state, &auth, id, Action::Resume, None).await
+    act(&state, &auth, id, Action::Resume, None, None).await
 }
 
 /// Cancel a campaign for good.
@@ -260,7 +372,7 @@ async fn cancel_campaign(
     Path(id): Path<Uuid>,
     Query(p): Query<ReasonParams>,
 ) -> AppResult<axum::Json<CampaignDto>> {
-    act(&state, &auth, id, Action::Cancel, p.reason).await
+    act(&state, &auth, id, Action::Cancel, p.reason, None).await
 }
 
 #[derive(Serialize, ToSchema)]

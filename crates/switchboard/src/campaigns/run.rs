@@ -16,7 +16,7 @@ use super::{Variables, client_message_id, values_for};
 use crate::domain::Country;
 use crate::entities::enums::{CampaignState, RecipientState};
 use crate::entities::{campaign_recipients, campaigns, contacts, templates, tenants};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::ids::TenantId;
 use crate::jobs::Outcome;
 use crate::jobs::payloads::{RetryLimited, RunCampaign};
@@ -294,55 +294,70 @@ async fn retry_limited(state: &AppState, job: &crate::entities::jobs::Model) -> 
     if ids.is_empty() {
         return Ok(());
     }
-    let now = crate::db::now();
-    campaign_recipients::Entity::update_many()
-        .col_expr(campaign_recipients::Column::State, Expr::value(RecipientState::Pending.as_str()))
-        .col_expr(
-            campaign_recipients::Column::Attempt,
-            sea_orm::sea_query::ExprTrait::add(Expr::col(campaign_recipients::Column::Attempt), 1),
-        )
-        .col_expr(campaign_recipients::Column::MessageId, Expr::value(Option::<uuid::Uuid>::None))
-        .col_expr(campaign_recipients::Column::Reason, Expr::value(Option::<String>::None))
-        .col_expr(
-            campaign_recipients::Column::Detail,
-            Expr::value(Some("tried again after Meta limited it (131049)".to_string())),
-        )
-        .col_expr(campaign_recipients::Column::UpdatedAt, Expr::value(now))
-        .filter(campaign_recipients::Column::TenantId.eq(c.tenant_id))
-        .filter(campaign_recipients::Column::Id.is_in(ids.clone()))
-        .filter(campaign_recipients::Column::State.eq(RecipientState::Queued))
-        .exec(&txn)
-        .await
-        .map_err(retry)?;
     let reason = format!("trying again {} recipients Meta limited (131049)", ids.len());
-    let again = campaigns::Model {
-        state: CampaignState::Running,
-        state_reason: Some(reason.clone()),
-        run_generation: c.run_generation + 1,
-        completed_at: None,
-        updated_at: now,
-        ..c.clone()
-    };
-    let r = campaigns::Entity::update_many()
-        .col_expr(campaigns::Column::State, Expr::value(CampaignState::Running.as_str()))
-        .col_expr(campaigns::Column::StateReason, Expr::value(Some(reason)))
-        .col_expr(campaigns::Column::RunGeneration, Expr::value(again.run_generation))
-        .col_expr(campaigns::Column::CompletedAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
-        .col_expr(campaigns::Column::UpdatedAt, Expr::value(now))
-        .filter(campaigns::Column::Id.eq(c.id))
-        .filter(campaigns::Column::State.eq(CampaignState::Completed))
-        .filter(campaigns::Column::RunGeneration.eq(c.run_generation))
-        .exec(&txn)
-        .await
-        .map_err(retry)?;
-    if r.rows_affected == 0 {
+    let detail = "tried again after Meta limited it (131049)";
+    let Some(again) = service::send_again(&txn, &c, &ids, detail, Some(reason)).await.map_err(retry)? else {
         return Ok(()); // changed meanwhile: the transaction rolls back
-    }
-    service::enqueue_run(&txn, &again, None).await.map_err(retry)?;
+    };
     txn.commit().await.map_err(retry)?;
     state.jobs_wakeup.wake(crate::jobs::queues::CAMPAIGN_RUN);
     service::announce(&state.events, &again);
     Ok(())
+}
+
+/// Why [`Ctx::message_for`] created no message.
+enum NotSent {
+    /// A rule or the input refused it (the recipient is skipped or failed with the code).
+    Refused(AppError),
+    /// The database or the sender's queue failed: try again.
+    Transient(AppError),
+}
+
+/// A test send: the campaign's template with `contact`'s values, to that one contact now, in any
+/// state of the campaign; not a recipient, not in the funnel. With `key` (`Idempotency-Key`) a
+/// repeat returns the same message and sends nothing more.
+pub async fn test_send(
+    state: &AppState,
+    tenant: TenantId,
+    campaign: uuid::Uuid,
+    contact: uuid::Uuid,
+    key: Option<String>,
+) -> AppResult<crate::entities::messages::Model> {
+    use crate::db::scoped::Scoped;
+    let c = service::get(&state.db, tenant, campaign).await?;
+    let template = templates::Entity::secure_find(&state.db, tenant, c.template_id)
+        .await?
+        .ok_or_else(|| AppError::conflict("template_deleted", "the campaign's template was deleted"))?;
+    if !template.status.eq_ignore_ascii_case("APPROVED") {
+        return Err(AppError::conflict(
+            "template_not_approved",
+            format!("the template is {}; only an approved template can be sent", template.status),
+        ));
+    }
+    let account = crate::accounts::service::get(&state.db, tenant, c.whatsapp_account_id).await?;
+    let tenant_row =
+        tenants::Entity::find_by_id(tenant.0).one(&state.db).await?.ok_or_else(|| AppError::not_found("tenant"))?;
+    let person = contacts::Entity::secure_find(&state.db, tenant, contact)
+        .await?
+        .ok_or_else(|| AppError::field("contactId", "no such contact"))?;
+    let vars: Variables = serde_json::from_value(c.variables.clone()).unwrap_or_default();
+    let params = values_for(&vars, &person)
+        .map_err(|k| AppError::field("contactId", format!("this contact has no value for template parameter {k}")))?;
+    let ctx = Ctx {
+        state,
+        campaign: &c,
+        account: &account,
+        template: &template,
+        tenant: &tenant_row,
+        vars: &vars,
+        marketing: false,
+        cap: None,
+    };
+    let client_id = format!("campaign-test:{}:{}", c.id, key.unwrap_or_else(|| crate::db::new_id().to_string()));
+    match ctx.message_for(&person, params, client_id).await {
+        Ok(m) => Ok(m),
+        Err(NotSent::Refused(e) | NotSent::Transient(e)) => Err(e),
+    }
 }
 
 struct Ctx<'a> {
@@ -400,33 +415,49 @@ impl Ctx<'_> {
                 return Ok(Sent::Not);
             }
         };
+        let client_id = client_message_id(c.id, contact.id, r.attempt);
+        match self.message_for(&contact, params, client_id).await {
+            Ok(msg) => {
+                mark(db, r.id, RecipientState::Queued, None, None, Some(msg.id)).await.map_err(retry)?;
+                Ok(Sent::Queued)
+            }
+            Err(NotSent::Refused(e)) => self.refused(r, e).await,
+            Err(NotSent::Transient(e)) => Err(Outcome::Retry { error: e.message, after: None }),
+        }
+    }
+
+    /// The campaign's template message to `contact` with these parameter values, queued to the
+    /// sender (in the contact's conversation on the campaign's number) under `client_id`; or why
+    /// not.
+    async fn message_for(
+        &self,
+        contact: &contacts::Model,
+        params: serde_json::Map<String, serde_json::Value>,
+        client_id: String,
+    ) -> Result<crate::entities::messages::Model, NotSent> {
+        let c = self.campaign;
         let mut body = serde_json::Map::new();
         body.insert(
             "template".into(),
             serde_json::json!({"name": self.template.name, "language": self.template.language, "parameters": params}),
         );
         let req = SendMessageRequest { msg_type: "template".into(), client_message_id: None, reply_to: None, body };
-        let composed = match outbound::compose(&self.state.db, TenantId(c.tenant_id), self.account, None, &req).await {
-            Ok(x) => x,
-            Err(e) => return self.refused(r, e).await,
-        };
+        let composed = outbound::compose(&self.state.db, TenantId(c.tenant_id), self.account, None, &req)
+            .await
+            .map_err(NotSent::Refused)?;
         // The conversation and its usage count commit together.
-        let txn = db.begin().await.map_err(retry)?;
+        let transient = |e: DbErr| NotSent::Transient(e.into());
+        let txn = self.state.writer().begin().await.map_err(transient)?;
         let conv = crate::conversations::service::for_bulk_send(&txn, c.tenant_id, contact.id, self.account.id)
             .await
-            .map_err(retry)?;
-        txn.commit().await.map_err(retry)?;
-        if let Err(e) =
-            outbound::check_rules(&self.state.db, self.tenant, self.account, Some(&conv), &contact, &composed).await
-        {
-            return self.refused(r, e).await;
-        }
-        let client_id = client_message_id(c.id, contact.id, r.attempt);
-        let (msg, _) = outbound::enqueue(self.state, &conv, composed, Some(client_id), None)
+            .map_err(transient)?;
+        txn.commit().await.map_err(transient)?;
+        outbound::check_rules(&self.state.db, self.tenant, self.account, Some(&conv), contact, &composed)
             .await
-            .map_err(|e| Outcome::Retry { error: e.message.clone(), after: None })?;
-        mark(db, r.id, RecipientState::Queued, None, None, Some(msg.id)).await.map_err(retry)?;
-        Ok(Sent::Queued)
+            .map_err(NotSent::Refused)?;
+        let (msg, _) =
+            outbound::enqueue(self.state, &conv, composed, Some(client_id), None).await.map_err(NotSent::Transient)?;
+        Ok(msg)
     }
 
     /// A send the rules refused: the recipient is skipped with the rule's code, or, for a rule

@@ -31,12 +31,20 @@ pub struct NewCampaign {
 }
 
 /// Creates a draft. The number and the template must be the tenant's, the template the number's.
+/// With an `Idempotency-Key`, a repeated create returns the campaign the first one made
+/// (`Ok((campaign, false))`), even when both arrive at once.
 pub async fn create(
     db: &DatabaseConnection,
     tenant: TenantId,
     by: UserId,
     new: NewCampaign,
-) -> AppResult<campaigns::Model> {
+    key: Option<String>,
+) -> AppResult<(campaigns::Model, bool)> {
+    if let Some(k) = &key
+        && let Some(c) = by_key(db, tenant, k).await?
+    {
+        return Ok((c, false));
+    }
     let account = crate::accounts::service::get(db, tenant, new.whatsapp_account_id).await?;
     let template = template_of(db, tenant, new.template_id).await?;
     if template.whatsapp_account_id != account.id {
@@ -61,10 +69,193 @@ pub async fn create(
         started_at: Set(None),
         completed_at: Set(None),
         created_by: Set(Some(by.0)),
+        idempotency_key: Set(key.clone()),
+        start_key: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    match row.insert(db).await {
+        Ok(c) => Ok((c, true)),
+        // The same key, created concurrently: theirs is the campaign.
+        Err(e) if key.is_some() => match by_key(db, tenant, key.as_deref().unwrap_or_default()).await? {
+            Some(c) => Ok((c, false)),
+            None => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn by_key(db: &DatabaseConnection, tenant: TenantId, key: &str) -> AppResult<Option<campaigns::Model>> {
+    Ok(campaigns::Entity::of(tenant).filter(campaigns::Column::IdempotencyKey.eq(key)).one(db).await?)
+}
+
+/// A new draft with everything of `id` but its name, schedule and history: the same number,
+/// template, values, audience (a saved segment's rules as the original copied them) and send
+/// window. The name defaults to "<name> (copy)".
+pub async fn duplicate(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    by: UserId,
+    id: Uuid,
+    name: Option<String>,
+) -> AppResult<campaigns::Model> {
+    let c = get(db, tenant, id).await?;
+    let name = name.unwrap_or_else(|| {
+        let base: String = c.name.chars().take(100 - " (copy)".len()).collect();
+        format!("{base} (copy)")
+    });
+    let now = crate::db::now();
+    let row = campaigns::ActiveModel {
+        id: Set(crate::db::new_id()),
+        tenant_id: Set(tenant.0),
+        name: Set(name),
+        whatsapp_account_id: Set(c.whatsapp_account_id),
+        template_id: Set(c.template_id),
+        variables: Set(c.variables),
+        audience: Set(c.audience),
+        state: Set(CampaignState::Draft),
+        state_reason: Set(None),
+        run_generation: Set(0),
+        planned: Set(false),
+        scheduled_at: Set(None),
+        send_window: Set(c.send_window),
+        started_at: Set(None),
+        completed_at: Set(None),
+        created_by: Set(Some(by.0)),
+        idempotency_key: Set(None),
+        start_key: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
     Ok(row.insert(db).await?)
+}
+
+/// Whether sending a failed recipient's message again can succeed: Meta said to retry later
+/// (throttling, a transient error on its side: [`meta_cloud::error::ErrorClass::RetryLater`]), or
+/// the send never got Meta's answer (no code: the network, Meta unreachable, the send job gave
+/// up). Not 131049 (it has its own retry a day later) nor anything that would fail again as is.
+pub fn retryable(code: Option<i32>) -> bool {
+    match code {
+        None => true,
+        Some(c) => meta_cloud::error::classify(c as i64) == meta_cloud::error::ErrorClass::RetryLater,
+    }
+}
+
+/// Recipients whose message failed for a [`retryable`] reason.
+pub async fn retryable_failures<C: ConnectionTrait>(db: &C, c: &campaigns::Model) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+    let (mut q, m) = with_messages(c);
+    let r = Alias::new(RECIPIENTS);
+    let q = q
+        .expr_as(Expr::col((r.clone(), campaign_recipients::Column::Id)), Alias::new("id"))
+        .expr_as(Expr::col((m.clone(), messages::Column::ErrorCode)), Alias::new("code"))
+        .and_where(Expr::col((r, campaign_recipients::Column::State)).eq(RecipientState::Queued.as_str()))
+        .and_where(Expr::col((m, messages::Column::Status)).eq("failed"))
+        .to_owned();
+    let mut out = Vec::new();
+    for row in db.query_all(&q).await? {
+        let code: Option<i32> = row.try_get("", "code")?;
+        if retryable(code) {
+            out.push(row.try_get("", "id")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Puts recipients back to pending, each on its next attempt (a new client message id, so the
+/// new message is not the failed one), with `detail` saying why. A completed campaign runs again
+/// (a new generation and its run job, in the caller's transaction) and the new state is returned;
+/// a paused one stays paused (resuming sends them). `None`: the campaign changed meanwhile.
+pub async fn send_again<C: ConnectionTrait>(
+    db: &C,
+    c: &campaigns::Model,
+    ids: &[Uuid],
+    detail: &str,
+    reason: Option<String>,
+) -> Result<Option<campaigns::Model>, sea_orm::DbErr> {
+    let now = crate::db::now();
+    for chunk in ids.chunks(500) {
+        campaign_recipients::Entity::update_many()
+            .col_expr(campaign_recipients::Column::State, Expr::value(RecipientState::Pending.as_str()))
+            .col_expr(campaign_recipients::Column::Attempt, Expr::col(campaign_recipients::Column::Attempt).add(1))
+            .col_expr(campaign_recipients::Column::MessageId, Expr::value(Option::<Uuid>::None))
+            .col_expr(campaign_recipients::Column::Reason, Expr::value(Option::<String>::None))
+            .col_expr(campaign_recipients::Column::Detail, Expr::value(Some(detail.to_string())))
+            .col_expr(campaign_recipients::Column::UpdatedAt, Expr::value(now))
+            .filter(campaign_recipients::Column::TenantId.eq(c.tenant_id))
+            .filter(campaign_recipients::Column::CampaignId.eq(c.id))
+            .filter(campaign_recipients::Column::Id.is_in(chunk.iter().copied()))
+            .filter(campaign_recipients::Column::State.eq(RecipientState::Queued))
+            .exec(db)
+            .await?;
+    }
+    if c.state != CampaignState::Completed {
+        return Ok(Some(c.clone()));
+    }
+    let again = campaigns::Model {
+        state: CampaignState::Running,
+        state_reason: reason.clone(),
+        run_generation: c.run_generation + 1,
+        completed_at: None,
+        updated_at: now,
+        ..c.clone()
+    };
+    let r = campaigns::Entity::update_many()
+        .col_expr(campaigns::Column::State, Expr::value(CampaignState::Running.as_str()))
+        .col_expr(campaigns::Column::StateReason, Expr::value(reason))
+        .col_expr(campaigns::Column::RunGeneration, Expr::value(again.run_generation))
+        .col_expr(campaigns::Column::CompletedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(campaigns::Column::UpdatedAt, Expr::value(now))
+        .filter(campaigns::Column::Id.eq(c.id))
+        .filter(campaigns::Column::State.eq(CampaignState::Completed))
+        .filter(campaigns::Column::RunGeneration.eq(c.run_generation))
+        .exec(db)
+        .await?;
+    if r.rows_affected == 0 {
+        return Ok(None);
+    }
+    enqueue_run(db, &again, None).await?;
+    Ok(Some(again))
+}
+
+/// "Retry failed": the recipients whose message failed for a [`retryable`] reason are sent again
+/// (see [`send_again`]); only a completed or paused campaign, with its template approved.
+/// Returns the campaign and how many recipients go again (0 when none can: a second click).
+pub async fn retry_failed(
+    db: &DatabaseConnection,
+    events: &crate::events::EventBus,
+    tenant: TenantId,
+    id: Uuid,
+) -> AppResult<(campaigns::Model, u64)> {
+    let c = get(db, tenant, id).await?;
+    if !matches!(c.state, CampaignState::Completed | CampaignState::Paused) {
+        return Err(AppError::conflict(
+            "campaign_state",
+            format!("a {} campaign's failures cannot be retried (only a completed or paused one's)", c.state),
+        ));
+    }
+    let t = template_of(db, tenant, c.template_id).await?;
+    if !t.status.eq_ignore_ascii_case("APPROVED") {
+        return Err(AppError::conflict(
+            "template_not_approved",
+            format!("the template is {}; only an approved template can be sent", t.status),
+        ));
+    }
+    let txn = db.begin().await?;
+    let ids = retryable_failures(&txn, &c).await?;
+    if ids.is_empty() {
+        txn.rollback().await?;
+        return Ok((c, 0));
+    }
+    let reason = format!("retrying {} failed recipients", ids.len());
+    let Some(after) = send_again(&txn, &c, &ids, "sent again by \"retry failed\"", Some(reason)).await? else {
+        txn.rollback().await?;
+        return Err(AppError::conflict("campaign_state", "the campaign changed meanwhile; try again"));
+    };
+    txn.commit().await?;
+    if after.state != c.state {
+        announce(events, &after);
+    }
+    Ok((after, ids.len() as u64))
 }
 
 async fn template_of<C: ConnectionTrait>(db: &C, tenant: TenantId, id: Uuid) -> AppResult<templates::Model> {
@@ -159,8 +350,13 @@ pub async fn act(
     id: Uuid,
     action: Action,
     reason: Option<String>,
+    start_key: Option<String>,
 ) -> AppResult<campaigns::Model> {
     let c = get(db, tenant, id).await?;
+    // A start retried with its `Idempotency-Key`: the campaign as it is now, whatever its state.
+    if action == Action::Start && start_key.is_some() && c.start_key == start_key {
+        return Ok(c);
+    }
     if action == Action::Start || action == Action::Resume {
         let t = template_of(db, tenant, c.template_id).await?;
         if !t.status.eq_ignore_ascii_case("APPROVED") {
@@ -190,7 +386,9 @@ pub async fn act(
         q = q.col_expr(campaigns::Column::RunGeneration, Expr::col(campaigns::Column::RunGeneration).add(1));
     }
     if action == Action::Start {
-        q = q.col_expr(campaigns::Column::StartedAt, Expr::value(Some(now)));
+        q = q
+            .col_expr(campaigns::Column::StartedAt, Expr::value(Some(now)))
+            .col_expr(campaigns::Column::StartKey, Expr::value(start_key));
     }
     if target == CampaignState::Cancelled {
         q = q.col_expr(campaigns::Column::CompletedAt, Expr::value(Some(now)));
@@ -715,7 +913,8 @@ pub async fn in_flight<C: ConnectionTrait>(db: &C, c: &campaigns::Model) -> Resu
         .await
 }
 
-/// Marks a recipient, only while it is `pending` (a second run finds it done and moves on).
+/// Marks a recipient, only while it is `pending` (a second run finds it done and moves on). A
+/// recipient queued without a detail keeps the one it had (why it was sent again).
 pub async fn mark<C: ConnectionTrait>(
     db: &C,
     recipient: Uuid,
@@ -724,10 +923,13 @@ pub async fn mark<C: ConnectionTrait>(
     detail: Option<String>,
     message: Option<Uuid>,
 ) -> Result<bool, sea_orm::DbErr> {
-    let r = campaign_recipients::Entity::update_many()
+    let mut q = campaign_recipients::Entity::update_many();
+    if state != RecipientState::Queued || detail.is_some() {
+        q = q.col_expr(campaign_recipients::Column::Detail, Expr::value(detail));
+    }
+    let r = q
         .col_expr(campaign_recipients::Column::State, Expr::value(state.as_str()))
         .col_expr(campaign_recipients::Column::Reason, Expr::value(reason.map(str::to_string)))
-        .col_expr(campaign_recipients::Column::Detail, Expr::value(detail))
         .col_expr(campaign_recipients::Column::MessageId, Expr::value(message))
         .col_expr(campaign_recipients::Column::UpdatedAt, Expr::value(crate::db::now()))
         .filter(campaign_recipients::Column::Id.eq(recipient))

@@ -29,6 +29,10 @@ pub struct Model {
     pub started_at: Option<DateTimeUtc>,
     pub completed_at: Option<DateTimeUtc>,
     pub created_by: Option<Uuid>,
+    /// The `Idempotency-Key` it was created with (unique per tenant).
+    pub idempotency_key: Option<String>,
+    /// The `Idempotency-Key` it was started with.
+    pub start_key: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

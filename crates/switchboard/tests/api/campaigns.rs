@@ -860,3 +860,156 @@ async fn progress_events_follow_the_funnel_while_a_campaign_runs() {
         "an early one while recipients were pending: {seen:?}"
     );
 }
+
+impl Setup {
+    async fn post_keyed(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
+        self.app
+            .client
+            .post(self.app.url(path))
+            .bearer_auth(&self.admin.access)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn retry_failed_sends_again_only_what_can_succeed_and_only_once() {
+    let s = setup().await;
+    import(&s, 1, 10, "vip").await;
+    // Meta accepts the first five sends and then fails them: three "something went wrong"
+    // (131000, retry later), two "not on WhatsApp" (131026, permanent).
+    s.sim().inject_async_failures(&s.phone_number_id, 3, 131000);
+    s.sim().inject_async_failures(&s.phone_number_id, 2, 131026);
+    let c = s.create(json!({"tagsAny": ["vip"]}), json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    // Only a completed or paused campaign's failures can be retried.
+    let res = s.post(&format!("/api/campaigns/{id}/retry-failed"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.status(), StatusCode::OK);
+    let first = wait_for("five failed, five read", || async {
+        let c = s.campaign(&id).await;
+        let f = &c["funnel"];
+        (c["state"] == "completed" && f["failed"] == 5 && f["read"] == 5).then_some(c)
+    })
+    .await;
+    assert_eq!(first["funnel"]["reasons"]["131000"], 3, "{first}");
+    // Another tenant cannot.
+    let other = s.app.register("Other", "olga@other.test").await;
+    let res = s.app.post(&format!("/api/campaigns/{id}/retry-failed"), &json!({}), Some(&other.access)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    let res = s.post(&format!("/api/campaigns/{id}/retry-failed"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let r: Value = res.json().await.unwrap();
+    assert_eq!(r["retried"], 3, "only the 131000 ones: {r}");
+    assert_eq!(r["campaign"]["state"], "running");
+    let again = wait_for("the three read on their second attempt", || async {
+        let c = s.campaign(&id).await;
+        let f = &c["funnel"];
+        (c["state"] == "completed" && f["read"] == 8 && f["failed"] == 2).then_some(c)
+    })
+    .await;
+    assert_eq!(again["funnel"]["recipients"], 10, "{again}");
+    // Nothing left that can succeed: a second click retries nothing and sends nothing.
+    let res = s.post(&format!("/api/campaigns/{id}/retry-failed"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let r: Value = res.json().await.unwrap();
+    assert_eq!(r["retried"], 0);
+    assert_eq!(r["campaign"]["state"], "completed");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sends = s.sends();
+    assert_eq!(sends.values().sum::<usize>(), 13, "ten first messages and three retries: {sends:?}");
+    let page: Value =
+        s.app.get(&format!("/api/campaigns/{id}/recipients"), Some(&s.admin.access)).await.json().await.unwrap();
+    let rows = page["data"].as_array().unwrap();
+    let retried: Vec<&Value> = rows.iter().filter(|r| r["attempt"] == 1).collect();
+    assert_eq!(retried.len(), 3, "{page}");
+    assert!(retried.iter().all(|r| r["messageStatus"] == "read" && r["detail"] == "sent again by \"retry failed\""));
+    assert_eq!(rows.iter().filter(|r| r["errorCode"] == 131026).count(), 2);
+}
+
+#[tokio::test]
+async fn create_and_start_are_safe_to_retry_and_a_campaign_can_be_duplicated_and_tested() {
+    let s = setup().await;
+    import(&s, 1, 3, "vip").await;
+    let body = json!({
+        "name": "Spring sale", "whatsappAccountId": s.account_id, "templateId": s.template_id,
+        "variables": {"1": {"from": "name", "fallback": "there"}, "2": {"from": "constant", "value": "20"}},
+        "audience": {"tagsAny": ["vip"]}, "sendWindow": {"start": "00:00", "end": "23:59"},
+    });
+    // Create, retried with the same key: one campaign.
+    let res = s.post_keyed("/api/campaigns", "create-1", body.clone()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let c: Value = res.json().await.unwrap();
+    let id = c["id"].as_str().unwrap().to_string();
+    let res = s.post_keyed("/api/campaigns", "create-1", body.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["id"], c["id"]);
+    let res = s.post_keyed("/api/campaigns", "", body.clone()).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let list: Value = s.app.get("/api/campaigns", Some(&s.admin.access)).await.json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+
+    // Start with a key; once it has completed, the same start again is the campaign as it is, and
+    // a start without the key is refused.
+    let res = s.post_keyed(&format!("/api/campaigns/{id}/start"), "start-1", json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    s.wait_state(&id, "completed").await;
+    let res = s.post_keyed(&format!("/api/campaigns/{id}/start"), "start-1", json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["state"], "completed");
+    assert_eq!(s.post(&format!("/api/campaigns/{id}/start"), json!({})).await.status(), StatusCode::CONFLICT);
+    assert_eq!(s.sends().values().sum::<usize>(), 3);
+
+    // Duplicate: a draft with the same number, template, values, audience and window.
+    let res = s.app.post(&format!("/api/campaigns/{id}/duplicate"), &json!({}), Some(&s.admin.access)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let copy: Value = res.json().await.unwrap();
+    assert_ne!(copy["id"], c["id"]);
+    assert_eq!(copy["name"], "Spring sale (copy)");
+    assert_eq!(copy["state"], "draft");
+    for k in ["whatsappAccountId", "templateId", "variables", "audience", "sendWindow"] {
+        assert_eq!(copy[k], c[k], "{k}");
+    }
+    assert!(copy["startedAt"].is_null() && copy["scheduledAt"].is_null());
+    let res = s.post(&format!("/api/campaigns/{id}/duplicate"), json!({"name": "Autumn sale"})).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["name"], "Autumn sale");
+    let res = s.post(&format!("/api/campaigns/{id}/duplicate"), json!({"name": ""})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let other = s.app.register("Other", "olga@other.test").await;
+    let res = s.app.post(&format!("/api/campaigns/{id}/duplicate"), &json!({}), Some(&other.access)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // A test send of the draft copy to one contact, with its values; retried with its key, once.
+    let copy_id = copy["id"].as_str().unwrap().to_string();
+    let ann = contact_id(&s, "15550100001").await;
+    let res = s.post_keyed(&format!("/api/campaigns/{copy_id}/test"), "test-1", json!({"contactId": ann})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let m: Value = res.json().await.unwrap();
+    let res = s.post_keyed(&format!("/api/campaigns/{copy_id}/test"), "test-1", json!({"contactId": ann})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.json::<Value>().await.unwrap()["id"], m["id"]);
+    wait_for("the test message sent", || async { (s.sends().get("15550100001") == Some(&2)).then_some(()) }).await;
+    let sent = s.sim().sent_messages(&s.phone_number_id);
+    let last = sent.iter().rev().find(|x| x.wa_id == "15550100001").unwrap();
+    assert!(format!("{:?}", last.body).contains("Customer 1"), "the contact's own values: {:?}", last.body);
+    let draft = s.campaign(&copy_id).await;
+    assert_eq!(draft["state"], "draft");
+    assert_eq!(draft["funnel"]["recipients"], 0, "a test is not a recipient");
+    // Someone else's contact, or none.
+    let theirs = {
+        let csv = "phone,name\n+15550109999,Theirs\n".to_string();
+        let res = s.app.post_raw("/api/contacts/import", "text/csv", csv, Some(&other.access)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value =
+            s.app.get("/api/contacts?search=15550109999", Some(&other.access)).await.json().await.unwrap();
+        page["data"][0]["id"].as_str().unwrap().to_string()
+    };
+    let res = s.post(&format!("/api/campaigns/{copy_id}/test"), json!({"contactId": theirs})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = s.post(&format!("/api/campaigns/{copy_id}/test"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -20,6 +20,7 @@ mod m0014_campaigns;
 mod m0015_segments;
 mod m0016_campaign_send_window;
 mod m0017_recipient_attempt;
+mod m0018_campaign_keys;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_segments::Migration),
             Box::new(m0016_campaign_send_window::Migration),
             Box::new(m0017_recipient_attempt::Migration),
+            Box::new(m0018_campaign_keys::Migration),
         ]
     }
 }
