@@ -225,6 +225,8 @@ pub struct Button {
     pub confirm: &'static str,
     pub testid: &'static str,
     pub danger: bool,
+    /// What the page does after the call (`reload`, `go:/campaigns/{id}`).
+    pub then: &'static str,
 }
 
 #[derive(Template)]
@@ -285,6 +287,7 @@ fn buttons(id: Uuid, s: CampaignState) -> Vec<Button> {
         confirm,
         testid,
         danger,
+        then: "reload",
     };
     let mut out = Vec::new();
     match s {
@@ -304,6 +307,16 @@ fn buttons(id: Uuid, s: CampaignState) -> Vec<Button> {
             true,
         ));
     }
+    if matches!(s, CampaignState::Completed | CampaignState::Paused) {
+        out.push(b(
+            "Retry failed",
+            "retry-failed",
+            "Send again to the recipients whose message failed for a reason that can pass now?",
+            "retry-failed",
+            false,
+        ));
+    }
+    out.push(Button { then: "go:/campaigns/{id}", ..b("Duplicate", "duplicate", "", "duplicate", false) });
     out
 }
 

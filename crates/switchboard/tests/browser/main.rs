@@ -345,5 +345,17 @@ async fn a_segment_then_a_campaign_to_sandbox_customers_with_a_live_funnel_pause
     assert_eq!(per.len(), 50, "{per:?}");
     assert!(per.values().all(|n| *n == 1), "{per:?}");
     assert!(per.keys().all(|w| w[9..].parse::<u32>().unwrap() < 50), "{per:?}");
+    // Completed: nothing failed, so "Retry failed" retries nothing; "Duplicate" opens a new draft.
+    s.wait("[data-testid=\"campaign-retry-failed\"]", 5).await;
+    s.click(&s.wait("[data-testid=\"campaign-duplicate\"]", 5).await).await;
+    s.wait_js(
+        "the copy's page, a draft",
+        "const b = document.querySelector('[data-testid=\"campaign-state\"]'); \
+         return b && b.textContent === 'draft' && document.title.includes('(copy)')",
+        15,
+    )
+    .await;
+    shot(&s, "16-campaign-duplicated").await;
+    assert_eq!(sim.sent_messages(account["phoneNumberId"].as_str().unwrap()).len(), 50, "a copy sends nothing");
     s.quit().await;
 }
