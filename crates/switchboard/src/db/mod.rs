@@ -26,6 +26,13 @@ impl Default for DbOptions {
     }
 }
 
+/// Prepared statements each PostgreSQL connection keeps (sqlx's default is 100). The batch paths'
+/// multi-row statements differ by row count, so most of a large cache holds statements used once,
+/// each with its SQL text and PostgreSQL's prepared plan: with 100, the server's RSS peaked at
+/// 211 MB in `switchboard-bench compare` at c = 128; with 16, at 145 MB, at the same throughput
+/// (6,433 and 6,241 messages/s stored; docs/BENCHMARKS.md, session 8).
+const PG_STATEMENT_CACHE: usize = 16;
+
 /// Opens a pool. SQLite is switched to WAL with a busy timeout so readers never block the writer.
 pub async fn connect(url: &str, opts: &DbOptions) -> Result<DatabaseConnection, DbErr> {
     let mut o = ConnectOptions::new(url.to_owned());
@@ -35,6 +42,7 @@ pub async fn connect(url: &str, opts: &DbOptions) -> Result<DatabaseConnection, 
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy(opts.lazy)
         .sqlx_logging(false)
+        .map_sqlx_postgres_opts(|o| o.statement_cache_capacity(PG_STATEMENT_CACHE))
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
