@@ -240,7 +240,8 @@ async fn act(
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
     security(("bearer" = [])),
     responses((status = 200, body = CampaignDto), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody, description = "campaign_state, template_not_approved")))]
+              (status = 409, body = ErrorBody, description = "campaign_state, template_not_approved"),
+              (status = 422, body = ErrorBody, description = "a malformed Idempotency-Key")))]
 async fn start_campaign(
     State(state): State<AppState>,
     auth: Authed<TenantAdminRole>,
