@@ -217,6 +217,8 @@ pub struct AudienceNow {
     pub names: String,
     /// More contacts than the names shown.
     pub more: bool,
+    /// Contacts of the sample a test can go to: (id, name and number).
+    pub test_to: Vec<(String, String)>,
 }
 
 pub struct Button {
@@ -344,9 +346,15 @@ pub async fn detail(
         };
         let now = if c.state == CampaignState::Draft {
             let (n, sample) = campaigns::audience_now(&state.db, &c).await?;
-            let names: Vec<String> =
-                sample.into_iter().take(5).map(|k| k.name.or(k.profile_name).or(k.wa_id).unwrap_or_default()).collect();
-            Some(AudienceNow { count: n, more: n > names.len() as u64, names: names.join(", ") })
+            let label = |k: &crate::entities::contacts::Model| {
+                k.name.clone().or(k.profile_name.clone()).or(k.wa_id.clone()).unwrap_or_default()
+            };
+            let names: Vec<String> = sample.iter().take(5).map(label).collect();
+            let test_to = sample
+                .iter()
+                .map(|k| (k.id.to_string(), format!("{} ({})", label(k), k.wa_id.clone().unwrap_or_default())))
+                .collect();
+            Some(AudienceNow { count: n, more: n > names.len() as u64, names: names.join(", "), test_to })
         } else {
             None
         };

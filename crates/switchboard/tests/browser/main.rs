@@ -356,6 +356,16 @@ async fn a_segment_then_a_campaign_to_sandbox_customers_with_a_live_funnel_pause
     )
     .await;
     shot(&s, "16-campaign-duplicated").await;
-    assert_eq!(sim.sent_messages(account["phoneNumberId"].as_str().unwrap()).len(), 50, "a copy sends nothing");
+    let pn = account["phoneNumberId"].as_str().unwrap();
+    assert_eq!(sim.sent_messages(pn).len(), 50, "a copy sends nothing");
+    // A test of the draft copy to the first contact of its audience: one message, not a recipient.
+    s.click(&s.wait("[data-testid=\"test-send\"] button[type=submit]", 5).await).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while sim.sent_messages(pn).len() < 51 {
+        assert!(std::time::Instant::now() < deadline, "the test message was not sent");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sim.sent_messages(pn).len(), 51);
     s.quit().await;
 }
