@@ -1,4 +1,5 @@
-//! A JSON body extractor whose rejections use the API's error format.
+//! Request input in the API's error format: a JSON body extractor, and the `Idempotency-Key`
+//! header every retry-safe endpoint reads.
 
 use axum::extract::{FromRequest, Request, rejection::JsonRejection};
 use axum::http::StatusCode;
@@ -59,5 +60,22 @@ where
             return Ok(None);
         }
         <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+    }
+}
+
+/// The idempotency key of a request: the `Idempotency-Key` header, else `body` (a client id the
+/// request body carries), else none. 1 to 128 characters; a header that is not visible ASCII is
+/// refused, never ignored.
+pub fn idempotency_key(headers: &axum::http::HeaderMap, body: Option<&str>) -> Result<Option<String>, AppError> {
+    let (key, field) = match headers.get("idempotency-key") {
+        Some(v) => match v.to_str() {
+            Ok(k) => (Some(k.to_string()), "Idempotency-Key"),
+            Err(_) => return Err(AppError::field("Idempotency-Key", "must be 1 to 128 visible ASCII characters")),
+        },
+        None => (body.map(str::to_string), "clientMessageId"),
+    };
+    match key {
+        Some(k) if k.is_empty() || k.len() > 128 => Err(AppError::field(field, "must be 1 to 128 characters")),
+        other => Ok(other),
     }
 }

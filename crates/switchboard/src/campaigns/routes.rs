@@ -153,7 +153,7 @@ async fn create_campaign(
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateCampaignRequest>,
 ) -> AppResult<impl IntoResponse> {
-    let key = idempotency_key(&headers)?;
+    let key = crate::json::idempotency_key(&headers, None)?;
     let mut v = Validator::new();
     let name = v.check("name", crate::domain::parse_name(req.name.as_deref().unwrap_or(""), 100));
     let account = v.check("whatsappAccountId", req.whatsapp_account_id.ok_or_else(|| "required".to_string()));
@@ -184,17 +184,6 @@ async fn create_campaign(
     }
     let f = service::funnel(&state.db, &c).await?;
     Ok((StatusCode::OK, axum::Json(CampaignDto::of(c, Some(f)))))
-}
-
-/// The `Idempotency-Key` header: 1 to 128 characters, or none.
-fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<String>> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(v) => match v.to_str().map(str::trim) {
-            Ok(k) if !k.is_empty() && k.len() <= 128 => Ok(Some(k.to_string())),
-            _ => Err(AppError::field("Idempotency-Key", "must be 1 to 128 visible ASCII characters")),
-        },
-    }
 }
 
 /// One campaign with its live funnel.
@@ -248,7 +237,7 @@ async fn start_campaign(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
 ) -> AppResult<axum::Json<CampaignDto>> {
-    let key = idempotency_key(&headers)?;
+    let key = crate::json::idempotency_key(&headers, None)?;
     act(&state, &auth, id, Action::Start, None, key).await
 }
 
@@ -331,7 +320,7 @@ async fn test_send(
     headers: HeaderMap,
     ApiJson(req): ApiJson<TestSendRequest>,
 ) -> AppResult<impl IntoResponse> {
-    let key = idempotency_key(&headers)?;
+    let key = crate::json::idempotency_key(&headers, None)?;
     let contact = req.contact_id.ok_or_else(|| AppError::field("contactId", "required"))?;
     let m = super::run::test_send(&state, auth.tenant()?, id, contact, key).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(crate::messages::MessageDto::from(m))))

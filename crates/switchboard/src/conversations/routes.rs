@@ -196,18 +196,6 @@ async fn list_messages(
     Ok(axum::Json(MessagePage { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
-/// The client message id from `Idempotency-Key` or the body.
-pub fn client_message_id(headers: &HeaderMap, body: Option<&str>) -> AppResult<Option<String>> {
-    let key =
-        headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string).or(body.map(str::to_string));
-    match key {
-        Some(k) if k.is_empty() || k.len() > 128 => {
-            Err(AppError::field("clientMessageId", "must be 1 to 128 characters"))
-        }
-        other => Ok(other),
-    }
-}
-
 /// Reply in a conversation. Queued and sent at Meta's pace; `202` with the queued message. The
 /// same `Idempotency-Key` (or `clientMessageId`) returns the same message and sends it once.
 #[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "conversations", params(("id" = Uuid, Path),
@@ -227,7 +215,7 @@ async fn send_message(
 ) -> AppResult<impl IntoResponse> {
     use sea_orm::EntityTrait;
     let c = service::get_visible(&state.db, &auth.principal, id).await?;
-    let client_id = client_message_id(&headers, req.client_message_id.as_deref())?;
+    let client_id = crate::json::idempotency_key(&headers, req.client_message_id.as_deref())?;
     // A retry of an accepted send returns it, whatever the rules say now.
     if let Some(existing) = outbound::existing(&state.db, TenantId(c.tenant_id), client_id.as_deref()).await? {
         if existing.conversation_id != c.id {
@@ -280,7 +268,7 @@ async fn start_conversation(
     ApiJson(req): ApiJson<StartRequest>,
 ) -> AppResult<impl IntoResponse> {
     let to = crate::domain::parse_phone(&req.to, None).map_err(|m| AppError::field("to", m))?;
-    let client_id = client_message_id(&headers, req.message.client_message_id.as_deref())?;
+    let client_id = crate::json::idempotency_key(&headers, req.message.client_message_id.as_deref())?;
     let msg =
         service::start_with_message(&state, &auth.principal, req.whatsapp_account_id, &to, &req.message, client_id)
             .await?;
